@@ -1,0 +1,233 @@
+"""The append-only moderation log and the review cards that point into it.
+
+Case numbers are allocated inside the INSERT itself, so two writers can never take the same number, and a
+`dedup_key` makes a retried write (after a crash or a Discord error) return the case already written instead
+of logging it twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+import aiosqlite
+
+from bot.store.database import Database
+
+AUTO = "auto"
+
+
+def utcnow_iso() -> str:
+    """Timestamps are ISO-8601 UTC strings with millisecond precision, which sort as text."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def to_iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass(frozen=True)
+class NewCase:
+    """What a caller knows when it logs something; the store adds the number and the time."""
+
+    guild_id: int
+    action: str
+    target_kind: str
+    target_id: str
+    target_name: str | None = None
+    moderator_id: int | None = None
+    moderator_name: str = AUTO
+    reason: str | None = None
+    scores: dict[str, float] | None = None
+    label: str | None = None
+    score: float | None = None
+    evidence: str | None = None
+    link: str | None = None
+    channel_id: int | None = None
+    message_id: int | None = None
+    ref_case: int | None = None
+    points: int | None = None
+    duration_seconds: int | None = None
+    expires_at: str | None = None
+    shadow: bool = False
+    dedup_key: str | None = None
+    created_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Case(NewCase):
+    case_number: int = 0
+    created_at: str = field(default="")
+
+    @classmethod
+    def from_row(cls, row: aiosqlite.Row) -> Case:
+        data: dict[str, Any] = {f.name: row[f.name] for f in fields(cls)}
+        data["scores"] = json.loads(data["scores"]) if data["scores"] else None
+        data["shadow"] = bool(data["shadow"])
+        return cls(**data)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_COLUMNS = [f.name for f in fields(NewCase) if f.name != "created_at"]
+_SELECT = "SELECT guild_id, case_number, " + ", ".join(c for c in _COLUMNS if c != "guild_id") + ", created_at FROM cases"
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """The /modlog filters; every one is optional."""
+
+    target_id: str | None = None
+    moderator_id: int | None = None
+    action: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+    def where(self, guild_id: int) -> tuple[str, list[Any]]:
+        clauses, params = ["guild_id = ?"], [guild_id]
+        for column, value in (("target_id", self.target_id), ("moderator_id", self.moderator_id), ("action", self.action)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if self.since is not None:
+            clauses.append("created_at >= ?")
+            params.append(self.since)
+        if self.until is not None:
+            clauses.append("created_at < ?")
+            params.append(self.until)
+        return " AND ".join(clauses), params
+
+
+class CaseStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(self, case: NewCase, conn: aiosqlite.Connection | None = None) -> Case:
+        """Log a case; with `conn`, inside the caller's transaction so it commits with their other writes."""
+        if conn is None:
+            async with self.db.transaction() as tx:
+                return await self._insert(tx, case)
+        return await self._insert(conn, case)
+
+    async def add_many(self, cases: Iterable[NewCase]) -> list[Case]:
+        """Bulk logging in one transaction: a scan's flags land together or not at all."""
+        async with self.db.transaction() as tx:
+            return [await self._insert(tx, case) for case in cases]
+
+    async def _insert(self, conn: aiosqlite.Connection, case: NewCase) -> Case:
+        if case.dedup_key is not None:
+            async with conn.execute(_SELECT + " WHERE dedup_key = ?", (case.dedup_key,)) as cur:
+                existing = await cur.fetchone()
+            if existing is not None:
+                return Case.from_row(existing)
+        values = asdict(case)
+        values["scores"] = json.dumps(case.scores, sort_keys=True) if case.scores is not None else None
+        values["shadow"] = int(case.shadow)
+        values["created_at"] = case.created_at or utcnow_iso()
+        columns = [*_COLUMNS, "created_at"]
+        sql = (
+            f"INSERT INTO cases (case_number, {', '.join(columns)}) VALUES ("
+            "(SELECT COALESCE(MAX(case_number), 0) + 1 FROM cases WHERE guild_id = ?), "
+            + ", ".join("?" for _ in columns)
+            + ") RETURNING case_number"
+        )
+        async with conn.execute(sql, (case.guild_id, *(values[c] for c in columns))) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        values["case_number"] = row[0]
+        return Case(**values | {"scores": case.scores, "shadow": case.shadow})
+
+    async def get(self, guild_id: int, case_number: int) -> Case | None:
+        row = await self.db.fetchone(_SELECT + " WHERE guild_id = ? AND case_number = ?", (guild_id, case_number))
+        return Case.from_row(row) if row else None
+
+    async def amendments(self, guild_id: int, case_number: int) -> list[Case]:
+        """The corrections that reference a case, oldest first."""
+        rows = await self.db.fetchall(
+            _SELECT + " WHERE guild_id = ? AND ref_case = ? ORDER BY case_number", (guild_id, case_number)
+        )
+        return [Case.from_row(r) for r in rows]
+
+    async def query(self, guild_id: int, flt: CaseFilter, *, limit: int = 10, offset: int = 0) -> list[Case]:
+        """Newest first; every filter combination is served by one of the (guild, x, created_at) indexes."""
+        where, params = flt.where(guild_id)
+        rows = await self.db.fetchall(
+            f"{_SELECT} WHERE {where} ORDER BY created_at DESC, case_number DESC LIMIT ? OFFSET ?",  # noqa: S608
+            (*params, limit, offset),
+        )
+        return [Case.from_row(r) for r in rows]
+
+    async def count(self, guild_id: int, flt: CaseFilter) -> int:
+        where, params = flt.where(guild_id)
+        row = await self.db.fetchone(f"SELECT COUNT(*) FROM cases WHERE {where}", params)  # noqa: S608
+        return int(row[0]) if row else 0
+
+    async def iterate(self, guild_id: int, flt: CaseFilter | None = None, batch: int = 1000) -> AsyncIterator[Case]:
+        """Oldest first, in pages, for exports that may cover the whole log."""
+        where, params = (flt or CaseFilter()).where(guild_id)
+        last = 0
+        while True:
+            rows = await self.db.fetchall(
+                f"{_SELECT} WHERE {where} AND case_number > ? ORDER BY case_number LIMIT ?",  # noqa: S608
+                (*params, last, batch),
+            )
+            if not rows:
+                return
+            for row in rows:
+                yield Case.from_row(row)
+            last = rows[-1]["case_number"]
+
+    async def active_points(self, guild_id: int, member_id: str, now: str | None = None) -> int:
+        """Warning points that have not expired yet."""
+        row = await self.db.fetchone(
+            "SELECT COALESCE(SUM(points), 0) FROM cases WHERE guild_id = ? AND target_id = ? AND action = 'warn' "
+            "AND (expires_at IS NULL OR expires_at > ?)",
+            (guild_id, member_id, now or utcnow_iso()),
+        )
+        return int(row[0]) if row else 0
+
+    # Review cards: the only mutable moderation state, kept apart from the append-only log.
+
+    async def set_card(self, guild_id: int, case_number: int, channel_id: int | None, message_id: int | None) -> None:
+        await self.db.execute(
+            "INSERT INTO review_cards (guild_id, case_number, channel_id, message_id) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (guild_id, case_number) DO UPDATE SET channel_id = excluded.channel_id, "
+            "message_id = excluded.message_id",
+            (guild_id, case_number, channel_id, message_id),
+        )
+
+    async def card(self, guild_id: int, case_number: int) -> aiosqlite.Row | None:
+        return await self.db.fetchone(
+            "SELECT * FROM review_cards WHERE guild_id = ? AND case_number = ?", (guild_id, case_number)
+        )
+
+    async def decide(
+        self, guild_id: int, case_number: int, decision: str, moderator_id: int, moderator_name: str,
+        conn: aiosqlite.Connection | None = None,
+    ) -> bool:
+        """Claim a card for one decision; False when someone already decided it (a second click)."""
+        sql = (
+            "UPDATE review_cards SET decision = ?, decided_by = ?, decided_name = ?, decided_at = ? "
+            "WHERE guild_id = ? AND case_number = ? AND decision IS NULL"
+        )
+        params = (decision, moderator_id, moderator_name, utcnow_iso(), guild_id, case_number)
+        if conn is not None:
+            async with conn.execute(sql, params) as cur:
+                return cur.rowcount == 1
+        async with self.db.transaction() as tx, tx.execute(sql, params) as cur:
+            return cur.rowcount == 1
+
+    async def open_flags(self, guild_id: int, *, limit: int = 10, offset: int = 0) -> list[Case]:
+        rows = await self.db.fetchall(
+            "SELECT c.guild_id, c.case_number, "
+            + ", ".join(f"c.{col}" for col in _COLUMNS if col != "guild_id")
+            + ", c.created_at FROM review_cards r JOIN cases c "
+            "ON c.guild_id = r.guild_id AND c.case_number = r.case_number "
+            "WHERE r.guild_id = ? AND r.decision IS NULL ORDER BY c.case_number DESC LIMIT ? OFFSET ?",
+            (guild_id, limit, offset),
+        )
+        return [Case.from_row(r) for r in rows]

@@ -1,0 +1,213 @@
+"""Sources, articles and comments: the map between a site's comment ids and Discord message ids.
+
+The mirror engine writes a comment's Discord message id in the same transaction that records the post's
+success, so after a crash the map says exactly which comments are already in Discord.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from bot.sources.base import Article, Comment
+from bot.store.cases import to_iso, utcnow_iso
+from bot.store.database import Database
+
+CLI_GUILD = 0  # sources scanned from the command line belong to no guild
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    id: int
+    guild_id: int
+    channel_id: int
+    kind: str
+    url: str
+    paused: bool
+    status: str
+    last_error: str | None
+    failures: int
+    etag: str | None
+    last_modified: str | None
+    last_polled_at: str | None
+    next_poll_at: str | None
+
+    @classmethod
+    def from_row(cls, row: aiosqlite.Row) -> SourceRow:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__} | {"paused": bool(row["paused"])})
+
+    @property
+    def validators(self) -> dict[str, str]:
+        return {k: v for k, v in (("etag", self.etag), ("last_modified", self.last_modified)) if v}
+
+
+@dataclass(frozen=True)
+class StoredComment:
+    id: int
+    article_id: int
+    external_id: str
+    parent_external_id: str | None
+    author: str
+    content_hash: str
+    scored_hash: str | None
+    scores: dict[str, float] | None
+    top_label: str | None
+    top_score: float | None
+    message_id: int | None
+    message_ids: list[int]
+    status: str
+
+    @classmethod
+    def from_row(cls, row: aiosqlite.Row) -> StoredComment:
+        data: dict[str, Any] = {name: row[name] for name in cls.__dataclass_fields__}
+        data["scores"] = json.loads(data["scores"]) if data["scores"] else None
+        data["message_ids"] = json.loads(data["message_ids"])
+        return cls(**data)
+
+
+def _iso(moment: Any) -> str | None:
+    return to_iso(moment) if moment is not None else None
+
+
+class MirrorStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # Sources
+
+    async def add_source(self, guild_id: int, channel_id: int, kind: str, url: str, created_by: int | None = None) -> SourceRow:
+        """Idempotent per (guild, url): adding the same URL again returns the existing source."""
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO sources (guild_id, channel_id, kind, url, created_by) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (guild_id, url) DO NOTHING",
+                (guild_id, channel_id, kind, url, created_by),
+            )
+            async with tx.execute("SELECT * FROM sources WHERE guild_id = ? AND url = ?", (guild_id, url)) as cur:
+                row = await cur.fetchone()
+        assert row is not None
+        return SourceRow.from_row(row)
+
+    async def source(self, source_id: int) -> SourceRow | None:
+        row = await self.db.fetchone("SELECT * FROM sources WHERE id = ?", (source_id,))
+        return SourceRow.from_row(row) if row else None
+
+    async def sources(self, guild_id: int | None = None) -> list[SourceRow]:
+        if guild_id is None:
+            rows = await self.db.fetchall("SELECT * FROM sources WHERE guild_id != ? ORDER BY id", (CLI_GUILD,))
+        else:
+            rows = await self.db.fetchall("SELECT * FROM sources WHERE guild_id = ? ORDER BY id", (guild_id,))
+        return [SourceRow.from_row(r) for r in rows]
+
+    async def remove_source(self, guild_id: int, source_id: int) -> bool:
+        async with self.db.transaction() as tx, tx.execute(
+            "DELETE FROM sources WHERE guild_id = ? AND id = ?", (guild_id, source_id)
+        ) as cur:
+            return cur.rowcount == 1
+
+    async def set_paused(self, guild_id: int, source_id: int, paused: bool) -> bool:
+        async with self.db.transaction() as tx, tx.execute(
+            "UPDATE sources SET paused = ? WHERE guild_id = ? AND id = ?", (int(paused), guild_id, source_id)
+        ) as cur:
+            return cur.rowcount == 1
+
+    async def record_poll(
+        self, source_id: int, *, ok: bool, error: str | None = None, validators: dict[str, str] | None = None,
+        next_poll_at: str | None = None,
+    ) -> None:
+        """Remember how the last poll went, so `/mirror list` can say why a source is failing."""
+        if ok:
+            v = validators or {}
+            await self.db.execute(
+                "UPDATE sources SET status = 'ok', last_error = NULL, failures = 0, last_polled_at = ?, "
+                "next_poll_at = ?, etag = COALESCE(?, etag), last_modified = COALESCE(?, last_modified) WHERE id = ?",
+                (utcnow_iso(), next_poll_at, v.get("etag"), v.get("last_modified"), source_id),
+            )
+        else:
+            await self.db.execute(
+                "UPDATE sources SET status = 'failing', last_error = ?, failures = failures + 1, last_polled_at = ?, "
+                "next_poll_at = ? WHERE id = ?",
+                (error, utcnow_iso(), next_poll_at, source_id),
+            )
+
+    # Articles
+
+    async def upsert_article(self, source_id: int, article: Article) -> int:
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO articles (source_id, external_id, title, url, author, published_at, excerpt) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, external_id) DO UPDATE SET "
+                "title = excluded.title, url = excluded.url, author = excluded.author, "
+                "published_at = excluded.published_at, excerpt = excluded.excerpt",
+                (source_id, article.external_id, article.title, article.url, article.author,
+                 _iso(article.published_at), article.excerpt),
+            )
+            async with tx.execute(
+                "SELECT id FROM articles WHERE source_id = ? AND external_id = ?", (source_id, article.external_id)
+            ) as cur:
+                row = await cur.fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async def article(self, article_id: int) -> aiosqlite.Row | None:
+        return await self.db.fetchone("SELECT * FROM articles WHERE id = ?", (article_id,))
+
+    async def set_article_thread(self, article_id: int, thread_id: int, card_message_id: int | None) -> None:
+        await self.db.execute(
+            "UPDATE articles SET thread_id = ?, card_message_id = ? WHERE id = ?", (thread_id, card_message_id, article_id)
+        )
+
+    # Comments
+
+    async def comments(self, article_id: int) -> dict[str, StoredComment]:
+        rows = await self.db.fetchall("SELECT * FROM comments WHERE article_id = ?", (article_id,))
+        return {r["external_id"]: StoredComment.from_row(r) for r in rows}
+
+    async def comment_by_message(self, message_id: int) -> aiosqlite.Row | None:
+        return await self.db.fetchone("SELECT * FROM comments WHERE message_id = ?", (message_id,))
+
+    async def save_scored(self, article_id: int, scored: Iterable[tuple[Comment, Any]]) -> None:
+        """Store comments with their scores (a TextScore), keeping any Discord mapping already recorded."""
+        rows = [
+            (
+                article_id, c.external_id, c.parent_id, c.author, c.avatar_url, c.url, _iso(c.posted_at), c.text,
+                c.content_hash, json.dumps(s.scores, sort_keys=True), s.top_label, s.top_score, s.evidence,
+                c.content_hash, utcnow_iso(),
+            )
+            for c, s in scored
+        ]
+        async with self.db.transaction() as tx:
+            await tx.executemany(
+                "INSERT INTO comments (article_id, external_id, parent_external_id, author, avatar_url, url, "
+                "posted_at, text, content_hash, scores, top_label, top_score, evidence, scored_hash, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (article_id, external_id) DO UPDATE SET "
+                "parent_external_id = excluded.parent_external_id, author = excluded.author, "
+                "avatar_url = excluded.avatar_url, url = excluded.url, posted_at = excluded.posted_at, "
+                "text = excluded.text, content_hash = excluded.content_hash, scores = excluded.scores, "
+                "top_label = excluded.top_label, top_score = excluded.top_score, evidence = excluded.evidence, "
+                "scored_hash = excluded.scored_hash, updated_at = excluded.updated_at",
+                rows,
+            )
+
+    async def record_mirrored(self, article_id: int, external_id: str, message_ids: list[int],
+                              conn: aiosqlite.Connection | None = None) -> None:
+        """Write the Discord side of the map; pass `conn` to commit it with the caller's other writes."""
+        sql = (
+            "UPDATE comments SET message_id = ?, message_ids = ?, mirrored_at = ?, status = 'live' "
+            "WHERE article_id = ? AND external_id = ?"
+        )
+        params = (message_ids[0] if message_ids else None, json.dumps(message_ids), utcnow_iso(), article_id, external_id)
+        if conn is not None:
+            await conn.execute(sql, params)
+        else:
+            await self.db.execute(sql, params)
+
+    async def mark_removed(self, article_id: int, external_id: str) -> None:
+        await self.db.execute(
+            "UPDATE comments SET status = 'removed', updated_at = ? WHERE article_id = ? AND external_id = ?",
+            (utcnow_iso(), article_id, external_id),
+        )
