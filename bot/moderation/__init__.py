@@ -1,0 +1,1 @@
+"""Moderation logic with no Discord objects: policy, warnings, tuning and charts."""
