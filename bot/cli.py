@@ -1,0 +1,132 @@
+"""The `commentwarden` command line: scan a thread, run the bot, look after the database.
+
+Every failure a user can cause or fix (bad setting, missing checkpoint, malformed thread, unreachable
+site, locked database) ends as one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.export import write_cases
+from bot.logging_setup import configure_logging
+from bot.model import open_scorer
+from bot.net.http import FetchError
+from bot.net.urlsafety import UnsafeUrlError
+from bot.report import ProgressBar, render_table, to_json
+from bot.scan import scan_thread
+from bot.scoring import ScoringError
+from bot.sources import SourceError, open_source
+from bot.store import Store, StoreError
+
+log = logging.getLogger("commentwarden")
+
+USER_ERRORS = (ConfigError, StoreError, ScoringError, SourceError, FetchError, UnsafeUrlError)
+
+
+def sample_thread() -> Path:
+    """The embedded default thread, so `commentwarden scan` shows the product with no input at all."""
+    return Path(str(resources.files("bot") / "data" / "sample-thread.json"))
+
+
+async def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
+    spec = args.source or str(sample_thread())
+    store = await Store.open(settings.database_path)
+    try:
+        scorer = await open_scorer(settings)
+        try:
+            source = await open_source(spec, settings=settings)
+            async with source:
+                thread = await source.fetch()
+            report = await scan_thread(
+                thread, source.kind, source.url, settings=settings, store=store, scorer=scorer,
+                progress=None if args.json else ProgressBar(),
+            )
+        finally:
+            await scorer.close()
+    finally:
+        await store.close()
+    print(to_json(report) if args.json else render_table(report))
+    return 0
+
+
+async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.discord_token:
+        raise ConfigError("DISCORD_TOKEN is not set: put the bot token in .env or the environment (see .env.example)")
+    from bot.factory import create_bot  # imported here so `scan` never pays for discord.py
+
+    bot = create_bot(settings)
+    async with bot:
+        await bot.start(settings.discord_token)
+    return 0
+
+
+async def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    store = await Store.open(settings.database_path)
+    version = await store.db.schema_version()
+    await store.close()
+    print(f"{settings.database_path}: schema version {version}")
+    return 0
+
+
+async def cmd_db_export(args: argparse.Namespace, settings: Settings) -> int:
+    store = await Store.open(settings.database_path)
+    try:
+        if args.output:
+            with open(args.output, "w", encoding="utf-8", newline="") as out:
+                count = await write_cases(store.cases.iterate(args.guild), out, args.format)
+            print(f"exported {count} cases to {args.output}", file=sys.stderr)
+        else:
+            await write_cases(store.cases.iterate(args.guild), sys.stdout, args.format)
+    finally:
+        await store.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="commentwarden", description=__doc__.splitlines()[0])
+    parser.add_argument("--env-file", default=".env", help="settings file (default: .env if present)")
+    parser.add_argument("--db", type=Path, help="database path (overrides DATABASE_PATH)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    scan = sub.add_parser("scan", help="score every comment of a thread and log the flags")
+    scan.add_argument("source", nargs="?", help="thread file, WordPress post URL or comment feed URL "
+                      "(default: the built-in sample thread)")
+    scan.add_argument("--json", action="store_true", help="machine-readable output")
+    scan.set_defaults(handler=cmd_scan)
+
+    run = sub.add_parser("run", help="start the Discord bot (needs DISCORD_TOKEN)")
+    run.set_defaults(handler=cmd_run)
+
+    db = sub.add_parser("db", help="database maintenance")
+    dbsub = db.add_subparsers(dest="db_command", required=True)
+    migrate = dbsub.add_parser("migrate", help="create or upgrade the database schema")
+    migrate.set_defaults(handler=cmd_db_migrate)
+    export = dbsub.add_parser("export", help="export a guild's case log")
+    export.add_argument("--guild", type=int, default=0, help="guild id (0: cases from CLI scans)")
+    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    export.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
+    export.set_defaults(handler=cmd_db_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.env_file)
+        if args.db is not None:
+            settings = replace(settings, database_path=args.db)
+        configure_logging(settings.log_level if args.command == "run" else "WARNING", settings.secrets())
+        return asyncio.run(args.handler(args, settings))
+    except USER_ERRORS as exc:
+        print(f"commentwarden: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

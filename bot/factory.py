@@ -1,0 +1,80 @@
+"""Builds the bot. Nothing connects at import time; tests pass client options (e.g. a short
+`guild_ready_timeout`) straight through."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.config import Settings
+from bot.model import open_scorer
+from bot.scoring import Scorer
+from bot.store import Store, StoreError
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.toxicity", "cogs.mirror", "cogs.moderation")
+
+
+def intents() -> discord.Intents:
+    """Message content is privileged: enable it in the Developer Portal (see README)."""
+    wanted = discord.Intents.default()
+    wanted.message_content = True
+    wanted.members = True
+    return wanted
+
+
+class CommentTree(app_commands.CommandTree):
+    """Turns check failures and our own errors into one short ephemeral line instead of silence."""
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        original = getattr(error, "original", error)
+        if isinstance(error, app_commands.CheckFailure):
+            message = str(error) or "You cannot use this command here."
+        elif isinstance(original, StoreError):
+            message = f"Database problem: {original}"
+        elif isinstance(original, discord.Forbidden):
+            message = "I am missing a Discord permission for that; check my role's permissions in this channel."
+        else:
+            log.exception("command %s failed", interaction.command and interaction.command.qualified_name, exc_info=original)
+            message = "Something went wrong; the error is in the bot's log."
+        if interaction.response.is_done():
+            await interaction.followup.send(message, ephemeral=True)
+        else:
+            await interaction.response.send_message(message, ephemeral=True)
+
+
+class CommentWarden(commands.Bot):
+    store: Store
+    scorer: Scorer
+
+    def __init__(self, settings: Settings, **client_kwargs: Any) -> None:
+        client_kwargs.setdefault("intents", intents())
+        client_kwargs.setdefault("allowed_mentions", discord.AllowedMentions.none())
+        super().__init__(command_prefix=commands.when_mentioned, tree_cls=CommentTree, help_command=None, **client_kwargs)
+        self.settings = settings
+
+    async def setup_hook(self) -> None:
+        self.store = await Store.open(self.settings.database_path)
+        self.scorer = await open_scorer(self.settings)
+        for name in EXTENSIONS:
+            if importlib.util.find_spec(name) is not None:
+                await self.load_extension(name)
+        synced = await self.tree.sync()
+        log.info("synced %d application commands", len(synced))
+
+    async def close(self) -> None:
+        await super().close()
+        if scorer := getattr(self, "scorer", None):
+            await scorer.close()
+        if store := getattr(self, "store", None):
+            await store.close()
+
+
+def create_bot(settings: Settings, **client_kwargs: Any) -> CommentWarden:
+    return CommentWarden(settings, **client_kwargs)

@@ -1,0 +1,33 @@
+"""Which model files to load: a configured checkpoint, Detoxify's download, or the built-in demo.
+
+`DETOXIFY_MODEL=demo` exists so the product runs on a machine with no network and no weights (a first
+look, CI): it builds a tiny model trained on a handful of words, loads it through the real Detoxify path,
+and says loudly that its scores are not real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+
+from bot.config import Settings
+from bot.scoring import Scorer, load_scorer
+from bot.scoring.demo_checkpoint import ensure_demo_checkpoint
+
+log = logging.getLogger(__name__)
+
+DEMO = "demo"
+
+
+async def resolve_model(settings: Settings) -> Settings:
+    """Point the settings at real files when the demo model is asked for (built off the event loop)."""
+    if settings.model_type != DEMO or settings.checkpoint is not None:
+        return settings
+    demo = await asyncio.to_thread(ensure_demo_checkpoint, settings.demo_model_dir)
+    log.warning("DETOXIFY_MODEL=demo: scores come from a toy model and are NOT real toxicity")
+    return replace(settings, checkpoint=demo.checkpoint, hf_config_dir=demo.config_dir)
+
+
+async def open_scorer(settings: Settings) -> Scorer:
+    return await load_scorer(await resolve_model(settings))

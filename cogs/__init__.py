@@ -1,0 +1,1 @@
+"""discord.py extensions: the Discord face of the core in `bot/`."""

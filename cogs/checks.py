@@ -1,0 +1,43 @@
+"""Who counts as a moderator, checked server-side on every command and every button press.
+
+Discord's own command permissions can be changed by any server admin and do not cover buttons, so the
+bot checks again itself: Manage Messages, or a role the guild named with `/config modrole`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+
+if TYPE_CHECKING:
+    from bot.factory import CommentWarden
+
+NOT_A_MODERATOR = "Only moderators can do that (Manage Messages, or a role set with /config modrole)."
+
+
+class NotModerator(app_commands.CheckFailure):
+    """Raised by the check; the tree's error handler turns it into one ephemeral line."""
+
+
+async def is_moderator(interaction: discord.Interaction) -> bool:
+    member = interaction.user
+    if interaction.guild is None or not isinstance(member, discord.Member):
+        return False
+    if member.guild_permissions.manage_messages or member.guild_permissions.administrator:
+        return True
+    bot: CommentWarden = interaction.client  # type: ignore[assignment]
+    settings = await bot.store.guilds.get(interaction.guild.id)
+    return any(role.id in settings.mod_role_ids for role in member.roles)
+
+
+def moderator_only():
+    """An app-command check; apply to every moderator command (the tests call each as a non-moderator)."""
+
+    async def predicate(interaction: discord.Interaction) -> bool:
+        if await is_moderator(interaction):
+            return True
+        raise NotModerator(NOT_A_MODERATOR)
+
+    return app_commands.check(predicate)
