@@ -79,12 +79,14 @@ async def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_db_export(args: argparse.Namespace, settings: Settings) -> int:
     store = await Store.open(settings.database_path)
     try:
-        if args.output:
-            with open(args.output, "w", encoding="utf-8", newline="") as out:
-                count = await write_cases(store.cases.iterate(args.guild), out, args.format)
-            print(f"exported {count} cases to {args.output}", file=sys.stderr)
-        else:
-            await write_cases(store.cases.iterate(args.guild), sys.stdout, args.format)
+        # A one-shot CLI command owns its event loop: a blocking local file write stalls nothing else.
+        out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: ASYNC230
+        try:
+            count = await write_cases(store.cases.iterate(args.guild), out, args.format)
+        finally:
+            if out is not sys.stdout:
+                out.close()
+        print(f"exported {count} cases to {args.output or 'stdout'}", file=sys.stderr)
     finally:
         await store.close()
     return 0

@@ -60,6 +60,16 @@ async def test_dedup_key_makes_retries_idempotent(store):
     assert await store.cases.count(1, CaseFilter()) == 1
 
 
+async def test_bulk_add_numbers_in_order_and_skips_known_keys(store):
+    await store.cases.add(NewCase(guild_id=1, action="flag", target_kind="member", target_id="0", dedup_key="a"))
+    batch = [NewCase(guild_id=1, action="flag", target_kind="member", target_id=str(i), dedup_key=k)
+             for i, k in enumerate(["a", "b", "b", None, "c"])]
+    result = await store.cases.add_many(batch)
+    assert [c.case_number for c in result] == [1, 2, 2, 3, 4]
+    assert await store.cases.count(1, CaseFilter()) == 4
+    assert (await store.cases.get(1, 4)).target_id == "4"
+
+
 async def test_failed_transaction_leaves_no_partial_rows(store):
     with pytest.raises(RuntimeError):
         async with store.db.transaction() as tx:
@@ -105,7 +115,7 @@ async def test_guild_settings_update_round_trips(store):
     updated = await store.guilds.update(5, review_channel_id=99, shadow_mode=False, mod_role_ids=[1, 2])
     assert (updated.review_channel_id, updated.shadow_mode, updated.mod_role_ids) == (99, False, (1, 2))
     with pytest.raises(ValueError):
-        await store.guilds.update(5, guild_id=6)
+        await store.guilds.update(5, owner_id=6)
 
 
 async def test_newer_schema_is_refused_with_a_clear_line(tmp_path):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,7 +74,8 @@ class Case(NewCase):
 
 
 _COLUMNS = [f.name for f in fields(NewCase) if f.name != "created_at"]
-_SELECT = "SELECT guild_id, case_number, " + ", ".join(c for c in _COLUMNS if c != "guild_id") + ", created_at FROM cases"
+# Built once from the dataclass fields (fixed identifiers, no user input).
+_SELECT = "SELECT guild_id, case_number, " + ", ".join(c for c in _COLUMNS if c != "guild_id") + ", created_at FROM cases"  # noqa: S608
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,14 @@ class CaseFilter:
         return " AND ".join(clauses), params
 
 
+def _row(case: NewCase, columns: list[str]) -> list[Any]:
+    """A case's values in column order, as SQLite stores them (scores as JSON, shadow as 0/1)."""
+    values = asdict(case)
+    values["scores"] = json.dumps(case.scores, sort_keys=True) if case.scores is not None else None
+    values["shadow"] = int(case.shadow)
+    return [values[c] for c in columns]
+
+
 class CaseStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -114,9 +123,51 @@ class CaseStore:
         return await self._insert(conn, case)
 
     async def add_many(self, cases: Iterable[NewCase]) -> list[Case]:
-        """Bulk logging in one transaction: a scan's flags land together or not at all."""
+        """Bulk logging in one transaction and one `executemany`: a scan's flags land together or not at all.
+
+        Numbers are allocated once per guild under the write lock that BEGIN IMMEDIATE holds, so they are
+        as safe as the per-row allocation in `add`; cases whose dedup key exists come back unchanged.
+        """
+        cases = list(cases)
         async with self.db.transaction() as tx:
-            return [await self._insert(tx, case) for case in cases]
+            existing = await self._existing(tx, [c.dedup_key for c in cases if c.dedup_key is not None])
+            next_number: dict[int, int] = {}
+            result: list[Case] = []
+            fresh: list[Case] = []
+            for case in cases:
+                if case.dedup_key is not None and case.dedup_key in existing:
+                    result.append(existing[case.dedup_key])
+                    continue
+                if case.guild_id not in next_number:
+                    async with tx.execute(
+                        "SELECT COALESCE(MAX(case_number), 0) + 1 FROM cases WHERE guild_id = ?", (case.guild_id,)
+                    ) as cur:
+                        next_number[case.guild_id] = (await cur.fetchone())[0]
+                stored = Case(**asdict(case) | {
+                    "case_number": next_number[case.guild_id], "created_at": case.created_at or utcnow_iso(),
+                })
+                next_number[case.guild_id] += 1
+                if stored.dedup_key is not None:
+                    existing[stored.dedup_key] = stored
+                result.append(stored)
+                fresh.append(stored)
+            columns = ["case_number", *_COLUMNS, "created_at"]
+            await tx.executemany(
+                f"INSERT INTO cases ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",  # noqa: S608
+                [_row(case, columns) for case in fresh],
+            )
+        return result
+
+    async def _existing(self, conn: aiosqlite.Connection, keys: list[str]) -> dict[str, Case]:
+        found: dict[str, Case] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            async with conn.execute(
+                _SELECT + f" WHERE dedup_key IN ({', '.join('?' for _ in chunk)})", chunk  # noqa: S608
+            ) as cur:
+                for row in await cur.fetchall():
+                    found[row["dedup_key"]] = Case.from_row(row)
+        return found
 
     async def _insert(self, conn: aiosqlite.Connection, case: NewCase) -> Case:
         if case.dedup_key is not None:
@@ -124,22 +175,18 @@ class CaseStore:
                 existing = await cur.fetchone()
             if existing is not None:
                 return Case.from_row(existing)
-        values = asdict(case)
-        values["scores"] = json.dumps(case.scores, sort_keys=True) if case.scores is not None else None
-        values["shadow"] = int(case.shadow)
-        values["created_at"] = case.created_at or utcnow_iso()
+        stamped = replace(case, created_at=case.created_at or utcnow_iso())
         columns = [*_COLUMNS, "created_at"]
         sql = (
-            f"INSERT INTO cases (case_number, {', '.join(columns)}) VALUES ("
+            f"INSERT INTO cases (case_number, {', '.join(columns)}) VALUES ("  # noqa: S608
             "(SELECT COALESCE(MAX(case_number), 0) + 1 FROM cases WHERE guild_id = ?), "
             + ", ".join("?" for _ in columns)
             + ") RETURNING case_number"
         )
-        async with conn.execute(sql, (case.guild_id, *(values[c] for c in columns))) as cur:
+        async with conn.execute(sql, (case.guild_id, *_row(stamped, columns))) as cur:
             row = await cur.fetchone()
         assert row is not None
-        values["case_number"] = row[0]
-        return Case(**values | {"scores": case.scores, "shadow": case.shadow})
+        return Case(**asdict(stamped) | {"case_number": row[0]})
 
     async def get(self, guild_id: int, case_number: int) -> Case | None:
         row = await self.db.fetchone(_SELECT + " WHERE guild_id = ? AND case_number = ?", (guild_id, case_number))
@@ -223,7 +270,7 @@ class CaseStore:
 
     async def open_flags(self, guild_id: int, *, limit: int = 10, offset: int = 0) -> list[Case]:
         rows = await self.db.fetchall(
-            "SELECT c.guild_id, c.case_number, "
+            "SELECT c.guild_id, c.case_number, "  # noqa: S608
             + ", ".join(f"c.{col}" for col in _COLUMNS if col != "guild_id")
             + ", c.created_at FROM review_cards r JOIN cases c "
             "ON c.guild_id = r.guild_id AND c.case_number = r.case_number "

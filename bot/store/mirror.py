@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
-from bot.sources.base import Article, Comment
 from bot.store.cases import to_iso, utcnow_iso
 from bot.store.database import Database
+
+if TYPE_CHECKING:
+    from bot.sources.base import Article, Comment
 
 CLI_GUILD = 0  # sources scanned from the command line belong to no guild
 
