@@ -8,24 +8,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.labels import LABELS
+from bot.moderation.cards import score_lines
 from cogs.checks import moderator_only
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
-
-BAR = 10
-
-
-def score_lines(scores: dict[str, float]) -> str:
-    """A small bar list, known labels first, so moderators read it at a glance."""
-    ordered = sorted(scores, key=lambda label: (LABELS.index(label) if label in LABELS else len(LABELS), label))
-    lines = []
-    for label in ordered:
-        value = scores[label]
-        filled = round(value * BAR)
-        lines.append(f"`{label:<16}` `{'█' * filled}{'·' * (BAR - filled)}` {value:.2f}")
-    return "\n".join(lines)
 
 
 class Toxicity(commands.Cog):

@@ -6,10 +6,11 @@ a score by the same rule.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 
-from bot.store.guilds import Level
+from bot.store.guilds import GuildSettings, Level
 
 
 @dataclass(frozen=True)
@@ -62,3 +63,35 @@ def evaluate(scores: Mapping[str, float], levels: Mapping[str, Level]) -> Verdic
 def default_levels(thresholds: Mapping[str, float]) -> dict[str, Level]:
     """The process-wide flag levels, with automatic action off."""
     return {label: Level(flag) for label, flag in thresholds.items()}
+
+
+def levels_for_model(
+    guild: GuildSettings, channel_ids: Iterable[int | None], defaults: Mapping[str, float], labels: Iterable[str],
+) -> dict[str, Level]:
+    """The levels that apply in a channel, for the labels the loaded model actually produces.
+
+    `channel_ids` runs from the outermost channel to the innermost (a thread's parent, then the thread), so
+    an override on a mirror channel also covers the article threads under it, and a thread's own wins.
+    """
+    levels = {label: Level(flag) for label, flag in defaults.items()}
+    levels.update(guild.thresholds.get(0, {}))
+    for channel_id in channel_ids:
+        if channel_id:
+            levels.update(guild.thresholds.get(channel_id, {}))
+    known = set(labels)
+    return {label: level for label, level in levels.items() if label in known}
+
+
+class Outcome(Enum):
+    IGNORE = "ignore"
+    FLAG = "flag"
+    ACT = "act"
+
+
+def outcome(verdict: Verdict, *, shadow: bool) -> Outcome:
+    """Shadow mode may flag but never act: a new guild watches the bot's judgement before trusting it."""
+    if verdict.act and not shadow:
+        return Outcome.ACT
+    if verdict.flag:
+        return Outcome.FLAG
+    return Outcome.IGNORE

@@ -87,10 +87,14 @@ class CaseFilter:
     action: str | None = None
     since: str | None = None
     until: str | None = None
+    target_name: str | None = None  # a mirrored comment's author, who has no Discord id
 
     def where(self, guild_id: int) -> tuple[str, list[Any]]:
         clauses, params = ["guild_id = ?"], [guild_id]
-        for column, value in (("target_id", self.target_id), ("moderator_id", self.moderator_id), ("action", self.action)):
+        for column, value in (
+            ("target_id", self.target_id), ("moderator_id", self.moderator_id), ("action", self.action),
+            ("target_name", self.target_name),
+        ):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
@@ -278,3 +282,75 @@ class CaseStore:
             (guild_id, limit, offset),
         )
         return [Case.from_row(r) for r in rows]
+
+    async def release(self, guild_id: int, case_number: int, decision: str, moderator_id: int) -> None:
+        """Undo a claim whose Discord action failed, so another moderator (or a retry) can decide the card."""
+        await self.db.execute(
+            "UPDATE review_cards SET decision = NULL, decided_by = NULL, decided_name = NULL, decided_at = NULL "
+            "WHERE guild_id = ? AND case_number = ? AND decision = ? AND decided_by = ?",
+            (guild_id, case_number, decision, moderator_id),
+        )
+
+    async def count_open_flags(self, guild_id: int) -> int:
+        row = await self.db.fetchone(
+            "SELECT COUNT(*) FROM review_cards WHERE guild_id = ? AND decision IS NULL", (guild_id,)
+        )
+        return int(row[0]) if row else 0
+
+    async def latest(self, guild_id: int, target_id: str, action: str) -> Case | None:
+        """The newest case of one kind against a target, so a reversal (unban) can reference it."""
+        row = await self.db.fetchone(
+            _SELECT + " WHERE guild_id = ? AND target_id = ? AND action = ? ORDER BY case_number DESC LIMIT 1",
+            (guild_id, target_id, action),
+        )
+        return Case.from_row(row) if row else None
+
+    async def warnings(self, guild_id: int, target_id: str, now: str | None = None, *, include_expired: bool = False) -> list[Case]:
+        """A member's warnings, newest first; by default only those still counting toward the limit."""
+        sql = _SELECT + " WHERE guild_id = ? AND target_id = ? AND action = 'warn'"
+        params: list[Any] = [guild_id, target_id]
+        if not include_expired:
+            sql += " AND (expires_at IS NULL OR expires_at > ?)"
+            params.append(now or utcnow_iso())
+        rows = await self.db.fetchall(sql + " ORDER BY case_number DESC", params)
+        return [Case.from_row(r) for r in rows]
+
+    async def decided_flags(self, guild_id: int, decisions: Iterable[str]) -> list[tuple[dict[str, float], str]]:
+        """(scores, decision) of every flag a moderator decided, the evidence `/tune` replays."""
+        wanted = list(decisions)
+        marks = ", ".join("?" for _ in wanted)
+        sql = (
+            "SELECT c.scores, r.decision FROM review_cards r JOIN cases c "  # noqa: S608 (only ? marks)
+            "ON c.guild_id = r.guild_id AND c.case_number = r.case_number "
+            f"WHERE r.guild_id = ? AND r.decision IN ({marks}) AND c.scores IS NOT NULL"
+        )
+        rows = await self.db.fetchall(sql, (guild_id, *wanted))
+        return [(json.loads(r["scores"]), r["decision"]) for r in rows]
+
+    async def per_day(self, guild_id: int, since: str, actions: Iterable[str]) -> dict[str, int]:
+        """Cases of the given kinds per UTC day (YYYY-MM-DD), for /stats."""
+        wanted = list(actions)
+        marks = ", ".join("?" for _ in wanted)
+        sql = (
+            "SELECT substr(created_at, 1, 10) AS day, COUNT(*) AS n FROM cases "  # noqa: S608 (only ? marks)
+            f"WHERE guild_id = ? AND created_at >= ? AND action IN ({marks}) GROUP BY day"
+        )
+        rows = await self.db.fetchall(sql, (guild_id, since, *wanted))
+        return {r["day"]: int(r["n"]) for r in rows}
+
+    async def flag_labels(self, guild_id: int, since: str) -> dict[str, int]:
+        rows = await self.db.fetchall(
+            "SELECT label, COUNT(*) AS n FROM cases WHERE guild_id = ? AND action = 'flag' AND created_at >= ? "
+            "AND label IS NOT NULL GROUP BY label",
+            (guild_id, since),
+        )
+        return {r["label"]: int(r["n"]) for r in rows}
+
+    async def top_flag_channels(self, guild_id: int, since: str, limit: int = 5) -> list[tuple[int, int]]:
+        """(channel id, flags): a mirrored comment's channel is its article thread, so articles rank too."""
+        rows = await self.db.fetchall(
+            "SELECT channel_id, COUNT(*) AS n FROM cases WHERE guild_id = ? AND action = 'flag' AND created_at >= ? "
+            "AND channel_id IS NOT NULL GROUP BY channel_id ORDER BY n DESC, channel_id LIMIT ?",
+            (guild_id, since, limit),
+        )
+        return [(int(r["channel_id"]), int(r["n"])) for r in rows]

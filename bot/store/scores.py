@@ -43,3 +43,29 @@ class ScoreStore:
             (guild_id, author_id, limit, offset),
         )
         return [dict(r) | {"scores": json.loads(r["scores"])} for r in rows]
+
+    async def per_day(self, guild_id: int, since: str) -> dict[str, int]:
+        """Member messages and mirrored comments scored per UTC day, for /stats."""
+        rows = await self.db.fetchall(
+            "SELECT day, SUM(n) AS n FROM ("
+            " SELECT substr(created_at, 1, 10) AS day, COUNT(*) AS n FROM message_scores"
+            " WHERE guild_id = ? AND created_at >= ? GROUP BY day"
+            " UNION ALL"
+            " SELECT substr(c.updated_at, 1, 10) AS day, COUNT(*) AS n FROM comments c"
+            " JOIN articles a ON a.id = c.article_id JOIN sources s ON s.id = a.source_id"
+            " WHERE s.guild_id = ? AND c.updated_at >= ? AND c.scores IS NOT NULL GROUP BY day"
+            ") GROUP BY day",
+            (guild_id, since, guild_id, since),
+        )
+        return {r["day"]: int(r["n"]) for r in rows}
+
+    async def for_comment_author(self, guild_id: int, author: str, *, limit: int = 10, offset: int = 0) -> list[dict]:
+        """A mirrored author's scored comments, newest first (they have no Discord id, only a name)."""
+        rows = await self.db.fetchall(
+            "SELECT c.external_id, c.url, c.top_label, c.top_score, c.scores, c.updated_at AS created_at, "
+            "a.title AS article FROM comments c JOIN articles a ON a.id = c.article_id "
+            "JOIN sources s ON s.id = a.source_id WHERE s.guild_id = ? AND c.author = ? AND c.scores IS NOT NULL "
+            "ORDER BY c.updated_at DESC LIMIT ? OFFSET ?",
+            (guild_id, author, limit, offset),
+        )
+        return [dict(r) | {"scores": json.loads(r["scores"])} for r in rows]

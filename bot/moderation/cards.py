@@ -1,0 +1,117 @@
+"""The text of review cards and score summaries, as plain Discord embed dicts.
+
+Built here, away from discord.py objects, so the wording a moderator reads is testable on its own and the
+same bar list serves `/toxicity`, review cards and `/case`. The cog turns the dict into an embed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.labels import LABELS
+from bot.moderation.policy import Verdict
+from bot.textsafety import neutralise
+
+BAR = 10
+TEXT_LIMIT = 1500
+EVIDENCE_LIMIT = 300
+
+COLOUR_OPEN = 0xE67E22
+COLOUR_SHADOW = 0x95A5A6
+COLOUR_DONE = 0x2ECC71
+COLOUR_ACTED = 0xC0392B
+
+# Past-tense words for the card once someone has decided.
+DECISION_WORDS = {
+    "approve": "Approved (false positive)",
+    "remove": "Removed",
+    "warn": "Warned",
+    "timeout": "Timed out",
+    "ban": "Banned",
+    "auto-remove": "Removed automatically",
+}
+
+
+def score_lines(scores: Mapping[str, float]) -> str:
+    """A small bar list, known labels first, so moderators read it at a glance."""
+    ordered = sorted(scores, key=lambda label: (LABELS.index(label) if label in LABELS else len(LABELS), label))
+    lines = []
+    for label in ordered:
+        value = scores[label]
+        filled = round(value * BAR)
+        lines.append(f"`{label:<16}` `{'█' * filled}{'·' * (BAR - filled)}` {value:.2f}")
+    return "\n".join(lines)
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class FlagCard:
+    """Everything a review card shows; `place` is a channel mention or an article title."""
+
+    case_number: int
+    text: str
+    author: str
+    place: str
+    link: str | None
+    scores: Mapping[str, float]
+    verdict: Verdict
+    evidence: str
+    shadow: bool = False
+    acted: str | None = None  # what the bot did automatically, e.g. "Message deleted, member timed out 10 min"
+
+
+def explanation(verdict: Verdict, evidence: str, text: str) -> str:
+    """Which label, which threshold, and the sentence behind it: a card has to justify itself."""
+    strongest = verdict.strongest
+    if strongest is None:
+        return "No threshold crossed."
+    line = f"**{strongest.label}** scored {strongest.score:.2f}, threshold {strongest.threshold:.2f}"
+    if evidence and evidence.strip() and evidence.strip() != text.strip():
+        line += f"\nDriven by: “{clip(neutralise(evidence), EVIDENCE_LIMIT)}”"
+    return line
+
+
+def flag_embed(card: FlagCard) -> dict:
+    """The review card as an embed dict (`discord.Embed.from_dict`)."""
+    title = f"Flag #{card.case_number}"
+    if card.shadow:
+        title += " · shadow mode (no automatic action)"
+    body = clip(neutralise(card.text), TEXT_LIMIT) or "*(no text)*"
+    fields = [
+        {"name": "Author", "value": clip(neutralise(card.author), 256) or "unknown", "inline": True},
+        {"name": "Where", "value": clip(neutralise(card.place), 256) or "unknown", "inline": True},
+    ]
+    if card.link:
+        fields.append({"name": "Link", "value": f"[Jump to it]({card.link})", "inline": True})
+    fields.append({"name": "Why", "value": explanation(card.verdict, card.evidence, card.text), "inline": False})
+    fields.append({"name": "Crossed", "value": card.verdict.reason() or "none", "inline": False})
+    fields.append({"name": "Scores", "value": score_lines(card.scores) or "none", "inline": False})
+    if card.acted:
+        fields.append({"name": "Automatic action", "value": card.acted, "inline": False})
+    colour = COLOUR_SHADOW if card.shadow else (COLOUR_ACTED if card.acted else COLOUR_OPEN)
+    return {
+        "title": title,
+        "description": body,
+        "color": colour,
+        "fields": fields,
+        "footer": {"text": f"case #{card.case_number}"},
+    }
+
+
+def decided_embed(embed: dict, decision: str, moderator: str, when: datetime, case_number: int | None) -> dict:
+    """The same card with who decided what and when, so a glance at the channel shows the queue's state."""
+    done = dict(embed)
+    fields = [f for f in done.get("fields", []) if f.get("name") != "Decision"]
+    word = DECISION_WORDS.get(decision, decision)
+    value = f"{word} by {clip(neutralise(moderator), 100)} <t:{int(when.timestamp())}:f>"
+    if case_number is not None:
+        value += f" (case #{case_number})"
+    fields.append({"name": "Decision", "value": value, "inline": False})
+    done["fields"] = fields
+    done["color"] = COLOUR_DONE if decision == "approve" else COLOUR_ACTED
+    return done

@@ -1,0 +1,40 @@
+"""Durations typed by moderators ("90", "10m", "2h", "1d", "1h30m") for timeouts.
+
+Discord caps a timeout at 28 days; a typo such as "100d" is refused with a line that says so instead of
+being clipped silently.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_TIMEOUT_SECONDS = 28 * 24 * 3600
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_PART = re.compile(r"(\d+)\s*([smhdw]?)")
+
+
+class DurationError(ValueError):
+    """The message is one line a moderator can act on."""
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in `text`; a bare number means minutes, the unit moderators think in for timeouts."""
+    cleaned = text.strip().lower().replace(" ", "")
+    if not cleaned or _PART.sub("", cleaned):
+        raise DurationError(f"{text!r} is not a duration: use minutes (30) or units like 10m, 2h, 1d")
+    total = sum(int(n) * _UNITS[unit or "m"] for n, unit in _PART.findall(cleaned))
+    if total <= 0:
+        raise DurationError("the duration must be longer than zero")
+    if total > MAX_TIMEOUT_SECONDS:
+        raise DurationError("Discord allows timeouts of at most 28 days")
+    return total
+
+
+def describe(seconds: int) -> str:
+    """The shortest exact wording, e.g. 5400 -> "1h 30m"."""
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return " ".join(parts) or "0s"
