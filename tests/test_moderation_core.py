@@ -193,11 +193,14 @@ async def test_store_warnings_expire_and_claims_can_be_released(store):
     flag = await store.cases.add(NewCase(guild_id=1, action="flag", target_kind="member", target_id="5",
                                          scores={"insult": 0.9}))
     await store.cases.set_card(1, flag.case_number, 10, 11)
-    assert await store.cases.count_open_flags(1) == 1
+    assert await store.cases.count_cards(1, "open") == 1
+    assert [c.case_number for c in await store.cases.cards(1, "open")] == [flag.case_number]
     assert await store.cases.decide(1, flag.case_number, "remove", 3, "mod")
     await store.cases.release(1, flag.case_number, "remove", 3)
     assert await store.cases.decide(1, flag.case_number, "approve", 4, "other")
     assert not await store.cases.decide(1, flag.case_number, "remove", 3, "mod")
+    assert await store.cases.count_cards(1, "open") == 0
+    assert await store.cases.count_cards(1, "decided") == await store.cases.count_cards(1, "all") == 1
     assert await store.cases.decided_flags(1, actions.CARD_DECISIONS) == [({"insult": 0.9}, "approve")]
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from bot.labels import LABELS
 from bot.moderation.policy import Verdict
+from bot.store.cases import Case
 from bot.textsafety import neutralise
 
 BAR = 10
@@ -115,3 +116,53 @@ def decided_embed(embed: dict, decision: str, moderator: str, when: datetime, ca
     done["fields"] = fields
     done["color"] = COLOUR_DONE if decision == "approve" else COLOUR_ACTED
     return done
+
+
+def timestamp(iso: str) -> str:
+    """A Discord timestamp tag, which every reader sees in their own time zone."""
+    return f"<t:{int(datetime.fromisoformat(iso.replace('Z', '+00:00')).timestamp())}:f>"
+
+
+def case_line(case: Case) -> str:
+    """One line per case for lists (/modlog, /history, /flags)."""
+    who = clip(neutralise(case.target_name or case.target_id), 60)
+    line = f"**#{case.case_number}** `{case.action}` {who} · by {clip(neutralise(case.moderator_name), 40)}"
+    if case.shadow:
+        line += " · shadow"
+    if case.label and case.score is not None and case.action == "flag":
+        line += f" · {case.label} {case.score:.2f}"
+    if case.points:
+        line += f" · {case.points} pt"
+    if case.ref_case:
+        line += f" · re #{case.ref_case}"
+    if case.reason:
+        line += f"\n> {clip(neutralise(case.reason), 150)}"
+    return f"{line}\n{timestamp(case.created_at)}" + (f" · [link]({case.link})" if case.link else "")
+
+
+def case_embed(case: Case, amendments: list[Case]) -> dict:
+    """`/case show`: everything logged, with later corrections listed under it."""
+    fields = [
+        {"name": "Action", "value": case.action + (" (shadow)" if case.shadow else ""), "inline": True},
+        {"name": "Target", "value": clip(neutralise(case.target_name or case.target_id), 200), "inline": True},
+        {"name": "By", "value": clip(neutralise(case.moderator_name), 100), "inline": True},
+        {"name": "When", "value": timestamp(case.created_at), "inline": True},
+    ]
+    if case.reason:
+        fields.append({"name": "Reason", "value": clip(neutralise(case.reason), 1000), "inline": False})
+    if case.duration_seconds:
+        fields.append({"name": "Duration", "value": f"{case.duration_seconds // 60} min", "inline": True})
+    if case.points:
+        fields.append({"name": "Points", "value": f"{case.points} (expire {case.expires_at or 'never'})", "inline": True})
+    if case.ref_case:
+        fields.append({"name": "Refers to", "value": f"case #{case.ref_case}", "inline": True})
+    if case.link:
+        fields.append({"name": "Link", "value": f"[Jump to it]({case.link})", "inline": True})
+    if case.evidence:
+        fields.append({"name": "Evidence", "value": clip(neutralise(case.evidence), EVIDENCE_LIMIT), "inline": False})
+    if case.scores:
+        fields.append({"name": "Scores", "value": score_lines(case.scores), "inline": False})
+    if amendments:
+        fields.append({"name": "Corrections", "value": "\n".join(case_line(a) for a in amendments)[:1024],
+                       "inline": False})
+    return {"title": f"Case #{case.case_number}", "fields": fields, "color": COLOUR_OPEN}

@@ -7,6 +7,7 @@ being clipped silently.
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime, timedelta
 
 MAX_TIMEOUT_SECONDS = 28 * 24 * 3600
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -38,3 +39,18 @@ def describe(seconds: int) -> str:
             parts.append(f"{seconds // size}{unit}")
             seconds %= size
     return " ".join(parts) or "0s"
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """A `since` filter: a date (2026-01-31) or an age (7d, 12h, 2w) counted back from now."""
+    cleaned = text.strip()
+    try:
+        day = date.fromisoformat(cleaned)
+    except ValueError:
+        pass
+    else:
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    match = re.fullmatch(r"(\d+)\s*([hdw])", cleaned.lower())
+    if match is None:
+        raise DurationError(f"{text!r} is not a date or an age: use 2026-01-31, 12h, 7d or 2w")
+    return now - timedelta(seconds=int(match[1]) * _UNITS[match[2]])

@@ -273,15 +273,7 @@ class CaseStore:
             return cur.rowcount == 1
 
     async def open_flags(self, guild_id: int, *, limit: int = 10, offset: int = 0) -> list[Case]:
-        rows = await self.db.fetchall(
-            "SELECT c.guild_id, c.case_number, "  # noqa: S608
-            + ", ".join(f"c.{col}" for col in _COLUMNS if col != "guild_id")
-            + ", c.created_at FROM review_cards r JOIN cases c "
-            "ON c.guild_id = r.guild_id AND c.case_number = r.case_number "
-            "WHERE r.guild_id = ? AND r.decision IS NULL ORDER BY c.case_number DESC LIMIT ? OFFSET ?",
-            (guild_id, limit, offset),
-        )
-        return [Case.from_row(r) for r in rows]
+        return await self.cards(guild_id, "open", limit=limit, offset=offset)
 
     async def release(self, guild_id: int, case_number: int, decision: str, moderator_id: int) -> None:
         """Undo a claim whose Discord action failed, so another moderator (or a retry) can decide the card."""
@@ -291,9 +283,24 @@ class CaseStore:
             (guild_id, case_number, decision, moderator_id),
         )
 
-    async def count_open_flags(self, guild_id: int) -> int:
+    async def cards(self, guild_id: int, status: str = "open", *, limit: int = 10, offset: int = 0) -> list[Case]:
+        """Flags with a review card: "open" (undecided), "decided" or "all"; newest first."""
+        rows = await self.db.fetchall(
+            "SELECT c.guild_id, c.case_number, "  # noqa: S608 (column names are constants)
+            + ", ".join(f"c.{col}" for col in _COLUMNS if col != "guild_id")
+            + ", c.created_at FROM review_cards r JOIN cases c "
+            "ON c.guild_id = r.guild_id AND c.case_number = r.case_number "
+            "WHERE r.guild_id = ? AND (? = 'all' OR (r.decision IS NULL) = (? = 'open')) "
+            "ORDER BY c.case_number DESC LIMIT ? OFFSET ?",
+            (guild_id, status, status, limit, offset),
+        )
+        return [Case.from_row(r) for r in rows]
+
+    async def count_cards(self, guild_id: int, status: str = "open") -> int:
         row = await self.db.fetchone(
-            "SELECT COUNT(*) FROM review_cards WHERE guild_id = ? AND decision IS NULL", (guild_id,)
+            "SELECT COUNT(*) FROM review_cards r WHERE r.guild_id = ? "
+            "AND (? = 'all' OR (r.decision IS NULL) = (? = 'open'))",
+            (guild_id, status, status),
         )
         return int(row[0]) if row else 0
 
