@@ -100,6 +100,15 @@ def html_to_markdown(html: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
+def html_to_text(html: str) -> str:
+    """Plain text of a short HTML fragment (titles): entities decoded, tags and markup dropped."""
+    if not html:
+        return ""
+    soup = BeautifulSoup(html, "html.parser")
+    _sanitise(soup)
+    return " ".join(soup.get_text(" ").split())
+
+
 def strip_bidi_controls(text: str) -> str:
     return _BIDI_CONTROLS.sub("", text)
 

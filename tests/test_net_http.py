@@ -11,6 +11,7 @@ from aiohttp import web
 
 from bot.net import urlsafety
 from bot.net.http import FetchError, HttpClient
+from tests.loopback import LoopbackServers
 
 Serve = Callable[[web.Application], Awaitable[str]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -19,20 +20,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @pytest.fixture
 async def serve() -> AsyncIterator[Serve]:
     """Start aiohttp apps on free loopback ports; returns their base URL."""
-    runners: list[web.AppRunner] = []
-
-    async def start(app: web.Application) -> str:
-        runner = web.AppRunner(app, shutdown_timeout=0.1)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        port = runner.addresses[0][1]
-        return f"http://127.0.0.1:{port}"
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
+    servers = LoopbackServers()
+    yield servers.start
+    await servers.close()
 
 
 class Sleeps:

@@ -7,6 +7,7 @@ from bot.textsafety import (
     code_block,
     escape_code_fences,
     html_to_markdown,
+    html_to_text,
     neutralise,
     quote_block,
     safe_display_name,
@@ -84,6 +85,11 @@ def test_html_links_lists_and_entities() -> None:
     assert "[this](https://e.example/a)" in text
     assert "& that <3" in text
     assert "- one\n- two" in text
+
+
+def test_html_to_text_for_titles() -> None:
+    assert html_to_text("Fish &amp; Chips &#8211; <em>a review</em><script>x()</script>") == "Fish & Chips – a review"
+    assert html_to_text("") == ""
 
 
 def test_html_empty() -> None:
