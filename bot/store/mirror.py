@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
@@ -69,6 +70,43 @@ class StoredComment:
         data["scores"] = json.loads(data["scores"]) if data["scores"] else None
         data["message_ids"] = json.loads(data["message_ids"])
         return cls(**data)
+
+
+@dataclass(frozen=True)
+class MirrorComment:
+    """Everything the mirror engine needs to re-render a comment that is no longer in the fetch."""
+
+    id: int
+    comment: Comment
+    content_hash: str
+    scored_hash: str | None
+    mirrored_hash: str | None
+    scores: dict[str, float] | None
+    top_label: str | None
+    top_score: float | None
+    evidence: str | None
+    message_ids: list[int]
+    status: str
+    removed_by: str | None
+
+    @property
+    def message_id(self) -> int | None:
+        return self.message_ids[0] if self.message_ids else None
+
+    @classmethod
+    def from_row(cls, row: aiosqlite.Row) -> MirrorComment:
+        posted = row["posted_at"]
+        comment = Comment(
+            external_id=row["external_id"], parent_id=row["parent_external_id"], author=row["author"],
+            posted_at=datetime.fromisoformat(posted) if posted else None, text=row["text"], url=row["url"],
+            avatar_url=row["avatar_url"],
+        )
+        return cls(
+            id=row["id"], comment=comment, content_hash=row["content_hash"], scored_hash=row["scored_hash"],
+            mirrored_hash=row["mirrored_hash"], scores=json.loads(row["scores"]) if row["scores"] else None,
+            top_label=row["top_label"], top_score=row["top_score"], evidence=row["evidence"],
+            message_ids=json.loads(row["message_ids"]), status=row["status"], removed_by=row["removed_by"],
+        )
 
 
 def _iso(moment: Any) -> str | None:
@@ -198,9 +236,10 @@ class MirrorStore:
     async def record_mirrored(self, article_id: int, external_id: str, message_ids: list[int],
                               conn: aiosqlite.Connection | None = None) -> None:
         """Write the Discord side of the map; pass `conn` to commit it with the caller's other writes."""
+        # The version just published is the one whose text was saved before publishing it.
         sql = (
-            "UPDATE comments SET message_id = ?, message_ids = ?, mirrored_at = ?, status = 'live' "
-            "WHERE article_id = ? AND external_id = ?"
+            "UPDATE comments SET message_id = ?, message_ids = ?, mirrored_at = ?, status = 'live', "
+            "mirrored_hash = content_hash, removed_by = NULL WHERE article_id = ? AND external_id = ?"
         )
         params = (message_ids[0] if message_ids else None, json.dumps(message_ids), utcnow_iso(), article_id, external_id)
         if conn is not None:
@@ -212,4 +251,63 @@ class MirrorStore:
         await self.db.execute(
             "UPDATE comments SET status = 'removed', updated_at = ? WHERE article_id = ? AND external_id = ?",
             (utcnow_iso(), article_id, external_id),
+        )
+
+    # The mirror engine's view (schema v2)
+
+    async def mirror_comments(self, article_id: int) -> dict[str, MirrorComment]:
+        """Every stored comment of an article, in the order they were first seen (= posting order)."""
+        rows = await self.db.fetchall("SELECT * FROM comments WHERE article_id = ? ORDER BY id", (article_id,))
+        return {r["external_id"]: MirrorComment.from_row(r) for r in rows}
+
+    async def articles_of(self, source_id: int) -> list[aiosqlite.Row]:
+        return await self.db.fetchall("SELECT * FROM articles WHERE source_id = ? ORDER BY id", (source_id,))
+
+    async def has_unpublished(self, source_id: int) -> bool:
+        """True when a comment is stored but not (fully) in Discord: the next poll must not trust a 304."""
+        row = await self.db.fetchone(
+            "SELECT 1 FROM comments c JOIN articles a ON a.id = c.article_id WHERE a.source_id = ? AND "
+            "c.removed_by IS NULL AND (c.message_id IS NULL OR c.mirrored_hash IS NOT c.content_hash) LIMIT 1",
+            (source_id,),
+        )
+        return row is not None
+
+    async def record_removed(self, article_id: int, external_id: str, message_ids: list[int], by: str,
+                             conn: aiosqlite.Connection | None = None) -> None:
+        """A comment left Discord (or was marked there); `message_ids` is what is still showing it."""
+        sql = (
+            "UPDATE comments SET status = 'removed', removed_by = ?, message_id = ?, message_ids = ?, "
+            "updated_at = ? WHERE article_id = ? AND external_id = ?"
+        )
+        params = (by, message_ids[0] if message_ids else None, json.dumps(message_ids), utcnow_iso(), article_id,
+                  external_id)
+        if conn is not None:
+            await conn.execute(sql, params)
+        else:
+            await self.db.execute(sql, params)
+
+    async def reset_article(self, article_id: int) -> None:
+        """The article's Discord thread is gone: forget it and every message in it, to mirror afresh."""
+        async with self.db.transaction() as tx:
+            await tx.execute("UPDATE articles SET thread_id = NULL, card_message_id = NULL WHERE id = ?", (article_id,))
+            await tx.execute(
+                "UPDATE comments SET message_id = NULL, message_ids = '[]', mirrored_hash = NULL "
+                "WHERE article_id = ?",
+                (article_id,),
+            )
+
+    async def comment_row(self, comment_id: int) -> aiosqlite.Row | None:
+        return await self.db.fetchone("SELECT * FROM comments WHERE id = ?", (comment_id,))
+
+    async def source_of_comment(self, comment_id: int) -> SourceRow | None:
+        row = await self.db.fetchone(
+            "SELECT s.* FROM sources s JOIN articles a ON a.source_id = s.id JOIN comments c ON c.article_id = a.id "
+            "WHERE c.id = ?",
+            (comment_id,),
+        )
+        return SourceRow.from_row(row) if row else None
+
+    async def set_source_channel(self, guild_id: int, source_id: int, channel_id: int) -> None:
+        await self.db.execute(
+            "UPDATE sources SET channel_id = ? WHERE guild_id = ? AND id = ?", (channel_id, guild_id, source_id)
         )

@@ -162,6 +162,14 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX review_cards_open ON review_cards(guild_id, decision);
     """,
+    # 2: the mirror remembers which version of a comment is in Discord (so a crash between saving a
+    # site edit and editing the message still leads to the edit), and who removed a comment (a
+    # moderator's removal must stick; a removal on the site is undone when the comment comes back).
+    """
+    ALTER TABLE comments ADD COLUMN mirrored_hash TEXT;
+    ALTER TABLE comments ADD COLUMN removed_by TEXT CHECK (removed_by IN ('site', 'moderator'));
+    UPDATE comments SET mirrored_hash = content_hash WHERE message_id IS NOT NULL;
+    """,
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

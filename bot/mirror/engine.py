@@ -1,0 +1,504 @@
+"""The mirror engine: fetch a source, score what is new or changed, and bring Discord in line with it.
+
+It knows no Discord objects: it renders comments to plain data (`render`) and hands them to a
+`Publisher`. Its promises:
+
+- Idempotent: the comment ↔ message map is written in the same transaction as the post's success,
+  right after the publisher returns, and that post+record step finishes even if the sync is cancelled
+  meanwhile (a bot shutting down), so only a killed process can leave a post unrecorded.
+- Resumable: for that last case every embed carries a marker naming its comment, and the first sync of
+  an article in a process reads the thread's last messages and adopts what already landed.
+- In order: comments are published in the source's order (parents before replies), one message at a
+  time; a large backfill packs short comments several to a message (up to ten embeds).
+- Quiet: every text goes through `neutralise` and the publisher sends with no allowed mentions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+from bot.mirror import render
+from bot.mirror.events import CommentScored, EventHub
+from bot.mirror.publisher import MessageGone, PostedMessage, Publisher, PublishError, ThreadGone, ThreadRef
+from bot.mirror.render import EmbedSpec, OutgoingMessage, ReplyTo
+from bot.scan import SCORE_BATCH, score_in_batches
+from bot.scoring import Scorer, TextScore
+from bot.sources.base import Comment, Source, SourceError, Thread
+from bot.store import SourceRow, Store
+from bot.store.mirror import MirrorComment
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+SourceOpener = Callable[[SourceRow], Awaitable[Source]]
+
+PACK_THRESHOLD = 25  # a sync with this many comments to post is a backfill: pack short ones together
+LOOKBACK = 50  # messages read back on resume; only the last post before a crash can be unrecorded
+SITE = "site"
+MODERATOR = "moderator"
+
+
+class SyncFailed(Exception):
+    """The source could not be read or Discord refused; `reason` is the line `/mirror list` shows."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class SyncReport:
+    source_id: int
+    title: str = ""
+    thread_id: int | None = None
+    not_modified: bool = False
+    scored: int = 0
+    posted: int = 0
+    messages: int = 0
+    edited: int = 0
+    removed: int = 0
+    restored: int = 0
+    adopted: int = 0
+    validators: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        if self.not_modified:
+            return "nothing changed on the site"
+        counts = [f"{self.posted} new", f"{self.edited} edited", f"{self.removed} removed"]
+        if self.restored:
+            counts.append(f"{self.restored} restored")
+        if self.adopted:
+            counts.append(f"{self.adopted} recovered after an interrupted sync")
+        return ", ".join(counts)
+
+
+async def finish_even_if_cancelled(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` to its end even when the caller is cancelled meanwhile, then pass the cancel on.
+
+    Used for "post, then record the post": cancelling between the two would leave a message Discord
+    shows and the database does not know.
+    """
+    task = asyncio.ensure_future(coro)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if not task.done():
+            await asyncio.wait([task])
+        raise
+
+
+def stored_score(row: MirrorComment) -> TextScore:
+    return TextScore(scores=row.scores or {}, top_label=row.top_label, top_score=row.top_score or 0.0,
+                     evidence=row.evidence or "", span=None)
+
+
+class MirrorEngine:
+    def __init__(
+        self, store: Store, scorer: Scorer, publisher: Publisher, open_source: SourceOpener, *,
+        events: EventHub | None = None, pack_threshold: int = PACK_THRESHOLD, lookback: int = LOOKBACK,
+    ) -> None:
+        self.store = store
+        self.scorer = scorer
+        self.publisher = publisher
+        self.open_source = open_source
+        self.events = events or EventHub()
+        self.pack_threshold = pack_threshold
+        self.lookback = lookback
+        self._locks: dict[int, asyncio.Lock] = {}
+        # Articles whose last publish pass in this process ended cleanly: no post can be unrecorded.
+        self._clean: set[int] = set()
+
+    def lock(self, source_id: int) -> asyncio.Lock:
+        """One sync (or removal) per source at a time: the map must never see two writers."""
+        return self._locks.setdefault(source_id, asyncio.Lock())
+
+    async def sync(self, row: SourceRow) -> SyncReport:
+        async with self.lock(row.id):
+            return await self._sync(row)
+
+    async def _sync(self, row: SourceRow) -> SyncReport:
+        report = SyncReport(row.id)
+        # A 304 says the site did not change, not that Discord caught up: after an interrupted sync,
+        # fetch everything again.
+        validators = None if await self.store.mirror.has_unpublished(row.id) else row.validators
+        try:
+            source = await self.open_source(row)
+            thread = await source.fetch(validators or None)
+        except SourceError as exc:
+            raise SyncFailed(exc.reason) from None
+        report.validators = dict(source.validators)
+        if thread.not_modified:
+            report.not_modified = True
+            return report
+        report.title = thread.article.title
+        article_id = await self.store.mirror.upsert_article(row.id, thread.article)
+        guild = await self.store.guilds.get(row.guild_id)
+        run = _ArticleRun(self, row, article_id, thread, report, delete_removed=guild.removed_comment_mode == "delete")
+        try:
+            await run.execute()
+        except PublishError as exc:
+            self._clean.discard(article_id)
+            raise SyncFailed(exc.reason) from None
+        except BaseException:
+            self._clean.discard(article_id)
+            raise
+        self._clean.add(article_id)
+        return report
+
+    async def remove_comment(self, comment_id: int) -> bool:
+        """Take a mirrored comment out of Discord for a moderator (packed neighbours stay).
+
+        Marks or deletes per the guild's `removed_comment_mode`, records the removal as the
+        moderator's (so a later poll never brings it back), and returns False if it was not mirrored.
+        """
+        source = await self.store.mirror.source_of_comment(comment_id)
+        stored = await self.store.mirror.comment_row(comment_id)
+        if source is None or stored is None:
+            return False
+        async with self.lock(source.id):
+            article = await self.store.mirror.article(stored["article_id"])
+            if article is None or article["thread_id"] is None:
+                return False
+            guild = await self.store.guilds.get(source.guild_id)
+            run = _ArticleRun(self, source, article["id"], None, SyncReport(source.id),
+                              delete_removed=guild.removed_comment_mode == "delete")
+            run.thread_id = article["thread_id"]
+            run.rows = await self.store.mirror.mirror_comments(article["id"])
+            target = run.rows.get(stored["external_id"])
+            if target is None or target.removed_by == MODERATOR:
+                return False
+            await run.remove(target, by=MODERATOR)
+            return True
+
+
+class _ArticleRun:
+    """One article's pass; holds the state the steps share so each step stays small."""
+
+    def __init__(self, engine: MirrorEngine, source: SourceRow, article_id: int, thread: Thread | None,
+                 report: SyncReport, *, delete_removed: bool) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.publisher = engine.publisher
+        self.source = source
+        self.article_id = article_id
+        self.thread = thread
+        self.report = report
+        self.delete_removed = delete_removed
+        self.thread_id = 0
+        self.rows: dict[str, MirrorComment] = {}
+        self.fresh: dict[str, TextScore] = {}
+        self.batch: list[Comment] = []  # comments waiting to share one packed message
+        self.landed: dict[str, dict[int, int]] | None = None  # resume: comment -> part -> message id
+        self.landed_parts: dict[str, int] = {}  # resume: comment -> how many parts it was posted in
+        self.pack = False
+
+    # -- the pass ---------------------------------------------------------------------------------
+
+    async def execute(self) -> None:
+        assert self.thread is not None
+        comments = self.thread.comments
+        known = await self.store.mirror.mirror_comments(self.article_id)
+        self.rows = dict(known)
+        thread_existed = await self._ensure_thread()
+        resuming = thread_existed and self.article_id not in self.engine._clean
+        to_post = sum(1 for c in comments if (r := known.get(c.external_id)) is None
+                      or (r.message_id is None and r.removed_by != MODERATOR))
+        self.pack = to_post >= self.engine.pack_threshold
+        for start in range(0, len(comments), SCORE_BATCH):
+            chunk = comments[start:start + SCORE_BATCH]
+            await self._score(chunk, known)
+            for comment in chunk:
+                previous = known.get(comment.external_id)
+                if resuming and self.landed is None and self._needs_post(comment):
+                    await self._read_landed()
+                await self._bring_up_to_date(comment, previous)
+        await self._flush()
+        if self.thread.complete:
+            present = {c.external_id for c in comments}
+            for row in list(self.rows.values()):
+                if row.comment.external_id not in present and row.status == "live":
+                    await self.remove(row, by=SITE)
+
+    async def _ensure_thread(self) -> bool:
+        """Find or make the article's thread; True when it existed before this pass."""
+        assert self.thread is not None
+        article = await self.store.mirror.article(self.article_id)
+        existing = article["thread_id"] if article else None
+        card = render.article_card(self.thread.article)
+        try:
+            ref = await finish_even_if_cancelled(self._thread_ref(card, existing))
+        except ThreadGone:
+            log.warning("source %s: the thread of article %s was deleted; mirroring it afresh",
+                        self.source.id, self.article_id)
+            await self.store.mirror.reset_article(self.article_id)
+            self.rows = await self.store.mirror.mirror_comments(self.article_id)
+            existing = None
+            ref = await finish_even_if_cancelled(self._thread_ref(card, None))
+        self.thread_id = ref.thread_id
+        self.report.thread_id = ref.thread_id
+        return existing is not None and ref.thread_id == existing
+
+    async def _thread_ref(self, card: EmbedSpec, existing: int | None) -> ThreadRef:
+        assert self.thread is not None
+        ref = await self.publisher.ensure_thread(self.source, self.thread.article, card, existing)
+        if ref.thread_id != existing:
+            await self.store.mirror.set_article_thread(self.article_id, ref.thread_id, ref.card_message_id)
+        return ref
+
+    async def _score(self, chunk: list[Comment], known: dict[str, MirrorComment]) -> None:
+        """Score only new or changed text, store it, and refresh the rows of this chunk."""
+        stale = [c for c in chunk if (r := known.get(c.external_id)) is None or r.scored_hash != c.content_hash]
+        if stale:
+            scores = await score_in_batches(self.engine.scorer, [c.text for c in stale])
+            await self.store.mirror.save_scored(self.article_id, zip(stale, scores, strict=True))
+            self.fresh.update(zip((c.external_id for c in stale), scores, strict=True))
+            self.report.scored += len(stale)
+        changed = {c.external_id for c in chunk if (r := known.get(c.external_id)) is None
+                   or r.content_hash != c.content_hash or r.scored_hash != c.content_hash}
+        if changed:
+            current = await self.store.mirror.mirror_comments(self.article_id)
+            self.rows.update({k: v for k, v in current.items() if k in changed})
+
+    def _needs_post(self, comment: Comment) -> bool:
+        row = self.rows[comment.external_id]
+        return row.message_id is None and row.removed_by != MODERATOR
+
+    async def _bring_up_to_date(self, comment: Comment, previous: MirrorComment | None) -> None:
+        row = self.rows[comment.external_id]
+        if row.removed_by == MODERATOR:
+            return  # a moderator took it down in Discord: the site cannot bring it back
+        if row.message_id is None:
+            if row.status == "removed":
+                self.report.restored += 1
+            await self._post(comment, previous)
+            return
+        restoring = row.status == "removed"
+        if restoring or row.mirrored_hash != row.content_hash:
+            await self._flush()
+            await self._rewrite_comment(row, comment)
+            if restoring:
+                self.report.restored += 1
+            else:
+                self.report.edited += 1
+
+    # -- posting ----------------------------------------------------------------------------------
+
+    async def _post(self, comment: Comment, previous: MirrorComment | None) -> None:
+        if self.landed is not None and comment.external_id in self.landed:
+            await self._flush()
+            if await self._adopt(comment, previous):
+                return
+        embeds = render.comment_embeds(comment, self._reply_to(comment, batch=self.batch))
+        if self.pack and len(embeds) == 1 and embeds[0].size <= render.PACKABLE:
+            if self.batch and not render.fits_with(self._batch_embeds(), embeds[0]):
+                await self._flush()
+                embeds = render.comment_embeds(comment, self._reply_to(comment, batch=[]))
+            self.batch.append(comment)
+            return
+        await self._flush()
+        groups = render.group_parts(embeds)
+        messages = [render.single_message(comment, group) for group in groups]
+        await self._publish(messages, [comment])
+
+    def _batch_embeds(self) -> list[EmbedSpec]:
+        embeds: list[EmbedSpec] = []
+        for i, comment in enumerate(self.batch):
+            embeds.extend(render.comment_embeds(comment, self._reply_to(comment, batch=self.batch[:i])))
+        return embeds
+
+    async def _flush(self) -> None:
+        if not self.batch:
+            return
+        batch, self.batch = self.batch, []
+        embeds = []
+        for i, comment in enumerate(batch):
+            embeds.extend(render.comment_embeds(comment, self._reply_to(comment, batch=batch[:i])))
+        message = render.single_message(batch[0], embeds) if len(batch) == 1 else render.packed_message(embeds)
+        await self._publish([message], batch)
+
+    async def _publish(self, messages: list[OutgoingMessage], comments: list[Comment]) -> None:
+        """Post the messages of one comment (or of one packed group) and record them, uninterrupted."""
+
+        async def post_and_record() -> list[int]:
+            ids = []
+            for message in messages:
+                ids.append(await self.publisher.post(self.source, self.thread_id, message))
+            async with self.store.db.transaction() as conn:
+                for comment in comments:
+                    await self.store.mirror.record_mirrored(self.article_id, comment.external_id, ids, conn)
+            return ids
+
+        ids = await finish_even_if_cancelled(post_and_record())
+        self.report.messages += len(ids)
+        self.report.posted += len(comments)
+        for comment in comments:
+            await self._mirrored(comment, ids)
+
+    async def _mirrored(self, comment: Comment, ids: list[int], *, edited: bool = False) -> None:
+        """Update the in-memory row after a recorded publish and tell moderation about it."""
+        row = self.rows[comment.external_id]
+        row = _with(row, message_ids=ids, status="live", removed_by=None, mirrored_hash=row.content_hash)
+        self.rows[comment.external_id] = row
+        assert self.thread is not None
+        score = self.fresh.get(comment.external_id) or stored_score(row)
+        await self.engine.events.emit(CommentScored(
+            guild_id=self.source.guild_id, source_id=self.source.id, article=self.thread.article, comment=comment,
+            comment_id=row.id, channel_id=self.source.channel_id, thread_id=self.thread_id, message_id=ids[0],
+            score=score, edited=edited,
+        ))
+
+    def _reply_to(self, comment: Comment, *, batch: list[Comment]) -> ReplyTo | None:
+        if comment.parent_id is None:
+            return None
+        parent = self.rows.get(comment.parent_id)
+        if parent is None:
+            return None
+        in_batch = any(c.external_id == comment.parent_id for c in batch)
+        jump = None
+        if not in_batch and parent.message_id is not None:
+            jump = render.jump_url(self.source.guild_id, self.thread_id, parent.message_id)
+        return ReplyTo(parent.comment.author, parent.comment.text, jump, same_message=in_batch)
+
+    # -- resuming after a crash -------------------------------------------------------------------
+
+    async def _read_landed(self) -> None:
+        """Collect the markers of our last messages: posts that landed just before a crash."""
+        recent: list[PostedMessage] = await self.publisher.recent(self.source, self.thread_id, self.engine.lookback)
+        landed: dict[str, dict[int, int]] = {}
+        for message in recent:
+            for footer in message.footers:
+                marker = render.parse_marker(footer)
+                if marker is not None:
+                    landed.setdefault(marker.external_id, {})[marker.part] = message.message_id
+                    self.landed_parts[marker.external_id] = marker.parts
+        self.landed = {k: v for k, v in landed.items() if self._needs_post_id(k)}
+
+    def _needs_post_id(self, external_id: str) -> bool:
+        row = self.rows.get(external_id)
+        return row is not None and row.message_id is None and row.removed_by != MODERATOR
+
+    async def _adopt(self, comment: Comment, previous: MirrorComment | None) -> bool:
+        """Record a post that reached Discord before a crash; False when only part of it did."""
+        assert self.landed is not None
+        parts = self.landed.pop(comment.external_id)
+        total = self.landed_parts[comment.external_id]
+        ids = list(dict.fromkeys(parts[n] for n in sorted(parts)))
+        if sorted(parts) != list(range(1, total + 1)):
+            log.info("source %s: comment %s only partly posted before a restart; reposting it",
+                     self.source.id, comment.external_id)
+            for message_id in ids:
+                await self.publisher.delete(self.source, self.thread_id, message_id)
+            return False
+        async with self.store.db.transaction() as conn:
+            await self.store.mirror.record_mirrored(self.article_id, comment.external_id, ids, conn)
+        self.report.adopted += 1
+        # The message shows the text saved before the crash; if the site changed it since, fix it.
+        landed_hash = previous.content_hash if previous else comment.content_hash
+        row = self.rows[comment.external_id]
+        self.rows[comment.external_id] = _with(row, message_ids=ids, status="live", mirrored_hash=landed_hash)
+        if landed_hash != comment.content_hash:
+            await self._rewrite_comment(self.rows[comment.external_id], comment)
+        else:
+            await self._mirrored(comment, ids)
+        return True
+
+    # -- edits and removals -----------------------------------------------------------------------
+
+    def _siblings(self, message_id: int) -> list[MirrorComment]:
+        return [r for r in self.rows.values() if message_id in r.message_ids]
+
+    def _shared(self, row: MirrorComment) -> bool:
+        return row.message_id is not None and len(self._siblings(row.message_id)) > 1
+
+    async def _rewrite_comment(self, row: MirrorComment, comment: Comment) -> None:
+        """Show the current text of a mirrored comment (an edit on the site, or a comeback)."""
+        self.rows[comment.external_id] = row = _with(row, status="live", removed_by=None)
+        try:
+            if self._shared(row):
+                assert row.message_id is not None
+                await self._rewrite_message(row.message_id)
+                ids = [row.message_id]
+            else:
+                ids = await self._rewrite_own(row, comment)
+        except MessageGone:
+            await self._gone(row)
+            return
+        async with self.store.db.transaction() as conn:
+            await self.store.mirror.record_mirrored(self.article_id, comment.external_id, ids, conn)
+        await self._mirrored(comment, ids, edited=True)
+
+    async def _rewrite_own(self, row: MirrorComment, comment: Comment) -> list[int]:
+        groups = render.group_parts(render.comment_embeds(comment, self._reply_to(comment, batch=[])))
+        ids = row.message_ids
+        if len(groups) > len(ids):  # an edit cannot add messages in the middle of the thread
+            groups = groups[: len(ids) - 1] + [render.clamp(_overflowed(groups[len(ids) - 1]))]
+        for message_id, group in zip(ids, groups, strict=False):
+            await self.publisher.edit(self.source, self.thread_id, message_id, tuple(group))
+        for message_id in ids[len(groups):]:
+            await self.publisher.delete(self.source, self.thread_id, message_id)
+        return ids[: len(groups)]
+
+    async def _rewrite_message(self, message_id: int) -> None:
+        """Re-render a packed message from the current state of every comment in it."""
+        embeds: list[EmbedSpec] = []
+        for sibling in self._siblings(message_id):
+            if sibling.status == "removed":
+                if not self.delete_removed:
+                    embeds.append(render.removed_embed(sibling.comment, by=sibling.removed_by or SITE))
+                continue
+            parts = render.comment_embeds(sibling.comment, self._reply_to(sibling.comment, batch=[]))
+            embeds.append(parts[0] if len(parts) == 1 else _overflowed([parts[0]])[0])
+        if embeds:
+            await self.publisher.edit(self.source, self.thread_id, message_id, tuple(render.clamp(embeds)))
+        else:
+            await self.publisher.delete(self.source, self.thread_id, message_id)
+
+    async def remove(self, row: MirrorComment, *, by: str) -> None:
+        """A comment left the site (or a moderator took it down): mark or delete it in Discord."""
+        await self._flush()
+        external_id = row.comment.external_id
+        self.rows[external_id] = row = _with(row, status="removed", removed_by=by)
+        kept: list[int] = []
+        try:
+            if row.message_id is not None and self._shared(row):
+                await self._rewrite_message(row.message_id)
+                kept = [] if self.delete_removed else [row.message_id]
+            elif row.message_id is not None:
+                first, *rest = row.message_ids
+                if self.delete_removed:
+                    rest = row.message_ids
+                else:
+                    embed = render.removed_embed(row.comment, by=by)
+                    await self.publisher.edit(self.source, self.thread_id, first, (embed,))
+                    kept = [first]
+                for message_id in rest:
+                    await self.publisher.delete(self.source, self.thread_id, message_id)
+        except MessageGone:
+            await self._gone(row)
+            return
+        await self.store.mirror.record_removed(self.article_id, external_id, kept, by)
+        self.rows[external_id] = _with(row, message_ids=kept)
+        self.report.removed += 1
+
+    async def _gone(self, row: MirrorComment) -> None:
+        """Someone deleted our message in Discord: treat it as a moderator's removal, never repost."""
+        log.info("source %s: message of comment %s was deleted in Discord", self.source.id, row.comment.external_id)
+        for sibling in self._siblings(row.message_id) if row.message_id is not None else [row]:
+            await self.store.mirror.record_removed(self.article_id, sibling.comment.external_id, [], MODERATOR)
+            self.rows[sibling.comment.external_id] = _with(sibling, message_ids=[], status="removed",
+                                                          removed_by=MODERATOR)
+
+
+def _with(row: MirrorComment, **changes: Any) -> MirrorComment:
+    return replace(row, **changes)
+
+
+def _overflowed(group: list[EmbedSpec]) -> list[EmbedSpec]:
+    """Say plainly that the rest of an edited comment did not fit, instead of cutting it silently."""
+    last = group[-1]
+    description = last.description[: 4096 - len(render.TOO_LONG)] + render.TOO_LONG
+    return [*group[:-1], replace(last, description=description)]

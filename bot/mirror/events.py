@@ -1,0 +1,62 @@
+"""`CommentScored`: the hook between the mirror and moderation.
+
+The engine emits one event per comment version that reaches Discord (new, edited, restored, or adopted
+after a crash), after its score is stored and its message id recorded, so a subscriber can flag it and
+link straight to the message. Subscribers are plain callables; the cog forwards events to discord.py's
+dispatcher as `comment_scored`. A failing subscriber is logged and never stops the mirror.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bot.mirror.render import jump_url
+from bot.scoring import TextScore
+from bot.sources.base import Article, Comment
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CommentScored:
+    guild_id: int
+    source_id: int
+    article: Article
+    comment: Comment
+    comment_id: int  # the row id in `comments`: the stable handle for moderation and write-back
+    channel_id: int  # the parent text or forum channel
+    thread_id: int
+    message_id: int  # the (first) Discord message showing the comment
+    score: TextScore
+    edited: bool = False  # True when this is a changed version of a comment already mirrored
+
+    @property
+    def jump_url(self) -> str:
+        return jump_url(self.guild_id, self.thread_id, self.message_id)
+
+
+Subscriber = Callable[[CommentScored], Awaitable[None] | None]
+
+
+class EventHub:
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        if subscriber in self._subscribers:
+            self._subscribers.remove(subscriber)
+
+    async def emit(self, event: CommentScored) -> None:
+        for subscriber in list(self._subscribers):
+            try:
+                result = subscriber(event)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("comment_scored subscriber %r failed for comment %s", subscriber, event.comment_id)

@@ -1,0 +1,206 @@
+"""How a comment looks in Discord, as plain data: the engine renders, the cog only converts to discord.py.
+
+Every comment becomes one embed per part (an embed holds 4096 characters, a message 6000 in all and ten
+embeds), and every embed's footer carries a marker naming the comment and the part. The marker is what
+makes resume safe: after a crash the engine reads the last messages of a thread and adopts a comment
+that reached Discord but not the database, instead of posting it twice.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from bot.sources.base import Article, Comment
+from bot.textsafety import neutralise, quote_block, safe_display_name, split_message
+
+EMBEDS_PER_MESSAGE = 10
+MESSAGE_BUDGET = 5800  # Discord allows 6000 characters over all embeds of a message; keep a margin
+PART_LIMIT = 3700  # comment text per embed, leaving room for the reply header (~300) inside 4096
+PACKABLE = 1200  # a comment this short (rendered) may share a message with others in a backfill
+QUOTE_CHARS = 100
+TITLE_LIMIT = 256
+EXCERPT_CHARS = 600
+PACKED_USERNAME = "Earlier comments"
+REMOVED_ON_SITE = "*[removed on the site]*"
+REMOVED_BY_MODERATOR = "*[removed by a moderator]*"
+TOO_LONG = "\n… *(too long to show here after an edit; read it on the site)*"
+GREY = 0x99AAB5
+CARD_COLOUR = 0x5865F2
+
+_MARKER = re.compile(r"^comment (?P<id>.+?)(?: · part (?P<part>\d+)/(?P<parts>\d+))?$")
+
+
+@dataclass(frozen=True)
+class EmbedSpec:
+    description: str
+    footer: str
+    author_name: str | None = None
+    author_url: str | None = None
+    author_icon: str | None = None
+    title: str | None = None
+    url: str | None = None
+    timestamp: datetime | None = None
+    colour: int | None = None
+
+    @property
+    def size(self) -> int:
+        """Characters Discord counts against the 6000 per message."""
+        return sum(len(v or "") for v in (self.description, self.footer, self.author_name, self.title))
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One webhook message: who it appears to come from and its embeds (never any `content`)."""
+
+    username: str
+    avatar_url: str | None
+    embeds: tuple[EmbedSpec, ...]
+
+
+@dataclass(frozen=True)
+class ReplyTo:
+    """The comment a reply answers, as far as the mirror knows it."""
+
+    author: str
+    text: str
+    jump_url: str | None  # None while the parent is not in Discord (or is in the same message)
+    same_message: bool = False
+
+
+@dataclass(frozen=True)
+class Marker:
+    external_id: str
+    part: int
+    parts: int
+
+
+def marker(external_id: str, part: int = 1, parts: int = 1) -> str:
+    return f"comment {external_id}" + (f" · part {part}/{parts}" if parts > 1 else "")
+
+
+def parse_marker(footer: str | None) -> Marker | None:
+    match = _MARKER.match(footer or "")
+    if match is None:
+        return None
+    return Marker(match["id"], int(match["part"] or 1), int(match["parts"] or 1))
+
+
+def jump_url(guild_id: int, thread_id: int, message_id: int) -> str:
+    return f"https://discord.com/channels/{guild_id}/{thread_id}/{message_id}"
+
+
+def display_name(comment: Comment) -> str:
+    return safe_display_name(comment.author)
+
+
+def _reply_header(reply: ReplyTo) -> str:
+    name = neutralise(safe_display_name(reply.author))
+    line = f"↪ Replying to **{name}**"
+    if reply.jump_url:
+        line += f" · [jump to it]({reply.jump_url})"
+    elif reply.same_message:
+        line += " (above)"
+    snippet = " ".join(reply.text.split())
+    if len(snippet) > QUOTE_CHARS:
+        snippet = snippet[: QUOTE_CHARS - 1].rstrip() + "…"
+    return f"{line}\n{quote_block(neutralise(snippet))}\n" if snippet else f"{line}\n"
+
+
+def comment_embeds(comment: Comment, reply: ReplyTo | None = None) -> list[EmbedSpec]:
+    """The embeds of a live comment: one per part, so nothing is ever cut."""
+    header = _reply_header(reply) if reply else ""
+    body = neutralise(comment.text).strip() or "*(empty comment)*"
+    parts = split_message(body, PART_LIMIT)
+    return [
+        EmbedSpec(
+            description=(header + part) if number == 1 else part,
+            footer=marker(comment.external_id, number, len(parts)),
+            author_name=display_name(comment),
+            author_url=comment.url,
+            author_icon=comment.avatar_url,
+            timestamp=comment.posted_at,
+        )
+        for number, part in enumerate(parts, 1)
+    ]
+
+
+def removed_embed(comment: Comment, *, by: str) -> EmbedSpec:
+    """What replaces a comment taken down, keeping its author and marker so the thread still reads."""
+    return EmbedSpec(
+        description=REMOVED_BY_MODERATOR if by == "moderator" else REMOVED_ON_SITE,
+        footer=marker(comment.external_id),
+        author_name=display_name(comment),
+        author_url=comment.url,
+        timestamp=comment.posted_at,
+        colour=GREY,
+    )
+
+
+def article_card(article: Article) -> EmbedSpec:
+    """The first message of an article's thread."""
+    excerpt = neutralise(" ".join(article.excerpt.split()))
+    if len(excerpt) > EXCERPT_CHARS:
+        excerpt = excerpt[: EXCERPT_CHARS - 1].rstrip() + "…"
+    return EmbedSpec(
+        title=thread_name(article, TITLE_LIMIT),
+        url=article.url,
+        description=excerpt or "*(no excerpt)*",
+        author_name=safe_display_name(article.author, marker="") if article.author else None,
+        timestamp=article.published_at,
+        footer=f"article {article.external_id}",
+        colour=CARD_COLOUR,
+    )
+
+
+def thread_name(article: Article, limit: int = 100) -> str:
+    """Thread names are plain text of at most 100 characters and cannot be empty."""
+    name = " ".join(neutralise(article.title).split()) or "Untitled article"
+    return name if len(name) <= limit else name[: limit - 1].rstrip() + "…"
+
+
+def single_message(comment: Comment, embeds: Sequence[EmbedSpec]) -> OutgoingMessage:
+    """A message of one comment, posted under the commenter's own name and avatar."""
+    return OutgoingMessage(display_name(comment), comment.avatar_url, tuple(embeds))
+
+
+def packed_message(embeds: Sequence[EmbedSpec]) -> OutgoingMessage:
+    """Several comments in one message: each embed names its author, the webhook name says why."""
+    return OutgoingMessage(PACKED_USERNAME, None, tuple(embeds))
+
+
+def group_parts(parts: Iterable[EmbedSpec]) -> list[list[EmbedSpec]]:
+    """Split a comment's parts into messages that respect Discord's per-message limits."""
+    groups: list[list[EmbedSpec]] = []
+    size = 0
+    for part in parts:
+        if not groups or len(groups[-1]) == EMBEDS_PER_MESSAGE or size + part.size > MESSAGE_BUDGET:
+            groups.append([])
+            size = 0
+        groups[-1].append(part)
+        size += part.size
+    return groups
+
+
+def fits_with(group: Sequence[EmbedSpec], embed: EmbedSpec) -> bool:
+    return len(group) < EMBEDS_PER_MESSAGE and sum(e.size for e in group) + embed.size <= MESSAGE_BUDGET
+
+
+def clamp(embeds: Sequence[EmbedSpec]) -> list[EmbedSpec]:
+    """Make edited embeds fit their one message, saying so in the text that had to be shortened.
+
+    Only edits need this: a new comment is split over as many messages as it needs, but an edit can
+    only rewrite the messages that already exist.
+    """
+    result = list(embeds)[:EMBEDS_PER_MESSAGE]
+    while sum(e.size for e in result) > MESSAGE_BUDGET:
+        longest = max(range(len(result)), key=lambda i: len(result[i].description))
+        embed = result[longest]
+        excess = sum(e.size for e in result) - MESSAGE_BUDGET
+        keep = max(0, len(embed.description) - excess - len(TOO_LONG))
+        if keep == 0 and embed.description.endswith(TOO_LONG):
+            break  # nothing left to shorten; Discord will refuse and the engine reports it
+        result[longest] = replace(embed, description=embed.description[:keep].rstrip() + TOO_LONG)
+    return result

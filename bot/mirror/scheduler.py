@@ -1,0 +1,155 @@
+"""Polls every mirrored source on its interval, backing off from the ones that fail.
+
+One source failing (site down, Discord permission missing, a bug) is recorded on that source with its
+reason and retried later with exponential backoff; it never delays or stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from bot.mirror.engine import MirrorEngine, SyncFailed, SyncReport
+from bot.store import SourceRow, Store
+from bot.store.cases import to_iso
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = 6 * 3600.0
+TICK = 30.0  # longest sleep between looks at the sources table (new or resumed sources wake it sooner)
+CONCURRENCY = 4
+
+
+def backoff_delay(interval: float, failures: int, max_backoff: float = MAX_BACKOFF) -> float:
+    """Seconds until the next try after `failures` failures in a row (0 = healthy).
+
+    Jittered so many sources failing together (a site down) do not all come back in the same second.
+    """
+    if failures <= 0:
+        return interval
+    ceiling = min(max_backoff, interval * 2 ** min(failures, 20))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def _at(delay: float) -> str:
+    return to_iso(datetime.now(UTC) + timedelta(seconds=delay))
+
+
+class MirrorScheduler:
+    def __init__(self, store: Store, engine: MirrorEngine, *, interval: float, max_backoff: float = MAX_BACKOFF,
+                 concurrency: int = CONCURRENCY, tick: float = TICK,
+                 ready: Callable[[], Awaitable[object]] | None = None) -> None:
+        self.store = store
+        self.ready = ready  # awaited before the first poll (the Discord connection being up)
+        self.engine = engine
+        self.interval = interval
+        self.max_backoff = max_backoff
+        self.tick = tick
+        self._slots = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._running: dict[int, asyncio.Task[SyncReport | None]] = {}
+
+    def start(self) -> None:
+        if self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._loop(), name="mirror-scheduler")
+
+    def wake(self) -> None:
+        """Look at the sources now (one was added or resumed)."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop polling; an in-flight post finishes and is recorded before its sync stops."""
+        tasks = [t for t in (self._loop_task, *self._running.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._loop_task = None
+        self._running.clear()
+
+    async def cancel(self, source_id: int) -> None:
+        """Stop a source's running sync (before removing it)."""
+        task = self._running.get(source_id)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def sync_now(self, row: SourceRow) -> SyncReport:
+        """Sync one source at once (`/mirror sync`); records the outcome like a scheduled poll.
+
+        Raises `SyncFailed` with the reason after recording it.
+        """
+        return await self._poll(row)
+
+    async def _loop(self) -> None:
+        if self.ready is not None:
+            await self.ready()
+        while True:
+            try:
+                await self._start_due()
+            except Exception:
+                log.exception("mirror scheduler: could not read the sources; retrying")
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), await self._sleep_for())
+            except TimeoutError:
+                pass
+
+    async def _start_due(self) -> None:
+        now = to_iso(datetime.now(UTC))
+        for row in await self.store.mirror.sources():
+            if row.paused or row.id in self._running or (row.next_poll_at is not None and row.next_poll_at > now):
+                continue
+            task = asyncio.create_task(self._scheduled(row), name=f"mirror-source-{row.id}")
+            self._running[row.id] = task
+            task.add_done_callback(lambda _t, source_id=row.id: self._finished(source_id))
+
+    def _finished(self, source_id: int) -> None:
+        self._running.pop(source_id, None)
+        self._wake.set()  # its next poll time is known now
+
+    async def _sleep_for(self) -> float:
+        """Until the next source is due, at most `tick`."""
+        try:
+            rows = await self.store.mirror.sources()
+        except Exception:
+            return self.tick
+        now = datetime.now(UTC)
+        waits = [
+            (datetime.fromisoformat(r.next_poll_at) - now).total_seconds()
+            for r in rows if not r.paused and r.id not in self._running and r.next_poll_at is not None
+        ]
+        return max(0.05, min([self.tick, *waits]))
+
+    async def _scheduled(self, row: SourceRow) -> SyncReport | None:
+        async with self._slots:
+            try:
+                return await self._poll(row)
+            except SyncFailed:
+                return None  # already recorded on the source
+
+    async def _poll(self, row: SourceRow) -> SyncReport:
+        try:
+            report = await self.engine.sync(row)
+        except SyncFailed as exc:
+            await self._failed(row, exc.reason)
+            raise
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("mirror: source %s (%s) failed", row.id, row.url)
+            reason = f"internal error ({type(exc).__name__}); see the bot's log"
+            await self._failed(row, reason)
+            raise SyncFailed(reason) from exc
+        await self.store.mirror.record_poll(row.id, ok=True, validators=report.validators,
+                                            next_poll_at=_at(self.interval))
+        log.info("mirror: source %s: %s", row.id, report.summary())
+        return report
+
+    async def _failed(self, row: SourceRow, reason: str) -> None:
+        delay = backoff_delay(self.interval, row.failures + 1, self.max_backoff)
+        log.warning("mirror: source %s (%s) failing: %s; next try in %.0f s", row.id, row.url, reason, delay)
+        await self.store.mirror.record_poll(row.id, ok=False, error=reason, next_poll_at=_at(delay))
