@@ -95,6 +95,8 @@ class MirrorComment:
 
     @classmethod
     def from_row(cls, row: aiosqlite.Row) -> MirrorComment:
+        from bot.sources.base import Comment  # at run time only: the store must import without the sources
+
         posted = row["posted_at"]
         comment = Comment(
             external_id=row["external_id"], parent_id=row["parent_external_id"], author=row["author"],
