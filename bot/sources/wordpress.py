@@ -100,8 +100,10 @@ async def discover_api(http: HttpClient, url: str, page: Response | None = None)
         try:
             page = await http.get(url)
         except FetchError as exc:
-            raise SourceError(f"cannot read {url}: {exc.reason}") from None
-    api, resource = _advertised_links(page)
+            if exc.status is None:  # unreachable, not merely an error page
+                raise SourceError(f"cannot read {url}: {exc.reason}") from None
+            log.debug("%s: %s; probing the REST paths", url, exc.reason)
+    api, resource = _advertised_links(page) if page is not None else (None, None)
     if api:
         return RestApi(api), resource
     origin = origin_of(url)
