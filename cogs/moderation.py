@@ -1,0 +1,37 @@
+"""The moderation extension: one entry point that loads every moderation cog.
+
+- `moderation_watch`: scores member messages (batched) and mirrored comments, records AutoMod and
+  audit-log actions;
+- `moderation_review`: the persistent review-card buttons and their modals;
+- `moderation_commands`: /flags, /case, /history, /modlog, /warn, /warnings;
+- `moderation_tuning`: /thresholds, /stats, /tune;
+- `moderation_config`: /config.
+All of them share one `ModerationService`, the only code that acts on Discord and logs the cases.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cogs.moderation_buttons import CardButton
+from cogs.moderation_commands import ModerationCommands
+from cogs.moderation_config import Config
+from cogs.moderation_review import Review
+from cogs.moderation_service import ModerationService
+from cogs.moderation_tuning import Tuning
+from cogs.moderation_watch import Watcher
+
+if TYPE_CHECKING:
+    from bot.factory import CommentWarden
+
+
+async def setup(bot: CommentWarden) -> None:
+    service = ModerationService(bot)
+    for cog in (Watcher, Review, ModerationCommands, Tuning, Config):
+        await bot.add_cog(cog(bot, service))
+    # Cards posted before a restart keep working: the buttons are rebuilt from their custom_id.
+    bot.add_dynamic_items(CardButton)
+
+
+async def teardown(bot: CommentWarden) -> None:
+    bot.remove_dynamic_items(CardButton)

@@ -1,0 +1,277 @@
+"""The Discord side of moderation shared by the watcher, the review buttons and the slash commands.
+
+Every path that changes something on Discord (delete, timeout, ban, warn) goes through here, so each is
+logged the same way: one case per action, a dedup key so a retry or a restart never logs twice, and the
+bot's own actions recognisable when they come back through the audit log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.moderation import actions
+from bot.moderation.cards import FlagCard, flag_embed
+from bot.moderation.durations import describe
+from bot.moderation.policy import Verdict, levels_for_model
+from bot.moderation.warnings import escalation, expiry
+from bot.scoring import TextScore
+from bot.store import AUTO, Case, GuildSettings, Level, NewCase
+from cogs.moderation_buttons import card_view
+
+if TYPE_CHECKING:
+    from bot.factory import CommentWarden
+
+log = logging.getLogger(__name__)
+
+
+class ActionError(Exception):
+    """A Discord action could not be done; the message is one line telling the moderator what to fix."""
+
+
+def content_key(text: str) -> str:
+    """A short hash of a text for dedup keys: an edited message is a new flag, a retried one is not."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class FlagTarget:
+    """What was scored and where it lives, for a member message and a mirrored comment alike."""
+
+    guild: discord.Guild
+    kind: str  # "member" | "comment"
+    target_id: str
+    target_name: str
+    text: str
+    place: str
+    link: str | None
+    channel_id: int | None
+    message_ids: list[int] = field(default_factory=list)
+    dedup: str = ""
+    # For a comment: holds it on the site when write-back is configured; returns a line for the card.
+    hold: Callable[[], Awaitable[str | None]] | None = None
+
+    @property
+    def message_id(self) -> int | None:
+        return self.message_ids[0] if self.message_ids else None
+
+
+@dataclass(frozen=True)
+class Warned:
+    case: Case
+    active_points: int
+    escalated: Case | None = None
+    problem: str | None = None  # why the escalation could not be carried out
+
+    def describe(self) -> str:
+        line = f"case #{self.case.case_number}; active points: {self.active_points}."
+        if self.escalated is not None:
+            line += f" The limit was crossed: `{self.escalated.action}` logged as case #{self.escalated.case_number}."
+        if self.problem:
+            line += f" Note: {self.problem}"
+        return line
+
+
+def forbidden(what: str, permission: str) -> ActionError:
+    return ActionError(f"I could not {what}: give my role the {permission} permission (and a role above the member's).")
+
+
+class ModerationService:
+    def __init__(self, bot: CommentWarden) -> None:
+        self.bot = bot
+        self._warned_no_channel: set[int] = set()
+
+    # Levels and settings
+
+    async def settings(self, guild_id: int) -> GuildSettings:
+        return await self.bot.store.guilds.get(guild_id)
+
+    def levels(self, settings: GuildSettings, channel: discord.abc.Snowflake | None) -> dict[str, Level]:
+        ids = [getattr(channel, "parent_id", None), channel.id] if channel is not None else []
+        return levels_for_model(settings, ids, self.bot.settings.thresholds, self.bot.scorer.labels)
+
+    # Flags
+
+    async def flag(self, target: FlagTarget, score: TextScore, verdict: Verdict, settings: GuildSettings,
+                   *, act: bool) -> Case:
+        """Log a flag, act on it when allowed, and post its review card (once, even if called again)."""
+        strongest = verdict.strongest
+        case = await self.bot.store.cases.add(NewCase(
+            guild_id=target.guild.id, action=actions.FLAG, target_kind=target.kind, target_id=target.target_id,
+            target_name=target.target_name, reason=verdict.reason(), scores=dict(score.scores),
+            label=strongest.label if strongest else score.top_label,
+            score=strongest.score if strongest else score.top_score, evidence=score.evidence or None,
+            link=target.link, channel_id=target.channel_id, message_id=target.message_id,
+            shadow=settings.shadow_mode, dedup_key=f"flag:{target.dedup}",
+        ))
+        if await self.bot.store.cases.card(target.guild.id, case.case_number) is not None:
+            return case  # a retry of a flag already carded
+        acted = await self.act_automatically(target, case, settings) if act else None
+        await self.post_card(target, case, score, verdict, settings, acted)
+        return case
+
+    async def act_automatically(self, target: FlagTarget, flag: Case, settings: GuildSettings) -> str:
+        """The act level: remove the message (or hold the comment), and time the member out if configured."""
+        done: list[str] = []
+        guild = target.guild
+        if target.kind == "comment" and target.hold is not None:
+            try:
+                if line := await target.hold():
+                    done.append(line)
+            except Exception as exc:  # the site's failure must not stop the Discord side
+                log.warning("holding comment %s on the site failed: %s", target.target_id, exc)
+                done.append(f"Holding on the site failed: {exc}")
+        try:
+            await self.delete_messages(guild, target.channel_id, target.message_ids)
+            done.append("Message deleted.")
+        except ActionError as exc:
+            done.append(str(exc))
+        await self.bot.store.cases.add(NewCase(
+            guild_id=guild.id, action=actions.REMOVE, target_kind=target.kind, target_id=target.target_id,
+            target_name=target.target_name, reason=f"automatic: {flag.reason}", scores=flag.scores, label=flag.label,
+            score=flag.score, link=target.link, channel_id=target.channel_id, message_id=target.message_id,
+            ref_case=flag.case_number, dedup_key=f"auto-remove:{target.dedup}",
+        ))
+        if target.kind == "member" and settings.act_timeout_minutes > 0:
+            seconds = settings.act_timeout_minutes * 60
+            try:
+                member = await self.member(guild, int(target.target_id))
+                await self.timeout(member, seconds, f"automatic: case #{flag.case_number}")
+                await self.bot.store.cases.add(NewCase(
+                    guild_id=guild.id, action=actions.TIMEOUT, target_kind="member", target_id=target.target_id,
+                    target_name=target.target_name, reason=f"automatic: {flag.reason}", duration_seconds=seconds,
+                    ref_case=flag.case_number, dedup_key=f"auto-timeout:{target.dedup}",
+                ))
+                done.append(f"Member timed out for {describe(seconds)}.")
+            except ActionError as exc:
+                done.append(str(exc))
+        return " ".join(done)
+
+    async def post_card(self, target: FlagTarget, case: Case, score: TextScore, verdict: Verdict,
+                        settings: GuildSettings, acted: str | None) -> None:
+        store = self.bot.store.cases
+        channel = target.guild.get_channel(settings.review_channel_id) if settings.review_channel_id else None
+        message = None
+        if isinstance(channel, discord.abc.Messageable):
+            embed = discord.Embed.from_dict(flag_embed(FlagCard(
+                case_number=case.case_number, text=target.text, author=target.target_name, place=target.place,
+                link=target.link, scores=score.scores, verdict=verdict, evidence=score.evidence,
+                shadow=settings.shadow_mode, acted=acted,
+            )))
+            view = card_view(target.guild.id, case.case_number, target.kind, disabled=acted is not None)
+            try:
+                message = await channel.send(embed=embed, view=view, allowed_mentions=discord.AllowedMentions.none())
+            except discord.HTTPException as exc:
+                log.warning("cannot post review card for case %d in guild %d: %s", case.case_number, target.guild.id, exc)
+        elif target.guild.id not in self._warned_no_channel:
+            self._warned_no_channel.add(target.guild.id)
+            log.warning("guild %d has no review channel: flags are logged but no cards are posted "
+                        "(set one with /config review-channel)", target.guild.id)
+        await store.set_card(target.guild.id, case.case_number, message.channel.id if message else None,
+                             message.id if message else None)
+        if acted is not None:
+            me = self.bot.user
+            await store.decide(target.guild.id, case.case_number, actions.AUTO_DECISION, me.id if me else 0, AUTO)
+
+    def hold_comment(self, guild_id: int, comment_id: int) -> Callable[[], Awaitable[str | None]]:
+        """Hold a mirrored comment on its site (write-back), when the site's credentials are configured."""
+
+        async def hold() -> str | None:
+            return None  # TODO(mirror writeback contract)
+
+        return hold
+
+    # Discord actions; each raises ActionError with a line the moderator can act on.
+
+    async def member(self, guild: discord.Guild, user_id: int) -> discord.Member:
+        member = guild.get_member(user_id)
+        if member is not None:
+            return member
+        try:
+            return await guild.fetch_member(user_id)
+        except discord.NotFound:
+            raise ActionError(f"<@{user_id}> is no longer in this server.") from None
+
+    async def delete_messages(self, guild: discord.Guild, channel_id: int | None, message_ids: list[int]) -> None:
+        if channel_id is None or not message_ids:
+            return
+        channel = guild.get_channel_or_thread(channel_id)
+        if channel is None:
+            try:
+                channel = await guild.fetch_channel(channel_id)
+            except discord.NotFound:
+                return  # the whole channel is gone, and the message with it
+        for message_id in message_ids:
+            try:
+                await channel.get_partial_message(message_id).delete()  # type: ignore[union-attr]
+            except discord.NotFound:
+                continue  # already deleted, by someone or by AutoMod: the goal is reached
+            except discord.Forbidden:
+                raise forbidden(f"delete the message in <#{channel_id}>", "Manage Messages") from None
+
+    async def timeout(self, member: discord.Member, seconds: int, reason: str) -> None:
+        try:
+            await member.timeout(timedelta(seconds=seconds), reason=reason)
+        except discord.Forbidden:
+            raise forbidden(f"time out {member}", "Moderate Members") from None
+
+    async def ban(self, guild: discord.Guild, user_id: int, reason: str) -> None:
+        try:
+            await guild.ban(discord.Object(user_id), reason=reason, delete_message_seconds=0)
+        except discord.Forbidden:
+            raise forbidden(f"ban <@{user_id}>", "Ban Members") from None
+
+    async def kick(self, member: discord.Member, reason: str) -> None:
+        try:
+            await member.kick(reason=reason)
+        except discord.Forbidden:
+            raise forbidden(f"kick {member}", "Kick Members") from None
+
+    # Warnings
+
+    async def warn(self, guild: discord.Guild, member: discord.abc.User, moderator: discord.abc.User, reason: str,
+                   points: int, *, ref_case: int | None = None, dedup: str | None = None) -> Warned:
+        """Add points; crossing the guild's limit triggers its action, logged as a case of its own.
+
+        The warning is logged even when the escalation fails (missing permission): it was given.
+        """
+        settings = await self.settings(guild.id)
+        now = datetime.now(UTC)
+        target_id = str(member.id)
+        before = await self.bot.store.cases.active_points(guild.id, target_id)
+        warn_case = await self.bot.store.cases.add(NewCase(
+            guild_id=guild.id, action=actions.WARN, target_kind="member", target_id=target_id,
+            target_name=f"{member} ({member.id})", moderator_id=moderator.id, moderator_name=str(moderator),
+            reason=reason, points=points, expires_at=expiry(now, settings.warn_expiry_days), ref_case=ref_case,
+            dedup_key=dedup,
+        ))
+        step = escalation(before, points, settings.warn_point_limit)
+        if not step.crossed or settings.warn_action == "none":
+            return Warned(warn_case, step.after)
+        why = f"warning points {step.after}/{step.limit} (case #{warn_case.case_number})"
+        duration = None
+        try:
+            if settings.warn_action == "ban":
+                await self.ban(guild, member.id, why)
+                action = actions.BAN
+            elif settings.warn_action == "kick":
+                await self.kick(await self.member(guild, member.id), why)
+                action = actions.KICK
+            else:
+                duration = settings.warn_timeout_minutes * 60
+                await self.timeout(await self.member(guild, member.id), duration, why)
+                action = actions.TIMEOUT
+        except ActionError as exc:
+            return Warned(warn_case, step.after, problem=f"the limit was crossed but {exc}")
+        escalated = await self.bot.store.cases.add(NewCase(
+            guild_id=guild.id, action=action, target_kind="member", target_id=target_id,
+            target_name=f"{member} ({member.id})", reason=why, duration_seconds=duration,
+            ref_case=warn_case.case_number, dedup_key=f"escalate:{guild.id}:{warn_case.case_number}",
+        ))
+        return Warned(warn_case, step.after, escalated)

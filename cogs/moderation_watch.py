@@ -1,0 +1,206 @@
+"""Watching the guild: member messages and edits, mirrored comments, AutoMod executions, the audit log.
+
+Messages are gathered in short windows and scored in one call per batch, and their scores stored in one
+commit, so a burst costs a handful of model calls rather than one each. The bot never scores its own or a
+webhook's posts here (that would loop through the mirror); mirrored comments arrive already scored, as
+`comment_scored` events from the mirror engine.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+
+from bot.mirror.events import CommentScored
+from bot.moderation import actions
+from bot.moderation.batching import Batcher
+from bot.moderation.policy import Outcome, evaluate, levels_for_model, outcome
+from bot.store import Case, GuildSettings, MessageScore, NewCase
+from cogs.moderation_service import FlagTarget, ModerationService, content_key
+
+if TYPE_CHECKING:
+    from bot.factory import CommentWarden
+
+log = logging.getLogger(__name__)
+
+# Only what a member typed: joins, pins, boosts and AutoMod's alert posts are not the member's words.
+SCORED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
+
+
+def scoreable(message: discord.Message) -> bool:
+    return (
+        message.guild is not None
+        and not message.author.bot
+        and message.webhook_id is None
+        and message.type in SCORED_TYPES
+        and bool(message.content.strip())
+    )
+
+
+def watched(settings: GuildSettings, channel: object) -> bool:
+    channel_id = getattr(channel, "id", 0)
+    parent_id = getattr(channel, "parent_id", None)
+    return settings.watches(channel_id) or (parent_id is not None and settings.watches(parent_id))
+
+
+class Watcher(commands.Cog):
+    def __init__(self, bot: CommentWarden, service: ModerationService) -> None:
+        self.bot = bot
+        self.service = service
+        # (message, content at arrival): discord.py edits a cached Message in place, so an edit arriving
+        # before the batch runs must not rewrite the text the earlier version is scored and logged with.
+        self.batcher: Batcher[tuple[discord.Message, str]] = Batcher(self.score_batch)
+
+    async def cog_unload(self) -> None:
+        await self.batcher.drain()
+
+    # Member messages
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if scoreable(message):
+            self.batcher.submit((message, message.content))
+
+    @commands.Cog.listener()
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        """Raw, so edits of messages older than the cache are re-scored too; embeds resolving are skipped."""
+        message = payload.message
+        before = payload.cached_message
+        if before is not None and before.content == message.content:
+            return
+        if scoreable(message):
+            self.batcher.submit((message, message.content))
+
+    async def score_batch(self, batch: list[tuple[discord.Message, str]]) -> None:
+        settings: dict[int, GuildSettings] = {}
+        todo: list[tuple[discord.Message, str, GuildSettings]] = []
+        for message, content in batch:
+            assert message.guild is not None
+            guild_id = message.guild.id
+            if guild_id not in settings:
+                settings[guild_id] = await self.service.settings(guild_id)
+            if watched(settings[guild_id], message.channel):
+                todo.append((message, content, settings[guild_id]))
+        if not todo:
+            return
+        results = await self.bot.scorer.score([content for _, content, _ in todo])
+        rows, flags = [], []
+        for (message, content, guild_settings), score in zip(todo, results, strict=True):
+            verdict = evaluate(score.scores, self.service.levels(guild_settings, message.channel))
+            result = outcome(verdict, shadow=guild_settings.shadow_mode)
+            rows.append(MessageScore(
+                guild_id=message.guild.id, channel_id=message.channel.id, message_id=message.id,  # type: ignore[union-attr]
+                author_id=message.author.id, scores=dict(score.scores), top_label=score.top_label,
+                top_score=score.top_score, flagged=result is not Outcome.IGNORE,
+            ))
+            if result is not Outcome.IGNORE:
+                flags.append((message, content, guild_settings, score, verdict, result))
+        await self.bot.store.scores.add_many(rows)
+        for message, content, guild_settings, score, verdict, result in flags:
+            assert message.guild is not None
+            target = FlagTarget(
+                guild=message.guild, kind="member", target_id=str(message.author.id),
+                target_name=f"{message.author} ({message.author.id})", text=content,
+                place=f"<#{message.channel.id}>", link=message.jump_url, channel_id=message.channel.id,
+                message_ids=[message.id], dedup=f"{message.guild.id}:{message.id}:{content_key(content)}",
+            )
+            await self.service.flag(target, score, verdict, guild_settings, act=result is Outcome.ACT)
+
+    # Mirrored comments
+
+    @commands.Cog.listener()
+    async def on_comment_scored(self, event: CommentScored) -> None:
+        guild = self.bot.get_guild(event.guild_id)
+        if guild is None:
+            return
+        settings = await self.service.settings(guild.id)
+        levels = levels_for_model(settings, [event.channel_id, event.thread_id], self.bot.settings.thresholds,
+                                  self.bot.scorer.labels)
+        verdict = evaluate(event.score.scores, levels)
+        result = outcome(verdict, shadow=settings.shadow_mode)
+        if result is Outcome.IGNORE:
+            return
+        article = event.article
+        target = FlagTarget(
+            guild=guild, kind="comment", target_id=str(event.comment_id), target_name=event.comment.author,
+            text=event.comment.text, place=f"[{article.title}]({article.url})" if article.url else article.title,
+            link=event.jump_url, channel_id=event.thread_id, message_ids=[event.message_id],
+            dedup=f"{guild.id}:comment:{event.comment_id}:{event.comment.content_hash[:16]}",
+            hold=self.service.hold_comment(guild.id, event.comment_id),
+        )
+        await self.service.flag(target, event.score, verdict, settings, act=result is Outcome.ACT)
+
+    # Discord AutoMod
+
+    @commands.Cog.listener()
+    async def on_automod_action(self, execution: discord.AutoModAction) -> None:
+        """AutoMod acted on its own: log it, since our log must tell the whole story of a member."""
+        kind = execution.action.type
+        seconds = None
+        if kind is discord.AutoModRuleActionType.timeout and execution.action.duration is not None:
+            seconds = int(execution.action.duration.total_seconds())
+        anchor = execution.message_id or execution.alert_system_message_id
+        if anchor is None:  # a blocked message never existed: the text and the minute identify it
+            anchor = f"{content_key(execution.content)}:{datetime.now(UTC).strftime('%Y%m%d%H%M')}"
+        reason = f"AutoMod rule {execution.rule_id}: {kind.name}"
+        if execution.matched_keyword:
+            reason += f" (matched {execution.matched_keyword!r})"
+        member = execution.member
+        await self.bot.store.cases.add(NewCase(
+            guild_id=execution.guild_id, action=actions.AUTOMOD, target_kind="member", target_id=str(execution.user_id),
+            target_name=f"{member} ({member.id})" if member else str(execution.user_id), moderator_name="AutoMod",
+            reason=reason, evidence=execution.content[:1000] or None, channel_id=execution.channel_id,
+            message_id=execution.message_id, duration_seconds=seconds,
+            dedup_key=f"automod:{execution.guild_id}:{execution.rule_id}:{execution.user_id}:{kind.name}:{anchor}",
+        ))
+
+    # Actions taken outside the bot
+
+    @commands.Cog.listener()
+    async def on_audit_log_entry_create(self, entry: discord.AuditLogEntry) -> None:
+        """Bans, kicks and timeouts by people (or other bots) become cases; the bot's own are logged already."""
+        me = self.bot.user
+        if me is not None and entry.user_id == me.id:
+            return
+        action, seconds = self._audit_action(entry)
+        if action is None:
+            return
+        target = entry.target
+        target_id = str(getattr(target, "id", "") or "")
+        if not target_id:
+            return
+        ref: Case | None = None
+        if action in (actions.UNBAN, actions.UNTIMEOUT):
+            ref = await self.bot.store.cases.latest(entry.guild.id, target_id,
+                                                     actions.BAN if action == actions.UNBAN else actions.TIMEOUT)
+        user = entry.user
+        await self.bot.store.cases.add(NewCase(
+            guild_id=entry.guild.id, action=action, target_kind="member", target_id=target_id,
+            target_name=f"{target} ({target_id})" if isinstance(target, discord.abc.User) else target_id,
+            moderator_id=entry.user_id, moderator_name=str(user) if user else str(entry.user_id),
+            reason=entry.reason or "(outside the bot, no reason given)", duration_seconds=seconds,
+            ref_case=ref.case_number if ref else None, dedup_key=f"audit:{entry.guild.id}:{entry.id}",
+        ))
+
+    @staticmethod
+    def _audit_action(entry: discord.AuditLogEntry) -> tuple[str | None, int | None]:
+        kinds = discord.AuditLogAction
+        if entry.action is kinds.ban:
+            return actions.BAN, None
+        if entry.action is kinds.unban:
+            return actions.UNBAN, None
+        if entry.action is kinds.kick:
+            return actions.KICK, None
+        if entry.action is kinds.member_update:
+            after = getattr(entry.after, "timed_out_until", discord.utils.MISSING)
+            before = getattr(entry.before, "timed_out_until", discord.utils.MISSING)
+            if after is discord.utils.MISSING or after == before:
+                return None, None
+            if after is None:
+                return actions.UNTIMEOUT, None
+            return actions.TIMEOUT, max(0, int((after - entry.created_at).total_seconds()))
+        return None, None

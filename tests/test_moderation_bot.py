@@ -1,0 +1,399 @@
+"""Moderation end to end: the real discord.py client against the loopback fake Discord, with the tiny
+deterministic Detoxify checkpoint (its trigger words cross every default flag level)."""
+
+from __future__ import annotations
+
+import copy
+import time
+from datetime import datetime
+
+import pytest
+
+from bot.config import Settings
+from bot.factory import create_bot
+from bot.store import CaseFilter
+from tests.fakediscord import FakeDiscord
+from tests.fakediscord.models import Message
+from tests.fakediscord.routes.guilds import AUDIT_MEMBER_BAN_ADD
+
+ALL = CaseFilter()
+
+
+@pytest.fixture
+def settings(tmp_path, detoxify_checkpoint) -> Settings:
+    return Settings(database_path=tmp_path / "cw.db", **detoxify_checkpoint.settings_kwargs())
+
+
+@pytest.fixture
+def toxic(detoxify_checkpoint) -> str:
+    return f"hello you are a {detoxify_checkpoint.toxic_word}"
+
+
+def make_bot(settings: Settings):
+    return create_bot(settings, guild_ready_timeout=0.05)
+
+
+async def review_on(bot, world) -> None:
+    await bot.store.guilds.update(world.guild.id, review_channel_id=world.review.id)
+
+
+async def wait_card(fake: FakeDiscord, world, count: int = 1) -> Message:
+    """The `count`-th review card, once posted."""
+    cards = await fake.wait_until(lambda: [m for m in fake.messages(world.review) if m.embeds][count - 1:] or None)
+    return cards[0]
+
+
+def case_of(card: Message) -> int:
+    return int(card.embeds[0]["title"].split("#")[1].split()[0])
+
+
+def field(card: Message, name: str) -> str:
+    return next(f["value"] for f in card.embeds[0]["fields"] if f["name"] == name)
+
+
+def custom_id(world, case_number: int, decision: str) -> str:
+    return f"cw:card:{world.guild.id}:{case_number}:{decision}"
+
+
+def button_states(card: Message) -> dict[str, bool]:
+    return {b["custom_id"].rsplit(":", 1)[1]: b.get("disabled", False)
+            for row in card.components for b in row["components"]}
+
+
+async def decide(fake: FakeDiscord, world, card: Message, case_number: int, decision: str, fields: dict[str, str],
+                 user=None):
+    clicked = await fake.click_button(card, custom_id(world, case_number, decision), user=user or world.moderator)
+    assert clicked.modal is not None, clicked.content
+    return await fake.submit_modal(clicked, fields, user=user or world.moderator)
+
+
+def live_card(fake: FakeDiscord, world, card: Message) -> Message:
+    return next(m for m in fake.messages(world.review) if m.id == card.id)
+
+
+# Flags and review cards
+
+
+async def test_flagged_message_gets_an_explained_card_and_remove_deletes_it(
+        fake_discord, discord_world, bot_runner, settings, toxic):
+    w = discord_world
+    async with bot_runner(make_bot(settings)) as bot:
+        await review_on(bot, w)
+        sent = await fake_discord.send_message(w.general, w.member, f"{toxic} @everyone")
+        card = await wait_card(fake_discord, w)
+        embed = card.embeds[0]
+        assert embed["title"].startswith("Flag #1") and "shadow" in embed["title"]
+        assert "@everyone" not in embed["description"] and "hello you are a" in embed["description"]
+        assert "member-max" in field(card, "Author")
+        assert str(w.general.id) in field(card, "Where")
+        assert str(sent.id) in field(card, "Link")
+        assert "toxicity" in field(card, "Crossed") and "≥ 0.80" in field(card, "Crossed")
+        assert "threshold" in field(card, "Why")
+        assert "█" in field(card, "Scores")
+        assert card.mention_everyone is False and not card.mention_user_ids
+        assert button_states(card) == {"approve": False, "remove": False, "warn": False, "timeout": False, "ban": False}
+
+        stale = copy.deepcopy(card)  # what a second moderator's client still shows
+        second = await fake_discord.click_button(card, custom_id(w, 1, "approve"), user=w.owner)
+        answer = await decide(fake_discord, w, card, 1, "remove", {"reason": "rude to a member"})
+        assert answer.ephemeral
+        assert fake_discord.state.message_index[sent.id].deleted
+        removal = (await bot.store.cases.query(w.guild.id, CaseFilter(action="remove")))[0]
+        assert removal.moderator_id == w.moderator.user.id and removal.reason == "rude to a member"
+        assert removal.ref_case == 1 and removal.target_id == str(w.member.user.id)
+        updated = live_card(fake_discord, w, card)
+        assert "Removed by mod-mia" in field(updated, "Decision")
+        assert all(button_states(updated).values())
+
+        late = await fake_discord.submit_modal(second, {}, user=w.owner)
+        assert late.ephemeral and "Already done: Removed by mod-mia" in late.content
+        again = await fake_discord.click_button(stale, custom_id(w, 1, "approve"), user=w.moderator)
+        assert again.modal is None and again.ephemeral and "Already done" in again.content
+        assert await bot.store.cases.count(w.guild.id, ALL) == 2  # the flag and the removal, nothing more
+
+
+async def test_approve_logs_a_false_positive(fake_discord, discord_world, bot_runner, settings, toxic):
+    w = discord_world
+    async with bot_runner(make_bot(settings)) as bot:
+        await review_on(bot, w)
+        sent = await fake_discord.send_message(w.general, w.member, toxic)
+        card = await wait_card(fake_discord, w)
+        await decide(fake_discord, w, card, 1, "approve", {})
+        approval = (await bot.store.cases.query(w.guild.id, CaseFilter(action="approve")))[0]
+        assert approval.reason == "false positive" and approval.ref_case == 1
+        assert not fake_discord.state.message_index[sent.id].deleted
+        assert await bot.store.cases.decided_flags(w.guild.id, ["approve"]) == [(approval.scores, "approve")]
+
+
+async def test_timeout_button_times_the_member_out_for_the_given_duration(
+        fake_discord, discord_world, bot_runner, settings, toxic):
+    w = discord_world
+    async with bot_runner(make_bot(settings)) as bot:
+        await review_on(bot, w)
+        await fake_discord.send_message(w.general, w.member, toxic)
+        card = await wait_card(fake_discord, w)
+        before = time.time()
+        await decide(fake_discord, w, card, 1, "timeout", {"reason": "cool off", "duration": "10m"})
+        until = fake_discord.state.guilds[w.guild.id].members[w.member.user.id].communication_disabled_until
+        assert until is not None
+        case = (await bot.store.cases.query(w.guild.id, CaseFilter(action="timeout")))[0]
+        assert case.duration_seconds == 600 and case.moderator_id == w.moderator.user.id
+        patch = next(r for r in fake_discord.requests if r.method == "PATCH" and "/members/" in r.path)
+        assert patch.status < 300
+        seconds = datetime.fromisoformat(until).timestamp() - before
+        assert 590 < seconds < 620
+        # The bot's own timeout comes back through the audit log and is not logged twice.
+        await fake_discord.send_message(w.general, w.member, "hello")  # let the audit event arrive first
+        await fake_discord.wait_until(lambda: fake_discord.state.guilds[w.guild.id].audit_log)
+        assert await bot.store.cases.count(w.guild.id, CaseFilter(action="timeout")) == 1
+
+
+async def test_bad_duration_is_refused_and_the_card_stays_open(fake_discord, discord_world, bot_runner, settings, toxic):
+    w = discord_world
+    async with bot_runner(make_bot(settings)) as bot:
+        await review_on(bot, w)
+        await fake_discord.send_message(w.general, w.member, toxic)
+        card = await wait_card(fake_discord, w)
+        answer = await decide(fake_discord, w, card, 1, "timeout", {"reason": "x", "duration": "forever"})
+        assert answer.ephemeral and "not a duration" in answer.content
+        assert (await bot.store.cases.card(w.guild.id, 1))["decision"] is None
+
+
+async def test_ban_button_bans(fake_discord, discord_world, bot_runner, settings, toxic):
+    w = discord_world
+    async with bot_runner(make_bot(settings)) as bot:
+        await review_on(bot, w)
+        await fake_discord.send_message(w.general, w.member, toxic)
+        card = await wait_card(fake_discord, w)
+        await decide(fake_discord, w, card, 1, "ban", {"reason": "spam account"})
+        bans = fake_discord.state.guilds[w.guild.id].bans
+        assert w.member.user.id in bans and "spam account" in bans[w.member.user.id]["reason"]
+        assert await bot.store.cases.count(w.guild.id, CaseFilter(action="ban")) == 1
+
+
+async def test_warn_adds_points_and_crossing_the_limit_times_out(
+        fake_discord, discord_world, bot_runner, settings, toxic):
+    w = discord_world
+    async with bot_runner(make_bot(settings)) as bot:
+        await review_on(bot, w)
+        await bot.store.guilds.update(w.guild.id, warn_point_limit=3, warn_timeout_minutes=30)
+        answer = await fake_discord.invoke_slash("warn", {"member": w.member, "reason": "first", "points": 1},
+                                                 user=w.moderator, channel=w.general)
+        assert "active points: 1" in answer.content
+        member = fake_discord.state.guilds[w.guild.id].members[w.member.user.id]
+        assert member.communication_disabled_until is None
+
+        await fake_discord.send_message(w.general, w.member, toxic)
+        card = await wait_card(fake_discord, w)
+        answer = await decide(fake_discord, w, card, case_of(card), "warn", {"reason": "second", "points": "2"})
+        assert "limit was crossed" in answer.content
+        assert member.communication_disabled_until is not None
+        warns = await bot.store.cases.warnings(w.guild.id, str(w.member.user.id))
+        assert [c.points for c in warns] == [2, 1] and warns[0].expires_at is not None
+        timeout = (await bot.store.cases.query(w.guild.id, CaseFilter(action="timeout")))[0]
+        assert timeout.moderator_name == "auto" and timeout.ref_case == warns[0].case_number
+        assert timeout.duration_seconds == 1800
+
+        listed = await fake_discord.invoke_slash("warnings", {"member": w.member}, user=w.moderator, channel=w.general)
+        assert "Active points: **3** / 3" in listed.embeds[0]["description"]
+        assert "expires <t:" in listed.embeds[0]["description"]
+
+
+async def test_non_moderator_cannot_use_card_buttons_or_submit_the_modal(
+        fake_discord, discord_world, bot_runner, settings, toxic):
+    w = discord_world
+    async with bot_runner(make_bot(settings)) as bot:
+        await review_on(bot, w)
+        sent = await fake_discord.send_message(w.general, w.member, toxic)
+        card = await wait_card(fake_discord, w)
+        for decision in ("approve", "remove", "warn", "timeout", "ban"):
+            refused = await fake_discord.click_button(card, custom_id(w, 1, decision), user=w.member)
+            assert refused.modal is None and refused.ephemeral and "Only moderators" in refused.content
+        opened = await fake_discord.click_button(card, custom_id(w, 1, "remove"), user=w.moderator)
+        refused = await fake_discord.submit_modal(opened, {"reason": "x"}, user=w.member)
+        assert refused.ephemeral and "Only moderators" in refused.content
+        assert not fake_discord.state.message_index[sent.id].deleted
+        assert await bot.store.cases.count(w.guild.id, ALL) == 1  # only the flag
+
+
+async def test_old_card_buttons_work_after_a_restart(fake_discord, discord_world, bot_runner, settings, toxic):
+    w = discord_world
+    async with bot_runner(make_bot(settings)) as bot:
+        await review_on(bot, w)
+        sent = await fake_discord.send_message(w.general, w.member, toxic)
+        card = await wait_card(fake_discord, w)
+    async with bot_runner(make_bot(settings)) as bot:
+        await decide(fake_discord, w, card, 1, "remove", {"reason": "after restart"})
+        assert fake_discord.state.message_index[sent.id].deleted
+        assert "Removed by" in field(live_card(fake_discord, w, card), "Decision")
+        assert await bot.store.cases.count(w.guild.id, CaseFilter(action="remove")) == 1
+
+
+# Thresholds, shadow mode and automatic action
+
+
+async def test_thresholds_set_by_command_apply_to_the_next_message(
+        fake_discord, discord_world, bot_runner, settings):
+    w = discord_world
+    async with bot_runner(make_bot(settings)) as bot:
+        await review_on(bot, w)
+        await fake_discord.send_message(w.general, w.member, "hello nice article")
+        await _wait_scores(bot, 1)
+        bad = await fake_discord.invoke_slash("thresholds set", {"label": "no_such_label", "flag": 0.5},
+                                              user=w.moderator, channel=w.general)
+        assert "no label" in bad.content
+        worse = await fake_discord.invoke_slash("thresholds set", {"label": "threat", "flag": 0.5, "act": 0.4},
+                                                user=w.moderator, channel=w.general)
+        assert "at least the flag level" in worse.content
+        ok = await fake_discord.invoke_slash("thresholds set", {"label": "threat", "flag": 0.0, "channel": w.general},
+                                             user=w.moderator, channel=w.general)
+        assert ok.ephemeral and "flag 0.00" in ok.content
+        shown = await fake_discord.invoke_slash("thresholds show", {"channel": w.general}, user=w.moderator,
+                                                channel=w.general)
+        assert "threat            0.00   off   channel" in shown.content
+        assert not [m for m in fake_discord.messages(w.review) if m.embeds]  # the first message was clean
+        await fake_discord.send_message(w.general, w.member, "hello nice article")
+        card = await wait_card(fake_discord, w)
+        assert "threat" in field(card, "Crossed")
+        # The override is for #general only.
+        await fake_discord.send_message(w.review, w.member, "hello nice article")
+        await fake_discord.send_message(w.general, w.member, "thanks good read")
+        await wait_card(fake_discord, w, 2)
+        flagged = await bot.store.cases.query(w.guild.id, CaseFilter(action="flag"))
+        assert {c.channel_id for c in flagged} == {w.general.id}
+
+
+async def test_shadow_mode_never_acts_and_act_level_removes_once_shadow_is_off(
+        fake_discord, discord_world, bot_runner, settings, toxic):
+    w = discord_world
+    async with bot_runner(make_bot(settings)) as bot:
+        await review_on(bot, w)
+        await fake_discord.invoke_slash("thresholds set", {"label": "toxicity", "flag": 0.5, "act": 0.6},
+                                        user=w.moderator, channel=w.general)
+        kept = await fake_discord.send_message(w.general, w.member, toxic)
+        card = await wait_card(fake_discord, w)
+        assert "shadow" in card.embeds[0]["title"]
+        assert not fake_discord.state.message_index[kept.id].deleted
+        assert await bot.store.cases.count(w.guild.id, CaseFilter(action="remove")) == 0
+
+        turned = await fake_discord.invoke_slash("config shadow", {"state": "off"}, user=w.owner, channel=w.general)
+        assert "Shadow mode is off" in turned.content
+        await fake_discord.invoke_slash("config act-timeout", {"minutes": 5}, user=w.owner, channel=w.general)
+        removed = await fake_discord.send_message(w.general, w.member, toxic + " again")
+        card = await wait_card(fake_discord, w, 2)
+        assert fake_discord.state.message_index[removed.id].deleted
+        assert "Message deleted" in field(card, "Automatic action") and "timed out" in field(card, "Automatic action")
+        assert all(button_states(card).values())
+        auto = (await bot.store.cases.query(w.guild.id, CaseFilter(action="remove")))[0]
+        assert auto.moderator_name == "auto" and auto.ref_case == case_of(card) and auto.message_id == removed.id
+        assert fake_discord.state.guilds[w.guild.id].members[w.member.user.id].communication_disabled_until
+        assert await bot.store.cases.count(w.guild.id, CaseFilter(action="timeout")) == 1
+
+
+async def test_edited_message_is_rescored(fake_discord, discord_world, bot_runner, settings, toxic):
+    w = discord_world
+    async with bot_runner(make_bot(settings)) as bot:
+        await review_on(bot, w)
+        sent = await fake_discord.send_message(w.general, w.member, "hello nice article")
+        await _wait_scores(bot, 1)
+        await fake_discord.edit_message(sent, toxic)
+        card = await wait_card(fake_discord, w)
+        assert "toxicword" in card.embeds[0]["description"]
+        rows = await bot.store.db.fetchall("SELECT flagged FROM message_scores WHERE message_id = ?", (sent.id,))
+        assert sorted(r[0] for r in rows) == [0, 1]
+
+
+async def test_a_burst_is_scored_in_batches(fake_discord, discord_world, bot_runner, settings):
+    w = discord_world
+    async with bot_runner(make_bot(settings)) as bot:
+        watcher = bot.get_cog("Watcher")
+        watcher.batcher.window = 0.5  # generous, so the burst lands in one window on a slow machine
+        calls: list[int] = []
+        score = bot.scorer.score
+
+        async def counting(texts):
+            calls.append(len(texts))
+            return await score(texts)
+
+        bot.scorer.score = counting
+        for i in range(8):
+            await fake_discord.send_message(w.general, w.member, f"hello comment {i}")
+        assert len(await _wait_scores(bot, 8)) == 8
+        assert sum(calls) == 8 and len(calls) < 8
+
+
+async def test_bot_and_webhook_messages_and_automod_alerts_are_not_scored(
+        fake_discord, discord_world, bot_runner, settings, toxic):
+    w = discord_world
+    async with bot_runner(make_bot(settings)) as bot:
+        await review_on(bot, w)
+        other_bot = fake_discord.create_member(w.guild, "other-bot", bot=True)
+        await fake_discord.send_message(w.general, other_bot, toxic)
+        alert = Message(id=fake_discord.state.ids.next(), channel_id=w.general.id, guild_id=w.guild.id,
+                        author=w.member.user, author_member=w.member, content=toxic, type=24,
+                        embeds=[{"type": "auto_moderation_message", "description": toxic, "fields": []}])
+        fake_discord.publish(alert)
+        marker = await fake_discord.send_message(w.general, w.member, "hello nice article")
+        scored = await _wait_scores(bot, 1)
+        assert [r["message_id"] for r in scored] == [marker.id]
+        assert await bot.store.cases.count(w.guild.id, ALL) == 0
+
+
+async def _wait_scores(bot, count: int) -> list:
+    import asyncio
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        rows = await bot.store.db.fetchall("SELECT message_id FROM message_scores ORDER BY id")
+        if len(rows) >= count:
+            return rows
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"fewer than {count} scores stored")
+
+
+# AutoMod and actions outside the bot
+
+
+async def test_automod_execution_becomes_a_case(fake_discord, discord_world, bot_runner, settings):
+    w = discord_world
+    async with bot_runner(make_bot(settings)) as bot:
+        data = {
+            "guild_id": str(w.guild.id), "action": {"type": 1, "metadata": {}}, "rule_id": "4242",
+            "rule_trigger_type": 1, "user_id": str(w.member.user.id), "channel_id": str(w.general.id),
+            "content": "buy cheap stuff", "matched_keyword": "cheap", "matched_content": "cheap",
+        }
+        await fake_discord.dispatch("AUTO_MODERATION_ACTION_EXECUTION", data)
+        await fake_discord.dispatch("AUTO_MODERATION_ACTION_EXECUTION", data)  # a replay after a resume
+        case = await _wait_case(bot, w.guild.id, "automod")
+        assert case.target_id == str(w.member.user.id) and case.moderator_name == "AutoMod"
+        assert "4242" in case.reason and "block_message" in case.reason and "cheap" in case.reason
+        assert await bot.store.cases.count(w.guild.id, CaseFilter(action="automod")) == 1
+
+
+async def test_ban_by_a_human_in_the_audit_log_becomes_a_case(fake_discord, discord_world, bot_runner, settings):
+    w = discord_world
+    async with bot_runner(make_bot(settings)) as bot:
+        fake_discord.state.guilds[w.guild.id].bans[w.member.user.id] = {"reason": "raid", "delete_message_seconds": 0}
+        fake_discord.audit(w.guild, AUDIT_MEMBER_BAN_ADD, w.member.user.id, "raid", user_id=w.moderator.user.id)
+        case = await _wait_case(bot, w.guild.id, "ban")
+        assert case.moderator_id == w.moderator.user.id and case.reason == "raid"
+        assert case.target_id == str(w.member.user.id)
+        # One by the bot itself is not logged again (it logged its own case when it acted).
+        fake_discord.audit(w.guild, AUDIT_MEMBER_BAN_ADD, w.owner.user.id, "by the bot")
+        fake_discord.audit(w.guild, AUDIT_MEMBER_BAN_ADD, w.owner.user.id, "marker", user_id=w.moderator.user.id)
+        await _wait_count(bot, w.guild.id, CaseFilter(action="ban"), 2)
+        reasons = [c.reason for c in await bot.store.cases.query(w.guild.id, CaseFilter(action="ban"))]
+        assert reasons == ["marker", "raid"]
+
+
+async def _wait_case(bot, guild_id: int, action: str):
+    await _wait_count(bot, guild_id, CaseFilter(action=action), 1)
+    return (await bot.store.cases.query(guild_id, CaseFilter(action=action)))[0]
+
+
+async def _wait_count(bot, guild_id: int, flt: CaseFilter, count: int) -> None:
+    import asyncio
+    deadline = time.monotonic() + 5
+    while await bot.store.cases.count(guild_id, flt) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"fewer than {count} cases matching {flt}")
+        await asyncio.sleep(0.02)
