@@ -16,7 +16,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from tests.fakediscord import FakeDiscord, Perm
-from tests.fakediscord.gateway import GUILD_MEMBERS, GUILD_PRESENCES
+from tests.fakediscord.gateway import GUILD_PRESENCES
 
 
 class ApproveView(discord.ui.View):
@@ -348,3 +348,41 @@ async def test_bot_permissions_enforced(fake_discord: FakeDiscord, discord_world
     async with bot_runner(DemoBot()) as bot:
         with pytest.raises(discord.Forbidden):
             await bot.get_channel(discord_world.general.id).create_webhook(name="nope")
+
+
+async def test_thread_from_message_archive_and_unarchive_on_post(
+    fake_discord: FakeDiscord, discord_world, bot_runner
+) -> None:
+    async with bot_runner(DemoBot()) as bot:
+        channel = bot.get_channel(discord_world.general.id)
+        starter = await channel.send("article posted")
+        thread = await starter.create_thread(name="Discussion")
+        await thread.edit(archived=True)
+        assert fake_discord.state.channels[thread.id].archived
+        await thread.send("new comment")
+    stored = fake_discord.state.channels[thread.id]
+    assert thread.id == starter.id and stored.parent_id == discord_world.general.id
+    assert not stored.archived and [m.content for m in fake_discord.messages(stored)] == ["new comment"]
+
+
+async def test_arbitrary_gateway_event_reaches_bot(fake_discord: FakeDiscord, discord_world, bot_runner) -> None:
+    executions: list[discord.AutoModAction] = []
+
+    class AutomodBot(DemoBot):
+        async def on_automod_action(self, execution: discord.AutoModAction) -> None:
+            executions.append(execution)
+
+    async with bot_runner(AutomodBot()):
+        await fake_discord.dispatch("AUTO_MODERATION_ACTION_EXECUTION", {
+            "guild_id": str(discord_world.guild.id),
+            "action": {"type": 1, "metadata": {}},
+            "rule_id": "1",
+            "rule_trigger_type": 1,
+            "user_id": str(discord_world.member.id),
+            "channel_id": str(discord_world.general.id),
+            "content": "blocked words",
+            "matched_keyword": "blocked",
+            "matched_content": "blocked",
+        })
+        await fake_discord.wait_until(lambda: executions)
+    assert executions[0].user_id == discord_world.member.id and executions[0].content == "blocked words"

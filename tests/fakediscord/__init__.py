@@ -9,7 +9,9 @@ Use it through the fixtures in ``tests/fixtures/discord.py``::
             i = await fake_discord.invoke_slash("toxicity", {"text": "hi"}, user=w.moderator, channel=w.general)
             assert i.ephemeral and "hi" in i.content
 
-Markers: ``@pytest.mark.fake_discord(ratelimits=True | {"family": (limit, per_s)}, privileged_intents=int)``.
+``bot_runner(bot, expect_sync=False)`` for a bot that does not sync commands on start-up; run a second
+bot (restart tests) with another ``async with bot_runner(new_bot)`` on the same fake state. Markers:
+``@pytest.mark.fake_discord(ratelimits=True | {"family": (limit, per_s)}, privileged_intents=int)``.
 
 World (``fake`` is the :class:`FakeDiscord`; all of it is plain dataclasses in ``models.py``)
     ``fake.create_guild(name)``, ``create_role(guild, name, permissions)``, ``create_member(guild, name,
@@ -36,7 +38,7 @@ Playing users (each dispatches the real gateway event)
     ``edit_message(msg, content)``, ``delete_message(msg)``, ``add_reaction(msg, member, "👍")``,
     ``await fake.dispatch("AUTO_MODERATION_ACTION_EXECUTION", data)`` for any other event.
     Interactions return a :class:`FakeInteraction` after the bot's answer is settled (``wait=False`` to
-    return at once; ``TimeoutError`` if the bot never answers):
+    return at once, ``within=`` seconds to wait; ``TimeoutError`` if the bot never answers):
     ``await fake.invoke_slash("mirror add", {"url": ..., "channel": chan}, user=m, channel=c)`` (options
     typed by the synced schema; ``PermissionError`` if ``default_member_permissions`` hides it),
     ``invoke_context_menu(name, message_or_member, user=, channel=)``, ``autocomplete(name, opts, focused,
@@ -54,14 +56,20 @@ Faults and limits
     pattern, seconds)``; ``fake.ratelimits.enable({"webhook_execute": (5, 2.0)})``, ``.served_429``,
     ``.served_429_by_family`` (families: webhook_execute, messages_create/edit/delete, member_edit, …; plus
     a 50/s global limit); ``fake.gateway.disconnect()`` (client RESUMEs and gets events dispatched
-    meanwhile replayed; ``await fake.gateway.wait_disconnected()``), ``await fake.gateway.invalidate_sessions()`` (client re-IDENTIFYs),
-    ``fake.gateway.request_reconnect()``, ``fake.gateway.reject_next_resume``; counters
+    meanwhile replayed; ``await fake.gateway.wait_disconnected()``),
+    ``await fake.gateway.invalidate_sessions()`` (client re-IDENTIFYs),
+    ``fake.gateway.request_reconnect()``, ``fake.gateway.reject_next_resume``. Note discord.py itself
+    sleeps 5 s before a non-initial IDENTIFY (override ``before_identify_hook`` in such tests); counters
     ``gateway.identifies`` / ``resumes`` / ``replayed`` / ``heartbeats`` / ``member_requests``.
 
 Strictness: routes the fake lacks, fake bugs and gateway protocol errors are collected in
 ``fake.problems()`` and fail the test at teardown; the ``discord_errors`` fixture (used by ``bot_runner``)
 fails it on ERROR records from the ``discord`` and ``asyncio`` loggers (``discord_errors.expect(regex)``
-to allow one). Without the message-content intent, content is blanked as on Discord.
+to allow one). Without the message-content intent, content is blanked as on Discord. The bot's own
+permissions are enforced (403/50013, 50001) from its managed role and channel overwrites, message and
+embed limits (2000 chars, 10 embeds, 6000 embed chars, http(s) URLs) are 400/50035, command sync
+payloads are validated, and webhook message edits must carry the ``thread_id`` of a thread message.
+Injected 500/502s are real to the client: discord.py sleeps 1 s, 3 s, … before each retry.
 """
 
 from .interactions import FakeInteraction

@@ -43,11 +43,11 @@ class FakeInteraction:
     id: int
     token: str
     type: int
-    payload: dict[str, Any]  # the INTERACTION_CREATE data as dispatched
+    payload: dict[str, Any] = field(repr=False)  # the INTERACTION_CREATE data as dispatched
     user: User
     guild_id: int | None
     channel_id: int
-    state: FakeState
+    state: FakeState = field(repr=False)
     created: float = field(default_factory=time.monotonic)
     source_message: Message | None = None  # the message a component lives on
     command_type: int | None = None  # 1 slash, 2 user, 3 message context menu

@@ -75,7 +75,8 @@ class RateLimiter:
             if self._global is None:
                 self._global = _Window(*self.global_limit)
             if not self._global.hit(now):
-                return {}, self._too_many("global", self._global.reset_after(now), is_global=True, headers={})
+                retry = math.ceil(self._global.reset_after(now) * 1000) / 1000
+                return {}, self._too_many("global", retry, is_global=True, headers={})
         if family is None or family not in self.limits:
             return {}, None
         key = (family, major)
@@ -83,7 +84,8 @@ class RateLimiter:
         if window is None:
             window = self._windows[key] = _Window(*self.limits[family])
         allowed = window.hit(now)
-        reset_after = window.reset_after(now)
+        # Rounded up: a client sleeping exactly Reset-After must land in the next window, not 1 ms early.
+        reset_after = math.ceil(window.reset_after(now) * 1000) / 1000
         headers = {
             "X-RateLimit-Limit": str(window.limit),
             "X-RateLimit-Remaining": str(max(0, window.limit - window.count)),
@@ -108,5 +110,5 @@ class RateLimiter:
         )
         if is_global:
             all_headers["X-RateLimit-Global"] = "true"
-        body = {"message": "You are being rate limited.", "retry_after": round(retry_after, 3), "global": is_global}
+        body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": is_global}
         return json_response(body, status=429, headers=all_headers)

@@ -51,10 +51,8 @@ class WorldMixin(_Base):
         self._add_member(guild, owner, [], announce=False)
         bot_role = self.create_role(guild, self.bot_user.username, bot_permissions, managed=True, announce=False)
         self._add_member(guild, self.bot_user, [bot_role.id], announce=False)
-        for session in self.gateway.live_sessions:
-            members = list(guild.members.values()) if session.intents & GUILD_MEMBERS else [self.bot_member(guild)]
-            session.send_dispatch("GUILD_CREATE", guild.to_payload(members=members))
-        self.state.notify()
+        self.gateway.dispatch("GUILD_CREATE", lambda session: guild.to_payload(
+            members=list(guild.members.values()) if session.intents & GUILD_MEMBERS else [self.bot_member(guild)]))
         return guild
 
     def bot_role(self, guild: Guild) -> Role:
