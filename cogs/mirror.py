@@ -1,0 +1,377 @@
+"""`/mirror …` commands, and the discord.py side of the mirror: the webhook `Publisher`.
+
+The engine (bot/mirror) decides what to post; this file only turns its plain data into webhook calls,
+every one with `AllowedMentions.none()`, and Discord's errors into the engine's exceptions.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.mirror import (
+    CommentScored,
+    MessageGone,
+    MirrorEngine,
+    MirrorScheduler,
+    PostedMessage,
+    PublishError,
+    SyncFailed,
+    ThreadGone,
+    ThreadRef,
+)
+from bot.mirror.render import EmbedSpec, OutgoingMessage, thread_name
+from bot.net.http import HttpClient
+from bot.net.urlsafety import UnsafeUrlError, validate_url
+from bot.sources.base import Article, Source, SourceError
+from bot.sources.registry import open_source
+from bot.store import SourceRow
+from bot.textsafety import neutralise, split_message
+from cogs.checks import is_moderator, moderator_only
+
+if TYPE_CHECKING:
+    from bot.factory import CommentWarden
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_NAME = "commentwarden"
+NO_PINGS = discord.AllowedMentions.none()
+UNKNOWN_MESSAGE = 10008
+UNKNOWN_WEBHOOK = 10015
+ARCHIVE_MINUTES = 10080
+
+
+def to_embed(spec: EmbedSpec) -> discord.Embed:
+    embed = discord.Embed(title=spec.title, url=spec.url, description=spec.description, timestamp=spec.timestamp,
+                          colour=spec.colour)
+    if spec.author_name:
+        embed.set_author(name=spec.author_name, url=spec.author_url, icon_url=spec.author_icon)
+    embed.set_footer(text=spec.footer)
+    return embed
+
+
+def _refusal(exc: discord.HTTPException, doing: str) -> PublishError:
+    if isinstance(exc, discord.Forbidden):
+        return PublishError(f"missing a Discord permission to {doing} (Manage Webhooks, Create Posts/Threads, "
+                            "Send Messages in Threads)")
+    return PublishError(f"Discord refused to {doing}: HTTP {exc.status} {exc.text[:120]}".rstrip())
+
+
+class DiscordPublisher:
+    """Webhook posting into article threads: one webhook per parent channel, created on first use."""
+
+    def __init__(self, bot: CommentWarden) -> None:
+        self.bot = bot
+        self._webhooks: dict[int, discord.Webhook] = {}
+
+    async def _channel(self, channel_id: int) -> discord.abc.GuildChannel | discord.Thread:
+        channel = self.bot.get_channel(channel_id)
+        if channel is not None:
+            return channel  # type: ignore[return-value]
+        try:
+            return await self.bot.fetch_channel(channel_id)  # type: ignore[return-value]
+        except discord.NotFound:
+            raise PublishError(f"channel {channel_id} no longer exists; remove this source or add it again") from None
+        except discord.HTTPException as exc:
+            raise _refusal(exc, f"read channel {channel_id}") from None
+
+    async def _webhook(self, channel_id: int) -> discord.Webhook:
+        hook = self._webhooks.get(channel_id)
+        if hook is not None:
+            return hook
+        channel = await self._channel(channel_id)
+        if not isinstance(channel, discord.TextChannel | discord.ForumChannel):
+            raise PublishError(f"<#{channel_id}> is not a text or forum channel")
+        me = self.bot.user
+        try:
+            hooks = await channel.webhooks()
+            hook = next((h for h in hooks if h.name == WEBHOOK_NAME and h.token and h.user and me and h.user.id == me.id),
+                        None)
+            if hook is None:
+                hook = await channel.create_webhook(name=WEBHOOK_NAME, reason="mirror article comments")
+        except discord.HTTPException as exc:
+            raise _refusal(exc, f"use webhooks in #{channel.name}") from None
+        self._webhooks[channel_id] = hook
+        return hook
+
+    async def ensure_thread(self, source: SourceRow, article: Article, card: EmbedSpec,
+                            thread_id: int | None) -> ThreadRef:
+        if thread_id is not None:
+            if self.bot.get_channel(thread_id) is not None:
+                return ThreadRef(thread_id, None)
+            try:
+                await self.bot.fetch_channel(thread_id)
+            except discord.NotFound:
+                raise ThreadGone(f"thread {thread_id} was deleted") from None
+            except discord.HTTPException as exc:
+                raise _refusal(exc, f"read thread {thread_id}") from None
+            return ThreadRef(thread_id, None)
+        channel = await self._channel(source.channel_id)
+        name = thread_name(article)
+        try:
+            if isinstance(channel, discord.ForumChannel):
+                made = await channel.create_thread(name=name, embed=to_embed(card), allowed_mentions=NO_PINGS)
+                return ThreadRef(made.thread.id, made.message.id)
+            if isinstance(channel, discord.TextChannel):
+                thread = await channel.create_thread(name=name, type=discord.ChannelType.public_thread,
+                                                     auto_archive_duration=ARCHIVE_MINUTES)
+                message = await thread.send(embed=to_embed(card), allowed_mentions=NO_PINGS)
+                return ThreadRef(thread.id, message.id)
+        except discord.HTTPException as exc:
+            raise _refusal(exc, f"create a thread in #{channel}") from None
+        raise PublishError(f"<#{source.channel_id}> is not a text or forum channel")
+
+    async def post(self, source: SourceRow, thread_id: int, message: OutgoingMessage) -> int:
+        for attempt in (1, 2):
+            hook = await self._webhook(source.channel_id)
+            try:
+                sent = await hook.send(
+                    username=message.username, avatar_url=message.avatar_url,
+                    embeds=[to_embed(e) for e in message.embeds], thread=discord.Object(thread_id),
+                    wait=True, allowed_mentions=NO_PINGS,
+                )
+                return sent.id
+            except discord.NotFound as exc:
+                if exc.code == UNKNOWN_WEBHOOK and attempt == 1:
+                    self._webhooks.pop(source.channel_id, None)  # someone deleted it: make a new one
+                    continue
+                raise ThreadGone(f"thread {thread_id} is gone") from None
+            except discord.HTTPException as exc:
+                raise _refusal(exc, "post a comment") from None
+        raise AssertionError("unreachable")
+
+    async def edit(self, source: SourceRow, thread_id: int, message_id: int, embeds: tuple[EmbedSpec, ...]) -> None:
+        hook = await self._webhook(source.channel_id)
+        try:
+            await hook.edit_message(message_id, embeds=[to_embed(e) for e in embeds], thread=discord.Object(thread_id),
+                                    allowed_mentions=NO_PINGS)
+        except discord.NotFound as exc:
+            if exc.code == UNKNOWN_WEBHOOK:
+                self._webhooks.pop(source.channel_id, None)  # a new webhook cannot edit the old one's posts
+            raise MessageGone(message_id) from None
+        except discord.HTTPException as exc:
+            raise _refusal(exc, "edit a mirrored comment") from None
+
+    async def delete(self, source: SourceRow, thread_id: int, message_id: int) -> None:
+        hook = await self._webhook(source.channel_id)
+        try:
+            await hook.delete_message(message_id, thread=discord.Object(thread_id))
+        except discord.NotFound:
+            pass  # already gone: that is what we wanted
+        except discord.HTTPException as exc:
+            raise _refusal(exc, "delete a mirrored comment") from None
+
+    async def recent(self, source: SourceRow, thread_id: int, limit: int) -> list[PostedMessage]:
+        hook = await self._webhook(source.channel_id)
+        thread = await self._channel(thread_id)
+        if not isinstance(thread, discord.Thread):
+            raise ThreadGone(f"{thread_id} is not a thread")
+        found = []
+        try:
+            async for message in thread.history(limit=limit):
+                if message.webhook_id == hook.id:
+                    found.append(PostedMessage(message.id, tuple(e.footer.text or "" for e in message.embeds)))
+        except discord.HTTPException as exc:
+            raise _refusal(exc, "read the thread's history") from None
+        return found
+
+
+def _describe(row: SourceRow) -> str:
+    if row.paused:
+        state = "⏸ paused"
+    elif row.status == "failing":
+        state = f"⚠ failing ({row.failures}×): {row.last_error or 'unknown error'}"
+    elif row.status == "ok":
+        state = "✅ ok"
+    else:
+        state = "⏳ first sync pending"
+    return neutralise(f"**#{row.id}** {row.kind} <{row.url}> → <#{row.channel_id}> — {state}")
+
+
+@app_commands.guild_only()
+class Mirror(commands.GroupCog, group_name="mirror", group_description="Mirror article comment threads into Discord"):
+    def __init__(self, bot: CommentWarden) -> None:
+        self.bot = bot
+        settings = bot.settings
+        self.http = HttpClient(allow_private=settings.allow_private_urls, timeout=settings.http_timeout,
+                               max_bytes=settings.max_response_bytes)
+        self.publisher = DiscordPublisher(bot)
+        self._sources: dict[tuple[int, str], Source] = {}
+        self.engine = MirrorEngine(bot.store, bot.scorer, self.publisher, self._open)
+        self.engine.events.subscribe(self._forward)
+        self.scheduler = MirrorScheduler(bot.store, self.engine, interval=settings.poll_interval,
+                                         ready=bot.wait_until_ready)
+        super().__init__()
+
+    async def cog_load(self) -> None:
+        self.scheduler.start()
+
+    async def cog_unload(self) -> None:
+        await self.scheduler.stop()
+        await self.http.close()
+
+    def _forward(self, event: CommentScored) -> None:
+        """Moderation listens with `on_comment_scored(event)`."""
+        self.bot.dispatch("comment_scored", event)
+
+    async def _open(self, row: SourceRow) -> Source:
+        """Sources are kept between polls: a WordPress source remembers its REST route, a feed its validators."""
+        key = (row.id, row.url)
+        if key not in self._sources:
+            self._sources[key] = await open_source(row.url, http=self.http, settings=self.bot.settings, kind=row.kind)
+        return self._sources[key]
+
+    async def _guild_source(self, interaction: discord.Interaction, source_id: int) -> SourceRow | None:
+        row = await self.bot.store.mirror.source(source_id)
+        if row is None or interaction.guild is None or row.guild_id != interaction.guild.id:
+            await interaction.response.send_message(f"There is no source #{source_id} in this server; "
+                                                    "`/mirror list` shows them.", ephemeral=True)
+            return None
+        return row
+
+    async def source_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[int]]:
+        if interaction.guild is None or not await is_moderator(interaction):
+            return []
+        rows = await self.bot.store.mirror.sources(interaction.guild.id)
+        choices = []
+        for row in rows:
+            label = f"#{row.id} {row.url}"
+            if current.lower() in label.lower():
+                choices.append(app_commands.Choice(name=label[:100], value=row.id))
+        return choices[:25]
+
+    # -- commands -------------------------------------------------------------------------------------
+
+    @app_commands.command(name="add", description="Mirror an article's comments (WordPress post, feed, thread file)")
+    @app_commands.describe(url="The article, comment feed or thread file URL",
+                           channel="The text or forum channel to mirror into")
+    @moderator_only()
+    async def add(self, interaction: discord.Interaction, url: app_commands.Range[str, 1, 2000],
+                  channel: discord.TextChannel | discord.ForumChannel) -> None:
+        assert interaction.guild is not None
+        spec = url.strip()
+        if spec.lower().startswith(("http://", "https://")) or "://" in spec:
+            try:
+                spec = await validate_url(spec, allow_private=self.bot.settings.allow_private_urls)
+            except UnsafeUrlError as exc:
+                await interaction.response.send_message(f"That URL cannot be mirrored: {exc}", ephemeral=True)
+                return
+        elif not self.bot.settings.allow_private_urls:
+            # A path names a file on the bot's own machine: only an operator who allows local sources may.
+            await interaction.response.send_message("Give an http(s) URL; local thread files need "
+                                                    "ALLOW_PRIVATE_URLS on the bot.", ephemeral=True)
+            return
+        me = interaction.guild.me
+        perms = channel.permissions_for(me)
+        needed = ["manage_webhooks", "send_messages_in_threads", "read_message_history"]
+        needed.append("send_messages" if isinstance(channel, discord.ForumChannel) else "create_public_threads")
+        missing = [p for p in needed if not getattr(perms, p)]
+        if missing:
+            await interaction.response.send_message(
+                f"I need {', '.join(p.replace('_', ' ').title() for p in missing)} in {channel.mention} to mirror there.",
+                ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            source = await open_source(spec, http=self.http, settings=self.bot.settings)
+        except SourceError as exc:
+            await interaction.followup.send(f"I cannot mirror that: {neutralise(exc.reason)}", ephemeral=True)
+            return
+        row = await self.bot.store.mirror.add_source(interaction.guild.id, channel.id, source.kind, spec,
+                                                     created_by=interaction.user.id)
+        if row.channel_id != channel.id:
+            await interaction.followup.send(f"That URL is already mirrored as #{row.id} into <#{row.channel_id}>.",
+                                            ephemeral=True)
+            return
+        self._sources[(row.id, row.url)] = source
+        self.scheduler.wake()
+        await interaction.followup.send(
+            f"Mirroring source #{row.id} ({source.kind}) into {channel.mention}; the first sync has started. "
+            "`/mirror list` shows how it goes.", ephemeral=True)
+
+    @app_commands.command(name="list", description="Show the mirrored sources and their status")
+    @moderator_only()
+    async def list_sources(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild is not None
+        rows = await self.bot.store.mirror.sources(interaction.guild.id)
+        if not rows:
+            await interaction.response.send_message("Nothing is mirrored here yet; add a source with `/mirror add`.",
+                                                    ephemeral=True)
+            return
+        parts = split_message("\n".join(_describe(r) for r in rows), 2000)
+        await interaction.response.send_message(parts[0], ephemeral=True, allowed_mentions=NO_PINGS)
+        for part in parts[1:]:
+            await interaction.followup.send(part, ephemeral=True, allowed_mentions=NO_PINGS)
+
+    @app_commands.command(name="remove", description="Stop mirroring a source (its threads stay)")
+    @app_commands.describe(source="The source number from /mirror list")
+    @app_commands.autocomplete(source=source_autocomplete)
+    @moderator_only()
+    async def remove(self, interaction: discord.Interaction, source: int) -> None:
+        row = await self._guild_source(interaction, source)
+        if row is None:
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self.scheduler.cancel(row.id)
+        async with self.engine.lock(row.id):
+            await self.bot.store.mirror.remove_source(row.guild_id, row.id)
+        self._sources.pop((row.id, row.url), None)
+        await interaction.followup.send(f"Stopped mirroring #{row.id}; its threads stay in Discord.", ephemeral=True)
+
+    @app_commands.command(name="sync", description="Sync a source now (or every source of this server)")
+    @app_commands.describe(source="The source number from /mirror list (all when left out)")
+    @app_commands.autocomplete(source=source_autocomplete)
+    @moderator_only()
+    async def sync(self, interaction: discord.Interaction, source: int | None = None) -> None:
+        assert interaction.guild is not None
+        if source is not None:
+            row = await self._guild_source(interaction, source)
+            if row is None:
+                return
+            rows = [row]
+        else:
+            rows = await self.bot.store.mirror.sources(interaction.guild.id)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        lines = []
+        for row in rows:
+            if row.paused:
+                lines.append(f"#{row.id}: paused; `/mirror resume` it first.")
+                continue
+            try:
+                report = await self.scheduler.sync_now(row)
+            except SyncFailed as exc:
+                lines.append(f"#{row.id}: failed: {exc.reason}")
+            else:
+                lines.append(f"#{row.id}: {report.summary()}.")
+        text = neutralise("\n".join(lines) or "Nothing is mirrored here yet.")
+        for part in split_message(text, 2000):
+            await interaction.followup.send(part, ephemeral=True, allowed_mentions=NO_PINGS)
+
+    @app_commands.command(name="pause", description="Stop polling a source until resumed")
+    @app_commands.autocomplete(source=source_autocomplete)
+    @moderator_only()
+    async def pause(self, interaction: discord.Interaction, source: int) -> None:
+        row = await self._guild_source(interaction, source)
+        if row is None:
+            return
+        await self.bot.store.mirror.set_paused(row.guild_id, row.id, True)
+        await interaction.response.send_message(f"Paused #{row.id}.", ephemeral=True)
+
+    @app_commands.command(name="resume", description="Poll a paused source again")
+    @app_commands.autocomplete(source=source_autocomplete)
+    @moderator_only()
+    async def resume(self, interaction: discord.Interaction, source: int) -> None:
+        row = await self._guild_source(interaction, source)
+        if row is None:
+            return
+        await self.bot.store.mirror.set_paused(row.guild_id, row.id, False)
+        self.scheduler.wake()
+        await interaction.response.send_message(f"Resumed #{row.id}; it syncs shortly.", ephemeral=True)
+
+
+async def setup(bot: CommentWarden) -> None:
+    await bot.add_cog(Mirror(bot))
