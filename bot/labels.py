@@ -18,7 +18,15 @@ THREAT = "threat"
 SEXUAL_EXPLICIT = "sexual_explicit"
 
 # In the order of the `unbiased` model's outputs, which is also the order reports list them in.
-LABELS: tuple[str, ...] = (TOXICITY, SEVERE_TOXICITY, OBSCENE, IDENTITY_ATTACK, INSULT, THREAT, SEXUAL_EXPLICIT)
+LABELS: tuple[str, ...] = (
+    TOXICITY,
+    SEVERE_TOXICITY,
+    OBSCENE,
+    IDENTITY_ATTACK,
+    INSULT,
+    THREAT,
+    SEXUAL_EXPLICIT,
+)
 
 # Severe toxicity is rare and its probabilities run low even on vile text, hence the lower level; plain
 # toxicity and obscenity fire on mere swearing, hence the higher ones.
