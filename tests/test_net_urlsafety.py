@@ -4,7 +4,7 @@ import ipaddress
 
 import pytest
 
-from bot.net.urlsafety import UnsafeUrlError, address_refusal, origin_of, validate_url
+from bot.net.urlsafety import GuardedResolver, UnsafeUrlError, address_refusal, origin_of, validate_url
 
 
 @pytest.mark.parametrize(
@@ -77,3 +77,19 @@ def test_origin_normalises_case_and_default_ports() -> None:
     assert origin_of("HTTP://Example.COM:80/a") == "http://example.com"
     assert origin_of("https://example.com:8443/x?y") == "https://example.com:8443"
     assert origin_of("http://[::1]:8080/") == "http://[::1]:8080"
+
+
+async def test_guarded_resolver_drops_non_public_answers() -> None:
+    """The connect-time check: a name that resolves to loopback is refused unless allowed."""
+    guarded = GuardedResolver(allow_private=False)
+    try:
+        with pytest.raises(OSError, match="resolves only to non-public addresses"):
+            await guarded.resolve("localhost", 80)
+    finally:
+        await guarded.close()
+    permissive = GuardedResolver(allow_private=True)
+    try:
+        answers = await permissive.resolve("localhost", 80)
+    finally:
+        await permissive.close()
+    assert answers and all(ipaddress.ip_address(a["host"]).is_loopback for a in answers)

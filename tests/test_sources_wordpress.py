@@ -222,3 +222,13 @@ async def test_no_writer_without_matching_credentials(wordpress_site, http) -> N
     source = await open_source(wordpress_site.url, http=http, allow_private=True,
                                credentials={"http://other.example": ("u", "p")})
     assert source.writer is None
+
+
+def test_fixture_fails_loudly_without_the_packages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A missing package must fail the WordPress tests, never skip them."""
+    from tests.fixtures import wordpress as fixture
+
+    monkeypatch.setattr(fixture, "_find", lambda name: None if name == "mariadbd" else f"/usr/bin/{name}")
+    with pytest.raises(pytest.fail.Exception, match="needs the Debian packages wordpress mariadb-server php-cli "
+                                                    "php-mysql; missing: mariadbd"):
+        fixture._check_prerequisites()
