@@ -10,9 +10,10 @@ import pytest
 
 from bot.sources import open_source
 from bot.sources.base import Comment, SourceError, order_parents_first
-from bot.sources.threadfile import ThreadFileSource, parse_thread, read_thread_file, sample_thread_path
+from bot.sources.threadfile import ThreadFileSource, parse_thread, read_thread_file
 
 DATA = Path(__file__).parent / "data"
+SAMPLE = Path(__file__).parent.parent / "bot" / "data" / "sample-thread.json"
 
 
 async def test_basic_file_reads_into_a_thread() -> None:
@@ -97,7 +98,7 @@ def test_invalid_json_and_missing_file(tmp_path: Path) -> None:
 
 
 def test_sample_thread_is_valid_and_realistic() -> None:
-    thread, _ = read_thread_file(sample_thread_path())
+    thread, _ = read_thread_file(SAMPLE)
     assert 20 <= len(thread.comments) <= 40
     replies = [c for c in thread.comments if c.parent_id]
     assert len(replies) >= 8

@@ -101,14 +101,12 @@ def unchanged_thread(article: Article | None, source_url: str) -> Thread:
     return Thread(article=article or placeholder, comments=[], not_modified=True)
 
 
-def parse_datetime(value: str | None, *, assume_utc: bool = True) -> datetime | None:
+def parse_datetime(value: str | None) -> datetime | None:
     """ISO 8601 (with `Z` or an offset; naive means UTC) to an aware UTC datetime, None if blank."""
     if not value:
         return None
     parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     if parsed.tzinfo is None:
-        if not assume_utc:
-            return None
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
 

@@ -165,7 +165,3 @@ class ThreadFileSource(SourceLifecycle):
             return Thread(article=thread.article, comments=[], not_modified=True)
         return thread
 
-
-def sample_thread_path() -> Path:
-    """The demo thread shipped with the package (used by the CLI when no source is given)."""
-    return Path(__file__).resolve().parent.parent / "data" / "sample-thread.json"
