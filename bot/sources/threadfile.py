@@ -21,6 +21,7 @@ from bot.sources.base import (
     Thread,
     order_parents_first,
     parse_datetime,
+    unchanged_thread,
 )
 
 KIND = "file"
@@ -162,6 +163,6 @@ class ThreadFileSource(SourceLifecycle):
         thread, digest = await asyncio.to_thread(read_thread_file, self.path)
         self.validators = {"etag": digest}
         if validators and validators.get("etag") == digest:
-            return Thread(article=thread.article, comments=[], not_modified=True)
+            return unchanged_thread(thread.article, self.url)
         return thread
 
