@@ -132,10 +132,13 @@ class Review(commands.Cog, name=REVIEW_COG):
             warned = await self.service.warn(guild, member, moderator, reason or "", points or DEFAULT_POINTS,
                                              ref_case=flag.case_number, dedup=dedup)
             return warned.case, warned.describe()
+        note = ""
         if decision == actions.REMOVE:
-            await self.service.delete_messages(guild, flag.channel_id, [flag.message_id] if flag.message_id else [])
+            message_ids = [flag.message_id] if flag.message_id else []
             if flag.target_kind == "comment":
-                await self.service.hold_comment(guild.id, int(flag.target_id))()
+                note = " " + await self.service.remove_comment(guild, int(flag.target_id), flag.channel_id, message_ids)
+            else:
+                await self.service.delete_messages(guild, flag.channel_id, message_ids)
         elif decision == actions.TIMEOUT:
             member = await self.service.member(guild, int(flag.target_id))
             await self.service.timeout(member, seconds or 3600, f"case #{flag.case_number}: {reason}")
@@ -148,7 +151,7 @@ class Review(commands.Cog, name=REVIEW_COG):
             scores=flag.scores, label=flag.label, score=flag.score, link=flag.link, channel_id=flag.channel_id,
             message_id=flag.message_id, ref_case=flag.case_number, duration_seconds=seconds, dedup_key=dedup,
         ))
-        return case, f"case #{case.case_number} logged."
+        return case, f"case #{case.case_number} logged.{note}"
 
     async def _mark_card(self, interaction: discord.Interaction, flag: Case, decision: str, moderator: str,
                          case_number: int) -> None:

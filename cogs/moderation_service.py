@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import discord
 
+from bot.mirror.publisher import PublishError
+from bot.mirror.writeback import hold_on_site
 from bot.moderation import actions
 from bot.moderation.cards import FlagCard, flag_embed
 from bot.moderation.durations import describe
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from bot.factory import CommentWarden
 
 log = logging.getLogger(__name__)
+
+MIRROR_COG = "Mirror"
 
 
 class ActionError(Exception):
@@ -54,8 +57,6 @@ class FlagTarget:
     channel_id: int | None
     message_ids: list[int] = field(default_factory=list)
     dedup: str = ""
-    # For a comment: holds it on the site when write-back is configured; returns a line for the card.
-    hold: Callable[[], Awaitable[str | None]] | None = None
 
     @property
     def message_id(self) -> int | None:
@@ -120,16 +121,13 @@ class ModerationService:
         """The act level: remove the message (or hold the comment), and time the member out if configured."""
         done: list[str] = []
         guild = target.guild
-        if target.kind == "comment" and target.hold is not None:
-            try:
-                if line := await target.hold():
-                    done.append(line)
-            except Exception as exc:  # the site's failure must not stop the Discord side
-                log.warning("holding comment %s on the site failed: %s", target.target_id, exc)
-                done.append(f"Holding on the site failed: {exc}")
         try:
-            await self.delete_messages(guild, target.channel_id, target.message_ids)
-            done.append("Message deleted.")
+            if target.kind == "comment":
+                done.append(await self.remove_comment(guild, int(target.target_id), target.channel_id,
+                                                      target.message_ids))
+            else:
+                await self.delete_messages(guild, target.channel_id, target.message_ids)
+                done.append("Message deleted.")
         except ActionError as exc:
             done.append(str(exc))
         await self.bot.store.cases.add(NewCase(
@@ -179,13 +177,26 @@ class ModerationService:
             me = self.bot.user
             await store.decide(target.guild.id, case.case_number, actions.AUTO_DECISION, me.id if me else 0, AUTO)
 
-    def hold_comment(self, guild_id: int, comment_id: int) -> Callable[[], Awaitable[str | None]]:
-        """Hold a mirrored comment on its site (write-back), when the site's credentials are configured."""
+    async def remove_comment(self, guild: discord.Guild, comment_id: int, channel_id: int | None,
+                             message_ids: list[int]) -> str:
+        """Take a mirrored comment out of Discord and hold it on its site where write-back is configured.
 
-        async def hold() -> str | None:
-            return None  # TODO(mirror writeback contract)
-
-        return hold
+        Through the mirror engine when it runs, so the removal is recorded as a moderator's and a later
+        poll never brings the comment back; the site's answer (held, or why not) is the returned line.
+        """
+        engine = getattr(self.bot.get_cog(MIRROR_COG), "engine", None)
+        row = await self.bot.store.mirror.comment_row(comment_id)
+        try:
+            if engine is not None and row is not None:
+                await engine.remove_comment(comment_id)
+            else:
+                await self.delete_messages(guild, channel_id, message_ids)
+        except PublishError as exc:
+            raise ActionError(f"I could not remove the comment in Discord: {exc.reason}") from None
+        if row is None:
+            return "Comment removed in Discord."
+        result = await hold_on_site(self.bot.settings, self.bot.store, row)
+        return f"Comment removed in Discord. {result.message}"
 
     # Discord actions; each raises ActionError with a line the moderator can act on.
 

@@ -130,7 +130,6 @@ class Watcher(commands.Cog):
             text=event.comment.text, place=f"[{article.title}]({article.url})" if article.url else article.title,
             link=event.jump_url, channel_id=event.thread_id, message_ids=[event.message_id],
             dedup=f"{guild.id}:comment:{event.comment_id}:{event.comment.content_hash[:16]}",
-            hold=self.service.hold_comment(guild.id, event.comment_id),
         )
         await self.service.flag(target, event.score, verdict, settings, act=result is Outcome.ACT)
 

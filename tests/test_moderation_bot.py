@@ -4,7 +4,9 @@ deterministic Detoxify checkpoint (its trigger words cross every default flag le
 from __future__ import annotations
 
 import copy
+import json
 import time
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
@@ -397,3 +399,47 @@ async def _wait_count(bot, guild_id: int, flt: CaseFilter, count: int) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"fewer than {count} cases matching {flt}")
         await asyncio.sleep(0.02)
+
+
+# Mirrored comments
+
+
+def thread_file(tmp_path, comments: list[tuple[str, str, str]]):
+    path = tmp_path / "thread.json"
+    path.write_text(json.dumps({
+        "article": {"id": "a1", "title": "Garden news", "url": "https://news.example/a1", "author": "Editor",
+                    "date": "2026-01-02T10:00:00Z", "body": "Body."},
+        "comments": [{"id": cid, "parent": None, "author": author, "date": "2026-01-02T11:00:00Z", "text": text,
+                      "url": f"https://news.example/a1#{cid}", "avatar_url": None} for cid, author, text in comments],
+    }))
+    return path
+
+
+async def test_flagged_mirrored_comment_gets_a_card_and_remove_takes_it_out_of_discord(
+        fake_discord, discord_world, bot_runner, settings, toxic, tmp_path):
+    w = discord_world
+    path = thread_file(tmp_path, [("c1", "Kind Reader", "hello nice article"), ("c2", "Rude Reader", toxic)])
+    async with bot_runner(make_bot(replace(settings, poll_interval=3600, allow_private_urls=True))) as bot:
+        await review_on(bot, w)
+        added = await fake_discord.invoke_slash("mirror add", {"url": str(path), "channel": w.forum},
+                                                user=w.moderator, channel=w.general)
+        assert "Mirroring source #" in added.content, added.content
+        card = await wait_card(fake_discord, w)
+        assert field(card, "Author") == "Rude Reader"
+        assert "Garden news" in field(card, "Where")
+        assert set(button_states(card)) == {"approve", "remove"}  # a site author is not a member
+        flag = await bot.store.cases.get(w.guild.id, case_of(card))
+        assert flag.target_kind == "comment" and flag.target_name == "Rude Reader"
+        mirrored_message = fake_discord.state.message_index[flag.message_id]
+        assert mirrored_message.webhook_id is not None
+
+        answer = await decide(fake_discord, w, card, flag.case_number, "remove", {"reason": "insult"})
+        assert "can only act in Discord" in answer.content  # a thread file has no write-back
+        row = await bot.store.mirror.comment_row(int(flag.target_id))
+        assert row["status"] == "removed" and row["removed_by"] == "moderator"
+        shown = json.dumps(fake_discord.state.message_index[flag.message_id].embeds)
+        assert "toxicword" not in shown and "removed by a moderator" in shown  # the guild's "mark" mode
+        history = await fake_discord.invoke_slash("history", {"author": "Rude Reader"}, user=w.moderator,
+                                                  channel=w.general)
+        text = history.followups[-1].embeds[0]["description"] if history.followups else history.embeds[0]["description"]
+        assert "`flag`" in text and "`remove`" in text and "Recent scores: toxicity" in text
