@@ -38,13 +38,13 @@ def sample_thread() -> Path:
 
 async def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
     spec = args.source or str(sample_thread())
+    # Read the thread before loading the model: a bad file or URL fails in a second, not after a model load.
+    async with await open_source(spec, settings=settings) as source:
+        thread = await source.fetch()
     store = await Store.open(settings.database_path)
     try:
         scorer = await open_scorer(settings)
         try:
-            source = await open_source(spec, settings=settings)
-            async with source:
-                thread = await source.fetch()
             report = await scan_thread(
                 thread, source.kind, source.url, settings=settings, store=store, scorer=scorer,
                 progress=None if args.json else ProgressBar(),
