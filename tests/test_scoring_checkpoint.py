@@ -18,14 +18,18 @@ def tiny_backend(ckpt: TinyCheckpoint):
     return load_backend(Settings(**ckpt.settings_kwargs()))
 
 
-def test_real_detoxify_loads_the_tiny_checkpoint_once_per_process(detoxify_checkpoint: TinyCheckpoint) -> None:
+def test_real_detoxify_loads_the_tiny_checkpoint_once_per_process(
+    detoxify_checkpoint: TinyCheckpoint,
+) -> None:
     backend = tiny_backend(detoxify_checkpoint)
     assert backend.labels == LABELS  # the unbiased layout: 7 named outputs of 16
     assert backend.max_tokens == detoxify_checkpoint.max_length - 2  # [CLS] and [SEP]
     assert tiny_backend(detoxify_checkpoint) is backend
 
 
-def test_trigger_words_drive_their_labels_and_everything_else_stays_low(detoxify_checkpoint: TinyCheckpoint) -> None:
+def test_trigger_words_drive_their_labels_and_everything_else_stays_low(
+    detoxify_checkpoint: TinyCheckpoint,
+) -> None:
     tox, threat = detoxify_checkpoint.toxic_word, detoxify_checkpoint.threat_word
     texts = [
         f"you are a {tox}",

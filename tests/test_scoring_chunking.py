@@ -45,7 +45,11 @@ def test_long_text_chunks_fit_the_budget_end_at_sentences_and_cover_every_token(
         assert tokens_in(chunk.text) <= FIT
         assert text[chunk.span[0] : chunk.span[1]] == chunk.text
         assert chunk.text.endswith(".")  # cut at a sentence boundary, not mid-sentence
-    covered = [(lo, hi) for lo, hi in word_spans(text) if not any(c.span[0] <= lo and hi <= c.span[1] for c in plan.chunks)]
+    covered = [
+        (lo, hi)
+        for lo, hi in word_spans(text)
+        if not any(c.span[0] <= lo and hi <= c.span[1] for c in plan.chunks)
+    ]
     assert covered == []
     assert plan.coverage == 1.0
 

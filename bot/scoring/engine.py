@@ -155,7 +155,8 @@ class Scorer:
     def _combine(self, plan: ChunkPlan, outputs: Sequence[dict[str, float]]) -> TextScore:
         scores = {label: max(output[label] for output in outputs) for label in self.labels}
         label, value = top_label(scores)
-        driver = next(i for i, output in enumerate(outputs) if output.get(label) == value) if label else 0
+        # The first chunk reaching the top score is the evidence (max() keeps the first of equals).
+        driver = max(range(len(outputs)), key=lambda i: outputs[i].get(label or "", 0.0))
         chunk = plan.chunks[driver]
         if plan.coverage < 1.0:
             log.info(
