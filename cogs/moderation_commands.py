@@ -23,7 +23,7 @@ from bot.store import CaseFilter, NewCase
 from bot.store.cases import to_iso
 from bot.textsafety import neutralise
 from cogs.checks import moderator_only
-from cogs.moderation_pages import PAGE_SIZE, page_count, send_paged
+from cogs.moderation_pages import PAGE_SIZE, Pager, page_count, send_paged, stop_all
 from cogs.moderation_service import ModerationService
 
 if TYPE_CHECKING:
@@ -47,6 +47,10 @@ class ModerationCommands(commands.Cog):
     def __init__(self, bot: CommentWarden, service: ModerationService) -> None:
         self.bot = bot
         self.service = service
+        self.pagers: set[Pager] = set()
+
+    async def cog_unload(self) -> None:
+        stop_all(self.pagers)
 
     # /flags
 
@@ -67,7 +71,7 @@ class ModerationCommands(commands.Cog):
             return list_embed(f"Flags ({status}): {total}", [case_line(c) for c in cases], page, pages,
                               "Nothing here." if status != "open" else "The queue is empty.")
 
-        await send_paged(interaction, total, render)
+        await send_paged(interaction, total, render, self.pagers)
 
     # /case show, /case reason
 
@@ -140,7 +144,7 @@ class ModerationCommands(commands.Cog):
             return list_embed(f"History of {clip(neutralise(who), 200)}: {total} cases",
                               [case_line(c) for c in cases], page, pages, "No cases.", header)
 
-        await send_paged(interaction, total, render)
+        await send_paged(interaction, total, render, self.pagers)
 
     # /modlog show, /modlog export
 
@@ -177,7 +181,7 @@ class ModerationCommands(commands.Cog):
             return list_embed(f"Moderation log: {total} cases", [case_line(c) for c in cases], page, pages,
                               "No cases match.")
 
-        await send_paged(interaction, total, render)
+        await send_paged(interaction, total, render, self.pagers)
 
     @modlog.command(name="export", description="The moderation log as a CSV file")
     @app_commands.describe(member="Cases about this member", moderator="Cases by this moderator",

@@ -21,13 +21,20 @@ def page_count(total: int, size: int = PAGE_SIZE) -> int:
 
 
 class Pager(discord.ui.View):
-    def __init__(self, owner_id: int, pages: int, render: Render, *, timeout: float = 600) -> None:
+    def __init__(self, owner_id: int, pages: int, render: Render, open_pagers: set[Pager], *,
+                 timeout: float = 600) -> None:
         super().__init__(timeout=timeout)
         self.owner_id = owner_id
         self.pages = pages
         self.render = render
         self.page = 0
+        # The cog stops the pagers still open when it unloads, so no timer outlives the bot.
+        self.open_pagers = open_pagers
+        open_pagers.add(self)
         self._sync()
+
+    async def on_timeout(self) -> None:
+        self.open_pagers.discard(self)
 
     def _sync(self) -> None:
         self.previous.disabled = self.page <= 0
@@ -53,11 +60,18 @@ class Pager(discord.ui.View):
         await self._turn(interaction, 1)
 
 
-async def send_paged(interaction: discord.Interaction, total: int, render: Render) -> None:
+def stop_all(open_pagers: set[Pager]) -> None:
+    for pager in list(open_pagers):
+        pager.stop()
+    open_pagers.clear()
+
+
+async def send_paged(interaction: discord.Interaction, total: int, render: Render, open_pagers: set[Pager]) -> None:
     """Send page one as a follow-up (the command has deferred); buttons only when there is a page two."""
     pages = page_count(total)
     embed = await render(0)
     if pages > 1:
-        await interaction.followup.send(embed=embed, view=Pager(interaction.user.id, pages, render), ephemeral=True)
+        view = Pager(interaction.user.id, pages, render, open_pagers)
+        await interaction.followup.send(embed=embed, view=view, ephemeral=True)
     else:
         await interaction.followup.send(embed=embed, ephemeral=True)
