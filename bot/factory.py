@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-import importlib.util
+import asyncio
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import discord
@@ -19,6 +20,8 @@ from bot.store import Store, StoreError
 log = logging.getLogger(__name__)
 
 EXTENSIONS = ("cogs.toxicity", "cogs.mirror", "cogs.moderation")
+# How long shutdown waits for event handlers already running (a card being posted, a sync step) to finish.
+SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 def intents() -> discord.Intents:
@@ -58,17 +61,33 @@ class CommentWarden(commands.Bot):
         client_kwargs.setdefault("allowed_mentions", discord.AllowedMentions.none())
         super().__init__(command_prefix=commands.when_mentioned, tree_cls=CommentTree, help_command=None, **client_kwargs)
         self.settings = settings
+        self._event_tasks: set[asyncio.Task[None]] = set()
+
+    def _schedule_event(
+        self, coro: Callable[..., Coroutine[Any, Any, Any]], event_name: str, *args: Any, **kwargs: Any
+    ) -> asyncio.Task:
+        """Track running event handlers so shutdown lets them finish before the store closes under them."""
+        task = super()._schedule_event(coro, event_name, *args, **kwargs)
+        self._event_tasks.add(task)
+        task.add_done_callback(self._event_tasks.discard)
+        return task
 
     async def setup_hook(self) -> None:
         self.store = await Store.open(self.settings.database_path)
         self.scorer = await open_scorer(self.settings)
         for name in EXTENSIONS:
-            if importlib.util.find_spec(name) is not None:
-                await self.load_extension(name)
+            await self.load_extension(name)
         synced = await self.tree.sync()
         log.info("synced %d application commands", len(synced))
 
     async def close(self) -> None:
+        running = self._event_tasks - {asyncio.current_task()}
+        if running:
+            _, late = await asyncio.wait(running, timeout=SHUTDOWN_GRACE_SECONDS)
+            for task in late:
+                log.warning("shutdown: cancelling event handler %s still running", task.get_name())
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         await super().close()
         if scorer := getattr(self, "scorer", None):
             await scorer.close()

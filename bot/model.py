@@ -1,7 +1,7 @@
 """Which model files to load: a configured checkpoint, Detoxify's download, or the built-in demo.
 
 `DETOXIFY_MODEL=demo` exists so the product runs on a machine with no network and no weights (a first
-look, CI): it builds a tiny model trained on a handful of words, loads it through the real Detoxify path,
+look, CI): it builds a tiny hand-wired model that knows a handful of words, loads it through the real Detoxify path,
 and says loudly that its scores are not real.
 """
 
