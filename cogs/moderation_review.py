@@ -11,6 +11,7 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import aiosqlite
 import discord
 from discord.ext import commands
 
@@ -29,11 +30,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def already_decided(card: object) -> str:
-    row = card  # an aiosqlite.Row of review_cards
-    word = DECISION_WORDS.get(row["decision"], row["decision"])  # type: ignore[index]
-    when = datetime.fromisoformat(row["decided_at"].replace("Z", "+00:00"))  # type: ignore[index]
-    return f"Already done: {word} by {row['decided_name']} <t:{int(when.timestamp())}:R>."  # type: ignore[index]
+def already_decided(card: aiosqlite.Row | None) -> str:
+    if card is None or card["decision"] is None:
+        return "That card is not in the review queue (the case is not an open flag)."
+    word = DECISION_WORDS.get(card["decision"], card["decision"])
+    when = datetime.fromisoformat(card["decided_at"].replace("Z", "+00:00"))
+    return f"Already done: {word} by {card['decided_name']} <t:{int(when.timestamp())}:R>."
 
 
 class DecisionModal(discord.ui.Modal):
@@ -77,7 +79,7 @@ class Review(commands.Cog, name=REVIEW_COG):
             await interaction.response.send_message(NOT_A_MODERATOR, ephemeral=True)
             return
         card = await self.bot.store.cases.card(guild_id, case_number)
-        if card is not None and card["decision"] is not None:
+        if card is None or card["decision"] is not None:
             await interaction.response.send_message(already_decided(card), ephemeral=True)
             return
         settings = await self.service.settings(guild_id)

@@ -18,7 +18,7 @@ import pytest
 from bot.config import Settings
 from bot.factory import create_bot
 from bot.store import CaseFilter, MessageScore, NewCase
-from tests.fakediscord import FakeDiscord, Perm
+from tests.fakediscord import BOT_DEFAULT, FakeDiscord, Perm
 from tests.fakediscord.models import Message
 from tests.fakediscord.routes.guilds import AUDIT_MEMBER_BAN_ADD
 
@@ -695,3 +695,24 @@ async def test_config_commands(fake_discord, discord_world, bot_runner, settings
         assert "5 points within 10 days → kick" in limits.content
         stored = await bot.store.guilds.get(w.guild.id)
         assert (stored.warn_point_limit, stored.warn_expiry_days, stored.warn_action) == (5, 10, "kick")
+
+
+async def test_missing_bot_permission_is_one_actionable_line_and_the_card_stays_open(
+        fake_discord, discord_world, bot_runner, settings, toxic):
+    w = discord_world
+    async with bot_runner(make_bot(settings)) as bot:
+        await review_on(bot, w)
+        await fake_discord.send_message(w.general, w.member, toxic)
+        card = await wait_card(fake_discord, w)
+        fake_discord.set_bot_permissions(w.guild, int(BOT_DEFAULT & ~Perm.BAN_MEMBERS))
+        await fake_discord.wait_until(lambda: not bot.get_guild(w.guild.id).me.guild_permissions.ban_members)
+        answer = await decide(fake_discord, w, card, 1, "ban", {"reason": "spam"})
+        assert answer.ephemeral and "Ban Members" in answer.content and "still open" in answer.content
+        assert "\n" not in answer.content
+        assert w.member.user.id not in fake_discord.state.guilds[w.guild.id].bans
+        assert await bot.store.cases.count(w.guild.id, CaseFilter(action="ban")) == 0
+        assert (await bot.store.cases.card(w.guild.id, 1))["decision"] is None
+        fake_discord.set_bot_permissions(w.guild, int(BOT_DEFAULT))
+        await fake_discord.wait_until(lambda: bot.get_guild(w.guild.id).me.guild_permissions.ban_members)
+        await decide(fake_discord, w, card, 1, "ban", {"reason": "spam"})
+        assert w.member.user.id in fake_discord.state.guilds[w.guild.id].bans
