@@ -113,13 +113,17 @@ class ModerationService:
         ))
         if await self.bot.store.cases.card(target.guild.id, case.case_number) is not None:
             return case  # a retry of a flag already carded
-        acted = await self.act_automatically(target, case, settings) if act else None
-        await self.post_card(target, case, score, verdict, settings, acted)
+        acted, removed = await self.act_automatically(target, case, settings) if act else (None, False)
+        await self.post_card(target, case, score, verdict, settings, acted, settled=removed)
         return case
 
-    async def act_automatically(self, target: FlagTarget, flag: Case, settings: GuildSettings) -> str:
-        """The act level: remove the message (or hold the comment), and time the member out if configured."""
+    async def act_automatically(self, target: FlagTarget, flag: Case, settings: GuildSettings) -> tuple[str, bool]:
+        """The act level: remove the message (or the comment), and time the member out if configured.
+
+        Returns what was done, for the card, and whether the removal happened; if not, the card stays open.
+        """
         done: list[str] = []
+        removed = False
         guild = target.guild
         try:
             if target.kind == "comment":
@@ -129,13 +133,15 @@ class ModerationService:
                 await self.delete_messages(guild, target.channel_id, target.message_ids)
                 done.append("Message deleted.")
         except ActionError as exc:
-            done.append(str(exc))
-        await self.bot.store.cases.add(NewCase(
-            guild_id=guild.id, action=actions.REMOVE, target_kind=target.kind, target_id=target.target_id,
-            target_name=target.target_name, reason=f"automatic: {flag.reason}", scores=flag.scores, label=flag.label,
-            score=flag.score, link=target.link, channel_id=target.channel_id, message_id=target.message_id,
-            ref_case=flag.case_number, dedup_key=f"auto-remove:{target.dedup}",
-        ))
+            done.append(str(exc))  # on the card for the moderators; no removal is logged that did not happen
+        else:
+            removed = True
+            await self.bot.store.cases.add(NewCase(
+                guild_id=guild.id, action=actions.REMOVE, target_kind=target.kind, target_id=target.target_id,
+                target_name=target.target_name, reason=f"automatic: {flag.reason}", scores=flag.scores,
+                label=flag.label, score=flag.score, link=target.link, channel_id=target.channel_id,
+                message_id=target.message_id, ref_case=flag.case_number, dedup_key=f"auto-remove:{target.dedup}",
+            ))
         if target.kind == "member" and settings.act_timeout_minutes > 0:
             seconds = settings.act_timeout_minutes * 60
             try:
@@ -149,10 +155,12 @@ class ModerationService:
                 done.append(f"Member timed out for {describe(seconds)}.")
             except ActionError as exc:
                 done.append(str(exc))
-        return " ".join(done)
+        return " ".join(done), removed
 
     async def post_card(self, target: FlagTarget, case: Case, score: TextScore, verdict: Verdict,
-                        settings: GuildSettings, acted: str | None) -> None:
+                        settings: GuildSettings, acted: str | None, *, settled: bool = False) -> None:
+        """Post the card (or just queue the flag when no review channel is set); a `settled` card, one the bot
+        already acted on, is shown decided with its buttons off."""
         store = self.bot.store.cases
         channel = target.guild.get_channel(settings.review_channel_id) if settings.review_channel_id else None
         message = None
@@ -162,7 +170,7 @@ class ModerationService:
                 link=target.link, scores=score.scores, verdict=verdict, evidence=score.evidence,
                 shadow=settings.shadow_mode, acted=acted,
             )))
-            view = card_view(target.guild.id, case.case_number, target.kind, disabled=acted is not None)
+            view = card_view(target.guild.id, case.case_number, target.kind, disabled=settled)
             try:
                 message = await channel.send(embed=embed, view=view, allowed_mentions=discord.AllowedMentions.none())
             except discord.HTTPException as exc:
@@ -173,7 +181,7 @@ class ModerationService:
                         "(set one with /config review-channel)", target.guild.id)
         await store.set_card(target.guild.id, case.case_number, message.channel.id if message else None,
                              message.id if message else None)
-        if acted is not None:
+        if settled:
             me = self.bot.user
             await store.decide(target.guild.id, case.case_number, actions.AUTO_DECISION, me.id if me else 0, AUTO)
 

@@ -716,3 +716,20 @@ async def test_missing_bot_permission_is_one_actionable_line_and_the_card_stays_
         await fake_discord.wait_until(lambda: bot.get_guild(w.guild.id).me.guild_permissions.ban_members)
         await decide(fake_discord, w, card, 1, "ban", {"reason": "spam"})
         assert w.member.user.id in fake_discord.state.guilds[w.guild.id].bans
+
+
+async def test_act_level_without_permission_leaves_the_card_open_and_logs_no_removal(
+        fake_discord, discord_world, bot_runner, settings, toxic):
+    w = discord_world
+    async with bot_runner(make_bot(settings)) as bot:
+        await review_on(bot, w)
+        await bot.store.guilds.update(w.guild.id, shadow_mode=False)
+        await bot.store.guilds.set_threshold(w.guild.id, "toxicity", 0.5, 0.6)
+        fake_discord.set_bot_permissions(w.guild, int(BOT_DEFAULT & ~Perm.MANAGE_MESSAGES))
+        await fake_discord.wait_until(lambda: not bot.get_guild(w.guild.id).me.guild_permissions.manage_messages)
+        sent = await fake_discord.send_message(w.general, w.member, toxic)
+        card = await wait_card(fake_discord, w)
+        assert "Manage Messages" in field(card, "Automatic action")
+        assert not fake_discord.state.message_index[sent.id].deleted
+        assert not any(button_states(card).values())
+        assert await bot.store.cases.count(w.guild.id, CaseFilter(action="remove")) == 0
