@@ -263,8 +263,7 @@ class ModerationService:
         settings = await self.settings(guild.id)
         now = datetime.now(UTC)
         target_id = str(member.id)
-        before = await self.bot.store.cases.active_points(guild.id, target_id)
-        warn_case = await self.bot.store.cases.add(NewCase(
+        warn_case, before = await self.bot.store.cases.add_warning(NewCase(
             guild_id=guild.id, action=actions.WARN, target_kind="member", target_id=target_id,
             target_name=f"{member} ({member.id})", moderator_id=moderator.id, moderator_name=str(moderator),
             reason=reason, points=points, expires_at=expiry(now, settings.warn_expiry_days), ref_case=ref_case,

@@ -156,3 +156,15 @@ async def test_locked_database_reports_clearly(tmp_path, monkeypatch):
         other.close()
     assert (await s.cases.add(NewCase(guild_id=1, action="flag", target_kind="member", target_id="1"))).case_number == 1
     await s.close()
+
+
+async def test_simultaneous_warnings_cross_the_limit_exactly_once(store):
+    """Each warning reads the points before it under the write lock, so the running totals never repeat."""
+    warnings = await asyncio.gather(*(
+        store.cases.add_warning(NewCase(guild_id=1, action="warn", target_kind="member", target_id="7", points=1))
+        for _ in range(6)
+    ))
+    befores = sorted(before for _, before in warnings)
+    assert befores == [0, 1, 2, 3, 4, 5]
+    assert sum(1 for before in befores if before < 3 <= before + 1) == 1
+    assert await store.cases.active_points(1, "7") == 6

@@ -115,6 +115,12 @@ def _row(case: NewCase, columns: list[str]) -> list[Any]:
     return [values[c] for c in columns]
 
 
+_ACTIVE_POINTS = (
+    "SELECT COALESCE(SUM(points), 0) FROM cases WHERE guild_id = ? AND target_id = ? AND action = 'warn' "
+    "AND (expires_at IS NULL OR expires_at > ?)"
+)
+
+
 class CaseStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -234,12 +240,19 @@ class CaseStore:
 
     async def active_points(self, guild_id: int, member_id: str, now: str | None = None) -> int:
         """Warning points that have not expired yet."""
-        row = await self.db.fetchone(
-            "SELECT COALESCE(SUM(points), 0) FROM cases WHERE guild_id = ? AND target_id = ? AND action = 'warn' "
-            "AND (expires_at IS NULL OR expires_at > ?)",
-            (guild_id, member_id, now or utcnow_iso()),
-        )
+        row = await self.db.fetchone(_ACTIVE_POINTS, (guild_id, member_id, now or utcnow_iso()))
         return int(row[0]) if row else 0
+
+    async def add_warning(self, case: NewCase) -> tuple[Case, int]:
+        """Log a warning and return the member's active points just before it.
+
+        Both happen under one write lock, so two moderators warning the same member at the same moment
+        see each other's points and the limit is crossed by exactly one of the warnings.
+        """
+        async with self.db.transaction() as tx:
+            async with tx.execute(_ACTIVE_POINTS, (case.guild_id, case.target_id, utcnow_iso())) as cur:
+                row = await cur.fetchone()
+            return await self._insert(tx, case), int(row[0]) if row else 0
 
     # Review cards: the only mutable moderation state, kept apart from the append-only log.
 
