@@ -15,8 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.mirror import CommentScored, MirrorEngine, PostedMessage, SyncFailed, ThreadGone, ThreadRef
-from bot.mirror import render
+from bot.mirror import (
+    CommentScored,
+    MessageGone,
+    MirrorEngine,
+    PostedMessage,
+    SyncFailed,
+    ThreadGone,
+    ThreadRef,
+    render,
+)
 from bot.mirror.render import EmbedSpec, OutgoingMessage
 from bot.scoring import TextScore
 from bot.sources.base import Article, Comment, SourceError, Thread
@@ -75,7 +83,6 @@ class MemoryPublisher:
     async def edit(self, source: SourceRow, thread_id: int, message_id: int, embeds: tuple[EmbedSpec, ...]) -> None:
         message = self.find(message_id)
         if message.deleted:
-            from bot.mirror import MessageGone
             raise MessageGone(message_id)
         message.embeds = embeds
         message.edits += 1

@@ -296,11 +296,11 @@ class _ArticleRun:
         if self.pack and len(embeds) == 1 and embeds[0].size <= render.PACKABLE:
             if self.batch and not render.fits_with(self._batch_embeds(), embeds[0]):
                 await self._flush()
-                embeds = render.comment_embeds(comment, self._reply_to(comment, batch=[]))
-            self.batch.append(comment)
+            self.batch.append(comment)  # rendered again at flush, when it is known what is above it
             return
         await self._flush()
-        groups = render.group_parts(embeds)
+        # Rendered after the flush: a parent that was waiting in the batch now has a message to link to.
+        groups = render.group_parts(render.comment_embeds(comment, self._reply_to(comment, batch=[])))
         messages = [render.single_message(comment, group) for group in groups]
         await self._publish(messages, [comment])
 

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from bot.mirror.engine import MirrorEngine, SyncFailed, SyncReport
-from bot.store import SourceRow, Store
+from bot.store import SourceRow, Store, StoreError
 from bot.store.cases import to_iso
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class MirrorScheduler:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._running: dict[int, asyncio.Task[SyncReport | None]] = {}
+        self._manual: set[asyncio.Task[object]] = set()  # `/mirror sync` handlers, stopped on shutdown
 
     def start(self) -> None:
         if self._loop_task is None:
@@ -62,8 +63,8 @@ class MirrorScheduler:
         self._wake.set()
 
     async def stop(self) -> None:
-        """Stop polling; an in-flight post finishes and is recorded before its sync stops."""
-        tasks = [t for t in (self._loop_task, *self._running.values()) if t is not None]
+        """Stop polling and manual syncs; an in-flight post finishes and is recorded before its sync stops."""
+        tasks = [t for t in (self._loop_task, *self._running.values(), *self._manual) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -82,7 +83,13 @@ class MirrorScheduler:
 
         Raises `SyncFailed` with the reason after recording it.
         """
-        return await self._poll(row)
+        task = asyncio.current_task()
+        if task is not None:
+            self._manual.add(task)
+        try:
+            return await self._poll(row)
+        finally:
+            self._manual.discard(task)  # type: ignore[arg-type]
 
     async def _loop(self) -> None:
         if self.ready is not None:
@@ -137,8 +144,10 @@ class MirrorScheduler:
         except SyncFailed as exc:
             await self._failed(row, exc.reason)
             raise
-        except asyncio.CancelledError:
-            raise
+        except StoreError as exc:  # already one line an operator can act on (disk full, locked)
+            reason = f"database problem: {exc}"
+            await self._failed(row, reason)
+            raise SyncFailed(reason) from exc
         except Exception as exc:
             log.exception("mirror: source %s (%s) failed", row.id, row.url)
             reason = f"internal error ({type(exc).__name__}); see the bot's log"

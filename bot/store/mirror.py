@@ -262,9 +262,6 @@ class MirrorStore:
         rows = await self.db.fetchall("SELECT * FROM comments WHERE article_id = ? ORDER BY id", (article_id,))
         return {r["external_id"]: MirrorComment.from_row(r) for r in rows}
 
-    async def articles_of(self, source_id: int) -> list[aiosqlite.Row]:
-        return await self.db.fetchall("SELECT * FROM articles WHERE source_id = ? ORDER BY id", (source_id,))
-
     async def has_unpublished(self, source_id: int) -> bool:
         """True when a comment is stored but not (fully) in Discord: the next poll must not trust a 304."""
         row = await self.db.fetchone(
@@ -308,8 +305,3 @@ class MirrorStore:
             (comment_id,),
         )
         return SourceRow.from_row(row) if row else None
-
-    async def set_source_channel(self, guild_id: int, source_id: int, channel_id: int) -> None:
-        await self.db.execute(
-            "UPDATE sources SET channel_id = ? WHERE guild_id = ? AND id = ?", (channel_id, guild_id, source_id)
-        )
