@@ -41,6 +41,7 @@ def describe(settings: GuildSettings) -> str:
         f"**Automatic timeout on act:** {settings.act_timeout_minutes or 'off'}"
         + (" min" if settings.act_timeout_minutes else ""),
         f"**Warnings:** {settings.warn_point_limit} points within {settings.warn_expiry_days or '∞'} days → {warn_action}",
+        f"**Comments removed on the site:** {'deleted' if settings.removed_comment_mode == 'delete' else 'marked'} in Discord",
         "**Levels:** `/thresholds show`",
     ])
 
@@ -148,3 +149,12 @@ class Config(commands.Cog):
         line = (f"Act level: delete the message and time the member out for {minutes} min." if minutes
                 else "Act level: delete the message only.")
         await self._update(interaction, line, act_timeout_minutes=minutes)
+
+    @config.command(name="removed-comments", description="What happens in Discord to a comment removed on its site")
+    @app_commands.describe(mode="mark: keep the message and mark it removed; delete: delete the message")
+    @moderator_only()
+    @manage_guild_only()
+    async def removed_comments(self, interaction: discord.Interaction, mode: Literal["mark", "delete"]) -> None:
+        line = ("Comments removed on their site will be deleted from Discord." if mode == "delete"
+                else "Comments removed on their site will be marked as removed in Discord.")
+        await self._update(interaction, line, removed_comment_mode=mode)

@@ -89,6 +89,22 @@ class Tuning(commands.Cog):
             line += " Shadow mode is on, so nothing is acted on until `/config shadow off`."
         await interaction.response.send_message(line, ephemeral=True)
 
+    @thresholds.command(name="reset", description="Drop a label's own level here, so the default applies again")
+    @app_commands.describe(label="A label of the loaded model",
+                           channel="Drop this channel's override (leave out: the server-wide level)")
+    @app_commands.autocomplete(label=label_autocomplete)
+    @moderator_only()
+    async def thresholds_reset(self, interaction: discord.Interaction, label: str,
+                               channel: discord.TextChannel | discord.ForumChannel | discord.Thread | None = None) -> None:
+        guild_id = interaction.guild_id or 0
+        await self.bot.store.guilds.clear_threshold(guild_id, label, channel.id if channel else 0)
+        settings = await self.service.settings(guild_id)
+        level = self.service.levels(settings, channel).get(label)
+        where = channel.mention if channel else "this server"
+        now = f"flag {level.flag:.2f}, act {_level(level.act)}" if level else "no level (the model lacks it)"
+        await interaction.response.send_message(
+            f"{clip(neutralise(label), 40)} in {where} is back to {now}.", ephemeral=True)
+
     # /stats
 
     @app_commands.command(name="stats", description="A chart of messages scored, flagged and actioned per day")

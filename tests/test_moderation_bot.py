@@ -268,6 +268,13 @@ async def test_thresholds_set_by_command_apply_to_the_next_message(
         flagged = await bot.store.cases.query(w.guild.id, CaseFilter(action="flag"))
         assert {c.channel_id for c in flagged} == {w.general.id}
 
+        reset = await fake_discord.invoke_slash("thresholds reset", {"label": "threat", "channel": w.general},
+                                                user=w.moderator, channel=w.general)
+        assert "back to flag 0.60" in reset.content
+        await fake_discord.send_message(w.general, w.member, "thanks good read")
+        await _wait_scores(bot, 5)
+        assert len(await bot.store.cases.query(w.guild.id, CaseFilter(action="flag"))) == 2
+
 
 async def test_shadow_mode_never_acts_and_act_level_removes_once_shadow_is_off(
         fake_discord, discord_world, bot_runner, settings, toxic):
@@ -463,6 +470,7 @@ COMMANDS: list[tuple[str, object]] = [
     ("warnings", lambda w: {"member": w.member}),
     ("thresholds show", lambda w: {}),
     ("thresholds set", lambda w: {"label": "insult", "flag": 0.1}),
+    ("thresholds reset", lambda w: {"label": "insult"}),
     ("stats", lambda w: {}),
     ("tune", lambda w: {}),
     ("toxicity", lambda w: {"text": "hello"}),
@@ -477,6 +485,7 @@ CONFIG_COMMANDS: list[tuple[str, object]] = [
     ("config watch all", lambda w: {}),
     ("config warnings", lambda w: {"limit": 1}),
     ("config act-timeout", lambda w: {"minutes": 5}),
+    ("config removed-comments", lambda w: {"mode": "delete"}),
 ]
 
 
@@ -695,6 +704,13 @@ async def test_config_commands(fake_discord, discord_world, bot_runner, settings
         assert "5 points within 10 days → kick" in limits.content
         stored = await bot.store.guilds.get(w.guild.id)
         assert (stored.warn_point_limit, stored.warn_expiry_days, stored.warn_action) == (5, 10, "kick")
+
+        removed = await fake_discord.invoke_slash("config removed-comments", {"mode": "delete"}, user=w.owner,
+                                                  channel=w.general)
+        assert "deleted" in removed.content
+        assert (await bot.store.guilds.get(w.guild.id)).removed_comment_mode == "delete"
+        shown = await fake_discord.invoke_slash("config show", user=w.owner, channel=w.general)
+        assert "removed on the site:** deleted" in shown.content
 
 
 async def test_missing_bot_permission_is_one_actionable_line_and_the_card_stays_open(
