@@ -26,6 +26,7 @@ from bot.mirror import (
     render,
 )
 from bot.mirror.render import EmbedSpec, OutgoingMessage
+from bot.mirror.scheduler import MirrorScheduler, backoff_delay
 from bot.scoring import TextScore
 from bot.sources.base import Article, Comment, SourceError, Thread
 from bot.store import SourceRow, Store, StoreError
@@ -456,3 +457,48 @@ def test_marker_round_trip_and_clamp() -> None:
     clamped = render.clamp(embeds)
     assert sum(e.size for e in clamped) <= render.MESSAGE_BUDGET
     assert any(e.description.endswith(render.TOO_LONG) for e in clamped)
+
+
+def test_backoff_grows_with_failures_and_is_capped() -> None:
+    assert backoff_delay(60, 0) == 60
+    assert 60 * 8 / 2 <= backoff_delay(60, 3) <= 60 * 8
+    assert backoff_delay(60, 50, max_backoff=3600) <= 3600
+
+
+async def test_scheduler_keeps_polling_healthy_sources_while_one_fails(rig: Rig) -> None:
+    broken = await rig.store.mirror.add_source(42, 7, "file", "memory://broken")
+    rig.set_comments([comment(1), comment(2)])
+
+    async def open_source(row: SourceRow) -> FakeSource:
+        if row.id == broken.id:
+            failing = FakeSource(Thread(ARTICLE, []))
+            failing.error = "cannot read memory://broken: HTTP 503 after 3 tries"
+            return failing
+        return rig.source
+
+    engine = MirrorEngine(rig.store, rig.scorer, rig.publisher, open_source)  # type: ignore[arg-type]
+    scheduler = MirrorScheduler(rig.store, engine, interval=60, tick=0.05)
+    scheduler.start()
+    try:
+        async def settled() -> bool:
+            rows = {r.id: r for r in await rig.store.mirror.sources()}
+            return rows[rig.row.id].status == "ok" and rows[broken.id].status == "failing"
+
+        for _ in range(200):
+            if await settled():
+                break
+            await asyncio.sleep(0.02)
+        rows = {r.id: r for r in await rig.store.mirror.sources()}
+    finally:
+        await scheduler.stop()
+    assert [cid for cid, *_ in rig.publisher.shown()] == ["1", "2"]
+    bad = rows[broken.id]
+    assert bad.status == "failing" and bad.failures == 1 and "HTTP 503" in (bad.last_error or "")
+    good = rows[rig.row.id]
+    assert good.status == "ok" and good.last_error is None
+    def gap(row: SourceRow) -> float:
+        assert row.next_poll_at and row.last_polled_at
+        return (datetime.fromisoformat(row.next_poll_at) - datetime.fromisoformat(row.last_polled_at)).total_seconds()
+
+    assert 59 <= gap(good) <= 61  # healthy: the interval
+    assert 59 <= gap(bad) <= 121  # one failure: backed off into [interval, 2 × interval]
