@@ -201,9 +201,9 @@ class _ArticleRun:
     async def execute(self) -> None:
         assert self.thread is not None
         comments = self.thread.comments
+        thread_existed = await self._ensure_thread()
         known = await self.store.mirror.mirror_comments(self.article_id)
         self.rows = dict(known)
-        thread_existed = await self._ensure_thread()
         resuming = thread_existed and self.article_id not in self.engine._clean
         to_post = sum(1 for c in comments if (r := known.get(c.external_id)) is None
                       or (r.message_id is None and r.removed_by != MODERATOR))
@@ -235,7 +235,6 @@ class _ArticleRun:
             log.warning("source %s: the thread of article %s was deleted; mirroring it afresh",
                         self.source.id, self.article_id)
             await self.store.mirror.reset_article(self.article_id)
-            self.rows = await self.store.mirror.mirror_comments(self.article_id)
             existing = None
             ref = await finish_even_if_cancelled(self._thread_ref(card, None))
         self.thread_id = ref.thread_id
@@ -260,8 +259,7 @@ class _ArticleRun:
         changed = {c.external_id for c in chunk if (r := known.get(c.external_id)) is None
                    or r.content_hash != c.content_hash or r.scored_hash != c.content_hash}
         if changed:
-            current = await self.store.mirror.mirror_comments(self.article_id)
-            self.rows.update({k: v for k, v in current.items() if k in changed})
+            self.rows.update(await self.store.mirror.mirror_comments(self.article_id, sorted(changed)))
 
     def _needs_post(self, comment: Comment) -> bool:
         row = self.rows[comment.external_id]

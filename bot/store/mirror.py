@@ -7,7 +7,7 @@ success, so after a crash the map says exactly which comments are already in Dis
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -257,9 +257,16 @@ class MirrorStore:
 
     # The mirror engine's view (schema v2)
 
-    async def mirror_comments(self, article_id: int) -> dict[str, MirrorComment]:
-        """Every stored comment of an article, in the order they were first seen (= posting order)."""
-        rows = await self.db.fetchall("SELECT * FROM comments WHERE article_id = ? ORDER BY id", (article_id,))
+    async def mirror_comments(self, article_id: int, external_ids: Sequence[str] | None = None) -> dict[str, MirrorComment]:
+        """Stored comments of an article (all, or those named), in the order first seen (= posting order)."""
+        if external_ids is None:
+            rows = await self.db.fetchall("SELECT * FROM comments WHERE article_id = ? ORDER BY id", (article_id,))
+        else:
+            marks = ", ".join("?" * len(external_ids))
+            rows = await self.db.fetchall(
+                f"SELECT * FROM comments WHERE article_id = ? AND external_id IN ({marks}) ORDER BY id",  # noqa: S608
+                (article_id, *external_ids),
+            )
         return {r["external_id"]: MirrorComment.from_row(r) for r in rows}
 
     async def has_unpublished(self, source_id: int) -> bool:
