@@ -100,8 +100,9 @@ class MirrorScheduler:
             except Exception:
                 log.exception("mirror scheduler: could not read the sources; retrying")
             self._wake.clear()
+            timeout = await self._sleep_for()
             try:
-                await asyncio.wait_for(self._wake.wait(), await self._sleep_for())
+                await asyncio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:
                 pass
 
