@@ -95,11 +95,11 @@ class MirrorScheduler:
         if self.ready is not None:
             await self.ready()
         while True:
+            self._wake.clear()  # before looking, so a wake-up during the look is not lost
             try:
                 await self._start_due()
             except Exception:
                 log.exception("mirror scheduler: could not read the sources; retrying")
-            self._wake.clear()
             timeout = await self._sleep_for()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
