@@ -80,14 +80,21 @@ class CommentWarden(commands.Bot):
         synced = await self.tree.sync()
         log.info("synced %d application commands", len(synced))
 
-    async def close(self) -> None:
+    async def drain_events(self) -> set[asyncio.Task[None]]:
+        """Wait for running event handlers (not the caller); returns those still running after the grace period."""
         running = self._event_tasks - {asyncio.current_task()}
-        if running:
-            _, late = await asyncio.wait(running, timeout=SHUTDOWN_GRACE_SECONDS)
-            for task in late:
-                log.warning("shutdown: cancelling event handler %s still running", task.get_name())
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
+        if not running:
+            return set()
+        _, late = await asyncio.wait(running, timeout=SHUTDOWN_GRACE_SECONDS)
+        return late
+
+    async def close(self) -> None:
+        # Handlers first, then cogs (whose unload may emit a last event and drains again), then the store.
+        late = await self.drain_events()
+        for task in late:
+            log.warning("shutdown: cancelling event handler %s still running", task.get_name())
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
         await super().close()
         if scorer := getattr(self, "scorer", None):
             await scorer.close()

@@ -6,7 +6,6 @@ every one with `AllowedMentions.none()`, and Discord's errors into the engine's 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -45,7 +44,6 @@ UNKNOWN_MESSAGE = 10008
 UNKNOWN_WEBHOOK = 10015
 ARCHIVE_MINUTES = 10080
 EVENT = "comment_scored"
-DRAIN_SECONDS = 10.0
 
 
 def to_embed(spec: EmbedSpec) -> discord.Embed:
@@ -216,18 +214,12 @@ class Mirror(commands.GroupCog, group_name="mirror", group_description="Mirror a
     async def cog_unload(self) -> None:
         await self.scheduler.stop()
         await self.http.close()
-        await self._drain_listeners()
+        # Moderation may still be handling the last events the scheduler emitted: let it finish.
+        await self.bot.drain_events()
 
     def _forward(self, event: CommentScored) -> None:
         """Moderation listens with `on_comment_scored(event)`."""
         self.bot.dispatch(EVENT, event)
-
-    async def _drain_listeners(self) -> None:
-        """Let listeners finish with the events we emitted before the bot closes the store under them."""
-        name = f"discord.py: on_{EVENT}"  # how discord.py names the task of each dispatched listener
-        pending = [t for t in asyncio.all_tasks() if t.get_name() == name and not t.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=DRAIN_SECONDS)
 
     async def _open(self, row: SourceRow) -> Source:
         """Sources are kept between polls: a WordPress source remembers its REST route, a feed its validators."""
