@@ -13,11 +13,26 @@ EXCERPT = 48
 AUTHOR = 18
 
 
+def _columns(ch: str) -> int:
+    """Terminal cells a character takes: CJK and emoji take two, combining marks none."""
+    if unicodedata.combining(ch):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
 def _clean(text: str, width: int) -> str:
-    """One line, control characters gone, cut with an ellipsis (the report is a summary, the DB has all)."""
+    """One line, control characters gone, cut to `width` cells and padded to it, so columns line up."""
     flat = " ".join(text.split())
     flat = "".join(ch for ch in flat if unicodedata.category(ch)[0] != "C")
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
+    if sum(map(_columns, flat)) > width:
+        out, used = [], 0
+        for ch in flat:
+            if used + _columns(ch) > width - 1:
+                break
+            out.append(ch)
+            used += _columns(ch)
+        flat = "".join(out) + "…"
+    return flat + " " * (width - sum(map(_columns, flat)))
 
 
 def render_table(report: ScanReport) -> str:
@@ -32,14 +47,14 @@ def render_table(report: ScanReport) -> str:
         label = row.score.top_label or "-"
         mark = "FLAG" if row.verdict.flag else ""
         lines.append(
-            f"{_clean(row.comment.author, AUTHOR):<{AUTHOR}}  {_clean(row.comment.text, EXCERPT):<{EXCERPT}}  "
+            f"{_clean(row.comment.author, AUTHOR)}  {_clean(row.comment.text, EXCERPT)}  "
             f"{label:<16} {row.score.top_score:>5.2f}  {mark}"
         )
     for row in report.flagged:
         lines.append("")
         lines.append(f"FLAG {row.comment.author}: {row.verdict.reason()}")
         if row.score.evidence:
-            lines.append(f"  because of: \"{_clean(row.score.evidence, 100)}\"")
+            lines.append(f"  because of: \"{_clean(row.score.evidence, 100).rstrip()}\"")
     return "\n".join(lines)
 
 
