@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.scoring.demo_checkpoint import DEMO_SPEC
 from bot.sources import open_source
 from bot.sources.base import Comment, SourceError, order_parents_first
 from bot.sources.threadfile import ThreadFileSource, parse_thread, read_thread_file
@@ -105,7 +106,10 @@ def test_sample_thread_is_valid_and_realistic() -> None:
     assert any(c.parent_id and any(p.external_id == c.parent_id and p.parent_id for p in thread.comments)
                for c in replies)  # at least one reply to a reply
     texts = " ".join(c.text for c in thread.comments)
-    assert 2 <= sum("toxicword" in c.text or "threatword" in c.text for c in thread.comments) <= 4
+    # A few comments use words the demo model flags, so the embedded default shows flags; most do not.
+    demo_words = DEMO_SPEC.triggers
+    flagged = sum(any(w in c.text.lower().split() for w in demo_words) for c in thread.comments)
+    assert 2 <= flagged <= 6
     assert "@everyone" in texts and "<script>" in texts
     assert any(ord(ch) > 0x2000 for ch in texts)
     seen: set[str] = set()
