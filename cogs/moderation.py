@@ -2,6 +2,8 @@
 
 - `moderation_watch`: scores member messages (batched) and mirrored comments, records AutoMod and
   audit-log actions;
+- `moderation_recovery`: after every READY, cards a killed process never posted and messages written while
+  the bot was away;
 - `moderation_review`: the persistent review-card buttons and their modals;
 - `moderation_commands`: /flags, /case, /history, /modlog, /warn, /warnings;
 - `moderation_tuning`: /thresholds, /stats, /tune;
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING
 from cogs.moderation_buttons import CardButton
 from cogs.moderation_commands import ModerationCommands
 from cogs.moderation_config import Config
+from cogs.moderation_recovery import Recovery
 from cogs.moderation_review import Review
 from cogs.moderation_service import ModerationService
 from cogs.moderation_tuning import Tuning
@@ -27,7 +30,7 @@ if TYPE_CHECKING:
 
 async def setup(bot: CommentWarden) -> None:
     service = ModerationService(bot)
-    for cog in (Watcher, Review, ModerationCommands, Tuning, Config):
+    for cog in (Watcher, Recovery, Review, ModerationCommands, Tuning, Config):
         await bot.add_cog(cog(bot, service))
     # Cards posted before a restart keep working: the buttons are rebuilt from their custom_id.
     bot.add_dynamic_items(CardButton)

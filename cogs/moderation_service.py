@@ -99,18 +99,29 @@ class ModerationService:
 
     # Flags
 
-    async def flag(self, target: FlagTarget, score: TextScore, verdict: Verdict, settings: GuildSettings,
-                   *, act: bool) -> Case:
-        """Log a flag, act on it when allowed, and post its review card (once, even if called again)."""
+    @staticmethod
+    def flag_case(target: FlagTarget, score: TextScore, verdict: Verdict, settings: GuildSettings) -> NewCase:
+        """The flag's case, for callers that log it in a transaction of their own (the watcher's batches)."""
         strongest = verdict.strongest
-        case = await self.bot.store.cases.add(NewCase(
+        return NewCase(
             guild_id=target.guild.id, action=actions.FLAG, target_kind=target.kind, target_id=target.target_id,
             target_name=target.target_name, reason=verdict.reason(), scores=dict(score.scores),
             label=strongest.label if strongest else score.top_label,
             score=strongest.score if strongest else score.top_score, evidence=score.evidence or None,
             link=target.link, channel_id=target.channel_id, message_id=target.message_id,
             shadow=settings.shadow_mode, dedup_key=f"flag:{target.dedup}",
-        ))
+        )
+
+    async def flag(self, target: FlagTarget, score: TextScore, verdict: Verdict, settings: GuildSettings,
+                   *, act: bool) -> Case:
+        """Log a flag, act on it when allowed, and post its review card (once, even if called again)."""
+        case = await self.bot.store.cases.add(self.flag_case(target, score, verdict, settings))
+        return await self.follow_up(target, case, score, verdict, settings, act=act)
+
+    async def follow_up(self, target: FlagTarget, case: Case, score: TextScore, verdict: Verdict,
+                        settings: GuildSettings, *, act: bool) -> Case:
+        """What comes after a flag is logged: the act level, then the card. Also how a flag whose card a
+        killed process never posted gets one after the restart; a flag already carded is left alone."""
         if await self.bot.store.cases.card(target.guild.id, case.case_number) is not None:
             return case  # a retry of a flag already carded
         acted, removed = await self.act_automatically(target, case, settings) if act else (None, False)

@@ -9,6 +9,7 @@ webhook's posts here (that would loop through the mirror); mirrored comments arr
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from bot.factory import CommentWarden
 
 log = logging.getLogger(__name__)
+
+SUBMITTED_MEMORY = 10_000  # message versions remembered to keep a restart's catch-up and live events apart
 
 # Only what a member typed: joins, pins, boosts and AutoMod's alert posts are not the member's words.
 SCORED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
@@ -47,6 +50,17 @@ def watched(settings: GuildSettings, channel: object) -> bool:
     return settings.watches(channel_id) or (parent_id is not None and settings.watches(parent_id))
 
 
+def member_target(message: discord.Message, content: str) -> FlagTarget:
+    """What a flag of a member's message points at (`content`: the text as scored)."""
+    assert message.guild is not None
+    return FlagTarget(
+        guild=message.guild, kind="member", target_id=str(message.author.id),
+        target_name=f"{message.author} ({message.author.id})", text=content,
+        place=f"<#{message.channel.id}>", link=message.jump_url, channel_id=message.channel.id,
+        message_ids=[message.id], dedup=f"{message.guild.id}:{message.id}:{content_key(content)}",
+    )
+
+
 class Watcher(commands.Cog):
     def __init__(self, bot: CommentWarden, service: ModerationService) -> None:
         self.bot = bot
@@ -54,16 +68,30 @@ class Watcher(commands.Cog):
         # (message, content at arrival): discord.py edits a cached Message in place, so an edit arriving
         # before the batch runs must not rewrite the text the earlier version is scored and logged with.
         self.batcher: Batcher[tuple[discord.Message, str]] = Batcher(self.score_batch)
+        # (message id, text) already handed to the batcher by this process: the catch-up after a restart and
+        # the live events can both see a message, and it must be scored (and carded) once.
+        self._submitted: OrderedDict[tuple[int, str], None] = OrderedDict()
 
     async def cog_unload(self) -> None:
         await self.batcher.drain()
 
     # Member messages
 
+    def submit(self, message: discord.Message) -> bool:
+        """Queue a message version for scoring unless this process already did; False when skipped."""
+        key = (message.id, content_key(message.content))
+        if key in self._submitted:
+            return False
+        self._submitted[key] = None
+        if len(self._submitted) > SUBMITTED_MEMORY:
+            self._submitted.popitem(last=False)
+        self.batcher.submit((message, message.content))
+        return True
+
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         if scoreable(message):
-            self.batcher.submit((message, message.content))
+            self.submit(message)
 
     @commands.Cog.listener()
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
@@ -73,7 +101,7 @@ class Watcher(commands.Cog):
         if before is not None and before.content == message.content:
             return
         if scoreable(message):
-            self.batcher.submit((message, message.content))
+            self.submit(message)
 
     async def score_batch(self, batch: list[tuple[discord.Message, str]]) -> None:
         settings: dict[int, GuildSettings] = {}
@@ -88,7 +116,8 @@ class Watcher(commands.Cog):
         if not todo:
             return
         results = await self.bot.scorer.score([content for _, content, _ in todo])
-        rows, flags = [], []
+        rows: list[MessageScore] = []
+        flags = []
         for (message, content, guild_settings), score in zip(todo, results, strict=True):
             verdict = evaluate(score.scores, self.service.levels(guild_settings, message.channel))
             result = outcome(verdict, shadow=guild_settings.shadow_mode)
@@ -99,16 +128,16 @@ class Watcher(commands.Cog):
             ))
             if result is not Outcome.IGNORE:
                 flags.append((message, content, guild_settings, score, verdict, result))
-        await self.bot.store.scores.add_many(rows)
-        for message, content, guild_settings, score, verdict, result in flags:
-            assert message.guild is not None
-            target = FlagTarget(
-                guild=message.guild, kind="member", target_id=str(message.author.id),
-                target_name=f"{message.author} ({message.author.id})", text=content,
-                place=f"<#{message.channel.id}>", link=message.jump_url, channel_id=message.channel.id,
-                message_ids=[message.id], dedup=f"{message.guild.id}:{message.id}:{content_key(content)}",
-            )
-            await self.service.flag(target, score, verdict, guild_settings, act=result is Outcome.ACT)
+        targets = [member_target(message, content) for message, content, *_ in flags]
+        # Scores and flag cases commit together: after a kill -9 a message is either fully logged (and only
+        # its card may be missing, which the restart posts) or not at all (and the restart's catch-up scores it).
+        async with self.bot.store.db.transaction() as conn:
+            await self.bot.store.scores.add_many(rows, conn=conn)
+            cases = [await self.bot.store.cases.add(self.service.flag_case(target, score, verdict, guild_settings),
+                                                    conn=conn)
+                     for target, (_, _, guild_settings, score, verdict, _) in zip(targets, flags, strict=True)]
+        for target, case, (_, _, guild_settings, score, verdict, result) in zip(targets, cases, flags, strict=True):
+            await self.service.follow_up(target, case, score, verdict, guild_settings, act=result is Outcome.ACT)
 
     # Mirrored comments
 

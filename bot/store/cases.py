@@ -269,6 +269,16 @@ class CaseStore:
             "SELECT * FROM review_cards WHERE guild_id = ? AND case_number = ?", (guild_id, case_number)
         )
 
+    async def uncarded_flags(self, guild_id: int, since: str, *, limit: int = 100) -> list[Case]:
+        """Flags logged since `since` whose review card was never recorded: the bot died between the two."""
+        rows = await self.db.fetchall(
+            f"{_SELECT} WHERE guild_id = ? AND action = 'flag' AND created_at >= ? AND NOT EXISTS ("  # noqa: S608
+            "SELECT 1 FROM review_cards r WHERE r.guild_id = cases.guild_id AND r.case_number = cases.case_number) "
+            "ORDER BY case_number LIMIT ?",
+            (guild_id, since, limit),
+        )
+        return [Case.from_row(r) for r in rows]
+
     async def decide(
         self, guild_id: int, case_number: int, decision: str, moderator_id: int, moderator_name: str,
         conn: aiosqlite.Connection | None = None,

@@ -6,6 +6,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import aiosqlite
+
 from bot.store.database import Database
 
 
@@ -25,17 +27,37 @@ class ScoreStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def add_many(self, items: Iterable[MessageScore]) -> None:
-        """One transaction per batch: a burst of messages costs one commit, not one per message."""
-        await self.db.executemany(
-            "INSERT INTO message_scores (guild_id, channel_id, message_id, author_id, scores, top_label, top_score, "
-            "flagged) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (s.guild_id, s.channel_id, s.message_id, s.author_id, json.dumps(s.scores, sort_keys=True),
-                 s.top_label, s.top_score, int(s.flagged))
-                for s in items
-            ],
-        )
+    async def add_many(self, items: Iterable[MessageScore], conn: aiosqlite.Connection | None = None) -> None:
+        """One transaction per batch: a burst of messages costs one commit, not one per message.
+
+        With `conn`, inside the caller's transaction (the watcher commits a batch's flag cases with it).
+        """
+        sql = ("INSERT INTO message_scores (guild_id, channel_id, message_id, author_id, scores, top_label, "
+               "top_score, flagged) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        rows = [(s.guild_id, s.channel_id, s.message_id, s.author_id, json.dumps(s.scores, sort_keys=True),
+                 s.top_label, s.top_score, int(s.flagged)) for s in items]
+        if conn is None:
+            await self.db.executemany(sql, rows)
+        else:
+            await conn.executemany(sql, rows)
+
+    async def scored_ids(self, message_ids: Iterable[int]) -> set[int]:
+        """Which of these messages already have a score (the catch-up after a restart skips them)."""
+        ids = list(message_ids)
+        found: set[int] = set()
+        for start in range(0, len(ids), 500):  # SQLite's parameter limit
+            chunk = ids[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = await self.db.fetchall(
+                f"SELECT DISTINCT message_id FROM message_scores WHERE message_id IN ({marks})", chunk)  # noqa: S608
+            found.update(int(r[0]) for r in rows)
+        return found
+
+    async def newest_in_channel(self, guild_id: int, channel_id: int) -> int | None:
+        """The id of the newest scored message in a channel: where a catch-up starts reading."""
+        row = await self.db.fetchone(
+            "SELECT MAX(message_id) FROM message_scores WHERE guild_id = ? AND channel_id = ?", (guild_id, channel_id))
+        return int(row[0]) if row and row[0] is not None else None
 
     async def for_author(self, guild_id: int, author_id: int, *, limit: int = 10, offset: int = 0) -> list[dict]:
         rows = await self.db.fetchall(

@@ -1,0 +1,143 @@
+"""After every READY (a start, a restart after a crash, a new gateway session): finish what a dead process left.
+
+Two gaps can follow a `kill -9` or an outage, and both would silently lose a review card:
+
+- a flag was logged but its card never recorded: the card is adopted if it did reach the review channel
+  (its footer names the case), else posted now;
+- members wrote while nobody listened (the bot was down, or its session was invalidated): the recent
+  history of every channel already being watched is read back and whatever has no score yet is scored
+  as if it had just arrived.
+
+Both are bounded (a window of recent flags, the last messages of each channel) so a start stays cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+
+from bot.moderation.policy import Outcome, evaluate, outcome
+from bot.scoring import TextScore
+from bot.store import Case, GuildSettings, StoreError
+from bot.store.cases import to_iso, utcnow_iso
+from cogs.moderation_service import FlagTarget, ModerationService
+from cogs.moderation_watch import Watcher, scoreable, watched
+
+if TYPE_CHECKING:
+    from bot.factory import CommentWarden
+
+log = logging.getLogger(__name__)
+
+FLAG_WINDOW = timedelta(days=7)  # flags older than this without a card are left to /flags
+CATCH_UP_MESSAGES = 100  # per channel: the most a restart reads back
+CARD_LOOKBACK = 100  # review-channel messages searched for a card that landed before a crash
+_CARD_FOOTER = re.compile(r"^case #(\d+)$")
+
+
+class Recovery(commands.Cog):
+    def __init__(self, bot: CommentWarden, service: ModerationService) -> None:
+        self.bot = bot
+        self.service = service
+        # Flags logged before this moment were logged by an earlier process (or session): any without a
+        # card is orphaned. Later ones belong to batches of this process still on their way to a card.
+        self._started = utcnow_iso()
+
+    @property
+    def watcher(self) -> Watcher:
+        cog = self.bot.get_cog("Watcher")
+        assert isinstance(cog, Watcher)
+        return cog
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        for guild in self.bot.guilds:
+            try:
+                settings = await self.service.settings(guild.id)
+                await self.recover_cards(guild, settings)
+                await self.catch_up(guild, settings)
+            except (discord.HTTPException, StoreError) as exc:
+                log.warning("recovery in guild %d stopped: %s", guild.id, exc)
+
+    # Cards
+
+    async def recover_cards(self, guild: discord.Guild, settings: GuildSettings) -> None:
+        since = to_iso(datetime.now(UTC) - FLAG_WINDOW)
+        flags = [f for f in await self.bot.store.cases.uncarded_flags(guild.id, since) if f.created_at < self._started]
+        if not flags:
+            return
+        landed = await self._landed_cards(guild, settings)
+        for flag in flags:
+            card = landed.get(flag.case_number)
+            if card is not None:
+                await self.bot.store.cases.set_card(guild.id, flag.case_number, card.channel.id, card.id)
+                continue
+            target = await self._target(guild, flag)
+            score = TextScore(scores=flag.scores or {}, top_label=flag.label, top_score=flag.score or 0.0,
+                              evidence=flag.evidence or "", span=None)
+            levels = self.service.levels(settings, guild.get_channel_or_thread(flag.channel_id or 0))
+            verdict = evaluate(score.scores, levels)
+            act = not flag.shadow and outcome(verdict, shadow=settings.shadow_mode) is Outcome.ACT
+            await self.service.follow_up(target, flag, score, verdict, settings, act=act)
+        log.info("guild %d: %d review cards recovered after a restart", guild.id, len(flags))
+
+    async def _landed_cards(self, guild: discord.Guild, settings: GuildSettings) -> dict[int, discord.Message]:
+        """Cards this bot posted that the database may not know: case number -> message."""
+        channel = guild.get_channel(settings.review_channel_id) if settings.review_channel_id else None
+        if not isinstance(channel, discord.TextChannel) or not channel.permissions_for(guild.me).read_message_history:
+            return {}
+        found: dict[int, discord.Message] = {}
+        async for message in channel.history(limit=CARD_LOOKBACK):
+            if self.bot.user is not None and message.author.id == self.bot.user.id and message.embeds:
+                match = _CARD_FOOTER.match(message.embeds[0].footer.text or "")
+                if match:
+                    found.setdefault(int(match[1]), message)
+        return found
+
+    async def _target(self, guild: discord.Guild, flag: Case) -> FlagTarget:
+        """Rebuild what the flag points at; the text is read again from Discord or the mirrored comment."""
+        text, place = flag.evidence or "", f"<#{flag.channel_id}>"
+        if flag.target_kind == "comment":
+            row = await self.bot.store.mirror.comment_row(int(flag.target_id))
+            article = await self.bot.store.mirror.article(row["article_id"]) if row is not None else None
+            text = row["text"] if row is not None else text
+            if article is not None:
+                place = f"[{article['title']}]({article['url']})" if article["url"] else article["title"]
+        elif flag.channel_id and flag.message_id:
+            channel = guild.get_channel_or_thread(flag.channel_id)
+            if isinstance(channel, discord.abc.Messageable):
+                try:
+                    text = (await channel.fetch_message(flag.message_id)).content
+                except discord.NotFound:
+                    text = text or "*(the message was deleted before its card was posted)*"
+        return FlagTarget(
+            guild=guild, kind=flag.target_kind, target_id=flag.target_id, target_name=flag.target_name or "",
+            text=text, place=place, link=flag.link, channel_id=flag.channel_id,
+            message_ids=[flag.message_id] if flag.message_id else [],
+            dedup=(flag.dedup_key or "").removeprefix("flag:"),
+        )
+
+    # Messages written while nobody listened
+
+    async def catch_up(self, guild: discord.Guild, settings: GuildSettings) -> None:
+        channels: list[discord.TextChannel | discord.Thread] = [*guild.text_channels, *guild.threads]
+        queued = 0
+        for channel in channels:
+            if not watched(settings, channel) or not channel.permissions_for(guild.me).read_message_history:
+                continue
+            newest = await self.bot.store.scores.newest_in_channel(guild.id, channel.id)
+            if newest is None:
+                continue  # never scored here: nothing was missed, and old history is not ours to score
+            recent = [m async for m in channel.history(limit=CATCH_UP_MESSAGES)]
+            scored = await self.bot.store.scores.scored_ids(m.id for m in recent)
+            # Everything newer than the oldest scored message in view, or than the newest scored one at all.
+            floor = min(scored) if scored else newest
+            for message in reversed(recent):  # oldest first, as they were written
+                if message.id > floor and message.id not in scored and scoreable(message):
+                    queued += self.watcher.submit(message)
+        if queued:
+            log.info("guild %d: scoring %d messages written while the bot was away", guild.id, queued)
