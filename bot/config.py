@@ -20,6 +20,9 @@ T = TypeVar("T")
 
 # "demo" is commentwarden's own toy model for offline first runs (see bot/model.py), not a Detoxify one.
 MODEL_TYPES = ("original", "unbiased", "multilingual", "original-small", "unbiased-small", "demo")
+# How the model runs: PyTorch, the same fp32 weights exported to ONNX Runtime (bot/scoring/onnx_backend.py),
+# or auto: ONNX Runtime on the CPU when the `onnx` extra is installed, else PyTorch.
+SCORING_BACKENDS = ("auto", "torch", "onnx")
 
 
 class ConfigError(ValueError):
@@ -37,6 +40,7 @@ class Settings:
     hf_config_dir: Path | None = None
     device: str = "cpu"
     torch_threads: int | None = None
+    scoring_backend: str = "auto"
     batch_size: int = 32
     batch_wait_ms: float = 5.0
     thresholds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_FLAG_THRESHOLDS))
@@ -161,6 +165,10 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: Map
         kwargs["device"] = raw
     if (raw := get("TORCH_THREADS")) is not None:
         kwargs["torch_threads"] = _parse("TORCH_THREADS", raw, _positive(int), "a positive whole number")
+    if (raw := get("SCORING_BACKEND")) is not None:
+        if raw.lower() not in SCORING_BACKENDS:
+            raise ConfigError(f"SCORING_BACKEND={raw!r} is not valid: expected {', '.join(SCORING_BACKENDS)}")
+        kwargs["scoring_backend"] = raw.lower()
     if (raw := get("SCORING_BATCH_SIZE")) is not None:
         kwargs["batch_size"] = _parse("SCORING_BATCH_SIZE", raw, _positive(int), "a positive whole number")
     if (raw := get("SCORING_BATCH_WAIT_MS")) is not None:

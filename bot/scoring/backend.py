@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.scoring.bucketing import DEFAULT_CALL_COST, length_buckets
+
 if TYPE_CHECKING:
     from bot.config import Settings
 
@@ -50,6 +52,9 @@ class ScoringBackend(Protocol):
 class DetoxifyBackend:
     """Detoxify's model and tokenizer, run directly so we control truncation, batching and threads."""
 
+    # Per-call overhead for length bucketing (see bucketing.py); infinity pads a batch to its longest.
+    call_cost: float = DEFAULT_CALL_COST
+
     def __init__(self, model: Any, tokenizer: Any, labels: Sequence[str], device: str) -> None:
         if not getattr(tokenizer, "is_fast", False):
             raise ScoringError(
@@ -63,6 +68,7 @@ class DetoxifyBackend:
         self._lock = threading.Lock()
         self.max_length = _token_limit(tokenizer, model.config)
         self.max_tokens = self.max_length - tokenizer.num_special_tokens_to_add(pair=False)
+        self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         with self._lock:
@@ -77,15 +83,38 @@ class DetoxifyBackend:
 
         if not texts:
             return []
+        rows: list[list[float]] = [[] for _ in texts]
         with self._lock, torch.inference_mode():
-            inputs = self._tokenizer(
-                list(texts), return_tensors="pt", padding=True, truncation=True, max_length=self.max_length
-            ).to(self._device)
-            logits = self._model(**inputs).logits
-            # The real `unbiased` checkpoint has 16 outputs but names 7: the rest are identity mentions
-            # used in training, and Detoxify itself reports only the named ones.
-            probabilities = torch.sigmoid(logits[:, : len(self.labels)].float()).cpu().tolist()
-        return [dict(zip(self.labels, row, strict=True)) for row in probabilities]
+            # Tokenised once, unpadded; each length bucket is then padded only to its own longest text.
+            encoded = self._tokenizer(
+                list(texts), truncation=True, max_length=self.max_length, return_attention_mask=False
+            )["input_ids"]
+            for group in length_buckets([len(ids) for ids in encoded], self.call_cost):
+                input_ids, attention_mask = _padded([encoded[i] for i in group], self._pad_id)
+                # The real `unbiased` checkpoint has 16 outputs but names 7: the rest are identity
+                # mentions used in training, and Detoxify itself reports only the named ones.
+                logits = self._forward(input_ids, attention_mask)[:, : len(self.labels)]
+                for i, row in zip(group, torch.sigmoid(logits.float()).tolist(), strict=True):
+                    rows[i] = row
+        return [dict(zip(self.labels, row, strict=True)) for row in rows]
+
+    def _forward(self, input_ids: Any, attention_mask: Any) -> Any:
+        """Logits (a CPU tensor) for one padded batch; the ONNX Runtime backend overrides this."""
+        inputs = {"input_ids": input_ids.to(self._device), "attention_mask": attention_mask.to(self._device)}
+        return self._model(**inputs).logits.cpu()
+
+
+def _padded(encoded: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
+    """Right-padded `input_ids` and `attention_mask` tensors for one bucket."""
+    import torch
+
+    longest = max(len(ids) for ids in encoded)
+    input_ids = torch.full((len(encoded), longest), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(encoded), longest), dtype=torch.long)
+    for row, ids in enumerate(encoded):
+        input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        attention_mask[row, : len(ids)] = 1
+    return input_ids, attention_mask
 
 
 def _token_limit(tokenizer: Any, config: Any) -> int:
@@ -97,15 +126,16 @@ def _token_limit(tokenizer: Any, config: Any) -> int:
     return limit
 
 
-_cache: dict[tuple[str, str | None, str | None, str], DetoxifyBackend] = {}
+_cache: dict[tuple[str, str | None, str | None, str, str], DetoxifyBackend] = {}
 _cache_lock = threading.Lock()
 
 
 def load_backend(settings: Settings) -> DetoxifyBackend:
     """The process-wide backend for these settings, loading it on first use (slow: call off the loop).
 
-    Reads `model_type`, `checkpoint`, `hf_config_dir`, `device` and `torch_threads` from `settings`.
-    Raises `ScoringError` with one line naming the setting to fix; never lets a loader traceback out.
+    Reads `model_type`, `checkpoint`, `hf_config_dir`, `device`, `torch_threads` and `scoring_backend`
+    from `settings`. Raises `ScoringError` with one line naming the setting to fix; never lets a loader
+    traceback out.
     """
     checkpoint = _existing(settings.checkpoint, "DETOXIFY_CHECKPOINT", want_dir=False)
     config_dir = _existing(settings.hf_config_dir, "DETOXIFY_CONFIG_DIR", want_dir=True)
@@ -113,10 +143,19 @@ def load_backend(settings: Settings) -> DetoxifyBackend:
         import torch
 
         torch.set_num_threads(settings.torch_threads)
-    key = (settings.model_type, checkpoint, config_dir, settings.device)
+    kind = settings.scoring_backend
+    if kind == "onnx" and settings.device != "cpu":
+        raise ScoringError(f"SCORING_BACKEND=onnx runs on the CPU only; DETOXIFY_DEVICE is {settings.device}")
+    if kind == "auto":
+        from bot.scoring.onnx_backend import onnx_available
+
+        # ONNX Runtime is the faster CPU path (benchmarks/README.md); on a GPU, PyTorch is the one to use.
+        kind = "onnx" if settings.device == "cpu" and onnx_available() else "torch"
+    key = (settings.model_type, checkpoint, config_dir, settings.device, settings.scoring_backend)
     with _cache_lock:
         if key not in _cache:
-            _cache[key] = _load(settings.model_type, checkpoint, config_dir, settings.device)
+            _cache[key] = _load(settings.model_type, checkpoint, config_dir, settings.device, kind,
+                                settings.torch_threads, fallback=settings.scoring_backend == "auto")
         return _cache[key]
 
 
@@ -133,7 +172,10 @@ def _existing(path: Path | None, key: str, *, want_dir: bool) -> str | None:
     return str(path.resolve())
 
 
-def _load(model_type: str, checkpoint: str | None, config_dir: str | None, device: str) -> DetoxifyBackend:
+def _load(
+    model_type: str, checkpoint: str | None, config_dir: str | None, device: str, kind: str,
+    threads: int | None, *, fallback: bool,
+) -> DetoxifyBackend:
     from detoxify import Detoxify
     from transformers.utils import logging as hf_logging
 
@@ -145,6 +187,15 @@ def _load(model_type: str, checkpoint: str | None, config_dir: str | None, devic
         detox = Detoxify(model_type, checkpoint=checkpoint, device=device, huggingface_config_path=config_dir)
     except Exception as exc:  # the loaders raise anything from OSError to KeyError to pickle errors
         raise ScoringError(_load_failure(model_type, checkpoint, config_dir, device, exc)) from exc
+    if kind == "onnx":
+        from bot.scoring.onnx_backend import OnnxBackend
+
+        try:
+            return OnnxBackend(detox.model, detox.tokenizer, detox.class_names, threads=threads)
+        except ScoringError as exc:
+            if not fallback:
+                raise
+            log.warning("%s; scoring with PyTorch instead", exc)
     return DetoxifyBackend(detox.model, detox.tokenizer, detox.class_names, device)
 
 

@@ -209,7 +209,6 @@ def build_checkpoint(out_dir: Path, spec: DemoSpec, *, final_dir: Path | None = 
 
     `final_dir` is where the files will live when loaded (defaults to `out_dir`).
     """
-    import torch
     from transformers import BertConfig, BertForSequenceClassification
 
     if not 1 <= len(spec.triggers) <= _MAX_TRIGGERS:
@@ -220,7 +219,7 @@ def build_checkpoint(out_dir: Path, spec: DemoSpec, *, final_dir: Path | None = 
     config_dir.mkdir(parents=True, exist_ok=True)
 
     vocab = _vocabulary(spec)
-    tokenizer = _tokenizer(vocab, spec.max_length)
+    tokenizer = bert_tokenizer(vocab, spec.max_length)
     config = BertConfig(
         vocab_size=len(vocab),
         hidden_size=_HIDDEN,
@@ -237,24 +236,34 @@ def build_checkpoint(out_dir: Path, spec: DemoSpec, *, final_dir: Path | None = 
 
     model = BertForSequenceClassification(config)
     _wire(model, vocab, spec)
-    state_dict = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+    save_detoxify_checkpoint(out_dir / CHECKPOINT_FILE, model, final_dir / CONFIG_DIR, spec.labels)
+    return DemoCheckpoint(out_dir / CHECKPOINT_FILE, config_dir)
+
+
+def save_detoxify_checkpoint(path: Path, model, config_dir: Path, labels: tuple[str, ...]) -> None:
+    """Write `model` (a `BertForSequenceClassification`) in the release assets' `torch.save` format.
+
+    `config_dir` is where its `config.json` and tokenizer files will be when loaded: Detoxify resolves
+    the checkpoint's `model_type` first thing, so it must be an absolute local path offline. Shared with
+    the benchmarks' full-size random model, so both are loaded by Detoxify's real loader.
+    """
+    import torch
 
     checkpoint = {
         "config": {
             "arch": {
                 "args": {
-                    "model_type": str(final_dir / CONFIG_DIR),
-                    "model_name": "BertForSequenceClassification",
+                    "model_type": str(config_dir),
+                    "model_name": type(model).__name__,
                     "tokenizer_name": "PreTrainedTokenizerFast",
-                    "num_classes": _NUM_OUTPUTS,
+                    "num_classes": model.config.num_labels,
                 }
             },
-            "dataset": {"args": {"classes": list(spec.labels)}},
+            "dataset": {"args": {"classes": list(labels)}},
         },
-        "state_dict": state_dict,
+        "state_dict": {name: tensor.detach().clone() for name, tensor in model.state_dict().items()},
     }
-    torch.save(checkpoint, out_dir / CHECKPOINT_FILE)
-    return DemoCheckpoint(out_dir / CHECKPOINT_FILE, config_dir)
+    torch.save(checkpoint, path)
 
 
 def _vocabulary(spec: DemoSpec) -> dict[str, int]:
@@ -264,7 +273,8 @@ def _vocabulary(spec: DemoSpec) -> dict[str, int]:
     return {word: i for i, word in enumerate(unique)}
 
 
-def _tokenizer(vocab: dict[str, int], max_length: int):
+def bert_tokenizer(vocab: dict[str, int], max_length: int):
+    """A BERT-style (lower-casing, WordPiece) fast tokenizer over `vocab`, ready to `save_pretrained`."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 

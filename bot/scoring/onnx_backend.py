@@ -1,0 +1,105 @@
+"""Detoxify's model run by ONNX Runtime instead of PyTorch (`SCORING_BACKEND=onnx`).
+
+Why: ONNX Runtime fuses a BERT's attention and layer-norm kernels on CPU, so the same weights score
+faster (benchmarks/bench_scoring.py measures how much on this machine). Scores match PyTorch's to float
+rounding: it is the same fp32 model, exported, not an approximation of it.
+
+How: the model Detoxify loaded is exported with the TorchScript exporter (needs the `onnx` package: the
+`onnx` extra) into a temporary file at load time, and ONNX Runtime reads it into memory; the file and
+the PyTorch weights are then dropped, so only one copy of the model stays resident. Tokenising,
+chunking and length bucketing are the PyTorch backend's own (this class only replaces the forward pass).
+Export takes a few seconds for a BERT-base, once per process, in the loading thread.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+from bot.scoring.backend import DetoxifyBackend, ScoringError
+
+log = logging.getLogger(__name__)
+
+_OPSET = 17
+_INPUTS = ("input_ids", "attention_mask")
+
+
+class OnnxBackend(DetoxifyBackend):
+    def __init__(self, model: Any, tokenizer: Any, labels: Any, *, threads: int | None = None) -> None:
+        super().__init__(model, tokenizer, labels, "cpu")
+        self._session = _session(self._model, threads)
+        self._model = None  # the session holds its own copy of the weights
+
+    def _forward(self, input_ids: Any, attention_mask: Any) -> Any:
+        import torch
+
+        (logits,) = self._session.run(
+            ["logits"], {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
+        )
+        return torch.from_numpy(logits)
+
+
+def onnx_available() -> bool:
+    """Both halves of the path are installed: onnxruntime to run, onnx for the exporter to write."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+
+
+def _session(model: Any, threads: int | None) -> Any:
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ScoringError(
+            "SCORING_BACKEND=onnx needs onnxruntime and onnx: pip install 'commentwarden[onnx]'"
+        ) from exc
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    with tempfile.TemporaryDirectory(prefix="commentwarden-onnx-") as tmp:
+        path = Path(tmp) / "model.onnx"
+        _export(model, path)
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _export(model: Any, path: Path) -> None:
+    import torch
+
+    sample = torch.ones((2, 8), dtype=torch.long)
+    dynamic: dict[str, dict[int, str]] = {name: {0: "batch", 1: "tokens"} for name in _INPUTS}
+    dynamic["logits"] = {0: "batch"}
+    log.info("exporting the scoring model to ONNX (once per process)")
+    try:
+        with warnings.catch_warnings(), torch.inference_mode():
+            # The TorchScript exporter warns that it is legacy and about traced branches that do not
+            # depend on the input; neither concerns a fixed BERT/RoBERTa classifier.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _logits_only(model), (sample, torch.ones_like(sample)), str(path), input_names=list(_INPUTS),
+                output_names=["logits"], dynamic_axes=dynamic, opset_version=_OPSET, dynamo=False,
+            )
+    except Exception as exc:  # missing `onnx`, an unsupported architecture: say which, in one line
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise ScoringError(
+            f"could not export the model for SCORING_BACKEND=onnx ({reason}); install the onnx extra "
+            "or set SCORING_BACKEND=torch"
+        ) from exc
+
+
+def _logits_only(model: Any) -> Any:
+    import torch
+
+    class LogitsOnly(torch.nn.Module):
+        """Hugging Face models return an output object; the exporter wants plain tensors."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    return LogitsOnly()
