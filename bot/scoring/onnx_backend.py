@@ -13,6 +13,9 @@ Export takes a few seconds for a BERT-base, once per process, in the loading thr
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import importlib.util
 import logging
 import tempfile
@@ -33,6 +36,7 @@ class OnnxBackend(DetoxifyBackend):
         super().__init__(model, tokenizer, labels, "cpu")
         self._session = _session(self._model, threads)
         self._model = None  # the session holds its own copy of the weights
+        _return_freed_memory()
 
     def _forward(self, input_ids: Any, attention_mask: Any) -> Any:
         import torch
@@ -41,6 +45,17 @@ class OnnxBackend(DetoxifyBackend):
             ["logits"], {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
         )
         return torch.from_numpy(logits)
+
+
+def _return_freed_memory() -> None:
+    """Give the export's ~500 MB of freed scratch back to the OS (measured: RSS 1.3 GB -> 0.8 GB).
+
+    glibc keeps freed small allocations in its heap, so without this the process would stay as large
+    as at the peak of the export for its whole life. Elsewhere than glibc this is simply skipped.
+    """
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def onnx_available() -> bool:
@@ -61,11 +76,12 @@ def _session(model: Any, threads: int | None) -> Any:
         options.intra_op_num_threads = threads
     with tempfile.TemporaryDirectory(prefix="commentwarden-onnx-") as tmp:
         path = Path(tmp) / "model.onnx"
-        _export(model, path)
+        export_onnx(model, path)
         return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _export(model: Any, path: Path) -> None:
+def export_onnx(model: Any, path: Path) -> None:
+    """Write `model` as an ONNX file taking `input_ids` and `attention_mask` (any batch, any length)."""
     import torch
 
     sample = torch.ones((2, 8), dtype=torch.long)
