@@ -190,7 +190,8 @@ def _describe(row: SourceRow) -> str:
         state = "✅ ok"
     else:
         state = "⏳ first sync pending"
-    return neutralise(f"**#{row.id}** {row.kind} <{row.url}> → <#{row.channel_id}> — {state}")
+    # Only the site's words are neutralised: the channel mention is ours and must stay a link.
+    return f"**#{row.id}** {row.kind} <{neutralise(row.url)}> → <#{row.channel_id}> — {neutralise(state)}"
 
 
 @app_commands.guild_only()
