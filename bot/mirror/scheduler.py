@@ -11,6 +11,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bot.mirror.engine import MirrorEngine, SyncFailed, SyncReport
 from bot.store import SourceRow, Store, StoreError
@@ -53,6 +54,9 @@ class MirrorScheduler:
         self._loop_task: asyncio.Task[None] | None = None
         self._running: dict[int, asyncio.Task[SyncReport | None]] = {}
         self._manual: set[asyncio.Task[object]] = set()  # `/mirror sync` handlers, stopped on shutdown
+        # Source id -> loop time before which it is not polled, for when even the outcome of a poll could not
+        # be written (a full disk): its stored next_poll_at stays in the past and would make it due at once.
+        self._held: dict[int, float] = {}
 
     def start(self) -> None:
         if self._loop_task is None:
@@ -108,8 +112,11 @@ class MirrorScheduler:
 
     async def _start_due(self) -> None:
         now = to_iso(datetime.now(UTC))
+        clock = asyncio.get_running_loop().time()
         for row in await self.store.mirror.sources():
             if row.paused or row.id in self._running or (row.next_poll_at is not None and row.next_poll_at > now):
+                continue
+            if self._held.get(row.id, 0.0) > clock:
                 continue
             task = asyncio.create_task(self._scheduled(row), name=f"mirror-source-{row.id}")
             self._running[row.id] = task
@@ -126,8 +133,9 @@ class MirrorScheduler:
         except Exception:
             return self.tick
         now = datetime.now(UTC)
+        clock = asyncio.get_running_loop().time()
         waits = [
-            (datetime.fromisoformat(r.next_poll_at) - now).total_seconds()
+            max((datetime.fromisoformat(r.next_poll_at) - now).total_seconds(), self._held.get(r.id, clock) - clock)
             for r in rows if not r.paused and r.id not in self._running and r.next_poll_at is not None
         ]
         return max(0.05, min([self.tick, *waits]))
@@ -138,6 +146,9 @@ class MirrorScheduler:
                 return await self._poll(row)
             except SyncFailed:
                 return None  # already recorded on the source
+            except StoreError as exc:  # the outcome itself could not be written; held off in memory instead
+                log.warning("mirror: source %s: could not record the poll: %s", row.id, exc)
+                return None
 
     async def _poll(self, row: SourceRow) -> SyncReport:
         try:
@@ -154,12 +165,20 @@ class MirrorScheduler:
             reason = f"internal error ({type(exc).__name__}); see the bot's log"
             await self._failed(row, reason)
             raise SyncFailed(reason) from exc
-        await self.store.mirror.record_poll(row.id, ok=True, validators=report.validators,
-                                            next_poll_at=_at(self.interval))
+        await self._record(row, self.interval, ok=True, validators=report.validators)
         log.info("mirror: source %s: %s", row.id, report.summary())
         return report
 
     async def _failed(self, row: SourceRow, reason: str) -> None:
         delay = backoff_delay(self.interval, row.failures + 1, self.max_backoff)
         log.warning("mirror: source %s (%s) failing: %s; next try in %.0f s", row.id, row.url, reason, delay)
-        await self.store.mirror.record_poll(row.id, ok=False, error=reason, next_poll_at=_at(delay))
+        await self._record(row, delay, ok=False, error=reason)
+
+    async def _record(self, row: SourceRow, delay: float, **outcome: Any) -> None:
+        """Store the poll's outcome and next time; if the database refuses, hold the source off in memory."""
+        try:
+            await self.store.mirror.record_poll(row.id, next_poll_at=_at(delay), **outcome)
+        except StoreError:
+            self._held[row.id] = asyncio.get_running_loop().time() + delay
+            raise
+        self._held.pop(row.id, None)
