@@ -107,7 +107,7 @@ async def test_no_secret_in_logs_errors_or_config_over_whole_sessions(
 
 
 def test_cli_run_redacts_secrets_in_its_log_output(
-        fake_discord_thread: tuple[FakeDiscord, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        fake_discord_thread: tuple[FakeDiscord, Any], cli_logging: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capfd: pytest.CaptureFixture[str], detoxify_checkpoint: Any) -> None:
     """`commentwarden run` with the token and a site password in its environment: whatever any library
     logs, the handler it installs writes `[redacted]` in their place."""
@@ -125,27 +125,31 @@ def test_cli_run_redacts_secrets_in_its_log_output(
         return started[-1]
 
     monkeypatch.setattr(bot.factory, "create_bot", create)
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
     result: list[int] = []
     runner = threading.Thread(target=lambda: result.append(cli_main(["--env-file", str(tmp_path / "none"), "run"])))
-    try:
-        runner.start()
-        deadline = loop.time() + 30
-        while not (started and started[0].is_ready()):
-            assert runner.is_alive() and loop.time() < deadline, "the bot did not get ready"
-            threading.Event().wait(0.02)
-        logging.getLogger("discord.http").error("echoing a request for %s with token %s", "editor", fake.token)
-        logging.getLogger("aiohttp.client").warning("auth failed for editor:%s", password)
-        asyncio.run_coroutine_threadsafe(started[0].close(), started[0].loop)  # `run` returns once closed
-        runner.join(15)
-    finally:
-        root.handlers[:], root.level = saved
+    runner.start()
+    deadline = loop.time() + 30
+    while not (started and started[0].is_ready()):
+        assert runner.is_alive() and loop.time() < deadline, "the bot did not get ready"
+        threading.Event().wait(0.02)
+    logging.getLogger("discord.http").error("echoing a request for %s with token %s", "editor", fake.token)
+    logging.getLogger("aiohttp.client").warning("auth failed for editor:%s", password)
+    asyncio.run_coroutine_threadsafe(started[0].close(), started[0].loop)  # `run` returns once closed
+    runner.join(15)
     assert result == [0]
     err = capfd.readouterr().err
     assert "echoing a request for editor with token " + REDACTED in err
     assert "auth failed for " + REDACTED in err
     assert fake.token not in err and password not in err
+
+
+@pytest.fixture
+def cli_logging() -> Any:
+    """The CLI installs its own root handler (on the test's captured stderr): put pytest's back afterwards."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    yield
+    root.handlers[:], root.level = saved
 
 
 @pytest.fixture
