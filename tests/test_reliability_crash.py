@@ -6,6 +6,7 @@ back), then restarted on the same database. Compared with the source afterwards:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -65,7 +66,8 @@ class BotProcess:
     def kill(self) -> None:
         assert self.proc is not None
         if self.proc.returncode is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # dead already, reaped before asyncio noticed
+                os.kill(self.proc.pid, signal.SIGKILL)
 
     async def wait_killed(self) -> None:
         assert self.proc is not None
@@ -95,8 +97,8 @@ async def processes(fake_discord: FakeDiscord, detoxify_checkpoint: Any, tmp_pat
 
     yield make
     for process in started:
-        process.kill() if process.proc is not None and process.proc.returncode is None else None
         if process.proc is not None:
+            process.kill()
             await process.proc.wait()
 
 
