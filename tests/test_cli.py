@@ -17,6 +17,8 @@ import pytest
 
 from bot.cli import main, sample_thread
 
+pytestmark = pytest.mark.usefixtures("cli_logging")
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 

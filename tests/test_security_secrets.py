@@ -144,15 +144,6 @@ def test_cli_run_redacts_secrets_in_its_log_output(
 
 
 @pytest.fixture
-def cli_logging() -> Any:
-    """The CLI installs its own root handler (on the test's captured stderr): put pytest's back afterwards."""
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    yield
-    root.handlers[:], root.level = saved
-
-
-@pytest.fixture
 def fake_discord_thread(monkeypatch: pytest.MonkeyPatch) -> Any:
     """The fake Discord on its own event loop in a thread, for a test whose code under test calls
     `asyncio.run` itself (the CLI)."""
