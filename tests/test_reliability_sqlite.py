@@ -23,7 +23,6 @@ from tests.test_hostile_input import settled
 from tests.test_mirror_discord import make_bot, spec, thread_file, wait_mirrored
 from tests.test_mirror_wordpress import wait_for
 from tests.test_moderation_bot import wait_card
-from tests.test_security_secrets import cli_logging  # noqa: F401  (a fixture)
 
 FILLER_GUILD = 1  # rows that use up the disk's last room belong to no real guild
 LOCKER = """
