@@ -136,7 +136,7 @@ def run(quick: bool, count: int, seconds: float) -> int:
     torch.set_num_threads(THREADS)
     detox = Detoxify("unbiased", checkpoint=str(model.checkpoint), huggingface_config_path=str(model.config_dir))
     texts = message_mix(count)
-    lengths = [len(detox.tokenizer(t)["input_ids"]) for t in texts]
+    lengths = [len(detox.tokenizer(t, verbose=False)["input_ids"]) for t in texts]
     print(f"model: {model.describe()}; {torch.get_num_threads()} threads")
     print(f"mix: {len(texts)} messages, tokens median {statistics.median(lengths):.0f}, "
           f"mean {statistics.mean(lengths):.0f}, max {max(lengths)}")

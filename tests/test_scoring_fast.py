@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.scoring import ScoringError, load_scorer
+from bot.scoring import ScoringError, load_scorer, onnx_backend
 from bot.scoring import backend as backend_module
-from bot.scoring import onnx_backend
 from bot.scoring.backend import DetoxifyBackend, load_backend
 from bot.scoring.bucketing import length_buckets
 from bot.scoring.onnx_backend import OnnxBackend
