@@ -29,7 +29,7 @@ from bot.scan import SCORE_BATCH, score_in_batches
 from bot.scoring import Scorer, TextScore
 from bot.sources.base import Comment, Source, SourceError, Thread
 from bot.store import SourceRow, Store
-from bot.store.mirror import MirrorComment
+from bot.store.mirror import MirrorComment, UnjudgedComment
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,18 @@ async def finish_even_if_cancelled(coro: Coroutine[Any, Any, T]) -> T:
 def stored_score(row: MirrorComment) -> TextScore:
     return TextScore(scores=row.scores or {}, top_label=row.top_label, top_score=row.top_score or 0.0,
                      evidence=row.evidence or "", span=None)
+
+
+def announced(pending: UnjudgedComment) -> CommentScored:
+    """The `comment_scored` event of a version already in Discord, rebuilt from the store: what moderation
+    judges again when the first event's handler never finished (a kill -9, a database refusing the flag)."""
+    row = pending.row
+    assert row.message_id is not None
+    return CommentScored(
+        guild_id=pending.guild_id, source_id=pending.source_id, article=pending.article, comment=row.comment,
+        comment_id=row.id, channel_id=pending.channel_id, thread_id=pending.thread_id, message_id=row.message_id,
+        score=stored_score(row),
+    )
 
 
 class MirrorEngine:

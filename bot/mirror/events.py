@@ -3,7 +3,9 @@
 The engine emits one event per comment version that reaches Discord (new, edited, restored, or adopted
 after a crash), after its score is stored and its message id recorded, so a subscriber can flag it and
 link straight to the message. Subscribers are plain callables; the cog forwards events to discord.py's
-dispatcher as `comment_scored`. A failing subscriber is logged and never stops the mirror.
+dispatcher as `comment_scored`. A failing subscriber is logged and never stops the mirror; the version is
+not announced again, so moderation marks what it judged (`comments.judged_hash`) and replays the rest from
+the store (`engine.announced`).
 """
 
 from __future__ import annotations

@@ -111,6 +111,31 @@ class MirrorComment:
         )
 
 
+@dataclass(frozen=True)
+class UnjudgedComment:
+    """A comment version shown in Discord that moderation never judged, with where it is shown."""
+
+    guild_id: int
+    source_id: int
+    channel_id: int  # the source's text or forum channel
+    thread_id: int
+    article: Article
+    row: MirrorComment
+
+    @classmethod
+    def from_row(cls, row: aiosqlite.Row) -> UnjudgedComment:
+        from bot.sources.base import Article  # at run time only, as in MirrorComment
+
+        published = row["article_published_at"]
+        article = Article(
+            external_id=row["article_external_id"], title=row["article_title"], url=row["article_url"],
+            author=row["article_author"], published_at=datetime.fromisoformat(published) if published else None,
+            excerpt=row["article_excerpt"],
+        )
+        return cls(guild_id=row["guild_id"], source_id=row["source_id"], channel_id=row["channel_id"],
+                   thread_id=row["thread_id"], article=article, row=MirrorComment.from_row(row))
+
+
 def _iso(moment: Any) -> str | None:
     return to_iso(moment) if moment is not None else None
 
@@ -301,6 +326,29 @@ class MirrorStore:
                 "WHERE article_id = ?",
                 (article_id,),
             )
+
+    async def unjudged(self, guild_id: int, since: str, *, limit: int = 100) -> list[UnjudgedComment]:
+        """Live comment versions mirrored since `since` into the guild's sources that moderation never judged,
+        oldest first; only versions whose stored scores are those of the text Discord shows."""
+        # Driven by the partial index (its conditions come first), which holds only the versions not judged
+        # yet: a few rows, where the guild's sources can hold millions of comments.
+        rows = await self.db.fetchall(
+            "SELECT c.*, a.external_id AS article_external_id, a.title AS article_title, a.url AS article_url, "
+            "a.author AS article_author, a.published_at AS article_published_at, a.excerpt AS article_excerpt, "
+            "a.thread_id, s.id AS source_id, s.guild_id, s.channel_id "
+            "FROM comments c INDEXED BY comments_unjudged CROSS JOIN articles a ON a.id = c.article_id "
+            "CROSS JOIN sources s ON s.id = a.source_id "
+            "WHERE c.message_id IS NOT NULL AND c.judged_hash IS NOT c.mirrored_hash AND c.mirrored_at >= ? "
+            "AND s.guild_id = ? AND c.status = 'live' AND c.mirrored_hash = c.content_hash "
+            "AND c.scored_hash = c.content_hash AND a.thread_id IS NOT NULL "
+            "ORDER BY c.mirrored_at, c.id LIMIT ?",
+            (since, guild_id, limit),
+        )
+        return [UnjudgedComment.from_row(r) for r in rows]
+
+    async def set_judged(self, comment_id: int, content_hash: str) -> None:
+        """Moderation judged this version (flagged it, or found it under every level)."""
+        await self.db.execute("UPDATE comments SET judged_hash = ? WHERE id = ?", (content_hash, comment_id))
 
     async def comment_row(self, comment_id: int) -> aiosqlite.Row | None:
         return await self.db.fetchone("SELECT * FROM comments WHERE id = ?", (comment_id,))

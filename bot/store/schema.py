@@ -170,6 +170,16 @@ MIGRATIONS: list[str] = [
     ALTER TABLE comments ADD COLUMN removed_by TEXT CHECK (removed_by IN ('site', 'moderator'));
     UPDATE comments SET mirrored_hash = content_hash WHERE message_id IS NOT NULL;
     """,
+    # 3: which version of a mirrored comment moderation has judged against the flag levels. A version shown in
+    # Discord but never judged (the process died, or the database refused the flag, between the post and the
+    # case) is found again through the partial index, which holds only such versions, and flagged then. What
+    # an earlier release mirrored counts as judged: it was, by that release.
+    """
+    ALTER TABLE comments ADD COLUMN judged_hash TEXT;
+    UPDATE comments SET judged_hash = mirrored_hash WHERE message_id IS NOT NULL;
+    CREATE INDEX comments_unjudged ON comments(mirrored_at)
+        WHERE message_id IS NOT NULL AND judged_hash IS NOT mirrored_hash;
+    """,
 ]
 
 LATEST_VERSION = len(MIGRATIONS)
