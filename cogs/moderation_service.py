@@ -7,8 +7,10 @@ bot's own actions recognisable when they come back through the audit log.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -23,7 +25,7 @@ from bot.moderation.durations import describe
 from bot.moderation.policy import Verdict, levels_for_model
 from bot.moderation.warnings import escalation, expiry
 from bot.scoring import TextScore
-from bot.store import AUTO, Case, GuildSettings, Level, NewCase
+from bot.store import AUTO, Case, GuildSettings, Level, NewCase, StoreError
 from cogs.moderation_buttons import card_view
 
 if TYPE_CHECKING:
@@ -87,6 +89,11 @@ class ModerationService:
     def __init__(self, bot: CommentWarden) -> None:
         self.bot = bot
         self._warned_no_channel: set[int] = set()
+        # (guild, case) -> held while its flag is followed up: the live event, a retry and a recovery pass can
+        # reach one flag together, and the second must find the first's card rather than post another.
+        self._following: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = weakref.WeakValueDictionary()
+        # Cards sent whose recording failed (the database refused): a retry records these instead of sending again.
+        self._unrecorded: dict[tuple[int, int], discord.Message] = {}
 
     # Levels and settings
 
@@ -122,11 +129,12 @@ class ModerationService:
                         settings: GuildSettings, *, act: bool) -> Case:
         """What comes after a flag is logged: the act level, then the card. Also how a flag whose card a
         killed process never posted gets one after the restart; a flag already carded is left alone."""
-        if await self.bot.store.cases.card(target.guild.id, case.case_number) is not None:
-            return case  # a retry of a flag already carded
-        acted, removed = await self.act_automatically(target, case, settings) if act else (None, False)
-        await self.post_card(target, case, score, verdict, settings, acted, settled=removed)
-        return case
+        async with self._following.setdefault((target.guild.id, case.case_number), asyncio.Lock()):
+            if await self.bot.store.cases.card(target.guild.id, case.case_number) is not None:
+                return case  # a retry of a flag already carded
+            acted, removed = await self.act_automatically(target, case, settings) if act else (None, False)
+            await self.post_card(target, case, score, verdict, settings, acted, settled=removed)
+            return case
 
     async def act_automatically(self, target: FlagTarget, flag: Case, settings: GuildSettings) -> tuple[str, bool]:
         """The act level: remove the message (or the comment), and time the member out if configured.
@@ -173,9 +181,10 @@ class ModerationService:
         """Post the card (or just queue the flag when no review channel is set); a `settled` card, one the bot
         already acted on, is shown decided with its buttons off."""
         store = self.bot.store.cases
+        key = (target.guild.id, case.case_number)
         channel = target.guild.get_channel(settings.review_channel_id) if settings.review_channel_id else None
-        message = None
-        if isinstance(channel, discord.abc.Messageable):
+        message = self._unrecorded.pop(key, None)  # sent by an attempt whose recording failed: record that one
+        if message is None and isinstance(channel, discord.abc.Messageable):
             embed = discord.Embed.from_dict(flag_embed(FlagCard(
                 case_number=case.case_number, text=target.text, author=target.target_name, place=target.place,
                 link=target.link, scores=score.scores, verdict=verdict, evidence=score.evidence,
@@ -186,12 +195,17 @@ class ModerationService:
                 message = await channel.send(embed=embed, view=view, allowed_mentions=discord.AllowedMentions.none())
             except discord.HTTPException as exc:
                 log.warning("cannot post review card for case %d in guild %d: %s", case.case_number, target.guild.id, exc)
-        elif target.guild.id not in self._warned_no_channel:
+        elif message is None and target.guild.id not in self._warned_no_channel:
             self._warned_no_channel.add(target.guild.id)
             log.warning("guild %d has no review channel: flags are logged but no cards are posted "
                         "(set one with /config review-channel)", target.guild.id)
-        await store.set_card(target.guild.id, case.case_number, message.channel.id if message else None,
-                             message.id if message else None)
+        try:
+            await store.set_card(target.guild.id, case.case_number, message.channel.id if message else None,
+                                 message.id if message else None)
+        except StoreError:
+            if message is not None:
+                self._unrecorded[key] = message
+            raise
         if settled:
             me = self.bot.user
             await store.decide(target.guild.id, case.case_number, actions.AUTO_DECISION, me.id if me else 0, AUTO)
