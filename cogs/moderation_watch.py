@@ -4,34 +4,71 @@ Messages are gathered in short windows and scored in one call per batch, and the
 commit, so a burst costs a handful of model calls rather than one each. The bot never scores its own or a
 webhook's posts here (that would loop through the mirror); mirrored comments arrive already scored, as
 `comment_scored` events from the mirror engine.
+
+A write the database refuses (locked past the busy timeout, disk full) is tried again a few times with
+backoff before a batch or a comment is given up: a brief outage must not lose a flag. What is given up is
+not lost for good either: a member's message has no score, so the next READY's catch-up scores it; a
+comment stays unjudged, so the recovery sweep flags it (cogs/moderation_recovery.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import discord
 from discord.ext import commands
 
 from bot.mirror.events import CommentScored
+from bot.mirror.scheduler import backoff_delay
 from bot.moderation import actions
 from bot.moderation.batching import Batcher
-from bot.moderation.policy import Outcome, evaluate, levels_for_model, outcome
-from bot.store import Case, GuildSettings, MessageScore, NewCase
+from bot.moderation.policy import Outcome, Verdict, evaluate, levels_for_model, outcome
+from bot.scoring import TextScore
+from bot.store import Case, GuildSettings, MessageScore, NewCase, StoreError
 from cogs.moderation_service import FlagTarget, ModerationService, content_key
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+# A member message to flag: (message, content as scored, its guild's settings, score, verdict, outcome).
+Flag = tuple[discord.Message, str, GuildSettings, TextScore, Verdict, Outcome]
 
 SUBMITTED_MEMORY = 10_000  # message versions remembered to keep a restart's catch-up and live events apart
 
 # Only what a member typed: joins, pins, boosts and AutoMod's alert posts are not the member's words.
 SCORED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
+
+# A refused write is tried this many times in all; the waits between double from RETRY_BASE seconds (jittered).
+# A lock has already been waited on for the busy timeout by then, so the waits themselves can stay short.
+RETRY_ATTEMPTS = 4
+RETRY_BASE = 0.25
+
+
+async def retrying(step: Callable[[], Awaitable[T]], what: str) -> T:
+    """Run a database-writing step again while the database refuses it, a bounded number of times.
+
+    Only for steps that are safe to repeat (one transaction, or writes made idempotent by dedup keys); the
+    last StoreError is raised when every attempt failed.
+    """
+    for attempt in range(1, RETRY_ATTEMPTS + 1):
+        try:
+            return await step()
+        except StoreError as exc:
+            if attempt == RETRY_ATTEMPTS:
+                raise
+            delay = backoff_delay(RETRY_BASE, attempt)
+            log.warning("%s failed (attempt %d of %d): %s; trying again in %.1f s", what, attempt, RETRY_ATTEMPTS,
+                        exc, delay)
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 def scoreable(message: discord.Message) -> bool:
@@ -67,10 +104,14 @@ class Watcher(commands.Cog):
         self.service = service
         # (message, content at arrival): discord.py edits a cached Message in place, so an edit arriving
         # before the batch runs must not rewrite the text the earlier version is scored and logged with.
-        self.batcher: Batcher[tuple[discord.Message, str]] = Batcher(self.score_batch)
+        self.batcher: Batcher[tuple[discord.Message, str]] = Batcher(self.handle_batch)
         # (message id, text) already handed to the batcher by this process: the catch-up after a restart and
         # the live events can both see a message, and it must be scored (and carded) once.
         self._submitted: OrderedDict[tuple[int, str], None] = OrderedDict()
+        # Set once the previous batch is logged (or given up): batches run concurrently, and one waiting out a
+        # locked database must not be overtaken, so cases keep the order the messages were written in.
+        self._logged = asyncio.Event()
+        self._logged.set()
 
     async def cog_unload(self) -> None:
         await self.batcher.drain()
@@ -103,7 +144,36 @@ class Watcher(commands.Cog):
         if scoreable(message):
             self.submit(message)
 
+    async def handle_batch(self, batch: list[tuple[discord.Message, str]]) -> None:
+        try:
+            await self.score_batch(batch)
+        except StoreError as exc:
+            # Given up: forgotten as submitted, so the catch-up after the next READY scores these messages again.
+            for message, content in batch:
+                self._submitted.pop((message.id, content_key(content)), None)
+            log.warning("a batch of %d messages was not logged: %s; the catch-up after the next READY scores "
+                        "them again", len(batch), exc)
+
     async def score_batch(self, batch: list[tuple[discord.Message, str]]) -> None:
+        previous, self._logged = self._logged, asyncio.Event()
+        logged = self._logged
+        try:
+            todo = await retrying(lambda: self._watched(batch), f"reading the settings for {len(batch)} messages")
+            if not todo:
+                return
+            results = await self.bot.scorer.score([content for _, content, _ in todo])
+            rows, flags = self._evaluate(todo, results)
+            targets = [member_target(message, content) for message, content, *_ in flags]
+            await previous.wait()
+            cases = await retrying(lambda: self._log(rows, targets, flags), f"logging a batch of {len(rows)} scores")
+        finally:
+            logged.set()
+        for target, case, (_, _, guild_settings, score, verdict, result) in zip(targets, cases, flags, strict=True):
+            await retrying(functools.partial(self.service.follow_up, target, case, score, verdict, guild_settings,
+                                             act=result is Outcome.ACT),
+                           f"following up case #{case.case_number}")
+
+    async def _watched(self, batch: list[tuple[discord.Message, str]]) -> list[tuple[discord.Message, str, GuildSettings]]:
         settings: dict[int, GuildSettings] = {}
         todo: list[tuple[discord.Message, str, GuildSettings]] = []
         for message, content in batch:
@@ -113,11 +183,12 @@ class Watcher(commands.Cog):
                 settings[guild_id] = await self.service.settings(guild_id)
             if watched(settings[guild_id], message.channel):
                 todo.append((message, content, settings[guild_id]))
-        if not todo:
-            return
-        results = await self.bot.scorer.score([content for _, content, _ in todo])
+        return todo
+
+    def _evaluate(self, todo: list[tuple[discord.Message, str, GuildSettings]], results: list[TextScore],
+               ) -> tuple[list[MessageScore], list[Flag]]:
         rows: list[MessageScore] = []
-        flags = []
+        flags: list[Flag] = []
         for (message, content, guild_settings), score in zip(todo, results, strict=True):
             verdict = evaluate(score.scores, self.service.levels(guild_settings, message.channel))
             result = outcome(verdict, shadow=guild_settings.shadow_mode)
@@ -128,39 +199,57 @@ class Watcher(commands.Cog):
             ))
             if result is not Outcome.IGNORE:
                 flags.append((message, content, guild_settings, score, verdict, result))
-        targets = [member_target(message, content) for message, content, *_ in flags]
+        return rows, flags
+
+    async def _log(self, rows: list[MessageScore], targets: list[FlagTarget], flags: list[Flag]) -> list[Case]:
         # Scores and flag cases commit together: after a kill -9 a message is either fully logged (and only
         # its card may be missing, which the restart posts) or not at all (and the restart's catch-up scores it).
+        # A refused commit wrote nothing, so it can simply be tried again.
         async with self.bot.store.db.transaction() as conn:
             await self.bot.store.scores.add_many(rows, conn=conn)
-            cases = [await self.bot.store.cases.add(self.service.flag_case(target, score, verdict, guild_settings),
-                                                    conn=conn)
-                     for target, (_, _, guild_settings, score, verdict, _) in zip(targets, flags, strict=True)]
-        for target, case, (_, _, guild_settings, score, verdict, result) in zip(targets, cases, flags, strict=True):
-            await self.service.follow_up(target, case, score, verdict, guild_settings, act=result is Outcome.ACT)
+            return [await self.bot.store.cases.add(self.service.flag_case(target, score, verdict, guild_settings),
+                                                   conn=conn)
+                    for target, (_, _, guild_settings, score, verdict, _) in zip(targets, flags, strict=True)]
 
     # Mirrored comments
 
     @commands.Cog.listener()
     async def on_comment_scored(self, event: CommentScored) -> None:
+        try:
+            await retrying(lambda: self.judge_comment(event), f"judging mirrored comment {event.comment_id}")
+        except StoreError as exc:
+            log.warning("mirrored comment %d was not judged: %s; the recovery sweep judges it later",
+                        event.comment_id, exc)
+
+    async def judge_comment(self, event: CommentScored) -> Case | None:
+        """Flag a mirrored comment version that crosses the guild's levels, then mark the version judged.
+
+        The one path for comments: the live event, and the recovery pass that replays the event of a version
+        left unjudged (`bot.mirror.engine.announced`). Safe to repeat: the flag's dedup key and the card check
+        make a second run find the first's case and card. Returns the flag, None when nothing crossed.
+        """
         guild = self.bot.get_guild(event.guild_id)
         if guild is None:
-            return
+            return None
         settings = await self.service.settings(guild.id)
         levels = levels_for_model(settings, [event.channel_id, event.thread_id], self.bot.settings.thresholds,
                                   self.bot.scorer.labels)
         verdict = evaluate(event.score.scores, levels)
         result = outcome(verdict, shadow=settings.shadow_mode)
-        if result is Outcome.IGNORE:
-            return
+        case = None if result is Outcome.IGNORE else await self.service.flag(
+            self._comment_target(guild, event), event.score, verdict, settings, act=result is Outcome.ACT)
+        await self.bot.store.mirror.set_judged(event.comment_id, event.comment.content_hash)
+        return case
+
+    @staticmethod
+    def _comment_target(guild: discord.Guild, event: CommentScored) -> FlagTarget:
         article = event.article
-        target = FlagTarget(
+        return FlagTarget(
             guild=guild, kind="comment", target_id=str(event.comment_id), target_name=event.comment.author,
             text=event.comment.text, place=f"[{article.title}]({article.url})" if article.url else article.title,
             link=event.jump_url, channel_id=event.thread_id, message_ids=[event.message_id],
             dedup=f"{guild.id}:comment:{event.comment_id}:{event.comment.content_hash[:16]}",
         )
-        await self.service.flag(target, event.score, verdict, settings, act=result is Outcome.ACT)
 
     # Discord AutoMod
 
