@@ -1,0 +1,211 @@
+"""No flag lost between a post and its case: the real bot against the fake Discord, with the database refusing
+writes at the worst moments.
+
+- A mirrored comment reaches Discord, then its flag cannot be written (every retry refused): the mirror will
+  never announce that version again, so the recovery pass after the next READY, or the timed sweep in the
+  same process, judges it from the store and flags it, once; a comment flagged already is not flagged again.
+- A batch of member messages meets a database locked past the busy timeout, or a card whose recording fails:
+  the batch is tried again with backoff and each message ends with one case and one card.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import Settings
+from bot.store import CaseFilter, StoreError
+from bot.store.mirror import MirrorStore
+from cogs.moderation_service import FlagTarget, ModerationService
+from tests.fakediscord import FakeDiscord
+from tests.fakediscord.models import Message
+from tests.test_mirror_discord import make_bot, spec, thread_file, wait_mirrored
+from tests.test_mirror_wordpress import wait_for
+from tests.test_moderation_bot import case_of, field
+from tests.test_reliability_sqlite import hold_write_lock
+
+FLAGS = CaseFilter(action="flag")
+REFUSED = "the database is locked by another process: nothing was written; retry shortly"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, detoxify_checkpoint: Any) -> Settings:
+    return Settings(database_path=tmp_path / "cw.db", allow_private_urls=True, poll_interval=3600,
+                    **detoxify_checkpoint.settings_kwargs())
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("cogs.moderation_watch.RETRY_BASE", 0.02)
+
+
+def cards(fake: FakeDiscord, world: Any) -> list[Message]:
+    return [m for m in fake.messages(world.review) if m.embeds]
+
+
+async def wait_cards(fake: FakeDiscord, world: Any, count: int, within: float = 10.0) -> list[Message]:
+    await fake.wait_until(lambda: len(cards(fake, world)) >= count, within)
+    await asyncio.sleep(0.3)  # a duplicate would land now
+    return cards(fake, world)
+
+
+async def add_source(fake: FakeDiscord, world: Any, path: Path) -> None:
+    added = await fake.invoke_slash("mirror add", {"url": str(path), "channel": world.forum}, user=world.moderator,
+                                    channel=world.general)
+    assert "Mirroring source #1" in added.content, added.content
+
+
+async def comment_flags(bot: Any, guild_id: int) -> dict[str, int]:
+    """External comment id -> how many flag cases it has."""
+    found: dict[str, int] = {}
+    for case in await bot.store.cases.query(guild_id, FLAGS, limit=100):
+        assert case.target_kind == "comment", case
+        row = await bot.store.mirror.comment_row(int(case.target_id))
+        found[row["external_id"]] = found.get(row["external_id"], 0) + 1
+    return found
+
+
+async def assert_carded_once(bot: Any, fake: FakeDiscord, world: Any) -> None:
+    """Every flag has exactly one card in the review channel, and that card is the one recorded."""
+    shown = cards(fake, world)
+    flags = await bot.store.cases.query(world.guild.id, FLAGS, limit=100)
+    assert sorted(case_of(c) for c in shown) == sorted(f.case_number for f in flags)
+    for flag in flags:
+        row = await bot.store.cases.card(world.guild.id, flag.case_number)
+        assert row is not None and row["message_id"] in {c.id for c in shown}, flag.case_number
+
+
+async def test_a_comment_whose_flag_was_refused_is_flagged_once_after_a_restart(
+        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path,
+        detoxify_checkpoint: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    w = discord_world
+    toxic = detoxify_checkpoint.toxic_word
+    refused_text, judged_text = f"you are a {toxic}", f"what a {toxic} take"
+    path = thread_file(tmp_path, [spec(1), spec(2, text=refused_text), spec(3, text=judged_text)])
+    outage = True  # the first process's database refuses the writes below, every time it is asked
+    refusals = {"flag": 0, "judged": 0}
+    real_flag, real_set_judged = ModerationService.flag, MirrorStore.set_judged
+
+    async def flag(self: ModerationService, target: FlagTarget, *args: Any, **kwargs: Any) -> Any:
+        if outage and target.text == refused_text:  # c2: no case is written at all
+            refusals["flag"] += 1
+            raise StoreError(REFUSED)
+        return await real_flag(self, target, *args, **kwargs)
+
+    async def set_judged(self: MirrorStore, comment_id: int, content_hash: str) -> None:
+        row = await self.comment_row(comment_id)
+        if outage and row["external_id"] == "c3":  # c3: flagged and carded, but the version never marked judged
+            refusals["judged"] += 1
+            raise StoreError(REFUSED)
+        await real_set_judged(self, comment_id, content_hash)
+
+    monkeypatch.setattr(ModerationService, "flag", flag)
+    monkeypatch.setattr(MirrorStore, "set_judged", set_judged)
+
+    async with bot_runner(make_bot(settings)) as bot:
+        await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id)
+        await add_source(fake_discord, w, path)
+        await wait_mirrored(fake_discord, 3, w.forum)
+        await fake_discord.wait_until(lambda: refusals["flag"] == refusals["judged"] == 4)  # every retry refused
+        assert await comment_flags(bot, w.guild.id) == {"c3": 1}
+        assert len(await wait_cards(fake_discord, w, 1)) == 1
+    outage = False
+
+    async with bot_runner(make_bot(settings)) as bot:  # READY: the recovery pass
+        shown = await wait_cards(fake_discord, w, 2)
+        assert await comment_flags(bot, w.guild.id) == {"c2": 1, "c3": 1}  # c1 is clean; nobody flagged twice
+        assert len(shown) == 2
+        await assert_carded_once(bot, fake_discord, w)
+        late = next(c for c in shown if refused_text in c.embeds[0]["description"])
+        flag = await bot.store.cases.get(w.guild.id, case_of(late))
+        assert flag.dedup_key.startswith(f"flag:{w.guild.id}:comment:{flag.target_id}:")
+        assert fake_discord.state.message_index[flag.message_id].webhook_id is not None  # links to the mirror
+        assert "Gardening" in field(late, "Where")
+        unjudged = await bot.store.mirror.unjudged(w.guild.id, "2000-01-01T00:00:00Z")
+        assert unjudged == []  # every version is judged now, the clean one too
+    assert refusals["flag"] == refusals["judged"] == 4  # the second process was never refused
+
+
+async def test_the_timed_sweep_flags_a_refused_comment_without_a_restart(
+        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path,
+        detoxify_checkpoint: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    w = discord_world
+    monkeypatch.setattr("cogs.moderation_recovery.SWEEP_EVERY", 0.2)
+    path = thread_file(tmp_path, [spec(1), spec(2, text=f"you are a {detoxify_checkpoint.toxic_word}")])
+    refusals = 0
+    real_flag = ModerationService.flag
+
+    async def flag(self: ModerationService, *args: Any, **kwargs: Any) -> Any:
+        nonlocal refusals
+        if refusals < 4:  # the live event and all its retries
+            refusals += 1
+            raise StoreError(REFUSED)
+        return await real_flag(self, *args, **kwargs)
+
+    monkeypatch.setattr(ModerationService, "flag", flag)
+    async with bot_runner(make_bot(settings)) as bot:
+        await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id)
+        await add_source(fake_discord, w, path)
+        await wait_mirrored(fake_discord, 2, w.forum)
+        shown = await wait_cards(fake_discord, w, 1)
+        await asyncio.sleep(0.5)  # more sweeps: none flags it again
+        assert refusals == 4
+        assert len(cards(fake_discord, w)) == len(shown) == 1
+        assert await comment_flags(bot, w.guild.id) == {"c2": 1}
+        await assert_carded_once(bot, fake_discord, w)
+
+
+async def test_a_batch_meeting_a_locked_database_is_retried_in_order_with_one_case_and_card_each(
+        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings,
+        detoxify_checkpoint: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    w = discord_world
+    monkeypatch.setattr("bot.store.database.BUSY_TIMEOUT_MS", 200)  # the lock below outlasts it several times
+    monkeypatch.setattr("cogs.moderation_watch.RETRY_BASE", 0.25)
+    caplog.set_level(logging.WARNING, "cogs.moderation_watch")
+    async with bot_runner(make_bot(settings)) as bot:
+        await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id)
+        locker = await hold_write_lock(settings.database_path, 1.0)
+        first = await fake_discord.send_message(w.general, w.member, f"hello {detoxify_checkpoint.toxic_word} 1")
+        await asyncio.sleep(0.3)  # its batch is waiting out the lock when the next message comes
+        second = await fake_discord.send_message(w.general, w.member, f"hello {detoxify_checkpoint.toxic_word} 2")
+        shown = await wait_cards(fake_discord, w, 2, within=15)
+        assert await locker.wait() == 0
+        assert "failed (attempt 1 of 4)" in caplog.text and "locked by another process" in caplog.text
+        assert len(shown) == 2
+        flags = await bot.store.cases.query(w.guild.id, FLAGS, limit=10)
+        by_number = sorted(flags, key=lambda c: c.case_number)
+        assert [c.message_id for c in by_number] == [first.id, second.id]  # logged in the order written
+        scored = await bot.store.db.fetchall("SELECT message_id FROM message_scores")
+        assert sorted(r["message_id"] for r in scored) == sorted([first.id, second.id])  # each once
+        await assert_carded_once(bot, fake_discord, w)
+
+
+async def test_a_card_whose_recording_is_refused_is_recorded_on_retry_not_posted_twice(
+        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings,
+        detoxify_checkpoint: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    w = discord_world
+    async with bot_runner(make_bot(settings)) as bot:
+        await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id)
+        real_set_card = bot.store.cases.set_card
+        refusals = 0
+
+        async def set_card(*args: Any, **kwargs: Any) -> None:
+            nonlocal refusals
+            if refusals == 0:  # the card is in Discord, the database will not say so
+                refusals += 1
+                raise StoreError(REFUSED)
+            await real_set_card(*args, **kwargs)
+
+        monkeypatch.setattr(bot.store.cases, "set_card", set_card)
+        sent = await fake_discord.send_message(w.general, w.member, f"hello {detoxify_checkpoint.toxic_word}")
+        shown = await wait_cards(fake_discord, w, 1)
+        assert refusals == 1
+        assert len(shown) == 1 and str(sent.id) in field(shown[0], "Link")
+        flags = await bot.store.cases.query(w.guild.id, FLAGS, limit=10)
+        assert [f.message_id for f in flags] == [sent.id]
+        row = await wait_for(lambda: bot.store.cases.card(w.guild.id, flags[0].case_number))
+        assert row["message_id"] == shown[0].id  # the card that was sent is the one recorded
