@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.config import Settings
-from bot.store import CaseFilter, StoreError
+from bot.scoring import TextScore
+from bot.sources.base import Article, Comment
+from bot.store import CaseFilter, Store, StoreError
 from bot.store.mirror import MirrorStore
+from bot.store.schema import MIGRATIONS
 from cogs.moderation_service import FlagTarget, ModerationService
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.models import Message
@@ -77,6 +82,72 @@ async def assert_carded_once(bot: Any, fake: FakeDiscord, world: Any) -> None:
     for flag in flags:
         row = await bot.store.cases.card(world.guild.id, flag.case_number)
         assert row is not None and row["message_id"] in {c.id for c in shown}, flag.case_number
+
+
+def comment(n: int, text: str | None = None) -> Comment:
+    return Comment(external_id=f"c{n}", parent_id=None, author=f"Reader {n}", posted_at=None,
+                   text=text or f"comment {n}", url=None, avatar_url=None)
+
+
+async def test_only_live_versions_shown_and_never_judged_are_pending(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "cw.db")
+    try:
+        source = await store.mirror.add_source(1, 10, "file", "thread.json")
+        elsewhere = await store.mirror.add_source(2, 10, "file", "thread.json")
+        article = Article("a1", "Garden news", "https://news.example/a1", None, None, "")
+        ids = {}
+        for src in (source, elsewhere):
+            article_id = await store.mirror.upsert_article(src.id, article)
+            await store.mirror.set_article_thread(article_id, 100 + src.id, None)
+            comments = [comment(n) for n in range(1, 7)]
+            score = TextScore({"toxicity": 0.9}, "toxicity", 0.9, "x", None)
+            await store.mirror.save_scored(article_id, [(c, score) for c in comments])
+            for n, c in enumerate(comments, 1):
+                if n != 2:  # c2 never reached Discord
+                    await store.mirror.record_mirrored(article_id, c.external_id, [1000 * src.id + n])
+            rows = await store.mirror.mirror_comments(article_id)
+            ids[src.guild_id] = {key: row.id for key, row in rows.items()}
+            if src is source:
+                await store.mirror.set_judged(ids[1]["c3"], comments[2].content_hash)  # judged
+                await store.mirror.record_removed(article_id, "c4", [1004], "site")  # removed on the site
+                edited = comment(5, "comment 5, edited on the site")  # saved, its message not edited yet
+                await store.mirror.save_scored(article_id, [(edited, score)])
+                await store.mirror.set_judged(ids[1]["c6"], "an older version")  # c6 changed since it was judged
+        since = "2000-01-01T00:00:00Z"
+        pending = await store.mirror.unjudged(1, since)
+        assert [(p.row.comment.external_id, p.guild_id, p.thread_id) for p in pending] == [
+            ("c1", 1, 100 + source.id), ("c6", 1, 100 + source.id)]
+        assert pending[0].article == article and pending[0].row.message_id == 1001 and pending[0].channel_id == 10
+        assert pending[0].row.content_hash == comment(1).content_hash  # the dedup key a live event would use
+        assert [p.row.id for p in await store.mirror.unjudged(1, since, limit=1)] == [ids[1]["c1"]]
+        assert await store.mirror.unjudged(1, datetime.now(UTC).replace(year=2100).isoformat()) == []  # the window
+        assert len(await store.mirror.unjudged(2, since)) == 5  # the other guild's own
+    finally:
+        await store.close()
+
+
+def test_comments_mirrored_before_schema_3_count_as_judged(tmp_path: Path) -> None:
+    path = tmp_path / "cw.db"
+    con = sqlite3.connect(path)
+    con.executescript(MIGRATIONS[0] + MIGRATIONS[1] + "\nPRAGMA user_version = 2;")
+    con.execute("INSERT INTO sources (id, guild_id, channel_id, kind, url) VALUES (1, 1, 10, 'file', 't.json')")
+    con.execute("INSERT INTO articles (id, source_id, external_id, title, thread_id) VALUES (1, 1, 'a1', 'T', 100)")
+    for n, message_id in ((1, 1001), (2, None)):
+        con.execute(
+            "INSERT INTO comments (article_id, external_id, author, text, content_hash, scored_hash, message_id, "
+            "mirrored_hash, mirrored_at) VALUES (1, ?, 'R', 'x', 'h', 'h', ?, ?, '2026-01-01T00:00:00Z')",
+            (f"c{n}", message_id, "h" if message_id else None))
+    con.commit()
+    con.close()
+
+    async def pending() -> list[Any]:
+        store = await Store.open(path)
+        try:
+            return await store.mirror.unjudged(1, "2000-01-01T00:00:00Z")
+        finally:
+            await store.close()
+
+    assert asyncio.run(pending()) == []  # judged by the release that mirrored it: not flagged again on upgrade
 
 
 async def test_a_comment_whose_flag_was_refused_is_flagged_once_after_a_restart(
