@@ -60,7 +60,8 @@ DISCORD_WEBHOOK_LIMIT = (5, 2.0)  # Discord's documented webhook execute bucket
 WEBHOOK_POST = re.compile(r"^/webhooks/\d+/[^/]+$")
 FEED_COMMENTS = 10
 # Floors for --quick, set well under the measured values (benchmarks/README.md).
-MAX_OVER_FLOOR = 1.2  # the goal itself: the pacing is deterministic enough to hold it in CI
+GOAL_OVER_FLOOR = 1.2  # the goal for the full run
+MAX_OVER_FLOOR = 1.3  # quick: a 4x faster bucket leaves less slack for per-post work on a slow CI machine
 FLOOR_PACKING = 3.0  # packed backfill at least this many times faster than one comment per message
 FLOOR_UNCHANGED_304 = 5.0  # first poll / unchanged poll with 304s
 FLOOR_UNCHANGED_200 = 1.5  # first poll / unchanged poll without validators (parsing, no scoring)
@@ -254,8 +255,10 @@ async def run(quick: bool, comments: int, sources: int) -> int:
         if fill.served_429:
             failures.append(f"{fill.label}: {fill.served_429} 429s served")
     single, packed = fills
-    if single.seconds / single.floor > MAX_OVER_FLOOR:
-        failures.append(f"one comment per message took x{single.seconds / single.floor:.2f} of the floor")
+    limit_over = MAX_OVER_FLOOR if quick else GOAL_OVER_FLOOR
+    if single.seconds / single.floor > limit_over:
+        failures.append(f"one comment per message took x{single.seconds / single.floor:.2f} of the floor "
+                        f"(limit x{limit_over})")
     print(f"  packing: x{single.seconds / packed.seconds:.1f} faster than one comment per message")
     first = polls[0]
     print(f"\npolling {sources} feeds of {FEED_COMMENTS} comments (4 at a time):")

@@ -155,7 +155,7 @@ def run(quick: bool, count: int, seconds: float) -> int:
                 outputs[name] = predict_all(paths[name], texts)
             rates[name] = max(rates[name], len(texts) / (time.perf_counter() - t0))
     base_rate = rates[BASELINE]
-    print(f"\n{'path (each adds one lever)':<42}{'msg/s':>8}{'x base':>8}{'max |diff|':>12}")
+    print(f"\n{'path':<42}{'msg/s':>8}{'x base':>8}{'max |diff|':>12}")
     diffs = {}
     for name, rate in rates.items():
         diffs[name] = max_diff(outputs[name], outputs[BASELINE])

@@ -1,13 +1,13 @@
 """What the scoring benchmarks run on: a model with a real model's compute, and a realistic message mix.
 
 Model: real Detoxify weights when `DETOXIFY_CHECKPOINT` (and `DETOXIFY_CONFIG_DIR`) point at them;
-otherwise a randomly initialised BERT-base (12 layers, 768 wide, 30,522-entry vocabulary, 512 positions:
+otherwise a randomly initialised BERT-base (12 layers, 768 wide, 30,522-row embedding, 512 positions:
 the `unbiased` model's architecture) saved in Detoxify's checkpoint format by the same helper as the demo
 model, so speed figures measure the real loader and the real amount of arithmetic. Its WordPiece
-vocabulary is trained at run time on the Jigsaw sample texts, so texts split into a realistic number of
-tokens. Random weights make near-identical outputs for every text (everything sits close to 0.5), which
-would let any approximation pass a 0.02 tolerance; the classifier is therefore scaled so its scores
-spread over 0..1 like a trained model's, making the agreement check a real one.
+vocabulary (up to 30,522 entries; the sample yields ~8,500) is trained at run time on the Jigsaw sample
+texts, so texts split into a realistic number of tokens. Random weights put every score close to 0.5,
+which would let any approximation pass a 0.02 tolerance; the classifier is therefore scaled so its
+scores spread over 0..1 like a trained model's, making the agreement check a real one.
 
 Mix: Jigsaw sample comments read from ../shared at run time (never copied into the repo), as many short
 chat lines (single sentences of them, <= 120 characters) and some whole comments (some longer than the
