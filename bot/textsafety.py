@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import warnings
 
-from bs4 import BeautifulSoup, Comment, NavigableString
+from bs4 import BeautifulSoup, Comment, MarkupResemblesLocatorWarning, NavigableString
 from markdownify import MarkdownConverter
+
+# A comment that is just a URL or a file name is text to us, not something to fetch: BeautifulSoup's hint
+# that it "looks like a locator" is noise in the bot's log.
+warnings.filterwarnings("ignore", category=MarkupResemblesLocatorWarning)
 
 ZWSP = "\u200b"  # breaks a token for Discord's parser without showing anything
 

@@ -68,7 +68,7 @@ def _session(model: Any, threads: int | None) -> Any:
         import onnxruntime
     except ImportError as exc:
         raise ScoringError(
-            "SCORING_BACKEND=onnx needs onnxruntime and onnx: pip install 'commentwarden[onnx]'"
+            "SCORING_BACKEND=onnx needs onnxruntime and onnx: reinstall commentwarden (pip install -e .)"
         ) from exc
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
