@@ -21,7 +21,7 @@ T = TypeVar("T")
 # "demo" is commentwarden's own toy model for offline first runs (see bot/model.py), not a Detoxify one.
 MODEL_TYPES = ("original", "unbiased", "multilingual", "original-small", "unbiased-small", "demo")
 # How the model runs: PyTorch, the same fp32 weights exported to ONNX Runtime (bot/scoring/onnx_backend.py),
-# or auto: ONNX Runtime on the CPU when the `onnx` extra is installed, else PyTorch.
+# or auto: ONNX Runtime on the CPU (a core dependency), PyTorch on a GPU or where it is missing.
 SCORING_BACKENDS = ("auto", "torch", "onnx")
 
 

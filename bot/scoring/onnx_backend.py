@@ -4,8 +4,8 @@ Why: ONNX Runtime fuses a BERT's attention and layer-norm kernels on CPU, so the
 faster (benchmarks/bench_scoring.py measures how much on this machine). Scores match PyTorch's to float
 rounding: it is the same fp32 model, exported, not an approximation of it.
 
-How: the model Detoxify loaded is exported with the TorchScript exporter (needs the `onnx` package: the
-`onnx` extra) into a temporary file at load time, and ONNX Runtime reads it into memory; the file and
+How: the model Detoxify loaded is exported with the TorchScript exporter (needs the `onnx` package, a core
+dependency) into a temporary file at load time, and ONNX Runtime reads it into memory; the file and
 the PyTorch weights are then dropped, so only one copy of the model stays resident. Tokenising,
 chunking and length bucketing are the PyTorch backend's own (this class only replaces the forward pass).
 Export takes a few seconds for a BERT-base, once per process, in the loading thread.
