@@ -131,3 +131,48 @@ def test_bad_env_file_value_from_python_m_bot(cli_env):
     assert result.stderr.strip().splitlines() == [
         "commentwarden: THRESHOLD_INSULT='lots' is not valid: expected a number between 0 and 1"
     ]
+
+
+@pytest.fixture
+def wp_post(wordpress_site):
+    """A post with 120 comments on the real WordPress (two REST pages), a few the demo model flags."""
+    post = wordpress_site.create_post("Scan me", "<p>An article to scan.</p>")
+    specs = [{"content": f"<p>Reader comment number {i}, thanks.</p>", "author": f"reader{i}"} for i in range(117)]
+    specs.append({"content": "<p>you are an <b>idiot</b></p>", "author": "rude", "parent_index": 3})
+    specs.append({"content": "I will hurt you", "author": "menace"})
+    specs.append({"content": "held for moderation", "author": "held", "approved": 0})
+    wordpress_site.create_comments(post["id"], specs)
+    return wordpress_site, post
+
+
+@pytest.mark.wordpress
+def test_scan_a_wordpress_post_url_scores_every_comment(cli_env, capsys, monkeypatch, wp_post):
+    site, post = wp_post
+    monkeypatch.setenv("ALLOW_PRIVATE_URLS", "true")  # the fixture site is on loopback
+    assert main(["scan", f"{site.url}/?p={post['id']}", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["article"]["title"] == "Scan me"
+    assert len(report["comments"]) == 119  # every approved comment, across both pages; the held one is not public
+    assert all(c["top_label"] for c in report["comments"])
+    flagged = {c["author"] for c in report["comments"] if c["flagged"]}
+    assert flagged == {"rude", "menace"}
+    rude = next(c for c in report["comments"] if c["author"] == "rude")
+    assert rude["parent"] is not None
+
+
+@pytest.mark.wordpress
+def test_scan_a_comment_feed_url(cli_env, capsys, monkeypatch, wp_post):
+    site, post = wp_post
+    monkeypatch.setenv("ALLOW_PRIVATE_URLS", "true")
+    assert main(["scan", f"{site.url}/?p={post['id']}&feed=rss2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    # A feed is a window of the newest comments (WordPress serves 10 by default), each scored.
+    assert 0 < len(report["comments"]) <= 119
+    assert {"menace"} <= {c["author"] for c in report["comments"] if c["flagged"]}
+
+
+def test_scan_refuses_a_loopback_url_unless_allowed(cli_env, capsys):
+    assert main(["scan", "http://127.0.0.1:9/?p=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "loopback" in err and "ALLOW_PRIVATE_URLS" in err, err
