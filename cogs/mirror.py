@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_NAME = "commentwarden"
 NO_PINGS = discord.AllowedMentions.none()
-UNKNOWN_MESSAGE = 10008
 UNKNOWN_WEBHOOK = 10015
 ARCHIVE_MINUTES = 10080
 EVENT = "comment_scored"

@@ -14,7 +14,7 @@ from bot.moderation import actions, tuning
 from bot.moderation.cards import clip
 from bot.moderation.charts import DayCounts, Stats, render_stats_png
 from bot.store.cases import to_iso
-from bot.textsafety import neutralise
+from bot.textsafety import code_block, neutralise
 from cogs.checks import moderator_only
 from cogs.moderation_service import ModerationService
 
@@ -174,5 +174,5 @@ class Tuning(commands.Cog):
             current = levels[name].flag if name in levels else None
             candidates = sorted(set(tuning.CANDIDATES) | ({current} if current is not None else set()))
             rows = tuning.table(decided, name, candidates)
-            embed.add_field(name=name, value=f"```\n{tuning.render(rows, current)}\n```"[:1024], inline=False)
+            embed.add_field(name=name, value=code_block(tuning.render(rows, current))[:1024], inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True)

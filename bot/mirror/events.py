@@ -50,10 +50,6 @@ class EventHub:
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)
 
-    def unsubscribe(self, subscriber: Subscriber) -> None:
-        if subscriber in self._subscribers:
-            self._subscribers.remove(subscriber)
-
     async def emit(self, event: CommentScored) -> None:
         for subscriber in list(self._subscribers):
             try:

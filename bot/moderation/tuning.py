@@ -48,11 +48,6 @@ def table(decided: Sequence[Decided], label: str, candidates: Iterable[float] = 
     return rows
 
 
-def tables(decided: Sequence[Decided], labels: Iterable[str], candidates: Iterable[float] = CANDIDATES) -> dict[str, list[Row]]:
-    levels = tuple(candidates)
-    return {label: table(decided, label, levels) for label in labels}
-
-
 def _ratio(value: float | None) -> str:
     return "  -  " if value is None else f"{value:5.2f}"
 

@@ -274,12 +274,6 @@ class MirrorStore:
         else:
             await self.db.execute(sql, params)
 
-    async def mark_removed(self, article_id: int, external_id: str) -> None:
-        await self.db.execute(
-            "UPDATE comments SET status = 'removed', updated_at = ? WHERE article_id = ? AND external_id = ?",
-            (utcnow_iso(), article_id, external_id),
-        )
-
     # The mirror engine's view (schema v2)
 
     async def mirror_comments(self, article_id: int, external_ids: Sequence[str] | None = None) -> dict[str, MirrorComment]:
