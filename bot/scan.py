@@ -10,10 +10,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.config import Settings
-from bot.moderation.policy import Verdict, default_levels, evaluate
+from bot.moderation.policy import Verdict, evaluate, levels_for_model
 from bot.scoring import Scorer, TextScore
 from bot.sources.base import Article, Comment, Thread
-from bot.store import CLI_GUILD, CaseFilter, NewCase, Store, StoredComment
+from bot.store import CLI_GUILD, CaseFilter, GuildSettings, NewCase, Store, StoredComment
 
 SCORE_BATCH = 64
 
@@ -71,7 +71,8 @@ async def scan_thread(
     await store.mirror.save_scored(article_id, zip(stale, fresh, strict=True))
     scored = dict(zip((c.external_id for c in stale), fresh, strict=True))
 
-    levels = {k: v for k, v in default_levels(settings.thresholds).items() if k in scorer.labels}
+    # The CLI has no guild to configure: the process defaults alone, for the labels the model has.
+    levels = levels_for_model(GuildSettings(CLI_GUILD), (), settings.thresholds, scorer.labels)
     rows, cases = [], []
     for comment in thread.comments:
         score = scored.get(comment.external_id) or _stored_score(known[comment.external_id])

@@ -7,6 +7,7 @@ import sqlite3
 
 import pytest
 
+from bot.moderation.policy import levels_for_model
 from bot.store import CaseFilter, NewCase, Store, StoreError
 from bot.store.database import Database
 from bot.store.schema import LATEST_VERSION
@@ -105,9 +106,10 @@ async def test_thresholds_validate_and_channel_overrides_guild(store):
         await store.guilds.set_threshold(1, "insult", 1.5, None)
     settings = await store.guilds.get(1)
     defaults = {"insult": 0.6, "threat": 0.6}
-    assert settings.levels_for(None, defaults)["insult"].act == 0.9
-    assert settings.levels_for(77, defaults)["insult"].flag == 0.3
-    assert settings.levels_for(77, defaults)["threat"].flag == 0.6
+    labels = tuple(defaults)
+    assert levels_for_model(settings, [None], defaults, labels)["insult"].act == 0.9
+    assert levels_for_model(settings, [77], defaults, labels)["insult"].flag == 0.3
+    assert levels_for_model(settings, [77], defaults, labels)["threat"].flag == 0.6
     assert settings.shadow_mode is True  # a new guild watches before it acts
 
 

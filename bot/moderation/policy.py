@@ -73,7 +73,7 @@ def levels_for_model(
     `channel_ids` runs from the outermost channel to the innermost (a thread's parent, then the thread), so
     an override on a mirror channel also covers the article threads under it, and a thread's own wins.
     """
-    levels = {label: Level(flag) for label, flag in defaults.items()}
+    levels = default_levels(defaults)
     levels.update(guild.thresholds.get(0, {}))
     for channel_id in channel_ids:
         if channel_id:

@@ -43,14 +43,6 @@ class GuildSettings:
     removed_comment_mode: str = "mark"
     thresholds: Mapping[int, Mapping[str, Level]] = field(default_factory=dict)
 
-    def levels_for(self, channel_id: int | None, defaults: Mapping[str, float]) -> dict[str, Level]:
-        """Process defaults, then the guild's levels, then the channel's override, label by label."""
-        levels = {label: Level(flag) for label, flag in defaults.items()}
-        levels.update(self.thresholds.get(0, {}))
-        if channel_id:
-            levels.update(self.thresholds.get(channel_id, {}))
-        return levels
-
     def watches(self, channel_id: int) -> bool:
         return not self.watched_channel_ids or channel_id in self.watched_channel_ids
 
