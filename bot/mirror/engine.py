@@ -217,15 +217,14 @@ class _ArticleRun:
         known = await self.store.mirror.mirror_comments(self.article_id)
         self.rows = dict(known)
         resuming = thread_existed and self.article_id not in self.engine._clean
-        to_post = sum(1 for c in comments if (r := known.get(c.external_id)) is None
-                      or (r.message_id is None and r.removed_by != MODERATOR))
+        to_post = sum(1 for c in comments if (r := known.get(c.external_id)) is None or _awaits_post(r))
         self.pack = to_post >= self.engine.pack_threshold
         for start in range(0, len(comments), SCORE_BATCH):
             chunk = comments[start:start + SCORE_BATCH]
             await self._score(chunk, known)
             for comment in chunk:
                 previous = known.get(comment.external_id)
-                if resuming and self.landed is None and self._needs_post(comment):
+                if resuming and self.landed is None and _awaits_post(self.rows[comment.external_id]):
                     await self._read_landed()
                 await self._bring_up_to_date(comment, previous)
         await self._flush()
@@ -273,10 +272,6 @@ class _ArticleRun:
         if changed:
             self.rows.update(await self.store.mirror.mirror_comments(self.article_id, sorted(changed)))
 
-    def _needs_post(self, comment: Comment) -> bool:
-        row = self.rows[comment.external_id]
-        return row.message_id is None and row.removed_by != MODERATOR
-
     async def _bring_up_to_date(self, comment: Comment, previous: MirrorComment | None) -> None:
         row = self.rows[comment.external_id]
         if row.removed_by == MODERATOR:
@@ -323,10 +318,8 @@ class _ArticleRun:
     async def _flush(self) -> None:
         if not self.batch:
             return
+        embeds = self._batch_embeds()
         batch, self.batch = self.batch, []
-        embeds = []
-        for i, comment in enumerate(batch):
-            embeds.extend(render.comment_embeds(comment, self._reply_to(comment, batch=batch[:i])))
         message = render.single_message(batch[0], embeds) if len(batch) == 1 else render.packed_message(embeds)
         await self._publish([message], batch)
 
@@ -351,7 +344,7 @@ class _ArticleRun:
     async def _mirrored(self, comment: Comment, ids: list[int], *, edited: bool = False) -> None:
         """Update the in-memory row after a recorded publish and tell moderation about it."""
         row = self.rows[comment.external_id]
-        row = _with(row, message_ids=ids, status="live", removed_by=None, mirrored_hash=row.content_hash)
+        row = replace(row, message_ids=ids, status="live", removed_by=None, mirrored_hash=row.content_hash)
         self.rows[comment.external_id] = row
         assert self.thread is not None
         score = self.fresh.get(comment.external_id) or stored_score(row)
@@ -385,11 +378,7 @@ class _ArticleRun:
                 if marker is not None:
                     landed.setdefault(marker.external_id, {})[marker.part] = message.message_id
                     self.landed_parts[marker.external_id] = marker.parts
-        self.landed = {k: v for k, v in landed.items() if self._needs_post_id(k)}
-
-    def _needs_post_id(self, external_id: str) -> bool:
-        row = self.rows.get(external_id)
-        return row is not None and row.message_id is None and row.removed_by != MODERATOR
+        self.landed = {k: v for k, v in landed.items() if (row := self.rows.get(k)) is not None and _awaits_post(row)}
 
     async def _adopt(self, comment: Comment, previous: MirrorComment | None) -> bool:
         """Record a post that reached Discord before a crash; False when only part of it did."""
@@ -409,7 +398,7 @@ class _ArticleRun:
         # The message shows the text saved before the crash; if the site changed it since, fix it.
         landed_hash = previous.content_hash if previous else comment.content_hash
         row = self.rows[comment.external_id]
-        self.rows[comment.external_id] = _with(row, message_ids=ids, status="live", mirrored_hash=landed_hash)
+        self.rows[comment.external_id] = replace(row, message_ids=ids, status="live", mirrored_hash=landed_hash)
         if landed_hash != comment.content_hash:
             await self._rewrite_comment(self.rows[comment.external_id], comment)
         else:
@@ -426,7 +415,7 @@ class _ArticleRun:
 
     async def _rewrite_comment(self, row: MirrorComment, comment: Comment) -> None:
         """Show the current text of a mirrored comment (an edit on the site, or a comeback)."""
-        self.rows[comment.external_id] = row = _with(row, status="live", removed_by=None)
+        self.rows[comment.external_id] = row = replace(row, status="live", removed_by=None)
         try:
             if self._shared(row):
                 assert row.message_id is not None
@@ -471,7 +460,7 @@ class _ArticleRun:
         """A comment left the site (or a moderator took it down): mark or delete it in Discord."""
         await self._flush()
         external_id = row.comment.external_id
-        self.rows[external_id] = row = _with(row, status="removed", removed_by=by)
+        self.rows[external_id] = row = replace(row, status="removed", removed_by=by)
         kept: list[int] = []
         try:
             if row.message_id is not None and self._shared(row):
@@ -491,7 +480,7 @@ class _ArticleRun:
             await self._gone(row)
             return
         await self.store.mirror.record_removed(self.article_id, external_id, kept, by)
-        self.rows[external_id] = _with(row, message_ids=kept)
+        self.rows[external_id] = replace(row, message_ids=kept)
         self.report.removed += 1
 
     async def _gone(self, row: MirrorComment) -> None:
@@ -499,12 +488,13 @@ class _ArticleRun:
         log.info("source %s: message of comment %s was deleted in Discord", self.source.id, row.comment.external_id)
         for sibling in self._siblings(row.message_id) if row.message_id is not None else [row]:
             await self.store.mirror.record_removed(self.article_id, sibling.comment.external_id, [], MODERATOR)
-            self.rows[sibling.comment.external_id] = _with(sibling, message_ids=[], status="removed",
-                                                          removed_by=MODERATOR)
+            self.rows[sibling.comment.external_id] = replace(sibling, message_ids=[], status="removed",
+                                                             removed_by=MODERATOR)
 
 
-def _with(row: MirrorComment, **changes: Any) -> MirrorComment:
-    return replace(row, **changes)
+def _awaits_post(row: MirrorComment) -> bool:
+    """Known but not in Discord, and not because a moderator took it down (that is final)."""
+    return row.message_id is None and row.removed_by != MODERATOR
 
 
 def _overflowed(group: list[EmbedSpec]) -> list[EmbedSpec]:
