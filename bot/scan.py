@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.moderation.policy import Verdict, evaluate, levels_for_model
 from bot.scoring import Scorer, TextScore
 from bot.sources.base import Article, Comment, Thread
-from bot.store import CLI_GUILD, CaseFilter, GuildSettings, NewCase, Store, StoredComment
+from bot.store import CLI_GUILD, CaseFilter, GuildSettings, NewCase, Store
 
 SCORE_BATCH = 64
 
@@ -39,13 +39,6 @@ class ScanReport:
     @property
     def flagged(self) -> list[ScanRow]:
         return [r for r in self.rows if r.verdict.flag]
-
-
-def _stored_score(stored: StoredComment) -> TextScore:
-    return TextScore(
-        scores=stored.scores or {}, top_label=stored.top_label, top_score=stored.top_score or 0.0,
-        evidence="", span=None,
-    )
 
 
 async def score_in_batches(scorer: Scorer, texts: Sequence[str], progress: Progress | None = None) -> list[TextScore]:
@@ -75,7 +68,10 @@ async def scan_thread(
     levels = levels_for_model(GuildSettings(CLI_GUILD), (), settings.thresholds, scorer.labels)
     rows, cases = [], []
     for comment in thread.comments:
-        score = scored.get(comment.external_id) or _stored_score(known[comment.external_id])
+        score = scored.get(comment.external_id)
+        if score is None:
+            stored = known[comment.external_id]
+            score = TextScore.stored(stored.scores, stored.top_label, stored.top_score)
         verdict = evaluate(score.scores, levels)
         rows.append(ScanRow(comment, score, verdict, comment.external_id in scored))
         if verdict.flag and (strongest := verdict.strongest) is not None:

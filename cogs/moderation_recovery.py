@@ -114,8 +114,7 @@ class Recovery(commands.Cog):
                 await self.bot.store.cases.set_card(guild.id, flag.case_number, card.channel.id, card.id)
                 continue
             target = await self._target(guild, flag)
-            score = TextScore(scores=flag.scores or {}, top_label=flag.label, top_score=flag.score or 0.0,
-                              evidence=flag.evidence or "", span=None)
+            score = TextScore.stored(flag.scores, flag.label, flag.score, flag.evidence)
             levels = self.service.levels(settings, guild.get_channel_or_thread(flag.channel_id or 0))
             verdict = evaluate(score.scores, levels)
             act = not flag.shadow and outcome(verdict, shadow=settings.shadow_mode) is Outcome.ACT

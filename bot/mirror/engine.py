@@ -91,11 +91,6 @@ async def finish_even_if_cancelled(coro: Coroutine[Any, Any, T]) -> T:
         raise
 
 
-def stored_score(row: MirrorComment) -> TextScore:
-    return TextScore(scores=row.scores or {}, top_label=row.top_label, top_score=row.top_score or 0.0,
-                     evidence=row.evidence or "", span=None)
-
-
 def announced(pending: UnjudgedComment) -> CommentScored:
     """The `comment_scored` event of a version already in Discord, rebuilt from the store: what moderation
     judges again when the first event's handler never finished (a kill -9, a database refusing the flag)."""
@@ -104,7 +99,7 @@ def announced(pending: UnjudgedComment) -> CommentScored:
     return CommentScored(
         guild_id=pending.guild_id, source_id=pending.source_id, article=pending.article, comment=row.comment,
         comment_id=row.id, channel_id=pending.channel_id, thread_id=pending.thread_id, message_id=row.message_id,
-        score=stored_score(row),
+        score=TextScore.stored(row.scores, row.top_label, row.top_score, row.evidence),
     )
 
 
@@ -347,7 +342,8 @@ class _ArticleRun:
         row = replace(row, message_ids=ids, status="live", removed_by=None, mirrored_hash=row.content_hash)
         self.rows[comment.external_id] = row
         assert self.thread is not None
-        score = self.fresh.get(comment.external_id) or stored_score(row)
+        score = self.fresh.get(comment.external_id) or TextScore.stored(row.scores, row.top_label, row.top_score,
+                                                                         row.evidence)
         await self.engine.events.emit(CommentScored(
             guild_id=self.source.guild_id, source_id=self.source.id, article=self.thread.article, comment=comment,
             comment_id=row.id, channel_id=self.source.channel_id, thread_id=self.thread_id, message_id=ids[0],
