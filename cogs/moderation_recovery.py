@@ -32,7 +32,7 @@ from bot.moderation.policy import Outcome, evaluate, outcome
 from bot.scoring import TextScore
 from bot.store import Case, GuildSettings, StoreError
 from bot.store.cases import to_iso, utcnow_iso
-from cogs.moderation_service import FlagTarget, ModerationService
+from cogs.moderation_service import FlagTarget, ModerationService, article_place
 from cogs.moderation_watch import Watcher, scoreable, watched
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ class Recovery(commands.Cog):
             article = await self.bot.store.mirror.article(row["article_id"]) if row is not None else None
             text = row["text"] if row is not None else text
             if article is not None:
-                place = f"[{article['title']}]({article['url']})" if article["url"] else article["title"]
+                place = article_place(article["title"], article["url"])
         elif flag.channel_id and flag.message_id:
             channel = guild.get_channel_or_thread(flag.channel_id)
             if isinstance(channel, discord.abc.Messageable):

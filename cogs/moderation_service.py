@@ -45,6 +45,11 @@ def content_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+def article_place(title: str, url: str | None) -> str:
+    """Where a mirrored comment lives, as a card's "Where": the article, linked when it has a URL."""
+    return f"[{title}]({url})" if url else title
+
+
 @dataclass
 class FlagTarget:
     """What was scored and where it lives, for a member message and a mirrored comment alike."""

@@ -31,7 +31,7 @@ from bot.moderation.batching import Batcher
 from bot.moderation.policy import Outcome, Verdict, evaluate, levels_for_model, outcome
 from bot.scoring import TextScore
 from bot.store import Case, GuildSettings, MessageScore, NewCase, StoreError
-from cogs.moderation_service import FlagTarget, ModerationService, content_key
+from cogs.moderation_service import FlagTarget, ModerationService, article_place, content_key
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
@@ -246,7 +246,7 @@ class Watcher(commands.Cog):
         article = event.article
         return FlagTarget(
             guild=guild, kind="comment", target_id=str(event.comment_id), target_name=event.comment.author,
-            text=event.comment.text, place=f"[{article.title}]({article.url})" if article.url else article.title,
+            text=event.comment.text, place=article_place(article.title, article.url),
             link=event.jump_url, channel_id=event.thread_id, message_ids=[event.message_id],
             dedup=f"{guild.id}:comment:{event.comment_id}:{event.comment.content_hash[:16]}",
         )
