@@ -59,8 +59,8 @@ class Tuning(commands.Cog):
         mode = "**Shadow mode is on**: nothing is acted on automatically." if settings.shadow_mode else \
             "Shadow mode is off: act levels are enforced."
         where = f" in {channel.mention}" if channel else ""
-        await interaction.response.send_message(f"Levels{where}:\n```\n" + "\n".join(lines) + f"\n```\n{mode}",
-                                                ephemeral=True)
+        table = code_block("\n".join(lines))
+        await interaction.response.send_message(f"Levels{where}:\n{table}\n{mode}", ephemeral=True)
 
     @thresholds.command(name="set", description="Set a label's flag level and (optionally) its act level")
     @app_commands.describe(label="A label of the loaded model", flag="Send to review at or above this (0-1)",
