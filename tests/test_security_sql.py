@@ -97,5 +97,5 @@ async def test_sql_looking_input_everywhere_is_data(
         assert removal.reason == INJECTIONS[2]
         flagged = {c.target_name for c in await bot.store.cases.query(w.guild.id, CaseFilter(action="flag"))}
         assert set(INJECTIONS) <= flagged  # the comment authors, verbatim
-        open_cards = await bot.store.cases.open_flags(w.guild.id)
+        open_cards = await bot.store.cases.cards(w.guild.id, "open")
         assert len(open_cards) == 2 * len(INJECTIONS) - 1  # only the one decided card is decided

@@ -90,11 +90,11 @@ async def test_filters_are_parameterised_not_interpolated(store):
 async def test_review_card_decision_is_claimed_once(store):
     case = await store.cases.add(NewCase(guild_id=1, action="flag", target_kind="member", target_id="1"))
     await store.cases.set_card(1, case.case_number, 10, 11)
-    assert [c.case_number for c in await store.cases.open_flags(1)] == [case.case_number]
+    assert [c.case_number for c in await store.cases.cards(1, "open")] == [case.case_number]
     assert await store.cases.decide(1, case.case_number, "remove", 7, "mod") is True
     assert await store.cases.decide(1, case.case_number, "approve", 8, "other") is False
     assert (await store.cases.card(1, case.case_number))["decided_name"] == "mod"
-    assert await store.cases.open_flags(1) == []
+    assert await store.cases.cards(1, "open") == []
 
 
 async def test_thresholds_validate_and_channel_overrides_guild(store):

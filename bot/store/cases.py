@@ -295,9 +295,6 @@ class CaseStore:
         async with self.db.transaction() as tx, tx.execute(sql, params) as cur:
             return cur.rowcount == 1
 
-    async def open_flags(self, guild_id: int, *, limit: int = 10, offset: int = 0) -> list[Case]:
-        return await self.cards(guild_id, "open", limit=limit, offset=offset)
-
     async def release(self, guild_id: int, case_number: int, decision: str, moderator_id: int) -> None:
         """Undo a claim whose Discord action failed, so another moderator (or a retry) can decide the card."""
         await self.db.execute(
