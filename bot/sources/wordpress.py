@@ -9,6 +9,7 @@ public); writes use an application password over Basic auth.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Mapping
@@ -154,6 +155,18 @@ def _comment(item: Mapping[str, Any]) -> Comment:
     )
 
 
+def _comments(items: list[Any]) -> list[Comment]:
+    """The REST items as comments, parents first; an item seen on two pages (the pages shift when comments
+    come or go while paging) is kept once."""
+    seen: set[str] = set()
+    comments = []
+    for item in items:
+        if isinstance(item, dict) and "id" in item and str(item["id"]) not in seen:
+            seen.add(str(item["id"]))
+            comments.append(_comment(item))
+    return order_parents_first(comments)
+
+
 class WordPressSource(SourceLifecycle):
     """One WordPress post (or a whole site, for a site URL) read through the REST API.
 
@@ -259,14 +272,10 @@ class WordPressSource(SourceLifecycle):
                     break
                 raise SourceError(f"WordPress comments page {page}: {_rest_error(exc)}") from None
             items.extend(_comment_list(response))
-        seen: set[str] = set()
-        comments = []
-        for item in items:
-            if isinstance(item, dict) and "id" in item and str(item["id"]) not in seen:
-                seen.add(str(item["id"]))
-                comments.append(_comment(item))
+        # Off the event loop: converting the HTML of every comment (up to max_comments) is seconds of CPU.
+        comments = await asyncio.to_thread(_comments, items)
         log.debug("%s: %d comments over %d pages", self.url, len(comments), pages)
-        return Thread(article=article, comments=order_parents_first(comments))
+        return Thread(article=article, comments=comments)
 
 
 class WordPressWriter:
