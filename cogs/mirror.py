@@ -125,6 +125,24 @@ class DiscordPublisher:
             raise _refusal(exc, f"create a thread in #{channel}") from None
         raise PublishError(f"<#{source.channel_id}> is not a text or forum channel")
 
+    async def find_thread(self, source: SourceRow, marker: str) -> ThreadRef | None:
+        channel = await self._channel(source.channel_id)
+        me = self.bot.user
+        if not isinstance(channel, discord.TextChannel | discord.ForumChannel) or me is None:
+            return None
+        try:
+            threads = await channel.guild.active_threads()
+            for thread in sorted(threads, key=lambda t: t.id, reverse=True):  # an orphan is a recent one
+                if thread.parent_id != channel.id or thread.owner_id != me.id:
+                    continue
+                # The card is the thread's first message: a forum post's starter, or our first send.
+                async for first in thread.history(limit=1, oldest_first=True):
+                    if first.author.id == me.id and any(e.footer.text == marker for e in first.embeds):
+                        return ThreadRef(thread.id, first.id)
+        except discord.HTTPException as exc:
+            raise _refusal(exc, f"list the active threads of #{channel.name}") from None
+        return None
+
     async def post(self, source: SourceRow, thread_id: int, message: OutgoingMessage) -> int:
         for attempt in (1, 2):
             hook = await self._webhook(source.channel_id)

@@ -201,7 +201,7 @@ async def test_failing_source_shows_its_reason_and_does_not_stop_others(
         assert row is not None and row.failures == 1 and row.next_poll_at is not None
         # Text channel: the thread's first message is the article card, then the comments.
         thread = await wait_mirrored(fake_discord, 3, w.general)
-        assert fake_discord.messages(thread)[0].embeds[0]["footer"]["text"] == "article a1"
+        assert fake_discord.messages(thread)[0].embeds[0]["footer"]["text"] == "article a1 · source 2"
         # Unsafe or unusable URLs get one clear line.
         answer = await fake_discord.invoke_slash("mirror add", {"url": "ftp://x.example/feed", "channel": w.general},
                                                  user=w.moderator, channel=w.general)

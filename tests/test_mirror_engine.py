@@ -53,6 +53,7 @@ class MemoryPublisher:
 
     messages: list[Posted] = field(default_factory=list)
     threads: dict[int, ThreadRef] = field(default_factory=dict)
+    cards: dict[int, tuple[int, str]] = field(default_factory=dict)  # thread id -> (channel id, card footer)
     next_id: int = 1000
     hold: asyncio.Event | None = None
     posting: asyncio.Event = field(default_factory=asyncio.Event)
@@ -68,7 +69,12 @@ class MemoryPublisher:
             return self.threads[thread_id]
         ref = ThreadRef(self._id(), self._id())
         self.threads[ref.thread_id] = ref
+        self.cards[ref.thread_id] = (source.channel_id, card.footer)
         return ref
+
+    async def find_thread(self, source: SourceRow, marker: str) -> ThreadRef | None:
+        return next((ref for thread_id, ref in self.threads.items()
+                     if self.cards.get(thread_id) == (source.channel_id, marker)), None)
 
     async def post(self, source: SourceRow, thread_id: int, message: OutgoingMessage) -> int:
         if self.hold is not None:
@@ -368,6 +374,37 @@ async def test_deleted_thread_is_recreated_and_refilled(rig: Rig) -> None:
     assert second.thread_id != first.thread_id and second.posted == 2
     in_new = [m for m in rig.publisher.live() if m.thread_id == second.thread_id]
     assert len(in_new) == 2
+
+
+async def test_thread_made_but_not_recorded_before_a_crash_is_adopted(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Discord made the thread, the process died before the database had its id: the restart adopts it."""
+    comments = [comment(1), comment(2, 1)]
+    rig.set_comments(comments)
+
+    async def dies(*args: object, **kwargs: object) -> None:
+        raise StoreError("killed before the thread id was written")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(rig.store.mirror, "set_article_thread", dies)
+        with pytest.raises(StoreError):
+            await rig.engine().sync(rig.row)
+    assert len(rig.publisher.threads) == 1 and not rig.publisher.messages
+    (orphan,) = rig.publisher.threads.values()
+    report = await rig.engine().sync(rig.row)  # a fresh engine: a restarted process
+    assert len(rig.publisher.threads) == 1 and report.thread_id == orphan.thread_id
+    article = await rig.store.mirror.article(1)
+    assert article is not None and article["thread_id"] == orphan.thread_id
+    assert {m.thread_id for m in rig.publisher.live()} == {orphan.thread_id}
+    assert_exactly_once_in_order(rig.publisher, comments)
+
+
+async def test_a_thread_of_another_source_is_never_adopted(rig: Rig) -> None:
+    """Two sources may mirror articles of the same id into one channel; the marker names the source."""
+    rig.set_comments([comment(1)])
+    first = await rig.engine().sync(rig.row)
+    other = await rig.store.mirror.add_source(42, 7, "file", "memory://other")
+    second = await rig.engine().sync(other)
+    assert second.thread_id != first.thread_id and len(rig.publisher.threads) == 2
 
 
 async def test_crash_between_post_and_record_is_adopted_not_duplicated(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,8 @@ It knows no Discord objects: it renders comments to plain data (`render`) and ha
   right after the publisher returns, and that post+record step finishes even if the sync is cancelled
   meanwhile (a bot shutting down), so only a killed process can leave a post unrecorded.
 - Resumable: for that last case every embed carries a marker naming its comment, and the first sync of
-  an article in a process reads the thread's last messages and adopts what already landed.
+  an article in a process reads the thread's last messages and adopts what already landed; likewise an
+  article with no recorded thread first looks for one carrying its card's marker, made before a kill.
 - In order: comments are published in the source's order (parents before replies), one message at a
   time; a large backfill packs short comments several to a message (up to ten embeds).
 - Quiet: every text goes through `neutralise` and the publisher sends with no allowed mentions.
@@ -234,7 +235,7 @@ class _ArticleRun:
         assert self.thread is not None
         article = await self.store.mirror.article(self.article_id)
         existing = article["thread_id"] if article else None
-        card = render.article_card(self.thread.article)
+        card = render.article_card(self.source.id, self.thread.article)
         try:
             ref = await finish_even_if_cancelled(self._thread_ref(card, existing))
         except ThreadGone:
@@ -249,7 +250,14 @@ class _ArticleRun:
 
     async def _thread_ref(self, card: EmbedSpec, existing: int | None) -> ThreadRef:
         assert self.thread is not None
-        ref = await self.publisher.ensure_thread(self.source, self.thread.article, card, existing)
+        ref = None
+        if existing is None:
+            ref = await self.publisher.find_thread(self.source, card.footer)
+            if ref is not None:
+                log.info("source %s: adopting thread %s of article %s, made before an interrupted sync",
+                         self.source.id, ref.thread_id, self.article_id)
+        if ref is None:
+            ref = await self.publisher.ensure_thread(self.source, self.thread.article, card, existing)
         if ref.thread_id != existing:
             await self.store.mirror.set_article_thread(self.article_id, ref.thread_id, ref.card_message_id)
         return ref

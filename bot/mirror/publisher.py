@@ -55,6 +55,14 @@ class Publisher(Protocol):
         """
         ...
 
+    async def find_thread(self, source: SourceRow, marker: str) -> ThreadRef | None:
+        """A thread the publisher made in the source's channel whose card's footer is `marker`, if any.
+
+        Asked before creating a thread the database does not know: a process killed between Discord
+        making the thread and the database recording it left one, to adopt instead of making a second.
+        """
+        ...
+
     async def post(self, source: SourceRow, thread_id: int, message: OutgoingMessage) -> int:
         """Post one message in the thread, without pinging anyone; return its id."""
         ...

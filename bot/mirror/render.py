@@ -81,6 +81,13 @@ def marker(external_id: str, part: int = 1, parts: int = 1) -> str:
     return f"comment {external_id}" + (f" · part {part}/{parts}" if parts > 1 else "")
 
 
+def article_marker(source_id: int, external_id: str) -> str:
+    """The footer of an article's card, in the comments' marker style: it finds a thread made just before a
+    kill -9 again. The source is part of it because two sources may mirror articles of the same id
+    (two sites' post 5) into one channel."""
+    return f"article {external_id} · source {source_id}"
+
+
 def parse_marker(footer: str | None) -> Marker | None:
     match = _MARKER.match(footer or "")
     if match is None:
@@ -139,8 +146,8 @@ def removed_embed(comment: Comment, *, by: str) -> EmbedSpec:
     )
 
 
-def article_card(article: Article) -> EmbedSpec:
-    """The first message of an article's thread."""
+def article_card(source_id: int, article: Article) -> EmbedSpec:
+    """The first message of an article's thread; its footer is the thread's `article_marker`."""
     excerpt = neutralise(" ".join(article.excerpt.split()))
     if len(excerpt) > EXCERPT_CHARS:
         excerpt = excerpt[: EXCERPT_CHARS - 1].rstrip() + "…"
@@ -150,7 +157,7 @@ def article_card(article: Article) -> EmbedSpec:
         description=excerpt or "*(no excerpt)*",
         author_name=safe_display_name(article.author, marker="") if article.author else None,
         timestamp=article.published_at,
-        footer=f"article {article.external_id}",
+        footer=article_marker(source_id, article.external_id),
         colour=CARD_COLOUR,
     )
 
