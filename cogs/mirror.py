@@ -125,15 +125,17 @@ class DiscordPublisher:
             raise _refusal(exc, f"create a thread in #{channel}") from None
         raise PublishError(f"<#{source.channel_id}> is not a text or forum channel")
 
-    async def find_thread(self, source: SourceRow, marker: str) -> ThreadRef | None:
+    async def find_thread(self, source: SourceRow, article: Article, marker: str) -> ThreadRef | None:
         channel = await self._channel(source.channel_id)
         me = self.bot.user
         if not isinstance(channel, discord.TextChannel | discord.ForumChannel) or me is None:
             return None
+        name = thread_name(article)
         try:
             threads = await channel.guild.active_threads()
             for thread in sorted(threads, key=lambda t: t.id, reverse=True):  # an orphan is a recent one
-                if thread.parent_id != channel.id or thread.owner_id != me.id:
+                # Only threads named for this article are read, so a busy forum costs one read, not one each.
+                if thread.parent_id != channel.id or thread.owner_id != me.id or thread.name != name:
                     continue
                 # The card is the thread's first message: a forum post's starter, or our first send.
                 async for first in thread.history(limit=1, oldest_first=True):

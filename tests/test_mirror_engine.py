@@ -72,7 +72,7 @@ class MemoryPublisher:
         self.cards[ref.thread_id] = (source.channel_id, card.footer)
         return ref
 
-    async def find_thread(self, source: SourceRow, marker: str) -> ThreadRef | None:
+    async def find_thread(self, source: SourceRow, article: Article, marker: str) -> ThreadRef | None:
         return next((ref for thread_id, ref in self.threads.items()
                      if self.cards.get(thread_id) == (source.channel_id, marker)), None)
 

@@ -252,7 +252,7 @@ class _ArticleRun:
         assert self.thread is not None
         ref = None
         if existing is None:
-            ref = await self.publisher.find_thread(self.source, card.footer)
+            ref = await self.publisher.find_thread(self.source, self.thread.article, card.footer)
             if ref is not None:
                 log.info("source %s: adopting thread %s of article %s, made before an interrupted sync",
                          self.source.id, ref.thread_id, self.article_id)

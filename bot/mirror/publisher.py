@@ -55,8 +55,8 @@ class Publisher(Protocol):
         """
         ...
 
-    async def find_thread(self, source: SourceRow, marker: str) -> ThreadRef | None:
-        """A thread the publisher made in the source's channel whose card's footer is `marker`, if any.
+    async def find_thread(self, source: SourceRow, article: Article, marker: str) -> ThreadRef | None:
+        """A thread the publisher made for `article` in the source's channel whose card's footer is `marker`.
 
         Asked before creating a thread the database does not know: a process killed between Discord
         making the thread and the database recording it left one, to adopt instead of making a second.
