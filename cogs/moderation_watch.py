@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, TypeVar
 import discord
 from discord.ext import commands
 
+from bot.backoff import backoff_delay
 from bot.mirror.events import CommentScored
-from bot.mirror.scheduler import backoff_delay
 from bot.moderation import actions
 from bot.moderation.batching import Batcher
 from bot.moderation.policy import Outcome, Verdict, evaluate, levels_for_model, outcome

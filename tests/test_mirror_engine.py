@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.backoff import backoff_delay
 from bot.mirror import (
     CommentScored,
     MessageGone,
@@ -26,7 +27,7 @@ from bot.mirror import (
     render,
 )
 from bot.mirror.render import EmbedSpec, OutgoingMessage
-from bot.mirror.scheduler import MirrorScheduler, backoff_delay
+from bot.mirror.scheduler import MirrorScheduler
 from bot.scoring import TextScore
 from bot.sources.base import Article, Comment, SourceError, Thread
 from bot.store import SourceRow, Store, StoreError

@@ -8,31 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.backoff import MAX_BACKOFF, backoff_delay
 from bot.mirror.engine import MirrorEngine, SyncFailed, SyncReport
 from bot.store import SourceRow, Store, StoreError
 from bot.store.cases import to_iso
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF = 6 * 3600.0
 TICK = 30.0  # longest sleep between looks at the sources table (new or resumed sources wake it sooner)
 CONCURRENCY = 4
-
-
-def backoff_delay(interval: float, failures: int, max_backoff: float = MAX_BACKOFF) -> float:
-    """Seconds until the next try after `failures` failures in a row (0 = healthy).
-
-    Jittered so many sources failing together (a site down) do not all come back in the same second.
-    """
-    if failures <= 0:
-        return interval
-    ceiling = min(max_backoff, interval * 2 ** min(failures, 20))
-    return random.uniform(ceiling / 2, ceiling)
 
 
 def _at(delay: float) -> str:
