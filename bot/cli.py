@@ -92,6 +92,29 @@ async def cmd_db_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_serve_scoring(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+
+    from bot.model import resolve_model
+    from bot.scoring.service import ServiceOptions, start_service, stop_service  # needs the `serve` extra
+
+    options = ServiceOptions(host=args.host, port=args.port, replicas=args.replicas, address=args.address)
+    settings = await resolve_model(settings)
+    await asyncio.to_thread(start_service, settings, options)
+    try:
+        # Installed after Ray's start-up, which replaces SIGTERM's handler with one that aborts.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"scoring service ready at http://{options.host}:{options.port} ({options.replicas} "
+              "replica(s)); point SCORER_URL at it", flush=True)
+        await stop.wait()
+    finally:
+        await asyncio.to_thread(stop_service)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="commentwarden", description=__doc__.splitlines()[0])
     parser.add_argument("--env-file", default=".env", help="settings file (default: .env if present)")
@@ -106,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="start the Discord bot (needs DISCORD_TOKEN)")
     run.set_defaults(handler=cmd_run)
+
+    service = sub.add_parser("serve-scoring", help="serve the model to every process that sets SCORER_URL (Ray Serve)")
+    service.add_argument("--address", help="join this Ray cluster (default: start Ray here, on loopback)")
+    service.add_argument("--host", default="127.0.0.1", help="HTTP address to listen on (default: 127.0.0.1)")
+    service.add_argument("--port", type=int, default=8000, help="HTTP port (default: 8000)")
+    service.add_argument("--replicas", type=int, default=1, help="model replicas (default: 1)")
+    service.set_defaults(handler=cmd_serve_scoring)
 
     db = sub.add_parser("db", help="database maintenance")
     dbsub = db.add_subparsers(dest="db_command", required=True)
@@ -125,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.env_file)
         if args.db is not None:
             settings = replace(settings, database_path=args.db)
-        configure_logging(settings.log_level if args.command == "run" else "WARNING", settings.secrets())
+        configure_logging(settings.log_level if args.command in {"run", "serve-scoring"} else "WARNING", settings.secrets())
         return asyncio.run(args.handler(args, settings))
     except USER_ERRORS as exc:
         print(f"commentwarden: {exc}", file=sys.stderr)

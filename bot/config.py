@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -43,6 +44,9 @@ class Settings:
     scoring_backend: str = "auto"
     batch_size: int = 32
     batch_wait_ms: float = 5.0
+    scoring_int8: bool = False  # opt-in int8 ONNX path, used only while it agrees with fp32 (int8_guard.py)
+    scorer_url: str | None = None  # a shared scoring service (bot/scoring/client.py) instead of a model here
+    scorer_timeout: float = 30.0
     thresholds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_FLAG_THRESHOLDS))
     poll_interval: float = 300.0
     allow_private_urls: bool = False
@@ -103,6 +107,13 @@ def _probability(raw: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise ValueError(raw)
     return value
+
+
+def _service_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(raw)
+    return raw.rstrip("/")
 
 
 def _thresholds(env: Mapping[str, str]) -> dict[str, float]:
@@ -173,6 +184,12 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: Map
         kwargs["batch_size"] = _parse("SCORING_BATCH_SIZE", raw, _positive(int), "a positive whole number")
     if (raw := get("SCORING_BATCH_WAIT_MS")) is not None:
         kwargs["batch_wait_ms"] = _parse("SCORING_BATCH_WAIT_MS", raw, float, "milliseconds, e.g. 5")
+    if (raw := get("SCORING_INT8")) is not None:
+        kwargs["scoring_int8"] = _parse("SCORING_INT8", raw, _boolean, "true or false")
+    if (raw := get("SCORER_URL")) is not None:
+        kwargs["scorer_url"] = _parse("SCORER_URL", raw, _service_url, "an http:// or https:// URL, e.g. http://127.0.0.1:8000")
+    if (raw := get("SCORER_TIMEOUT_SECONDS")) is not None:
+        kwargs["scorer_timeout"] = _parse("SCORER_TIMEOUT_SECONDS", raw, _positive(float), "a positive number of seconds")
     if (raw := get("POLL_INTERVAL_SECONDS")) is not None:
         kwargs["poll_interval"] = _parse("POLL_INTERVAL_SECONDS", raw, _positive(float), "a positive number of seconds")
     if (raw := get("ALLOW_PRIVATE_URLS")) is not None:

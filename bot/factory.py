@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from bot.config import Settings
 from bot.model import open_scorer
-from bot.scoring import Scorer
+from bot.scoring import TextScorer
 from bot.store import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class CommentTree(app_commands.CommandTree):
 
 class CommentWarden(commands.Bot):
     store: Store
-    scorer: Scorer
+    scorer: TextScorer
 
     def __init__(self, settings: Settings, **client_kwargs: Any) -> None:
         client_kwargs.setdefault("intents", intents())

@@ -12,7 +12,8 @@ import logging
 from dataclasses import replace
 
 from bot.config import Settings
-from bot.scoring import Scorer, load_scorer
+from bot.scoring import TextScorer, load_scorer
+from bot.scoring.client import ServiceScorer
 from bot.scoring.demo_checkpoint import ensure_demo_checkpoint
 
 log = logging.getLogger(__name__)
@@ -29,5 +30,8 @@ async def resolve_model(settings: Settings) -> Settings:
     return replace(settings, checkpoint=demo.checkpoint, hf_config_dir=demo.config_dir)
 
 
-async def open_scorer(settings: Settings) -> Scorer:
+async def open_scorer(settings: Settings) -> TextScorer:
+    """The shared scoring service's client when SCORER_URL is set, else this process's own model."""
+    if settings.scorer_url:
+        return await ServiceScorer.connect(settings.scorer_url, time_limit=settings.scorer_timeout)
     return await load_scorer(await resolve_model(settings))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from bot.config import Settings
 from bot.moderation.policy import Verdict, evaluate, levels_for_model
-from bot.scoring import Scorer, TextScore
+from bot.scoring import TextScore, TextScorer
 from bot.sources.base import Article, Comment, Thread
 from bot.store import CLI_GUILD, CaseFilter, GuildSettings, NewCase, Store
 
@@ -41,7 +41,7 @@ class ScanReport:
         return [r for r in self.rows if r.verdict.flag]
 
 
-async def score_in_batches(scorer: Scorer, texts: Sequence[str], progress: Progress | None = None) -> list[TextScore]:
+async def score_in_batches(scorer: TextScorer, texts: Sequence[str], progress: Progress | None = None) -> list[TextScore]:
     """Batches keep the progress bar moving on long threads; the engine batches within each call."""
     results: list[TextScore] = []
     for start in range(0, len(texts), SCORE_BATCH):
@@ -52,7 +52,7 @@ async def score_in_batches(scorer: Scorer, texts: Sequence[str], progress: Progr
 
 
 async def scan_thread(
-    thread: Thread, source_kind: str, source_url: str, *, settings: Settings, store: Store, scorer: Scorer,
+    thread: Thread, source_kind: str, source_url: str, *, settings: Settings, store: Store, scorer: TextScorer,
     progress: Progress | None = None,
 ) -> ScanReport:
     source = await store.mirror.add_source(CLI_GUILD, 0, source_kind, source_url)

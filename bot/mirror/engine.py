@@ -27,7 +27,7 @@ from bot.mirror.events import CommentScored, EventHub
 from bot.mirror.publisher import MessageGone, PostedMessage, Publisher, PublishError, ThreadGone, ThreadRef
 from bot.mirror.render import EmbedSpec, OutgoingMessage, ReplyTo
 from bot.scan import SCORE_BATCH, score_in_batches
-from bot.scoring import Scorer, TextScore
+from bot.scoring import TextScore, TextScorer
 from bot.sources.base import Comment, Source, SourceError, Thread
 from bot.store import SourceRow, Store
 from bot.store.mirror import MirrorComment, UnjudgedComment
@@ -106,7 +106,7 @@ def announced(pending: UnjudgedComment) -> CommentScored:
 
 class MirrorEngine:
     def __init__(
-        self, store: Store, scorer: Scorer, publisher: Publisher, open_source: SourceOpener, *,
+        self, store: Store, scorer: TextScorer, publisher: Publisher, open_source: SourceOpener, *,
         events: EventHub | None = None, pack_threshold: int = PACK_THRESHOLD, lookback: int = LOOKBACK,
     ) -> None:
         self.store = store

@@ -1,6 +1,6 @@
 """Toxicity scoring: Detoxify behind an async micro-batching engine (see engine.py for why)."""
 
 from bot.scoring.backend import ScoringError
-from bot.scoring.engine import Scorer, TextScore, load_scorer
+from bot.scoring.engine import Scorer, TextScore, TextScorer, load_scorer
 
-__all__ = ["Scorer", "ScoringError", "TextScore", "load_scorer"]
+__all__ = ["Scorer", "ScoringError", "TextScore", "TextScorer", "load_scorer"]

@@ -21,7 +21,7 @@ import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from bot.labels import top_label
 from bot.scoring.backend import ScoringBackend, ScoringError, load_backend
@@ -56,6 +56,18 @@ class TextScore:
                evidence: str | None = None) -> TextScore:
         """A score read back from the store, whose columns may be NULL; the span is not kept there."""
         return cls(scores or {}, top_label, top_score or 0.0, evidence or "", None)
+
+
+class TextScorer(Protocol):
+    """What callers score through: the in-process `Scorer`, or the scoring service's client."""
+
+    labels: tuple[str, ...]
+
+    async def score(self, texts: Sequence[str]) -> list[TextScore]: ...
+
+    async def score_one(self, text: str) -> TextScore: ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -100,7 +112,7 @@ class Scorer:
             try:
                 plans = await loop.run_in_executor(self._executor, self._plan, [texts[i] for i in todo])
             except Exception as exc:
-                raise _scoring_error(exc) from exc
+                raise scoring_error_from(exc) from exc
             self._check_open()
             self._ensure_worker()
             futures = []
@@ -146,31 +158,14 @@ class Scorer:
             raise ScoringError("the scorer is shut down")
 
     def _blank(self) -> TextScore:
-        return TextScore({label: 0.0 for label in self.labels}, None, 0.0, "", None)
+        return blank_score(self.labels)
 
     def _plan(self, texts: list[str]) -> list[ChunkPlan]:
         """Runs in the worker thread: chunking tokenises, and the tokenizer lives in that thread."""
-        backend = self._backend
-        return [
-            plan_chunks(
-                _SURROGATE.sub("\ufffd", text), backend.token_spans, backend.max_tokens, self._max_chunks
-            )
-            for text in texts
-        ]
+        return plan_texts(self._backend, texts, self._max_chunks)
 
     def _combine(self, plan: ChunkPlan, outputs: Sequence[dict[str, float]]) -> TextScore:
-        scores = {label: max(output[label] for output in outputs) for label in self.labels}
-        label, value = top_label(scores)
-        # The first chunk reaching the top score is the evidence (max() keeps the first of equals).
-        driver = max(range(len(outputs)), key=lambda i: outputs[i].get(label or "", 0.0))
-        chunk = plan.chunks[driver]
-        if plan.coverage < 1.0:
-            log.info(
-                "long text only partly scored (work cap): %d chunks, %.0f%% of its characters",
-                len(plan.chunks),
-                plan.coverage * 100,
-            )
-        return TextScore(scores, label, value, chunk.text, chunk.span, plan.coverage)
+        return combine_chunks(self.labels, plan, outputs)
 
     def _ensure_worker(self) -> None:
         if self._worker is None or self._worker.done():
@@ -207,9 +202,38 @@ class Scorer:
                     await self._run([job])
                 return
             log.warning("scoring failed: %s", exc)
-            _settle(jobs, error=_scoring_error(exc))
+            _settle(jobs, error=scoring_error_from(exc))
             return
         _settle(jobs, outputs=outputs)
+
+
+def blank_score(labels: Sequence[str]) -> TextScore:
+    """What a blank text scores: all zeros, without touching the model."""
+    return TextScore({label: 0.0 for label in labels}, None, 0.0, "", None)
+
+
+def plan_texts(backend: ScoringBackend, texts: Sequence[str], max_chunks: int) -> list[ChunkPlan]:
+    """Each text's chunks, as every scorer plans them (in-process here, or the scoring service)."""
+    return [
+        plan_chunks(_SURROGATE.sub("\ufffd", text), backend.token_spans, backend.max_tokens, max_chunks)
+        for text in texts
+    ]
+
+
+def combine_chunks(labels: Sequence[str], plan: ChunkPlan, outputs: Sequence[dict[str, float]]) -> TextScore:
+    """One text's score from its chunks' scores: each label's maximum, the top chunk as evidence."""
+    scores = {label: max(output[label] for output in outputs) for label in labels}
+    label, value = top_label(scores)
+    # The first chunk reaching the top score is the evidence (max() keeps the first of equals).
+    driver = max(range(len(outputs)), key=lambda i: outputs[i].get(label or "", 0.0))
+    chunk = plan.chunks[driver]
+    if plan.coverage < 1.0:
+        log.info(
+            "long text only partly scored (work cap): %d chunks, %.0f%% of its characters",
+            len(plan.chunks),
+            plan.coverage * 100,
+        )
+    return TextScore(scores, label, value, chunk.text, chunk.span, plan.coverage)
 
 
 def _settle(
@@ -226,7 +250,7 @@ def _settle(
             job.future.set_result(outputs[i])
 
 
-def _scoring_error(exc: Exception) -> ScoringError:
+def scoring_error_from(exc: Exception) -> ScoringError:
     if isinstance(exc, ScoringError):
         return exc
     reason = " ".join(str(exc).split())[:200] or type(exc).__name__
