@@ -12,7 +12,8 @@ import pytest
 from bot.config import Settings
 from bot.labels import LABELS
 from bot.scoring import Scorer, ScoringError, TextScore, load_scorer
-from bot.scoring.backend import ScoringBackend, load_backend
+from bot.scoring.loader import load_backend
+from bot.scoring.protocol import ScoringBackend
 from tests.fixtures.checkpoint import TinyCheckpoint
 
 

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.labels import top_label
-from bot.scoring.backend import ScoringBackend, ScoringError, load_backend
 from bot.scoring.chunking import DEFAULT_MAX_CHUNKS, ChunkPlan, plan_chunks
+from bot.scoring.loader import load_backend
+from bot.scoring.protocol import ScoringBackend, ScoringError
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -52,8 +53,13 @@ class TextScore:
         return self.coverage < 1.0
 
     @classmethod
-    def stored(cls, scores: dict[str, float] | None, top_label: str | None, top_score: float | None,
-               evidence: str | None = None) -> TextScore:
+    def stored(
+        cls,
+        scores: dict[str, float] | None,
+        top_label: str | None,
+        top_score: float | None,
+        evidence: str | None = None,
+    ) -> TextScore:
         """A score read back from the store, whose columns may be NULL; the span is not kept there."""
         return cls(scores or {}, top_label, top_score or 0.0, evidence or "", None)
 
