@@ -23,6 +23,7 @@ class Spy:
     def __init__(self, backend: ScoringBackend) -> None:
         self._backend = backend
         self.labels = backend.labels
+        self.model_name = backend.model_name
         self.max_tokens = backend.max_tokens
         self.batches: list[list[str]] = []
         self.fail_on: str | None = None

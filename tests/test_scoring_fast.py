@@ -27,8 +27,9 @@ def fresh_cache(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def settings(detoxify_checkpoint: Any) -> Settings:
-    return Settings(**detoxify_checkpoint.settings_kwargs())
+def settings(detoxify_checkpoint: Any, tmp_path: Any) -> Settings:
+    # A fresh ONNX cache: these tests watch the export itself.
+    return Settings(**detoxify_checkpoint.settings_kwargs(), model_cache_dir=tmp_path / "model-cache")
 
 
 def texts(ck: Any) -> list[str]:

@@ -33,18 +33,30 @@ class DetoxifyBackend:
     # Per-call overhead for length bucketing (see bucketing.py); infinity pads a batch to its longest.
     call_cost: float = DEFAULT_CALL_COST
 
-    def __init__(self, model: Any, tokenizer: Any, labels: Sequence[str], device: str) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        labels: Sequence[str],
+        device: str,
+        *,
+        model_name: str = "detoxify",
+        config: Any = None,
+    ) -> None:
+        """`config` (the model's Hugging Face config) stands in for `model.config` when `model` is None:
+        a subclass that runs the forward pass elsewhere (ONNX Runtime) keeps no PyTorch model."""
         if not getattr(tokenizer, "is_fast", False):
             raise ScoringError(
                 f"the model's tokenizer ({type(tokenizer).__name__}) is not a fast tokenizer: "
                 "install transformers 5.x"
             )
         self.labels = tuple(labels)
-        self._model = model.eval()
+        self.model_name = model_name
+        self._model = model.eval() if model is not None else None
         self._tokenizer = tokenizer
         self._device = device
         self._lock = threading.Lock()
-        self.max_length = _token_limit(tokenizer, model.config)
+        self.max_length = _token_limit(tokenizer, config if config is not None else model.config)
         self.max_tokens = self.max_length - tokenizer.num_special_tokens_to_add(pair=False)
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 

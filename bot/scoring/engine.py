@@ -82,6 +82,7 @@ class Scorer:
         max_chunks: int = DEFAULT_MAX_CHUNKS,
     ) -> None:
         self.labels: tuple[str, ...] = tuple(backend.labels)
+        self.model_name: str = backend.model_name
         self._backend = backend
         self._batch_size = max(1, batch_size)
         self._wait = max(0.0, batch_wait_ms) / 1000

@@ -1,5 +1,16 @@
 """Pick and load the process's scoring backend from the settings (slow: call it off the event loop).
 
+Which model (`DETOXIFY_MODEL`, default `auto`):
+- `DETOXIFY_CHECKPOINT` set: that Detoxify checkpoint, whatever `DETOXIFY_MODEL` says.
+- `auto`: Detoxify's `unbiased` model when its release weights are already in torch's hub cache (a
+  machine that downloaded them once); otherwise the lite model (`lite.py`, `alt-profanity-check`, a core
+  dependency), with one log line saying so. `auto` never downloads.
+- `unbiased`, `original`, `multilingual`, `*-small`: that Detoxify model, downloaded once if absent.
+- `lite`: the lite model. (`demo` is turned into a checkpoint by `bot/model.py` before this runs.)
+
+Every checkpoint is read as data (`checkpoint.py`) before any library sees it. On the CPU a Detoxify
+model runs on ONNX Runtime, exported once and cached by content (`onnx_cache.py`).
+
 A loaded model is cached per process keyed by everything that decides what gets loaded: reloading a
 500 MB model for a second `Scorer` (a CLI scan inside the bot, tests) would double the memory for nothing.
 """
@@ -7,57 +18,131 @@ A loaded model is cached per process keyed by everything that decides what gets 
 from __future__ import annotations
 
 import logging
+import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.scoring import onnx_backend
+from bot.scoring import onnx_backend, onnx_cache
 from bot.scoring.backend import DetoxifyBackend
-from bot.scoring.protocol import ScoringError
+from bot.scoring.checkpoint import fetch_release_weights, load_model, release_weights
+from bot.scoring.lite import LiteBackend
+from bot.scoring.protocol import ScoringBackend, ScoringError
 
 if TYPE_CHECKING:
     from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
-_REASON_CHARS = 200
+AUTO, LITE = "auto", "lite"
+# What `auto` looks for in the hub cache: the default Detoxify model.
+AUTO_DETOXIFY = "unbiased"
 
-_cache: dict[tuple[str, str | None, str | None, str, str], DetoxifyBackend] = {}
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The model the settings resolve to: Detoxify weights at `checkpoint`, or the lite model."""
+
+    lite: bool
+    checkpoint: Path | None = None
+    source: str = ""  # names `checkpoint` in errors: `DETOXIFY_CHECKPOINT=<path>` or the release model
+    name: str = ""
+
+
+_cache: dict[tuple[object, ...], ScoringBackend] = {}
 _cache_lock = threading.Lock()
 
 
-def load_backend(settings: Settings) -> DetoxifyBackend:
+def load_backend(settings: Settings) -> ScoringBackend:
     """The process-wide backend for these settings, loading it on first use (slow: call off the loop).
 
-    Reads `model_type`, `checkpoint`, `hf_config_dir`, `device`, `torch_threads` and `scoring_backend`
-    from `settings`. Raises `ScoringError` with one line naming the setting to fix; never lets a loader
-    traceback out.
+    Reads `model_type`, `checkpoint`, `hf_config_dir`, `device`, `torch_threads`, `scoring_backend` and
+    `model_cache_dir` from `settings`. Raises `ScoringError` with one line naming the setting to fix;
+    never lets a loader traceback out.
     """
     checkpoint = _existing(settings.checkpoint, "DETOXIFY_CHECKPOINT", want_dir=False)
     config_dir = _existing(settings.hf_config_dir, "DETOXIFY_CONFIG_DIR", want_dir=True)
-    if settings.torch_threads:
-        import torch
-
-        torch.set_num_threads(settings.torch_threads)
     kind = settings.scoring_backend
     if kind == "onnx" and settings.device != "cpu":
         raise ScoringError(f"SCORING_BACKEND=onnx runs on the CPU only; DETOXIFY_DEVICE is {settings.device}")
     if kind == "auto":
         # ONNX Runtime is the faster CPU path (benchmarks/README.md); on a GPU, PyTorch is the one to use.
         kind = "onnx" if settings.device == "cpu" and onnx_backend.onnx_available() else "torch"
-    key = (settings.model_type, checkpoint, config_dir, settings.device, settings.scoring_backend)
+    threads = _threads(settings.torch_threads)
+    key = (settings.model_type, checkpoint, config_dir, settings.device, settings.scoring_backend, threads)
     with _cache_lock:
         if key not in _cache:
-            _cache[key] = _load(
-                settings.model_type,
-                checkpoint,
-                config_dir,
-                settings.device,
-                kind,
-                settings.torch_threads,
-                fallback=settings.scoring_backend == "auto",
-            )
+            choice = choose_model(settings.model_type, Path(checkpoint) if checkpoint else None)
+            log.info("loading the scoring model: %s", choice.name)
+            if choice.lite:
+                _cache[key] = LiteBackend()
+            else:
+                _cache[key] = _load_detoxify(choice, settings, config_dir, kind, threads)
         return _cache[key]
+
+
+def choose_model(model_type: str, checkpoint: Path | None) -> ModelChoice:
+    """Apply the rule in the module docstring; downloads Detoxify's weights only when named explicitly."""
+    if checkpoint is not None:
+        return ModelChoice(
+            False, checkpoint, f"DETOXIFY_CHECKPOINT={checkpoint}", f"Detoxify checkpoint {checkpoint.name}"
+        )
+    if model_type == LITE:
+        return ModelChoice(True, name=LiteBackend.model_name)
+    if model_type == AUTO:
+        weights = release_weights(AUTO_DETOXIFY)
+        if weights.is_file():
+            return _release(AUTO_DETOXIFY, weights)
+        log.warning(
+            "no Detoxify weights here (DETOXIFY_CHECKPOINT unset, none in %s): scoring with the lite model "
+            "%s (one label); set DETOXIFY_MODEL=%s to download Detoxify's",
+            weights.parent,
+            LiteBackend.model_name,
+            AUTO_DETOXIFY,
+        )
+        return ModelChoice(True, name=LiteBackend.model_name)
+    return _release(model_type, fetch_release_weights(model_type))
+
+
+def _release(model_type: str, weights: Path) -> ModelChoice:
+    return ModelChoice(
+        False, weights, f"the '{model_type}' Detoxify model ({weights})", f"detoxify-{model_type}"
+    )
+
+
+def _load_detoxify(
+    choice: ModelChoice, settings: Settings, config_dir: str | None, kind: str, threads: int | None
+) -> ScoringBackend:
+    checkpoint = choice.checkpoint or Path()
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    if kind == "onnx":
+        try:
+            return onnx_cache.load_onnx(
+                checkpoint, choice.source, config_dir, settings.model_cache_dir, threads, choice.name
+            )
+        except onnx_backend.OnnxExportError as exc:
+            if settings.scoring_backend != "auto":
+                raise
+            log.warning("%s; scoring with PyTorch instead", exc)
+    loaded = load_model(checkpoint, choice.source, config_dir, settings.device)
+    return DetoxifyBackend(
+        loaded.model, loaded.tokenizer, loaded.labels, settings.device, model_name=choice.name
+    )
+
+
+def _threads(requested: int | None) -> int | None:
+    """At most one thread per CPU: torch crashes (SIGSEGV) on absurd counts such as 100,000."""
+    if not requested:
+        return None
+    cores = os.cpu_count() or 1
+    if requested > cores:
+        log.warning("TORCH_THREADS=%d is more than the %d CPUs here; using %d", requested, cores, cores)
+        return cores
+    return requested
 
 
 def _existing(path: Path | None, key: str, *, want_dir: bool) -> str | None:
@@ -71,49 +156,3 @@ def _existing(path: Path | None, key: str, *, want_dir: bool) -> str | None:
     if not want_dir and not path.is_file():
         raise ScoringError(f"{key}={path} does not exist or is not a file")
     return str(path.resolve())
-
-
-def _load(
-    model_type: str,
-    checkpoint: str | None,
-    config_dir: str | None,
-    device: str,
-    kind: str,
-    threads: int | None,
-    *,
-    fallback: bool,
-) -> DetoxifyBackend:
-    from detoxify import Detoxify
-    from transformers.utils import logging as hf_logging
-
-    # Weight-loading progress bars are noise in a bot's log and a CLI's output.
-    hf_logging.disable_progress_bar()
-    source = f"DETOXIFY_CHECKPOINT={checkpoint}" if checkpoint else f"the '{model_type}' Detoxify model"
-    log.info("loading %s on %s", source, device)
-    try:
-        detox = Detoxify(model_type, checkpoint=checkpoint, device=device, huggingface_config_path=config_dir)
-    except Exception as exc:  # the loaders raise anything from OSError to KeyError to pickle errors
-        raise ScoringError(_load_failure(model_type, checkpoint, config_dir, device, exc)) from exc
-    if kind == "onnx":
-        try:
-            return onnx_backend.OnnxBackend(detox.model, detox.tokenizer, detox.class_names, threads=threads)
-        except ScoringError as exc:
-            if not fallback:
-                raise
-            log.warning("%s; scoring with PyTorch instead", exc)
-    return DetoxifyBackend(detox.model, detox.tokenizer, detox.class_names, device)
-
-
-def _load_failure(
-    model_type: str, checkpoint: str | None, config_dir: str | None, device: str, exc: Exception
-) -> str:
-    reason = " ".join(str(exc).split())[:_REASON_CHARS] or type(exc).__name__
-    if checkpoint is None:
-        return (
-            f"could not load the '{model_type}' Detoxify model ({reason}); without network access, set "
-            "DETOXIFY_CHECKPOINT (and DETOXIFY_CONFIG_DIR) to local files"
-        )
-    hint = (
-        "" if config_dir else "; if it names a Hugging Face model, set DETOXIFY_CONFIG_DIR to its local files"
-    )
-    return f"could not load DETOXIFY_CHECKPOINT={checkpoint} on device {device} ({reason}){hint}"

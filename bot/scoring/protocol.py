@@ -18,6 +18,7 @@ class ScoringError(RuntimeError):
 class ScoringBackend(Protocol):
     """A loaded model: the engine only needs labels, a token limit, token spans and batch predictions."""
 
+    model_name: str  # shown with every report, so a lite or demo score is never taken for Detoxify's
     labels: tuple[str, ...]
     max_tokens: int  # tokens per text the model reads, special tokens excluded
 
