@@ -32,10 +32,21 @@ class ScanReport:
     article: Article
     rows: list[ScanRow]
     new_cases: int
+    model: str  # the scorer's model name, so a lite or demo score is never taken for Detoxify's
 
     @property
     def flagged(self) -> list[ScanRow]:
         return [r for r in self.rows if r.verdict.flag]
+
+    @property
+    def rescored(self) -> int:
+        """Comments new or changed since the last scan of this thread (scored now)."""
+        return sum(r.rescored for r in self.rows)
+
+    @property
+    def unchanged(self) -> int:
+        """Comments whose stored score still matched their text (not scored again)."""
+        return len(self.rows) - self.rescored
 
 
 async def scan_thread(
@@ -91,4 +102,4 @@ async def scan_thread(
     before = await store.cases.count(CLI_GUILD, _ALL)
     await store.cases.add_many(cases)
     new_cases = await store.cases.count(CLI_GUILD, _ALL) - before
-    return ScanReport(source_url, thread.article, rows, new_cases)
+    return ScanReport(source_url, thread.article, rows, new_cases, scorer.model_name)
