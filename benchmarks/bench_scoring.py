@@ -83,7 +83,7 @@ def percentile(values: Sequence[float], q: float) -> float:
 def resident_mb(model: BenchModel, backend: str) -> float:
     """RSS of a fresh process that loaded the model through the product's loader."""
     code = (
-        "import psutil; from bot.config import Settings; from bot.scoring.backend import load_backend; "
+        "import psutil; from bot.config import Settings; from bot.scoring.loader import load_backend; "
         f"load_backend(Settings(checkpoint={str(model.checkpoint)!r}, hf_config_dir={str(model.config_dir)!r}, "
         f"scoring_backend={backend!r})); print(psutil.Process().memory_info().rss / 2**20)"
     )

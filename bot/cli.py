@@ -43,6 +43,8 @@ async def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
         thread = await source.fetch()
     store = await Store.open(settings.database_path)
     try:
+        # Loading a model takes seconds the first time: say so, or the terminal looks hung.
+        print("loading the scoring model…", file=sys.stderr, flush=True)
         scorer = await open_scorer(settings)
         try:
             report = await scan_thread(
@@ -53,7 +55,10 @@ async def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
             await scorer.close()
     finally:
         await store.close()
-    print(to_json(report) if args.json else render_table(report))
+    if args.json:
+        print(to_json(report, flagged_only=args.flagged_only))
+    else:
+        print(render_table(report, flagged_only=args.flagged_only))
     return 0
 
 
@@ -125,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("source", nargs="?", help="thread file, WordPress post URL or comment feed URL "
                       "(default: the built-in sample thread)")
     scan.add_argument("--json", action="store_true", help="machine-readable output")
+    scan.add_argument("--flagged-only", action="store_true", help="list only the flagged comments")
     scan.set_defaults(handler=cmd_scan)
 
     run = sub.add_parser("run", help="start the Discord bot (needs DISCORD_TOKEN)")

@@ -6,18 +6,15 @@ already scored are not scored again, and flag cases carry a dedup key, so runnin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.config import Settings
 from bot.moderation.policy import Verdict, evaluate, levels_for_model
 from bot.scoring import TextScore, TextScorer
+from bot.scoring.batches import Progress, score_in_batches
 from bot.sources.base import Article, Comment, Thread
 from bot.store import CLI_GUILD, CaseFilter, GuildSettings, NewCase, Store
 
-SCORE_BATCH = 64
-
-Progress = Callable[[int, int], None]
 _ALL = CaseFilter()
 
 
@@ -35,31 +32,42 @@ class ScanReport:
     article: Article
     rows: list[ScanRow]
     new_cases: int
+    model: str  # the scorer's model name, so a lite or demo score is never taken for Detoxify's
 
     @property
     def flagged(self) -> list[ScanRow]:
         return [r for r in self.rows if r.verdict.flag]
 
+    @property
+    def rescored(self) -> int:
+        """Comments new or changed since the last scan of this thread (scored now)."""
+        return sum(r.rescored for r in self.rows)
 
-async def score_in_batches(scorer: TextScorer, texts: Sequence[str], progress: Progress | None = None) -> list[TextScore]:
-    """Batches keep the progress bar moving on long threads; the engine batches within each call."""
-    results: list[TextScore] = []
-    for start in range(0, len(texts), SCORE_BATCH):
-        results.extend(await scorer.score(texts[start:start + SCORE_BATCH]))
-        if progress:
-            progress(len(results), len(texts))
-    return results
+    @property
+    def unchanged(self) -> int:
+        """Comments whose stored score still matched their text (not scored again)."""
+        return len(self.rows) - self.rescored
 
 
 async def scan_thread(
-    thread: Thread, source_kind: str, source_url: str, *, settings: Settings, store: Store, scorer: TextScorer,
+    thread: Thread,
+    source_kind: str,
+    source_url: str,
+    *,
+    settings: Settings,
+    store: Store,
+    scorer: TextScorer,
     progress: Progress | None = None,
 ) -> ScanReport:
     source = await store.mirror.add_source(CLI_GUILD, 0, source_kind, source_url)
     article_id = await store.mirror.upsert_article(source.id, thread.article)
     known = await store.mirror.comments(article_id)
 
-    stale = [c for c in thread.comments if (s := known.get(c.external_id)) is None or s.scored_hash != c.content_hash]
+    stale = [
+        c
+        for c in thread.comments
+        if (s := known.get(c.external_id)) is None or s.scored_hash != c.content_hash
+    ]
     fresh = await score_in_batches(scorer, [c.text for c in stale], progress)
     await store.mirror.save_scored(article_id, zip(stale, fresh, strict=True))
     scored = dict(zip((c.external_id for c in stale), fresh, strict=True))
@@ -75,14 +83,23 @@ async def scan_thread(
         verdict = evaluate(score.scores, levels)
         rows.append(ScanRow(comment, score, verdict, comment.external_id in scored))
         if verdict.flag and (strongest := verdict.strongest) is not None:
-            cases.append(NewCase(
-                guild_id=CLI_GUILD, action="flag", target_kind="comment",
-                target_id=f"{source.id}:{comment.external_id}", target_name=comment.author,
-                reason=verdict.reason(), scores=score.scores, label=strongest.label, score=strongest.score,
-                evidence=score.evidence or None, link=comment.url,
-                dedup_key=f"scan:{source.id}:{comment.external_id}:{comment.content_hash}",
-            ))
+            cases.append(
+                NewCase(
+                    guild_id=CLI_GUILD,
+                    action="flag",
+                    target_kind="comment",
+                    target_id=f"{source.id}:{comment.external_id}",
+                    target_name=comment.author,
+                    reason=verdict.reason(),
+                    scores=score.scores,
+                    label=strongest.label,
+                    score=strongest.score,
+                    evidence=score.evidence or None,
+                    link=comment.url,
+                    dedup_key=f"scan:{source.id}:{comment.external_id}:{comment.content_hash}",
+                )
+            )
     before = await store.cases.count(CLI_GUILD, _ALL)
     await store.cases.add_many(cases)
     new_cases = await store.cases.count(CLI_GUILD, _ALL) - before
-    return ScanReport(source_url, thread.article, rows, new_cases)
+    return ScanReport(source_url, thread.article, rows, new_cases, scorer.model_name)

@@ -24,8 +24,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.scoring.backend import ScoringError
 from bot.scoring.engine import TextScore
+from bot.scoring.protocol import ScoringError
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +53,16 @@ class ServiceScorer:
         session = aiohttp.ClientSession(headers={CALLER_HEADER: caller})
         try:
             info = await _request(session, "GET", f"{url}/info", None, time_limit)
-            labels = info["labels"]
+            labels, model_name = info.get("labels"), info.get("model_name")
             if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
                 raise ScoringError(f"the scoring service at SCORER_URL={url} sent no label list")
+            if not isinstance(model_name, str):
+                raise ScoringError(f"the scoring service at SCORER_URL={url} did not name its model")
         except BaseException:
             await session.close()
             raise
-        log.info("scoring through the service at %s (%d labels)", url, len(labels))
-        return cls(url, labels, session, time_limit)
+        log.info("scoring with %s through the service at %s", model_name, url)
+        return cls(url, labels, model_name, session, time_limit)
 
     async def score(self, texts: Sequence[str]) -> list[TextScore]:
         """Scores in input order, as `Scorer.score` gives them; `ScoringError` on any failure."""

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from bot.labels import top_label
-from bot.scoring.backend import ScoringBackend, ScoringError, load_backend
 from bot.scoring.chunking import DEFAULT_MAX_CHUNKS, ChunkPlan, plan_chunks
+from bot.scoring.loader import load_backend
+from bot.scoring.protocol import ScoringBackend, ScoringError
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -52,8 +53,13 @@ class TextScore:
         return self.coverage < 1.0
 
     @classmethod
-    def stored(cls, scores: dict[str, float] | None, top_label: str | None, top_score: float | None,
-               evidence: str | None = None) -> TextScore:
+    def stored(
+        cls,
+        scores: dict[str, float] | None,
+        top_label: str | None,
+        top_score: float | None,
+        evidence: str | None = None,
+    ) -> TextScore:
         """A score read back from the store, whose columns may be NULL; the span is not kept there."""
         return cls(scores or {}, top_label, top_score or 0.0, evidence or "", None)
 
@@ -62,6 +68,7 @@ class TextScorer(Protocol):
     """What callers score through: the in-process `Scorer`, or the scoring service's client."""
 
     labels: tuple[str, ...]
+    model_name: str
 
     async def score(self, texts: Sequence[str]) -> list[TextScore]: ...
 
@@ -88,6 +95,7 @@ class Scorer:
         max_chunks: int = DEFAULT_MAX_CHUNKS,
     ) -> None:
         self.labels: tuple[str, ...] = tuple(backend.labels)
+        self.model_name: str = backend.model_name
         self._backend = backend
         self._batch_size = max(1, batch_size)
         self._wait = max(0.0, batch_wait_ms) / 1000

@@ -31,10 +31,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Settings
-from bot.scoring.backend import ScoringError, load_backend
 from bot.scoring.chunking import DEFAULT_MAX_CHUNKS
 from bot.scoring.client import CALLER_HEADER, text_score_row
 from bot.scoring.engine import blank_score, combine_chunks, plan_texts, scoring_error_from
+from bot.scoring.loader import load_backend
+from bot.scoring.protocol import ScoringError
 
 try:
     from ray import serve
@@ -84,7 +85,7 @@ class ScoringDeployment:
         if request.method == "POST" and path == "score":
             return await self._score_request(request)
         if request.method == "GET" and path == "info":
-            return JSONResponse({"labels": list(self._labels), "max_tokens": self._backend.max_tokens})
+            return JSONResponse({"labels": list(self._labels), "model_name": self._backend.model_name})
         if request.method == "GET" and path == "stats":
             return JSONResponse(
                 {
