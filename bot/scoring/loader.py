@@ -57,8 +57,8 @@ _cache_lock = threading.Lock()
 def load_backend(settings: Settings) -> ScoringBackend:
     """The process-wide backend for these settings, loading it on first use (slow: call off the loop).
 
-    Reads `model_type`, `checkpoint`, `hf_config_dir`, `device`, `torch_threads`, `scoring_backend` and
-    `model_cache_dir` from `settings`. Raises `ScoringError` with one line naming the setting to fix;
+    Reads `model_type`, `checkpoint`, `hf_config_dir`, `device`, `torch_threads`, `scoring_backend`,
+    `scoring_int8` and `model_cache_dir` from `settings`. Raises `ScoringError` with one line naming the setting to fix;
     never lets a loader traceback out.
     """
     checkpoint = _existing(settings.checkpoint, "DETOXIFY_CHECKPOINT", want_dir=False)
@@ -70,7 +70,20 @@ def load_backend(settings: Settings) -> ScoringBackend:
         # ONNX Runtime is the faster CPU path (benchmarks/README.md); on a GPU, PyTorch is the one to use.
         kind = "onnx" if settings.device == "cpu" and onnx_backend.onnx_available() else "torch"
     threads = _threads(settings.torch_threads)
-    key = (settings.model_type, checkpoint, config_dir, settings.device, settings.scoring_backend, threads)
+    if settings.scoring_int8 and kind != "onnx":
+        raise ScoringError(
+            "SCORING_INT8=true needs the ONNX Runtime CPU path: set SCORING_BACKEND=onnx (or auto) and "
+            "DETOXIFY_DEVICE=cpu, or unset SCORING_INT8"
+        )
+    key = (
+        settings.model_type,
+        checkpoint,
+        config_dir,
+        settings.device,
+        settings.scoring_backend,
+        threads,
+        settings.scoring_int8,
+    )
     with _cache_lock:
         if key not in _cache:
             choice = choose_model(settings.model_type, Path(checkpoint) if checkpoint else None)
@@ -122,7 +135,13 @@ def _load_detoxify(
     if kind == "onnx":
         try:
             return onnx_cache.load_onnx(
-                checkpoint, choice.source, config_dir, settings.model_cache_dir, threads, choice.name
+                checkpoint,
+                choice.source,
+                config_dir,
+                settings.model_cache_dir,
+                threads,
+                choice.name,
+                int8=settings.scoring_int8,
             )
         except onnx_backend.OnnxExportError as exc:
             if settings.scoring_backend != "auto":

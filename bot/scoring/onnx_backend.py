@@ -20,10 +20,13 @@ import gc
 import importlib.util
 import logging
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bot.scoring.backend import DetoxifyBackend
+from bot.scoring.int8_guard import SAMPLE_EVERY, TOLERANCE, Int8Guard
+from bot.scoring.probes import PROBE_TEXTS
 from bot.scoring.protocol import ScoringError
 
 log = logging.getLogger(__name__)
@@ -37,20 +40,65 @@ class OnnxExportError(ScoringError):
 
 
 class OnnxBackend(DetoxifyBackend):
-    """An ONNX Runtime session for the forward pass; `config` is the model's Hugging Face config."""
+    """An ONNX Runtime session for the forward pass; `config` is the model's Hugging Face config.
+
+    With `int8_session` (SCORING_INT8), the int8 model is checked against this exact one on `probes` here
+    and used only if they agree, then watched while running (int8_guard.py); `int8_decision` and
+    `int8_agreement` say what the check found.
+    """
 
     def __init__(
-        self, session: Any, tokenizer: Any, labels: Any, config: Any, *, model_name: str = "detoxify"
+        self,
+        session: Any,
+        tokenizer: Any,
+        labels: Any,
+        config: Any,
+        *,
+        model_name: str = "detoxify",
+        int8_session: Any = None,
+        probes: Sequence[str] = PROBE_TEXTS,
+        sample_every: int = SAMPLE_EVERY,
     ) -> None:
         super().__init__(None, tokenizer, labels, "cpu", model_name=model_name, config=config)
         self._session = session
+        self.guard: Int8Guard | None = None
+        self.int8_decision = "off"
+        self.int8_agreement: float | None = None
+        if int8_session is not None:
+            self._check_int8(int8_session, probes, sample_every)
+
+    def _check_int8(self, int8_session: Any, probes: Sequence[str], sample_every: int) -> None:
+        exact = self.predict_batch(probes)
+        exact_session, self._session = self._session, int8_session
+        try:
+            approx = self.predict_batch(probes)
+        finally:
+            self._session = exact_session
+        self.int8_agreement = max(abs(a[k] - b[k]) for a, b in zip(exact, approx, strict=True) for k in a)
+        if self.int8_agreement > TOLERANCE:
+            self.int8_decision = "refused"
+            log.warning(
+                "SCORING_INT8: int8 scores differ from fp32 by %.3f on the probe texts (over %s); scoring "
+                "with fp32",
+                self.int8_agreement,
+                TOLERANCE,
+            )
+            return
+        self.int8_decision = "accepted"
+        self.guard = Int8Guard(exact_session, int8_session, len(self.labels), sample_every=sample_every)
+        log.info(
+            "SCORING_INT8: int8 accepted (max difference %.4f on %d probe texts)",
+            self.int8_agreement,
+            len(probes),
+        )
 
     def _forward(self, input_ids: Any, attention_mask: Any) -> Any:
         import torch
 
-        (logits,) = self._session.run(
-            ["logits"], {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
-        )
+        feeds = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
+        if self.guard is not None:
+            return torch.from_numpy(self.guard.run(feeds))
+        (logits,) = self._session.run(["logits"], feeds)
         return torch.from_numpy(logits)
 
 
