@@ -37,9 +37,15 @@ class ServiceScorer:
     """`await scorer.score(texts)` against the scoring service; safe for any number of concurrent tasks."""
 
     def __init__(
-        self, url: str, labels: Sequence[str], session: aiohttp.ClientSession, time_limit: float
+        self,
+        url: str,
+        labels: Sequence[str],
+        model_name: str,
+        session: aiohttp.ClientSession,
+        time_limit: float,
     ) -> None:
         self.labels: tuple[str, ...] = tuple(labels)
+        self.model_name = model_name
         self._url = url
         self._session = session
         self._time_limit = time_limit
@@ -98,14 +104,16 @@ async def _request(
     try:
         async with asyncio.timeout(time_limit), session.request(method, url, json=payload) as response:
             if response.status != 200:
-                detail = (await response.text())[:_REASON_CHARS]
+                detail = " ".join((await response.text()).split())[:_REASON_CHARS]
                 raise ScoringError(f"the scoring service at {url} answered HTTP {response.status}: {detail}")
-            body = await response.json()
+            body = await response.json(content_type=None)
     except TimeoutError as exc:
         raise ScoringError(f"the scoring service at {url} did not answer within {time_limit:g} s") from exc
-    except (aiohttp.ClientError, ValueError) as exc:
+    except aiohttp.ClientError as exc:
         reason = " ".join(str(exc).split())[:_REASON_CHARS] or type(exc).__name__
         raise ScoringError(f"the scoring service at {url} is unreachable or failed: {reason}") from exc
+    except ValueError as exc:  # not JSON
+        raise ScoringError(f"the scoring service at {url} sent a malformed answer") from exc
     if not isinstance(body, dict):
         raise ScoringError(f"the scoring service at {url} sent a malformed answer")
     return body
