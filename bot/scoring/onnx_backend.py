@@ -133,22 +133,9 @@ def open_session(path: Path, threads: int | None) -> Any:
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def export_onnx(model: Any, path: Path, *, attention: str | None = None) -> None:
-    """Write `model` as an ONNX file taking `input_ids` and `attention_mask` (any batch, any length).
-
-    `attention="eager"` exports the explicit softmax(QK^T)V graph instead of the model's default
-    (`sdpa`), the pattern ONNX Runtime's transformer optimiser recognises and fuses (`fuse_transformer`).
-    """
+def export_onnx(model: Any, path: Path) -> None:
+    """Write `model` as an ONNX file taking `input_ids` and `attention_mask` (any batch, any length)."""
     import torch
-
-    if attention is not None:
-        previous = model.config._attn_implementation
-        model.set_attn_implementation(attention)
-        try:
-            export_onnx(model, path)
-        finally:
-            model.set_attn_implementation(previous)
-        return
 
     sample = torch.ones((2, 8), dtype=torch.long)
     dynamic: dict[str, dict[int, str]] = {name: {0: "batch", 1: "tokens"} for name in _INPUTS}
@@ -175,20 +162,6 @@ def export_onnx(model: Any, path: Path, *, attention: str | None = None) -> None
             f"could not export the model for SCORING_BACKEND=onnx ({reason}); install the onnx extra "
             "or set SCORING_BACKEND=torch"
         ) from exc
-
-
-def fuse_transformer(source: Path, target: Path, config: Any) -> dict[str, int]:
-    """Run ONNX Runtime's transformer optimiser (attention, LayerNorm, GELU fusion) over an eager export.
-
-    Returns how many nodes of each fused kind it made, so a caller can see what was fused.
-    """
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    optimized = optimize_model(
-        str(source), model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size
-    )
-    optimized.save_model_to_file(str(target))
-    return {kind: count for kind, count in optimized.get_fused_operator_statistics().items() if count}
 
 
 def _logits_only(model: Any) -> Any:
