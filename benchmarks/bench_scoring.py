@@ -49,9 +49,12 @@ FUSED_TOLERANCE = 1e-4  # a fused graph is the same fp32 model: it must score th
 # Floors for --quick. Set from the spread measured on 2 busy cores (benchmarks/README.md, "CI gate"):
 # the lowest best-of-rounds ratio seen with a CPU hog beside the run, less a margin; a broken lever
 # (no length buckets) measured well under them.
-FLOOR_SPEEDUP = 1.5
-FLOOR_TORCH_SPEEDUP = 1.1
-FLOOR_P95_S = 2.0
+FLOOR_SPEEDUP = 1.5  # the default path against Detoxify's per-message predict
+# Length buckets against the same batches padded to their longest (same backend, same batched GEMMs, so a
+# neighbour slows both alike): the lever most worth guarding, and a ratio load cannot inflate (the
+# per-message baseline suffers far more from a busy machine than batched paths do).
+FLOOR_BUCKET_GAIN = 1.4
+FLOOR_P95_S = 2.0  # or two engine batches' time measured just before the burst, if longer
 QUICK_ROUNDS = (2, 6)  # at least, at most
 THREADS = 2  # the issue's target machine; CI has 2 cores too
 BASELINE = "baseline: Detoxify.predict, one message"
@@ -128,12 +131,12 @@ def levers(detox: Any, tmp: Path, quick: bool) -> tuple[dict[str, DetoxifyBacken
         return OnnxBackend(open_session(path, THREADS), detox.tokenizer, detox.class_names, config, **kwargs)
 
     export_onnx(detox.model, tmp / "fp32.onnx")
-    paths: dict[str, DetoxifyBackend] = {BUCKETS: backend(detox.model), DEFAULT_PATH: onnx(tmp / "fp32.onnx")}
+    padded = backend(detox.model)
+    padded.call_cost = float("inf")  # the engine's batches as they come, padded to their longest text
+    paths = {PADDED: padded, BUCKETS: backend(detox.model), DEFAULT_PATH: onnx(tmp / "fp32.onnx")}
     notes: list[str] = []
     if quick:
         return paths, notes
-    padded = backend(detox.model)
-    padded.call_cost = float("inf")  # the engine's batches as they come, padded to their longest text
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notices
         int8_torch = torch.ao.quantization.quantize_dynamic(detox.model, {torch.nn.Linear}, dtype=torch.qint8)
@@ -190,8 +193,11 @@ def quick_failures(ratios: dict[str, float]) -> list[str]:
     failures = []
     if ratios[DEFAULT_PATH] < FLOOR_SPEEDUP:
         failures.append(f"default path x{ratios[DEFAULT_PATH]:.2f} under the floor x{FLOOR_SPEEDUP}")
-    if ratios[BUCKETS] < FLOOR_TORCH_SPEEDUP:
-        failures.append(f"PyTorch with buckets x{ratios[BUCKETS]:.2f} under the floor x{FLOOR_TORCH_SPEEDUP}")
+    bucket_gain = ratios[BUCKETS] / ratios[PADDED]
+    if bucket_gain < FLOOR_BUCKET_GAIN:
+        failures.append(
+            f"length buckets x{bucket_gain:.2f} the padded batches, under the floor x{FLOOR_BUCKET_GAIN}"
+        )
     return failures
 
 
@@ -272,6 +278,7 @@ def run(quick: bool, count: int, seconds: float, service: bool) -> int:
         verdict = "" if diffs[name] <= TOLERANCE else f"  outside {TOLERANCE}: rejected"
         mark = "  <- default" if name == DEFAULT_PATH else ""
         print(f"{name:<42}{rates[name]:>8.1f}{ratios[name]:>8.2f}{diffs[name]:>12.4f}{verdict}{mark}")
+    print(f"length buckets vs the same batches padded: x{ratios[BUCKETS] / ratios[PADDED]:.2f}")
     for note in notes:
         print(note)
     if not quick:
@@ -310,7 +317,9 @@ def run(quick: bool, count: int, seconds: float, service: bool) -> int:
         # neighbours: the gate sends half of what the default path sustains right now, at most RATE.
         t0 = time.perf_counter()
         predict_all(paths[DEFAULT_PATH], texts)
-        rate = min(RATE, len(texts) / (time.perf_counter() - t0) / 2)
+        elapsed = time.perf_counter() - t0
+        rate = min(RATE, len(texts) / elapsed / 2)
+        p95_limit = max(FLOOR_P95_S, 2 * elapsed / len(blocks))
 
     async def latency() -> list[float]:
         scorer = Scorer(paths[DEFAULT_PATH], batch_size=BATCH, batch_wait_ms=5.0)
@@ -341,8 +350,8 @@ def run(quick: bool, count: int, seconds: float, service: bool) -> int:
         failures.append(f"the default path's scores differ from the baseline's by more than {TOLERANCE}")
     if quick:
         failures += quick_failures(ratios)
-        if p95 > FLOOR_P95_S:
-            failures.append(f"p95 latency {p95:.2f} s over {FLOOR_P95_S} s")
+        if p95 > p95_limit:
+            failures.append(f"p95 latency {p95:.2f} s over {p95_limit:.2f} s")
     for failure in failures:
         print("FAIL:", failure)
     return 1 if failures else 0
