@@ -124,6 +124,14 @@ def compare_service(model: BenchModel, texts: Sequence[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
         work = Path(tmp)
         local = _client_set({**base, "TORCH_THREADS": "1"}, texts, work, [])
+        print(
+            f"\nscoring service vs in-process, two client processes, {len(texts)} messages each, all at once:"
+        )
+        print(f"  {'set':<44}{'msg/s':>8}{'x':>7}{'RSS MB':>9}{'PSS MB':>9}")
+        print(
+            f"  {'two in-process scorers (1 thread each)':<44}{local[0]:>8.1f}{1.0:>7.2f}{local[1]:>9.0f}{local[2]:>9.0f}",
+            flush=True,
+        )
         port = _free_port()
         log_path = work / "service.log"
         with log_path.open("wb") as log_file:
@@ -143,15 +151,10 @@ def compare_service(model: BenchModel, texts: Sequence[str]) -> None:
             shared = _client_set(
                 {**base, "SCORER_URL": f"http://127.0.0.1:{port}"}, texts, work, [psutil.Process(service.pid)]
             )
+            print(
+                f"  {'service (1 replica, 2 threads) + 2 clients':<44}{shared[0]:>8.1f}{shared[0] / local[0]:>7.2f}"
+                f"{shared[1]:>9.0f}{shared[2]:>9.0f}"
+            )
         finally:
             service.terminate()
             service.wait(timeout=180)
-    print(f"\nscoring service vs in-process, two client processes, {len(texts)} messages each, all at once:")
-    print(f"  {'set':<44}{'msg/s':>8}{'x':>7}{'RSS MB':>9}{'PSS MB':>9}")
-    print(
-        f"  {'two in-process scorers (1 thread each)':<44}{local[0]:>8.1f}{1.0:>7.2f}{local[1]:>9.0f}{local[2]:>9.0f}"
-    )
-    print(
-        f"  {'service (1 replica, 2 threads) + 2 clients':<44}{shared[0]:>8.1f}{shared[0] / local[0]:>7.2f}"
-        f"{shared[1]:>9.0f}{shared[2]:>9.0f}"
-    )
