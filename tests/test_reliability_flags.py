@@ -25,7 +25,7 @@ from bot.sources.base import Article, Comment
 from bot.store import CaseFilter, Store, StoreError
 from bot.store.mirror import MirrorStore
 from bot.store.schema import MIGRATIONS
-from cogs.moderation_service import FlagTarget, ModerationService
+from cogs.moderation._service import FlagTarget, ModerationService
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.models import Message
 from tests.test_mirror_discord import make_bot, spec, thread_file, wait_mirrored
@@ -45,7 +45,7 @@ def settings(tmp_path: Path, detoxify_checkpoint: Any) -> Settings:
 
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("cogs.moderation_watch.RETRY_BASE", 0.02)
+    monkeypatch.setattr("cogs.moderation.watch.RETRY_BASE", 0.02)
 
 
 def cards(fake: FakeDiscord, world: Any) -> list[Message]:
@@ -205,7 +205,7 @@ async def test_the_timed_sweep_flags_a_refused_comment_without_a_restart(
         fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path,
         detoxify_checkpoint: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     w = discord_world
-    monkeypatch.setattr("cogs.moderation_recovery.SWEEP_EVERY", 0.2)
+    monkeypatch.setattr("cogs.moderation.recovery.SWEEP_EVERY", 0.2)
     path = thread_file(tmp_path, [spec(1), spec(2, text=f"you are a {detoxify_checkpoint.toxic_word}")])
     refusals = 0
     real_flag = ModerationService.flag
@@ -235,8 +235,8 @@ async def test_a_batch_meeting_a_locked_database_is_retried_in_order_with_one_ca
         detoxify_checkpoint: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     w = discord_world
     monkeypatch.setattr("bot.store.database.BUSY_TIMEOUT_MS", 200)  # the lock below outlasts it several times
-    monkeypatch.setattr("cogs.moderation_watch.RETRY_BASE", 0.25)
-    caplog.set_level(logging.WARNING, "cogs.moderation_watch")
+    monkeypatch.setattr("cogs.moderation.watch.RETRY_BASE", 0.25)
+    caplog.set_level(logging.WARNING, "cogs.moderation.watch")
     async with bot_runner(make_bot(settings)) as bot:
         await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id)
         locker = await hold_write_lock(settings.database_path, 1.0)

@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from bot.store import GuildSettings
 from cogs.checks import moderator_only
-from cogs.moderation_service import ModerationService
+from cogs.moderation._service import ModerationService
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden

@@ -32,8 +32,8 @@ from bot.moderation.judge import Subject
 from bot.scoring import TextScore
 from bot.store import Case, GuildSettings, StoreError
 from bot.store.cases import to_iso, utcnow_iso
-from cogs.moderation_service import FlagTarget, ModerationService, article_place, channel_ids
-from cogs.moderation_watch import Watcher, scoreable, watched
+from cogs.moderation._service import FlagTarget, ModerationService, article_place, channel_ids
+from cogs.moderation.watch import Watcher, scoreable, watched
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden

@@ -32,7 +32,7 @@ from bot.moderation.judge import (
 )
 from bot.moderation.warnings import escalation, expiry
 from bot.store import AUTO, Case, GuildSettings, NewCase, StoreError
-from cogs.moderation_buttons import card_view
+from cogs.moderation._buttons import card_view
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden

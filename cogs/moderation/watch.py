@@ -8,7 +8,7 @@ webhook's posts here (that would loop through the mirror); mirrored comments arr
 A write the database refuses (locked past the busy timeout, disk full) is tried again a few times with
 backoff before a batch or a comment is given up: a brief outage must not lose a flag. What is given up is
 not lost for good either: a member's message has no score, so the next READY's catch-up scores it; a
-comment stays unjudged, so the recovery sweep flags it (cogs/moderation_recovery.py).
+comment stays unjudged, so the recovery sweep flags it (cogs/moderation/recovery.py).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from bot.moderation.batching import Batcher
 from bot.moderation.judge import Judgement, comment_subject, content_key, member_subject
 from bot.scoring import TextScore
 from bot.store import Case, GuildSettings, MessageScore, NewCase, StoreError
-from cogs.moderation_service import FlagTarget, ModerationService, article_place, channel_ids
+from cogs.moderation._service import FlagTarget, ModerationService, article_place, channel_ids
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden

@@ -16,7 +16,7 @@ from bot.moderation.charts import DayCounts, Stats, render_stats_png
 from bot.store.cases import to_iso
 from bot.textsafety import code_block, neutralise
 from cogs.checks import moderator_only
-from cogs.moderation_service import ModerationService, channel_ids
+from cogs.moderation._service import ModerationService, channel_ids
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden

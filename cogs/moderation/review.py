@@ -20,8 +20,8 @@ from bot.moderation.durations import DurationError, describe, parse_duration
 from bot.moderation.warnings import DEFAULT_POINTS, MAX_POINTS
 from bot.store import Case, NewCase, ReviewCard
 from cogs.checks import NOT_A_MODERATOR, is_moderator
-from cogs.moderation_buttons import REVIEW_COG, card_view
-from cogs.moderation_service import ActionError, ModerationService
+from cogs.moderation._buttons import REVIEW_COG, card_view
+from cogs.moderation._service import ActionError, ModerationService
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden

@@ -23,8 +23,8 @@ from bot.store import CaseFilter, NewCase
 from bot.store.cases import to_iso
 from bot.textsafety import neutralise
 from cogs.checks import moderator_only
-from cogs.moderation_pages import PAGE_SIZE, Pager, page_count, send_paged, stop_all
-from cogs.moderation_service import ModerationService
+from cogs.moderation._pages import PAGE_SIZE, Pager, page_count, send_paged, stop_all
+from cogs.moderation._service import ModerationService
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
