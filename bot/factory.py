@@ -13,6 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Settings
+from bot.mirror import MirrorEngine
 from bot.model import open_scorer
 from bot.scoring import Scorer
 from bot.store import Store, StoreError
@@ -55,6 +56,8 @@ class CommentTree(app_commands.CommandTree):
 class CommentWarden(commands.Bot):
     store: Store
     scorer: Scorer
+    # Set by the mirror extension's setup (EXTENSIONS loads it before moderation, which hands it to its service).
+    mirror_engine: MirrorEngine | None = None
 
     def __init__(self, settings: Settings, **client_kwargs: Any) -> None:
         client_kwargs.setdefault("intents", intents())

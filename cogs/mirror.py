@@ -31,7 +31,7 @@ from bot.sources.base import Article, Source, SourceError
 from bot.sources.registry import open_source
 from bot.store import SourceRow
 from bot.textsafety import neutralise, split_message
-from cogs.checks import is_moderator, moderator_only
+from cogs.checks import ModeratorCog, is_moderator
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
@@ -214,7 +214,7 @@ def _describe(row: SourceRow) -> str:
 
 
 @app_commands.guild_only()
-class Mirror(commands.GroupCog, group_name="mirror", group_description="Mirror article comment threads into Discord"):
+class Mirror(ModeratorCog, commands.GroupCog, group_name="mirror", group_description="Mirror article comment threads into Discord"):
     def __init__(self, bot: CommentWarden) -> None:
         self.bot = bot
         settings = bot.settings
@@ -272,7 +272,6 @@ class Mirror(commands.GroupCog, group_name="mirror", group_description="Mirror a
     @app_commands.command(name="add", description="Mirror an article's comments (WordPress post, feed, thread file)")
     @app_commands.describe(url="The article, comment feed or thread file URL",
                            channel="The text or forum channel to mirror into")
-    @moderator_only()
     async def add(self, interaction: discord.Interaction, url: app_commands.Range[str, 1, 2000],
                   channel: discord.TextChannel | discord.ForumChannel) -> None:
         assert interaction.guild is not None
@@ -317,7 +316,6 @@ class Mirror(commands.GroupCog, group_name="mirror", group_description="Mirror a
             "`/mirror list` shows how it goes.", ephemeral=True)
 
     @app_commands.command(name="list", description="Show the mirrored sources and their status")
-    @moderator_only()
     async def list_sources(self, interaction: discord.Interaction) -> None:
         assert interaction.guild is not None
         rows = await self.bot.store.mirror.sources(interaction.guild.id)
@@ -333,7 +331,6 @@ class Mirror(commands.GroupCog, group_name="mirror", group_description="Mirror a
     @app_commands.command(name="remove", description="Stop mirroring a source (its threads stay)")
     @app_commands.describe(source="The source number from /mirror list")
     @app_commands.autocomplete(source=source_autocomplete)
-    @moderator_only()
     async def remove(self, interaction: discord.Interaction, source: int) -> None:
         row = await self._guild_source(interaction, source)
         if row is None:
@@ -348,7 +345,6 @@ class Mirror(commands.GroupCog, group_name="mirror", group_description="Mirror a
     @app_commands.command(name="sync", description="Sync a source now (or every source of this server)")
     @app_commands.describe(source="The source number from /mirror list (all when left out)")
     @app_commands.autocomplete(source=source_autocomplete)
-    @moderator_only()
     async def sync(self, interaction: discord.Interaction, source: int | None = None) -> None:
         assert interaction.guild is not None
         if source is not None:
@@ -376,7 +372,6 @@ class Mirror(commands.GroupCog, group_name="mirror", group_description="Mirror a
 
     @app_commands.command(name="pause", description="Stop polling a source until resumed")
     @app_commands.autocomplete(source=source_autocomplete)
-    @moderator_only()
     async def pause(self, interaction: discord.Interaction, source: int) -> None:
         row = await self._guild_source(interaction, source)
         if row is None:
@@ -386,7 +381,6 @@ class Mirror(commands.GroupCog, group_name="mirror", group_description="Mirror a
 
     @app_commands.command(name="resume", description="Poll a paused source again")
     @app_commands.autocomplete(source=source_autocomplete)
-    @moderator_only()
     async def resume(self, interaction: discord.Interaction, source: int) -> None:
         row = await self._guild_source(interaction, source)
         if row is None:
@@ -397,4 +391,10 @@ class Mirror(commands.GroupCog, group_name="mirror", group_description="Mirror a
 
 
 async def setup(bot: CommentWarden) -> None:
-    await bot.add_cog(Mirror(bot))
+    cog = Mirror(bot)
+    await bot.add_cog(cog)
+    bot.mirror_engine = cog.engine  # the moderation extension, loaded next, removes comments through it
+
+
+async def teardown(bot: CommentWarden) -> None:
+    bot.mirror_engine = None

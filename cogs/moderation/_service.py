@@ -32,14 +32,13 @@ from bot.moderation.judge import (
 )
 from bot.moderation.warnings import escalation, expiry
 from bot.store import AUTO, Case, GuildSettings, NewCase, StoreError
-from cogs.moderation._buttons import card_view
+from cogs.moderation._buttons import CardButton, card_view
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
+    from bot.mirror import MirrorEngine
 
 log = logging.getLogger(__name__)
-
-MIRROR_COG = "Mirror"
 
 
 class ActionError(Exception):
@@ -87,8 +86,14 @@ def forbidden(what: str, permission: str) -> ActionError:
 
 
 class ModerationService:
-    def __init__(self, bot: CommentWarden) -> None:
+    # The bot's review-card button class, wired to the review cog by the extension's setup.
+    card_buttons: type[CardButton]
+
+    def __init__(self, bot: CommentWarden, engine: MirrorEngine | None) -> None:
+        """`engine`: the mirror engine, so a mirrored comment is removed as a moderator's removal that a later
+        poll never undoes; None without the mirror extension (then only its Discord messages are deleted)."""
         self.bot = bot
+        self.engine = engine
         self._warned_no_channel: set[int] = set()
         # (guild, case) -> held while its flag is followed up: the live event, a retry and a recovery pass can
         # reach one flag together, and the second must find the first's card rather than post another.
@@ -172,7 +177,7 @@ class ModerationService:
                 link=subject.link, scores=score.scores, verdict=judgement.verdict, evidence=score.evidence,
                 shadow=settings.shadow_mode, acted=acted,
             )))
-            view = card_view(target.guild.id, case.case_number, subject.kind, disabled=settled)
+            view = card_view(self.card_buttons, target.guild.id, case.case_number, subject.kind, disabled=settled)
             try:
                 message = await channel.send(embed=embed, view=view, allowed_mentions=discord.AllowedMentions.none())
             except discord.HTTPException as exc:
@@ -199,11 +204,10 @@ class ModerationService:
         Through the mirror engine when it runs, so the removal is recorded as a moderator's and a later
         poll never brings the comment back; the site's answer (held, or why not) is the returned line.
         """
-        engine = getattr(self.bot.get_cog(MIRROR_COG), "engine", None)
         row = await self.bot.store.mirror.comment_row(comment_id)
         try:
-            if engine is not None and row is not None:
-                await engine.remove_comment(comment_id)
+            if self.engine is not None and row is not None:
+                await self.engine.remove_comment(comment_id)
             else:
                 await self.delete_messages(guild, channel_id, message_ids)
         except PublishError as exc:

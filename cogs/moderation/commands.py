@@ -1,6 +1,6 @@
 """Moderator queries and manual actions: /flags, /case, /history, /modlog, /warn, /warnings.
 
-Every command carries `moderator_only()`; answers about people are ephemeral, since a moderation history
+Every command is for moderators (`ModeratorCog` checks each call); answers about people are ephemeral, since a moderation history
 is not for the channel to read.
 """
 
@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.export import write_cases
 from bot.moderation import actions
@@ -22,7 +21,7 @@ from bot.moderation.warnings import MAX_POINTS
 from bot.store import CaseFilter, NewCase
 from bot.store.cases import to_iso
 from bot.textsafety import neutralise
-from cogs.checks import moderator_only
+from cogs.checks import ModeratorCog
 from cogs.moderation._pages import PAGE_SIZE, Pager, page_count, send_paged, stop_all
 from cogs.moderation._service import ModerationService
 
@@ -39,7 +38,7 @@ def list_embed(title: str, lines: list[str], page: int, pages: int, empty: str, 
     return embed
 
 
-class ModerationCommands(commands.Cog):
+class ModerationCommands(ModeratorCog):
     case = app_commands.Group(name="case", description="Look up or amend a case in the moderation log",
                               guild_only=True)
     modlog = app_commands.Group(name="modlog", description="The moderation log", guild_only=True)
@@ -57,7 +56,6 @@ class ModerationCommands(commands.Cog):
     @app_commands.command(name="flags", description="The review queue: flags waiting for a decision")
     @app_commands.describe(status="open (default), decided or all")
     @app_commands.guild_only()
-    @moderator_only()
     async def flags(self, interaction: discord.Interaction,
                     status: Literal["open", "decided", "all"] = "open") -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -77,7 +75,6 @@ class ModerationCommands(commands.Cog):
 
     @case.command(name="show", description="Show one case and its corrections")
     @app_commands.describe(number="The case number")
-    @moderator_only()
     async def case_show(self, interaction: discord.Interaction, number: app_commands.Range[int, 1]) -> None:
         guild_id = interaction.guild_id or 0
         found = await self.bot.store.cases.get(guild_id, number)
@@ -90,7 +87,6 @@ class ModerationCommands(commands.Cog):
 
     @case.command(name="reason", description="Correct a case's reason (logged as a new case that refers to it)")
     @app_commands.describe(number="The case number", reason="The corrected reason")
-    @moderator_only()
     async def case_reason(self, interaction: discord.Interaction, number: app_commands.Range[int, 1],
                           reason: app_commands.Range[str, 1, 500]) -> None:
         guild_id = interaction.guild_id or 0
@@ -112,7 +108,6 @@ class ModerationCommands(commands.Cog):
     @app_commands.command(name="history", description="A member's (or a comment author's) cases and scores")
     @app_commands.describe(member="A server member", author="A mirrored comment author's name")
     @app_commands.guild_only()
-    @moderator_only()
     async def history(self, interaction: discord.Interaction, member: discord.User | None = None,
                       author: str | None = None) -> None:
         if (member is None) == (author is None):
@@ -164,7 +159,6 @@ class ModerationCommands(commands.Cog):
     @app_commands.describe(member="Cases about this member", moderator="Cases by this moderator",
                            action="Only this kind of case", since="A date (2026-01-31) or an age (7d, 12h)")
     @app_commands.choices(action=ACTION_CHOICES)
-    @moderator_only()
     async def modlog_show(self, interaction: discord.Interaction, member: discord.User | None = None,
                           moderator: discord.User | None = None, action: str | None = None,
                           since: str | None = None) -> None:
@@ -187,7 +181,6 @@ class ModerationCommands(commands.Cog):
     @app_commands.describe(member="Cases about this member", moderator="Cases by this moderator",
                            action="Only this kind of case", since="A date (2026-01-31) or an age (7d, 12h)")
     @app_commands.choices(action=ACTION_CHOICES)
-    @moderator_only()
     async def modlog_export(self, interaction: discord.Interaction, member: discord.User | None = None,
                             moderator: discord.User | None = None, action: str | None = None,
                             since: str | None = None) -> None:
@@ -207,7 +200,6 @@ class ModerationCommands(commands.Cog):
     @app_commands.command(name="warn", description="Warn a member; points expire, and too many trigger a timeout")
     @app_commands.describe(member="Who", reason="Why (kept in the log)", points="Points (default 1)")
     @app_commands.guild_only()
-    @moderator_only()
     async def warn(self, interaction: discord.Interaction, member: discord.Member,
                    reason: app_commands.Range[str, 1, 500], points: app_commands.Range[int, 1, MAX_POINTS] = 1) -> None:
         assert interaction.guild is not None
@@ -221,7 +213,6 @@ class ModerationCommands(commands.Cog):
     @app_commands.command(name="warnings", description="A member's warnings and when they expire")
     @app_commands.describe(member="Who")
     @app_commands.guild_only()
-    @moderator_only()
     async def warnings(self, interaction: discord.Interaction, member: discord.User) -> None:
         guild_id = interaction.guild_id or 0
         now = to_iso(datetime.now(UTC))

@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.store import GuildSettings
-from cogs.checks import moderator_only
+from cogs.checks import ModeratorCog
 from cogs.moderation._service import ModerationService
 
 if TYPE_CHECKING:
@@ -46,7 +45,7 @@ def describe(settings: GuildSettings) -> str:
     ])
 
 
-class Config(commands.Cog):
+class Config(ModeratorCog):
     config = app_commands.Group(name="config", description="Moderation settings for this server", guild_only=True,
                                 default_permissions=discord.Permissions(manage_guild=True))
     modrole = app_commands.Group(name="modrole", description="Roles that count as moderators", parent=config)
@@ -61,7 +60,6 @@ class Config(commands.Cog):
         await interaction.response.send_message(line, ephemeral=True)
 
     @config.command(name="show", description="This server's moderation settings")
-    @moderator_only()
     @manage_guild_only()
     async def show(self, interaction: discord.Interaction) -> None:
         settings = await self.service.settings(interaction.guild_id or 0)
@@ -69,7 +67,6 @@ class Config(commands.Cog):
 
     @config.command(name="review-channel", description="Where review cards are posted")
     @app_commands.describe(channel="A text channel moderators read")
-    @moderator_only()
     @manage_guild_only()
     async def review_channel(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         mine = channel.permissions_for(channel.guild.me)
@@ -83,7 +80,6 @@ class Config(commands.Cog):
 
     @config.command(name="shadow", description="Shadow mode: flag for review but never act automatically")
     @app_commands.describe(state="on or off")
-    @moderator_only()
     @manage_guild_only()
     async def shadow(self, interaction: discord.Interaction, state: Literal["on", "off"]) -> None:
         line = ("Shadow mode is on: flags go to review, nothing is acted on automatically." if state == "on" else
@@ -91,7 +87,6 @@ class Config(commands.Cog):
         await self._update(interaction, line, shadow_mode=state == "on")
 
     @modrole.command(name="add", description="Members with this role count as moderators")
-    @moderator_only()
     @manage_guild_only()
     async def modrole_add(self, interaction: discord.Interaction, role: discord.Role) -> None:
         settings = await self.service.settings(interaction.guild_id or 0)
@@ -99,7 +94,6 @@ class Config(commands.Cog):
         await self._update(interaction, f"{role.mention} now counts as a moderator role.", mod_role_ids=roles)
 
     @modrole.command(name="remove", description="This role no longer counts as a moderator role")
-    @moderator_only()
     @manage_guild_only()
     async def modrole_remove(self, interaction: discord.Interaction, role: discord.Role) -> None:
         settings = await self.service.settings(interaction.guild_id or 0)
@@ -110,7 +104,6 @@ class Config(commands.Cog):
         await self._update(interaction, f"{role.mention} no longer counts as a moderator role.", mod_role_ids=roles)
 
     @watch.command(name="add", description="Score messages in this channel (by default every channel is scored)")
-    @moderator_only()
     @manage_guild_only()
     async def watch_add(self, interaction: discord.Interaction,
                         channel: discord.TextChannel | discord.ForumChannel) -> None:
@@ -119,7 +112,6 @@ class Config(commands.Cog):
         await self._update(interaction, f"Watching: {', '.join(f'<#{c}>' for c in ids)}.", watched_channel_ids=ids)
 
     @watch.command(name="all", description="Score messages in every channel I can read")
-    @moderator_only()
     @manage_guild_only()
     async def watch_all(self, interaction: discord.Interaction) -> None:
         await self._update(interaction, "Watching every channel I can read.", watched_channel_ids=())
@@ -127,7 +119,6 @@ class Config(commands.Cog):
     @config.command(name="warnings", description="Warning points: limit, expiry and what crossing the limit does")
     @app_commands.describe(limit="Points that trigger the action (0: never)", expiry_days="Days a warning counts (0: for ever)",
                            action="What happens at the limit", timeout_minutes="Timeout length when the action is timeout")
-    @moderator_only()
     @manage_guild_only()
     async def warnings(self, interaction: discord.Interaction, limit: app_commands.Range[int, 0, 100] | None = None,
                        expiry_days: app_commands.Range[int, 0, 3650] | None = None,
@@ -143,7 +134,6 @@ class Config(commands.Cog):
 
     @config.command(name="act-timeout", description="Also time members out when a message hits an act level")
     @app_commands.describe(minutes="Timeout length (0: only delete the message)")
-    @moderator_only()
     @manage_guild_only()
     async def act_timeout(self, interaction: discord.Interaction, minutes: app_commands.Range[int, 0, 40320]) -> None:
         line = (f"Act level: delete the message and time the member out for {minutes} min." if minutes
@@ -152,7 +142,6 @@ class Config(commands.Cog):
 
     @config.command(name="removed-comments", description="What happens in Discord to a comment removed on its site")
     @app_commands.describe(mode="mark: keep the message and mark it removed; delete: delete the message")
-    @moderator_only()
     @manage_guild_only()
     async def removed_comments(self, interaction: discord.Interaction, mode: Literal["mark", "delete"]) -> None:
         line = ("Comments removed on their site will be deleted from Discord." if mode == "delete"

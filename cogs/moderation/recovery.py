@@ -49,9 +49,10 @@ _CARD_FOOTER = re.compile(r"^case #(\d+)$")
 
 
 class Recovery(commands.Cog):
-    def __init__(self, bot: CommentWarden, service: ModerationService) -> None:
+    def __init__(self, bot: CommentWarden, service: ModerationService, watcher: Watcher) -> None:
         self.bot = bot
         self.service = service
+        self.watcher = watcher  # judges the comments never judged, and scores the messages missed
         # Flags logged before this moment were logged by an earlier process (or session): any without a
         # card is orphaned. Later ones belong to batches of this process still on their way to a card.
         self._started = utcnow_iso()
@@ -64,12 +65,6 @@ class Recovery(commands.Cog):
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
-
-    @property
-    def watcher(self) -> Watcher:
-        cog = self.bot.get_cog("Watcher")
-        assert isinstance(cog, Watcher)
-        return cog
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:

@@ -20,7 +20,7 @@ from bot.moderation.durations import DurationError, describe, parse_duration
 from bot.moderation.warnings import DEFAULT_POINTS, MAX_POINTS
 from bot.store import Case, NewCase, ReviewCard
 from cogs.checks import NOT_A_MODERATOR, is_moderator
-from cogs.moderation._buttons import REVIEW_COG, card_view
+from cogs.moderation._buttons import card_view
 from cogs.moderation._service import ActionError, ModerationService
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class DecisionModal(discord.ui.Modal):
         await self.review.submit(interaction, self)
 
 
-class Review(commands.Cog, name=REVIEW_COG):
+class Review(commands.Cog):
     def __init__(self, bot: CommentWarden, service: ModerationService) -> None:
         self.bot = bot
         self.service = service
@@ -171,6 +171,7 @@ class Review(commands.Cog, name=REVIEW_COG):
         done = decided_embed(embed, decision, moderator, datetime.now(UTC), case_number)
         try:
             await message.edit(embed=discord.Embed.from_dict(done),
-                               view=card_view(flag.guild_id, flag.case_number, flag.target_kind, disabled=True))
+                               view=card_view(self.service.card_buttons, flag.guild_id, flag.case_number,
+                                             flag.target_kind, disabled=True))
         except discord.HTTPException as exc:
             log.warning("could not update the card of case %d: %s", flag.case_number, exc)

@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.moderation import actions, tuning
 from bot.moderation.cards import clip
 from bot.moderation.charts import DayCounts, Stats, render_stats_png
 from bot.store.cases import to_iso
 from bot.textsafety import code_block, neutralise
-from cogs.checks import moderator_only
+from cogs.checks import ModeratorCog
 from cogs.moderation._service import ModerationService, channel_ids
 
 if TYPE_CHECKING:
@@ -26,7 +25,7 @@ def _level(value: float | None) -> str:
     return "off" if value is None else f"{value:.2f}"
 
 
-class Tuning(commands.Cog):
+class Tuning(ModeratorCog):
     thresholds = app_commands.Group(name="thresholds", description="Flag and act levels per label",
                                     guild_only=True)
 
@@ -42,7 +41,6 @@ class Tuning(commands.Cog):
 
     @thresholds.command(name="show", description="The levels in force (for a channel, with its overrides)")
     @app_commands.describe(channel="Show the levels that apply in this channel")
-    @moderator_only()
     async def thresholds_show(self, interaction: discord.Interaction,
                               channel: discord.TextChannel | discord.Thread | None = None) -> None:
         settings = await self.service.settings(interaction.guild_id or 0)
@@ -67,7 +65,6 @@ class Tuning(commands.Cog):
                            act="Act automatically at or above this (0-1, at least flag); leave out for off",
                            channel="Only in this channel (and its threads)")
     @app_commands.autocomplete(label=label_autocomplete)
-    @moderator_only()
     async def thresholds_set(self, interaction: discord.Interaction, label: str,
                              flag: app_commands.Range[float, 0.0, 1.0], act: app_commands.Range[float, 0.0, 1.0] | None = None,
                              channel: discord.TextChannel | discord.ForumChannel | discord.Thread | None = None) -> None:
@@ -93,7 +90,6 @@ class Tuning(commands.Cog):
     @app_commands.describe(label="A label of the loaded model",
                            channel="Drop this channel's override (leave out: the server-wide level)")
     @app_commands.autocomplete(label=label_autocomplete)
-    @moderator_only()
     async def thresholds_reset(self, interaction: discord.Interaction, label: str,
                                channel: discord.TextChannel | discord.ForumChannel | discord.Thread | None = None) -> None:
         guild_id = interaction.guild_id or 0
@@ -110,7 +106,6 @@ class Tuning(commands.Cog):
     @app_commands.command(name="stats", description="A chart of messages scored, flagged and actioned per day")
     @app_commands.describe(days="How many days back (default 14)")
     @app_commands.guild_only()
-    @moderator_only()
     async def stats(self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 90] = 14) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild = interaction.guild
@@ -144,7 +139,6 @@ class Tuning(commands.Cog):
     @app_commands.describe(label="Only this label")
     @app_commands.autocomplete(label=label_autocomplete)
     @app_commands.guild_only()
-    @moderator_only()
     async def tune(self, interaction: discord.Interaction, label: str | None = None) -> None:
         guild_id = interaction.guild_id or 0
         labels = self.bot.scorer.labels
