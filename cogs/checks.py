@@ -33,6 +33,13 @@ async def is_moderator(interaction: discord.Interaction) -> bool:
     return any(role.id in settings.mod_role_ids for role in member.roles)
 
 
+def command_guild(interaction: discord.Interaction) -> discord.Guild:
+    """The guild a guild-only command runs in; in a DM, the same refusal discord.py's `guild_only` gives."""
+    if interaction.guild is None:
+        raise app_commands.NoPrivateMessage()
+    return interaction.guild
+
+
 async def require_moderator(interaction: discord.Interaction) -> bool:
     """True for a moderator; anyone else gets `NotModerator`, which the tree answers with one line."""
     if await is_moderator(interaction):

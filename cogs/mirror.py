@@ -7,7 +7,7 @@ every one with `AllowedMentions.none()`, and Discord's errors into the engine's 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
@@ -31,7 +31,7 @@ from bot.sources.base import Article, Source, SourceError
 from bot.sources.registry import open_source
 from bot.store import SourceRow
 from bot.textsafety import neutralise, split_message
-from cogs.checks import ModeratorCog, is_moderator
+from cogs.checks import ModeratorCog, command_guild, is_moderator
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 WEBHOOK_NAME = "commentwarden"
 NO_PINGS = discord.AllowedMentions.none()
 UNKNOWN_WEBHOOK = 10015
-ARCHIVE_MINUTES = 10080
+ARCHIVE_MINUTES: Literal[10080] = 10080  # a week, one of the durations Discord accepts
 EVENT = "comment_scored"
 
 
@@ -274,7 +274,7 @@ class Mirror(ModeratorCog, commands.GroupCog, group_name="mirror", group_descrip
                            channel="The text or forum channel to mirror into")
     async def add(self, interaction: discord.Interaction, url: app_commands.Range[str, 1, 2000],
                   channel: discord.TextChannel | discord.ForumChannel) -> None:
-        assert interaction.guild is not None
+        guild = command_guild(interaction)
         spec = url.strip()
         if spec.lower().startswith(("http://", "https://")) or "://" in spec:
             try:
@@ -287,7 +287,7 @@ class Mirror(ModeratorCog, commands.GroupCog, group_name="mirror", group_descrip
             await interaction.response.send_message("Give an http(s) URL; local thread files need "
                                                     "ALLOW_PRIVATE_URLS on the bot.", ephemeral=True)
             return
-        me = interaction.guild.me
+        me = guild.me
         perms = channel.permissions_for(me)
         needed = ["manage_webhooks", "send_messages_in_threads", "read_message_history"]
         needed.append("send_messages" if isinstance(channel, discord.ForumChannel) else "create_public_threads")
@@ -303,7 +303,7 @@ class Mirror(ModeratorCog, commands.GroupCog, group_name="mirror", group_descrip
         except SourceError as exc:
             await interaction.followup.send(f"I cannot mirror that: {neutralise(exc.reason)}", ephemeral=True)
             return
-        row = await self.bot.store.mirror.add_source(interaction.guild.id, channel.id, source.kind, spec,
+        row = await self.bot.store.mirror.add_source(guild.id, channel.id, source.kind, spec,
                                                      created_by=interaction.user.id)
         if row.channel_id != channel.id:
             await interaction.followup.send(f"That URL is already mirrored as #{row.id} into <#{row.channel_id}>.",
@@ -317,8 +317,8 @@ class Mirror(ModeratorCog, commands.GroupCog, group_name="mirror", group_descrip
 
     @app_commands.command(name="list", description="Show the mirrored sources and their status")
     async def list_sources(self, interaction: discord.Interaction) -> None:
-        assert interaction.guild is not None
-        rows = await self.bot.store.mirror.sources(interaction.guild.id)
+        guild = command_guild(interaction)
+        rows = await self.bot.store.mirror.sources(guild.id)
         if not rows:
             await interaction.response.send_message("Nothing is mirrored here yet; add a source with `/mirror add`.",
                                                     ephemeral=True)
@@ -346,14 +346,14 @@ class Mirror(ModeratorCog, commands.GroupCog, group_name="mirror", group_descrip
     @app_commands.describe(source="The source number from /mirror list (all when left out)")
     @app_commands.autocomplete(source=source_autocomplete)
     async def sync(self, interaction: discord.Interaction, source: int | None = None) -> None:
-        assert interaction.guild is not None
+        guild = command_guild(interaction)
         if source is not None:
             row = await self._guild_source(interaction, source)
             if row is None:
                 return
             rows = [row]
         else:
-            rows = await self.bot.store.mirror.sources(interaction.guild.id)
+            rows = await self.bot.store.mirror.sources(guild.id)
         await interaction.response.defer(ephemeral=True, thinking=True)
         lines = []
         for row in rows:

@@ -10,23 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import aiosqlite
 
 from bot.store.database import Database, Record, StoreError
+from bot.timestamps import utcnow_iso
 
 AUTO = "auto"
-
-
-def utcnow_iso() -> str:
-    """Timestamps are ISO-8601 UTC strings with millisecond precision, which sort as text."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def to_iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 @dataclass(frozen=True)
@@ -108,7 +99,8 @@ class CaseFilter:
     target_name: str | None = None  # a mirrored comment's author, who has no Discord id
 
     def where(self, guild_id: int) -> tuple[str, list[Any]]:
-        clauses, params = ["guild_id = ?"], [guild_id]
+        clauses: list[str] = ["guild_id = ?"]
+        params: list[Any] = [guild_id]
         for column, value in (
             ("target_id", self.target_id), ("moderator_id", self.moderator_id), ("action", self.action),
             ("target_name", self.target_name),
@@ -193,7 +185,8 @@ class CaseStore:
                     async with tx.execute(
                         "SELECT COALESCE(MAX(case_number), 0) + 1 FROM cases WHERE guild_id = ?", (case.guild_id,)
                     ) as cur:
-                        next_number[case.guild_id] = (await cur.fetchone())[0]
+                        row = await cur.fetchone()
+                    next_number[case.guild_id] = int(row[0]) if row else 1
                 stored = Case(**asdict(case) | {
                     "case_number": next_number[case.guild_id], "created_at": case.created_at or utcnow_iso(),
                 })

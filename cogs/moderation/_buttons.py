@@ -63,7 +63,7 @@ class CardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMPLA
         return cls(int(match["guild"]), int(match["case"]), decision)
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await self.pressed(interaction, self.guild_id, self.case_number, self.decision)
+        await type(self).pressed(interaction, self.guild_id, self.case_number, self.decision)
 
 
 def card_view(buttons: type[CardButton], guild_id: int, case_number: int, target_kind: str, *,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.errors import WardenError
 from bot.mirror.publisher import PublishError
 from bot.mirror.writeback import hold_on_site
 from bot.moderation import actions
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class ActionError(Exception):
+class ActionError(WardenError):
     """A Discord action could not be done; the message is one line telling the moderator what to fix."""
 
 

@@ -19,9 +19,9 @@ from bot.moderation.cards import case_embed, case_line, clip, timestamp
 from bot.moderation.durations import DurationError, parse_since
 from bot.moderation.warnings import MAX_POINTS
 from bot.store import CaseFilter, NewCase
-from bot.store.cases import to_iso
 from bot.textsafety import neutralise
-from cogs.checks import ModeratorCog
+from bot.timestamps import to_iso
+from cogs.checks import ModeratorCog, command_guild
 from cogs.moderation._pages import PAGE_SIZE, Pager, page_count, send_paged, stop_all
 from cogs.moderation._service import ModerationService
 
@@ -110,23 +110,23 @@ class ModerationCommands(ModeratorCog):
     @app_commands.guild_only()
     async def history(self, interaction: discord.Interaction, member: discord.User | None = None,
                       author: str | None = None) -> None:
-        if (member is None) == (author is None):
-            await interaction.response.send_message("Give either a member or a comment author's name.", ephemeral=True)
-            return
-        await interaction.response.defer(ephemeral=True, thinking=True)
         guild_id = interaction.guild_id or 0
-        if member is not None:
+        if member is not None and author is None:
+            await interaction.response.defer(ephemeral=True, thinking=True)
             flt = CaseFilter(target_id=str(member.id))
             scored = await self.bot.store.scores.for_author(guild_id, member.id, limit=5)
             points = await self.bot.store.cases.active_points(guild_id, str(member.id))
             who = f"{member} ({member.id})"
             header = f"Active warning points: **{points}**"
-        else:
-            assert author is not None
+        elif author is not None and member is None:
+            await interaction.response.defer(ephemeral=True, thinking=True)
             flt = CaseFilter(target_name=author)
             scored = await self.bot.store.scores.for_comment_author(guild_id, author, limit=5)
             who = author
             header = "Mirrored comment author"
+        else:
+            await interaction.response.send_message("Give either a member or a comment author's name.", ephemeral=True)
+            return
         if scored:
             header += "\nRecent scores: " + ", ".join(
                 f"{s.top_label or '-'} {s.top_score:.2f}" for s in scored
@@ -202,12 +202,12 @@ class ModerationCommands(ModeratorCog):
     @app_commands.guild_only()
     async def warn(self, interaction: discord.Interaction, member: discord.Member,
                    reason: app_commands.Range[str, 1, 500], points: app_commands.Range[int, 1, MAX_POINTS] = 1) -> None:
-        assert interaction.guild is not None
+        guild = command_guild(interaction)
         if member.bot:
             await interaction.response.send_message("Bots cannot be warned.", ephemeral=True)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        warned = await self.service.warn(interaction.guild, member, interaction.user, reason, points)
+        warned = await self.service.warn(guild, member, interaction.user, reason, points)
         await interaction.followup.send(f"Warned {member}: {warned.describe()}", ephemeral=True)
 
     @app_commands.command(name="warnings", description="A member's warnings and when they expire")

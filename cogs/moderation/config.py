@@ -6,7 +6,8 @@ and never appear here.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import discord
 from discord import app_commands
@@ -18,10 +19,13 @@ from cogs.moderation._service import ModerationService
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
 
+T = TypeVar("T")
+
 CARD_PERMISSIONS = ("view_channel", "send_messages", "embed_links")
 
 
-def manage_guild_only():
+def manage_guild_only() -> Callable[[T], T]:
+    """Discord-side: /config needs Manage Server as well as being a moderator."""
     return app_commands.checks.has_permissions(manage_guild=True)
 
 

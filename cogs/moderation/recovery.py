@@ -31,7 +31,7 @@ from bot.mirror.engine import announced
 from bot.moderation.judge import Subject
 from bot.scoring import TextScore
 from bot.store import Case, GuildSettings, StoreError
-from bot.store.cases import to_iso, utcnow_iso
+from bot.timestamps import to_iso, utcnow_iso
 from cogs.moderation._service import FlagTarget, ModerationService, article_place, channel_ids
 from cogs.moderation.watch import Watcher, scoreable, watched
 

@@ -12,9 +12,9 @@ from discord import app_commands
 from bot.moderation import actions, tuning
 from bot.moderation.cards import clip
 from bot.moderation.charts import DayCounts, Stats, render_stats_png
-from bot.store.cases import to_iso
 from bot.textsafety import code_block, neutralise
-from cogs.checks import ModeratorCog
+from bot.timestamps import to_iso
+from cogs.checks import ModeratorCog, command_guild
 from cogs.moderation._service import ModerationService, channel_ids
 
 if TYPE_CHECKING:
@@ -108,8 +108,7 @@ class Tuning(ModeratorCog):
     @app_commands.guild_only()
     async def stats(self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 90] = 14) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        guild = interaction.guild
-        assert guild is not None
+        guild = command_guild(interaction)
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         start = today - timedelta(days=days - 1)
         since = to_iso(start)
