@@ -21,7 +21,9 @@ class Toxicity(ModeratorCog):
     @app_commands.command(name="toxicity", description="Score a text for toxicity (only you see the answer)")
     @app_commands.describe(text="The text to score")
     @app_commands.guild_only()
-    async def toxicity(self, interaction: discord.Interaction, text: app_commands.Range[str, 1, 4000]) -> None:
+    async def toxicity(
+        self, interaction: discord.Interaction, text: app_commands.Range[str, 1, 4000]
+    ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         result = await self.bot.scorer.score_one(text)
         if result.top_label is None:
@@ -32,7 +34,8 @@ class Toxicity(ModeratorCog):
             body += f"\nMost of it comes from: “{discord.utils.escape_mentions(result.evidence[:300])}”"
         await interaction.followup.send(
             f"**Top: {result.top_label} {result.top_score:.2f}**\n{body}",
-            ephemeral=True, allowed_mentions=discord.AllowedMentions.none(),
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
         )
 
 

@@ -244,7 +244,9 @@ def build_checkpoint(out_dir: Path, spec: DemoSpec, *, final_dir: Path | None = 
     return DemoCheckpoint(out_dir / CHECKPOINT_FILE, config_dir)
 
 
-def save_detoxify_checkpoint(path: Path, model: PreTrainedModel, config_dir: Path, labels: tuple[str, ...]) -> None:
+def save_detoxify_checkpoint(
+    path: Path, model: PreTrainedModel, config_dir: Path, labels: tuple[str, ...]
+) -> None:
     """Write `model` (a `BertForSequenceClassification`) in the release assets' `torch.save` format.
 
     `config_dir` is where its `config.json` and tokenizer files will be when loaded: Detoxify resolves
@@ -304,7 +306,9 @@ def bert_tokenizer(vocab: dict[str, int], max_length: int) -> PreTrainedTokenize
     )
 
 
-def _wire(model: Any, vocab: dict[str, int], spec: DemoSpec) -> None:  # torch submodules are looked up by name
+def _wire(
+    model: Any, vocab: dict[str, int], spec: DemoSpec
+) -> None:  # torch submodules are looked up by name
     """Set every weight by hand (see the module docstring for the idea); all unmentioned weights are 0."""
     import torch
 

@@ -11,7 +11,6 @@ All of them share one `ModerationService` (`_service`), the only code that acts 
 cases; it gets the mirror engine and the review cog's button class here, not by looking cogs up by name.
 """
 
-
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -34,8 +33,14 @@ async def setup(bot: CommentWarden) -> None:
     watcher = Watcher(bot, service)
     review = Review(bot, service)
     service.card_buttons = CardButton.wired(review.button_pressed)
-    for cog in (watcher, Recovery(bot, service, watcher), review, ModerationCommands(bot, service),
-                Tuning(bot, service), Config(bot, service)):
+    for cog in (
+        watcher,
+        Recovery(bot, service, watcher),
+        review,
+        ModerationCommands(bot, service),
+        Tuning(bot, service),
+        Config(bot, service),
+    ):
         await bot.add_cog(cog)
     # Cards posted before a restart keep working: the buttons are rebuilt from their custom_id.
     bot.add_dynamic_items(service.card_buttons)

@@ -83,7 +83,9 @@ class Warned:
 
 
 def forbidden(what: str, permission: str) -> ActionError:
-    return ActionError(f"I could not {what}: give my role the {permission} permission (and a role above the member's).")
+    return ActionError(
+        f"I could not {what}: give my role the {permission} permission (and a role above the member's)."
+    )
 
 
 class ModerationService:
@@ -98,7 +100,9 @@ class ModerationService:
         self._warned_no_channel: set[int] = set()
         # (guild, case) -> held while its flag is followed up: the live event, a retry and a recovery pass can
         # reach one flag together, and the second must find the first's card rather than post another.
-        self._following: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = weakref.WeakValueDictionary()
+        self._following: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         # Cards sent whose recording failed (the database refused): a retry records these instead of sending again.
         self._unrecorded: dict[tuple[int, int], discord.Message] = {}
 
@@ -121,8 +125,9 @@ class ModerationService:
         case = await self.bot.store.cases.add(judgement.flag)
         return await self.follow_up(target, case, judgement, settings, act=judgement.act)
 
-    async def follow_up(self, target: FlagTarget, case: Case, judgement: Judgement, settings: GuildSettings,
-                        *, act: bool) -> Case:
+    async def follow_up(
+        self, target: FlagTarget, case: Case, judgement: Judgement, settings: GuildSettings, *, act: bool
+    ) -> Case:
         """What comes after a flag is logged: the act level, then the card. Also how a flag whose card a
         killed process never posted gets one after the restart; a flag already carded is left alone."""
         async with self._following.setdefault((target.guild.id, case.case_number), asyncio.Lock()):
@@ -132,7 +137,9 @@ class ModerationService:
             await self.post_card(target, case, judgement, settings, acted, settled=removed)
             return case
 
-    async def act_automatically(self, target: FlagTarget, flag: Case, settings: GuildSettings) -> tuple[str, bool]:
+    async def act_automatically(
+        self, target: FlagTarget, flag: Case, settings: GuildSettings
+    ) -> tuple[str, bool]:
         """The act level: remove the message (or the comment), and time the member out if configured.
 
         Returns what was done, for the card, and whether the removal happened; if not, the card stays open.
@@ -143,7 +150,9 @@ class ModerationService:
         message_ids = list(subject.message_ids)
         try:
             if subject.kind == COMMENT:
-                done.append(await self.remove_comment(guild, int(subject.target_id), subject.channel_id, message_ids))
+                done.append(
+                    await self.remove_comment(guild, int(subject.target_id), subject.channel_id, message_ids)
+                )
             else:
                 await self.delete_messages(guild, subject.channel_id, message_ids)
                 done.append("Message deleted.")
@@ -163,43 +172,83 @@ class ModerationService:
                 done.append(str(exc))
         return " ".join(done), removed
 
-    async def post_card(self, target: FlagTarget, case: Case, judgement: Judgement, settings: GuildSettings,
-                        acted: str | None, *, settled: bool = False) -> None:
+    async def post_card(
+        self,
+        target: FlagTarget,
+        case: Case,
+        judgement: Judgement,
+        settings: GuildSettings,
+        acted: str | None,
+        *,
+        settled: bool = False,
+    ) -> None:
         """Post the card (or just queue the flag when no review channel is set); a `settled` card, one the bot
         already acted on, is shown decided with its buttons off."""
         store = self.bot.store.cases
         key = (target.guild.id, case.case_number)
         channel = target.guild.get_channel(settings.review_channel_id) if settings.review_channel_id else None
-        message = self._unrecorded.pop(key, None)  # sent by an attempt whose recording failed: record that one
+        message = self._unrecorded.pop(
+            key, None
+        )  # sent by an attempt whose recording failed: record that one
         if message is None and isinstance(channel, discord.abc.Messageable):
             subject, score = target.subject, judgement.score
-            embed = discord.Embed.from_dict(flag_embed(FlagCard(
-                case_number=case.case_number, text=target.text, author=subject.target_name, place=target.place,
-                link=subject.link, scores=score.scores, verdict=judgement.verdict, evidence=score.evidence,
-                shadow=settings.shadow_mode, acted=acted,
-            )))
-            view = card_view(self.card_buttons, target.guild.id, case.case_number, subject.kind, disabled=settled)
+            embed = discord.Embed.from_dict(
+                flag_embed(
+                    FlagCard(
+                        case_number=case.case_number,
+                        text=target.text,
+                        author=subject.target_name,
+                        place=target.place,
+                        link=subject.link,
+                        scores=score.scores,
+                        verdict=judgement.verdict,
+                        evidence=score.evidence,
+                        shadow=settings.shadow_mode,
+                        acted=acted,
+                    )
+                )
+            )
+            view = card_view(
+                self.card_buttons, target.guild.id, case.case_number, subject.kind, disabled=settled
+            )
             try:
-                message = await channel.send(embed=embed, view=view, allowed_mentions=discord.AllowedMentions.none())
+                message = await channel.send(
+                    embed=embed, view=view, allowed_mentions=discord.AllowedMentions.none()
+                )
             except discord.HTTPException as exc:
-                log.warning("cannot post review card for case %d in guild %d: %s", case.case_number, target.guild.id, exc)
+                log.warning(
+                    "cannot post review card for case %d in guild %d: %s",
+                    case.case_number,
+                    target.guild.id,
+                    exc,
+                )
         elif message is None and target.guild.id not in self._warned_no_channel:
             self._warned_no_channel.add(target.guild.id)
-            log.warning("guild %d has no review channel: flags are logged but no cards are posted "
-                        "(set one with /config review-channel)", target.guild.id)
+            log.warning(
+                "guild %d has no review channel: flags are logged but no cards are posted "
+                "(set one with /config review-channel)",
+                target.guild.id,
+            )
         try:
-            await store.set_card(target.guild.id, case.case_number, message.channel.id if message else None,
-                                 message.id if message else None)
+            await store.set_card(
+                target.guild.id,
+                case.case_number,
+                message.channel.id if message else None,
+                message.id if message else None,
+            )
         except StoreError:
             if message is not None:
                 self._unrecorded[key] = message
             raise
         if settled:
             me = self.bot.user
-            await store.decide(target.guild.id, case.case_number, actions.AUTO_DECISION, me.id if me else 0, AUTO)
+            await store.decide(
+                target.guild.id, case.case_number, actions.AUTO_DECISION, me.id if me else 0, AUTO
+            )
 
-    async def remove_comment(self, guild: discord.Guild, comment_id: int, channel_id: int | None,
-                             message_ids: list[int]) -> str:
+    async def remove_comment(
+        self, guild: discord.Guild, comment_id: int, channel_id: int | None, message_ids: list[int]
+    ) -> str:
         """Take a mirrored comment out of Discord and hold it on its site where write-back is configured.
 
         Through the mirror engine when it runs, so the removal is recorded as a moderator's and a later
@@ -229,7 +278,9 @@ class ModerationService:
         except discord.NotFound:
             raise ActionError(f"<@{user_id}> is no longer in this server.") from None
 
-    async def delete_messages(self, guild: discord.Guild, channel_id: int | None, message_ids: list[int]) -> None:
+    async def delete_messages(
+        self, guild: discord.Guild, channel_id: int | None, message_ids: list[int]
+    ) -> None:
         if channel_id is None or not message_ids:
             return
         channel = guild.get_channel_or_thread(channel_id)
@@ -266,8 +317,17 @@ class ModerationService:
 
     # Warnings
 
-    async def warn(self, guild: discord.Guild, member: discord.abc.User, moderator: discord.abc.User, reason: str,
-                   points: int, *, ref_case: int | None = None, dedup: str | None = None) -> Warned:
+    async def warn(
+        self,
+        guild: discord.Guild,
+        member: discord.abc.User,
+        moderator: discord.abc.User,
+        reason: str,
+        points: int,
+        *,
+        ref_case: int | None = None,
+        dedup: str | None = None,
+    ) -> Warned:
         """Add points; crossing the guild's limit triggers its action, logged as a case of its own.
 
         The warning is logged even when the escalation fails (missing permission): it was given.
@@ -275,12 +335,22 @@ class ModerationService:
         settings = await self.settings(guild.id)
         now = datetime.now(UTC)
         target_id = str(member.id)
-        warn_case, before = await self.bot.store.cases.add_warning(NewCase(
-            guild_id=guild.id, action=actions.WARN, target_kind="member", target_id=target_id,
-            target_name=f"{member} ({member.id})", moderator_id=moderator.id, moderator_name=str(moderator),
-            reason=reason, points=points, expires_at=expiry(now, settings.warn_expiry_days), ref_case=ref_case,
-            dedup_key=dedup,
-        ))
+        warn_case, before = await self.bot.store.cases.add_warning(
+            NewCase(
+                guild_id=guild.id,
+                action=actions.WARN,
+                target_kind="member",
+                target_id=target_id,
+                target_name=f"{member} ({member.id})",
+                moderator_id=moderator.id,
+                moderator_name=str(moderator),
+                reason=reason,
+                points=points,
+                expires_at=expiry(now, settings.warn_expiry_days),
+                ref_case=ref_case,
+                dedup_key=dedup,
+            )
+        )
         step = escalation(before, points, settings.warn_point_limit)
         if not step.crossed or settings.warn_action == "none":
             return Warned(warn_case, step.after)
@@ -299,9 +369,17 @@ class ModerationService:
                 action = actions.TIMEOUT
         except ActionError as exc:
             return Warned(warn_case, step.after, problem=f"the limit was crossed but {exc}")
-        escalated = await self.bot.store.cases.add(NewCase(
-            guild_id=guild.id, action=action, target_kind="member", target_id=target_id,
-            target_name=f"{member} ({member.id})", reason=why, duration_seconds=duration,
-            ref_case=warn_case.case_number, dedup_key=f"escalate:{guild.id}:{warn_case.case_number}",
-        ))
+        escalated = await self.bot.store.cases.add(
+            NewCase(
+                guild_id=guild.id,
+                action=action,
+                target_kind="member",
+                target_id=target_id,
+                target_name=f"{member} ({member.id})",
+                reason=why,
+                duration_seconds=duration,
+                ref_case=warn_case.case_number,
+                dedup_key=f"escalate:{guild.id}:{warn_case.case_number}",
+            )
+        )
         return Warned(warn_case, step.after, escalated)
