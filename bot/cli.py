@@ -48,7 +48,12 @@ async def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
         scorer = await open_scorer(settings)
         try:
             report = await scan_thread(
-                thread, source.kind, source.url, settings=settings, store=store, scorer=scorer,
+                thread,
+                source.kind,
+                source.url,
+                settings=settings,
+                store=store,
+                scorer=scorer,
                 progress=None if args.json else ProgressBar(),
             )
         finally:
@@ -64,7 +69,9 @@ async def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.discord_token:
-        raise ConfigError("DISCORD_TOKEN is not set: put the bot token in .env or the environment (see .env.example)")
+        raise ConfigError(
+            "DISCORD_TOKEN is not set: put the bot token in .env or the environment (see .env.example)"
+        )
     from bot.factory import create_bot  # imported here so `scan` never pays for discord.py
 
     bot = create_bot(settings)
@@ -75,7 +82,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
     store = await Store.open(settings.database_path)
-    version = await store.db.schema_version()
+    version = await store.schema_version()
     await store.close()
     print(f"{settings.database_path}: schema version {version}")
     return 0
@@ -112,8 +119,11 @@ async def cmd_serve_scoring(args: argparse.Namespace, settings: Settings) -> int
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        print(f"scoring service ready at http://{options.host}:{options.port} ({options.replicas} "
-              "replica(s)); point SCORER_URL at it", flush=True)
+        print(
+            f"scoring service ready at http://{options.host}:{options.port} ({options.replicas} "
+            "replica(s)); point SCORER_URL at it",
+            flush=True,
+        )
         await stop.wait()
     finally:
         await asyncio.to_thread(stop_service)
@@ -127,8 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     scan = sub.add_parser("scan", help="score every comment of a thread and log the flags")
-    scan.add_argument("source", nargs="?", help="thread file, WordPress post URL or comment feed URL "
-                      "(default: the built-in sample thread)")
+    scan.add_argument(
+        "source",
+        nargs="?",
+        help="thread file, WordPress post URL or comment feed URL (default: the built-in sample thread)",
+    )
     scan.add_argument("--json", action="store_true", help="machine-readable output")
     scan.add_argument("--flagged-only", action="store_true", help="list only the flagged comments")
     scan.set_defaults(handler=cmd_scan)
@@ -136,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="start the Discord bot (needs DISCORD_TOKEN)")
     run.set_defaults(handler=cmd_run)
 
-    service = sub.add_parser("serve-scoring", help="serve the model to every process that sets SCORER_URL (Ray Serve)")
+    service = sub.add_parser(
+        "serve-scoring", help="serve the model to every process that sets SCORER_URL (Ray Serve)"
+    )
     service.add_argument("--address", help="join this Ray cluster (default: start Ray here, on loopback)")
     service.add_argument("--host", default="127.0.0.1", help="HTTP address to listen on (default: 127.0.0.1)")
     service.add_argument("--port", type=int, default=8000, help="HTTP port (default: 8000)")
@@ -161,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.env_file)
         if args.db is not None:
             settings = replace(settings, database_path=args.db)
-        configure_logging(settings.log_level if args.command in {"run", "serve-scoring"} else "WARNING", settings.secrets())
+        configure_logging(
+            settings.log_level if args.command in {"run", "serve-scoring"} else "WARNING", settings.secrets()
+        )
         return asyncio.run(args.handler(args, settings))
     except USER_ERRORS as exc:
         print(f"commentwarden: {exc}", file=sys.stderr)
