@@ -50,6 +50,7 @@ APP_NAME = "commentwarden-scoring"
 MAX_REQUEST_BYTES = 16 * 1024 * 1024  # a scan sends 64 texts at a time; a hostile body is cut off here
 _STATS_KEPT = 1000  # batches remembered for /stats
 _REASON_CHARS = 300
+_RAY_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -167,11 +168,24 @@ def start_service(settings: Settings, options: ServiceOptions) -> None:
     """
     import ray
 
-    if options.address:
-        ray.init(address=options.address, logging_level=logging.WARNING)
-    else:
-        # Loopback only: nothing here is meant to be reachable from another machine.
-        ray.init(include_dashboard=False, logging_level=logging.WARNING, _node_ip_address="127.0.0.1")
+    # Ray gives its own processes a fixed 30 s to register; on a machine whose cores are saturated that can
+    # pass, so a local start is tried a few times before giving up with one line.
+    for attempt in range(1, _RAY_ATTEMPTS + 1):
+        try:
+            if options.address:
+                ray.init(address=options.address, logging_level=logging.WARNING)
+            else:
+                # Loopback only: nothing here is meant to be reachable from another machine.
+                ray.init(include_dashboard=False, logging_level=logging.WARNING, _node_ip_address="127.0.0.1")
+            break
+        except Exception as exc:  # Ray raises bare Exceptions for a start-up that timed out
+            ray.shutdown()
+            reason = " ".join(str(exc).split())[:_REASON_CHARS] or type(exc).__name__
+            if attempt == _RAY_ATTEMPTS or options.address:
+                raise ScoringError(f"Ray did not start: {reason}") from exc
+            log.warning(
+                "Ray did not start (attempt %d of %d): %s; trying again", attempt, _RAY_ATTEMPTS, reason
+            )
     serve.start(http_options={"host": options.host, "port": options.port})
     threads = settings.torch_threads or 1
     app = ScoringDeployment.options(  # type: ignore[attr-defined]
