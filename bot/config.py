@@ -180,7 +180,9 @@ def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
     file = Path(path)
     if not file.exists():
         raise ConfigError(f"settings file {file} does not exist")
-    if not file.is_file():
+    if str(file) == os.devnull:  # `--env-file /dev/null`: the usual way to say "no settings file"
+        return {}
+    if not file.is_file():  # a FIFO would block, a device never end
         raise ConfigError(f"settings file {file} is not a regular file")
     try:
         with file.open("rb") as handle:  # a regular file: read at most one byte past the limit

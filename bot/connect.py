@@ -22,7 +22,13 @@ log = logging.getLogger(__name__)
 FIRST_RETRY_SECONDS = 2.0
 MAX_RETRY_SECONDS = 300.0
 # What "Discord cannot be reached right now" looks like; anything else is not retried.
-UNREACHABLE = (OSError, aiohttp.ClientError, asyncio.TimeoutError, discord.GatewayNotFound, discord.DiscordServerError)
+UNREACHABLE = (
+    OSError,
+    aiohttp.ClientError,
+    asyncio.TimeoutError,
+    discord.GatewayNotFound,
+    discord.DiscordServerError,
+)
 
 TOKEN_REFUSED = (
     "Discord refused DISCORD_TOKEN (401 Unauthorized): copy the bot token again from the Developer Portal "
@@ -62,8 +68,14 @@ async def login_with_retries(client: discord.Client, token: str) -> None:
             if getattr(client, "store", None) is not None:  # setup_hook ran: not a login failure
                 raise
             attempt += 1
-            delay = backoff_delay(FIRST_RETRY_SECONDS, attempt - 1, MAX_RETRY_SECONDS) if attempt > 1 else FIRST_RETRY_SECONDS
-            log.warning("cannot reach Discord (%s); retrying in %.0f s (attempt %d)", _reason(exc), delay, attempt)
+            delay = (
+                backoff_delay(FIRST_RETRY_SECONDS, attempt - 1, MAX_RETRY_SECONDS)
+                if attempt > 1
+                else FIRST_RETRY_SECONDS
+            )
+            log.warning(
+                "cannot reach Discord (%s); retrying in %.0f s (attempt %d)", _reason(exc), delay, attempt
+            )
             # The next login opens a fresh session; closing this one closed its connector too.
             await client.http.close()
             client.http.connector = discord.utils.MISSING
