@@ -12,6 +12,8 @@ from bot.terminal import terminal_line
 
 EXCERPT = 48
 AUTHOR = 18
+# Table rows are indented, so only a real flag starts a line with "FLAG" (an author may be called that).
+ROW = "  "
 
 
 def _columns(ch: str) -> int:
@@ -40,14 +42,14 @@ def render_table(report: ScanReport) -> str:
         terminal_line(f"{report.article.title}  ({report.source})"),
         f"{len(report.rows)} comments scored, {len(report.flagged)} flagged, {report.new_cases} new cases",
         "",
-        f"{'author':<{AUTHOR}}  {'comment':<{EXCERPT}}  {'top label':<16} {'score':>5}  flag",
-        f"{'-' * AUTHOR}  {'-' * EXCERPT}  {'-' * 16} {'-' * 5}  ----",
+        f"{ROW}{'author':<{AUTHOR}}  {'comment':<{EXCERPT}}  {'top label':<16} {'score':>5}  flag",
+        f"{ROW}{'-' * AUTHOR}  {'-' * EXCERPT}  {'-' * 16} {'-' * 5}  ----",
     ]
     for row in report.rows:
         label = row.score.top_label or "-"
         mark = "FLAG" if row.verdict.flag else ""
         lines.append(
-            f"{_clean(row.comment.author, AUTHOR)}  {_clean(row.comment.text, EXCERPT)}  "
+            f"{ROW}{_clean(row.comment.author, AUTHOR)}  {_clean(row.comment.text, EXCERPT)}  "
             f"{label:<16} {row.score.top_score:>5.2f}  {mark}"
         )
     for row in report.flagged:

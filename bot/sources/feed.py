@@ -62,8 +62,9 @@ _BOMS = (
 MAX_FEED_ELEMENTS = 50_000
 MAX_FEED_ATTRIBUTES = 64
 # A tag, its quoted attribute values allowed to hold `>` but not `<` (XML forbids it there), so the
-# scan never runs past the next `<` and stays linear on any input.
-_TAG = re.compile(rb"""<[^<>"']*(?:(?:"[^"<]*"|'[^'<]*')[^<>"']*)*>""")
+# scan never runs past the next `<` and stays linear on any input; an unclosed tag (malformed input that
+# feedparser's lenient parser would still read) ends at the next `<`, stray quote or the end.
+_TAG = re.compile(rb"""<[^<>"']*(?:(?:"[^"<]*"|'[^'<]*')[^<>"']*)*(?:>|(?=[<"'])|\Z)""")
 _QUOTED = re.compile(rb""""[^"<]*"|'[^'<]*'""")
 
 
@@ -152,7 +153,7 @@ def prescan(body: bytes) -> None:
         tag = match.group()
         if tag.count(b" ") + tag.count(b"\t") + tag.count(b"\n") < MAX_FEED_ATTRIBUTES:
             continue  # cheap: too few separators to hold that many attributes
-        attributes = len(_QUOTED.sub(b'""', tag[1:-1]).split()) - 1
+        attributes = len(_QUOTED.sub(b'""', tag[1:].rstrip(b">")).split()) - 1
         if attributes > MAX_FEED_ATTRIBUTES:
             raise SourceError(
                 f"feed refused: an element with {attributes} attributes (the bound is {MAX_FEED_ATTRIBUTES})"
