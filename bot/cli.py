@@ -143,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.db is not None:
             settings = replace(settings, database_path=args.db)
         configure_logging(settings.log_level if args.command == "run" else "WARNING", settings.secrets())
-        return asyncio.run(args.handler(args, settings))
+        code = asyncio.run(args.handler(args, settings))
+        sys.stdout.flush()  # here, not at interpreter exit, so a closed pipe is caught below
+        return code
     except USER_ERRORS as exc:
         say(str(exc))
         return 2
