@@ -29,7 +29,7 @@ from bot.cli import main
 from bot.config import ConfigError, load_settings
 from bot.sources.base import SourceError
 from bot.sources.feed import MAX_FEED_ATTRIBUTES, MAX_FEED_ELEMENTS, parse_feed
-from bot.sources.threadfile import MAX_COMMENTS, MAX_FILE_BYTES, MAX_NUMBER_DIGITS, read_thread_file
+from bot.sources.threadfile import MAX_COMMENTS, MAX_FILE_BYTES, MAX_NUMBER_DIGITS
 
 pytestmark = pytest.mark.usefixtures("cli_logging")
 
@@ -85,8 +85,11 @@ def db_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
 
 
 def tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -138,16 +141,30 @@ def generated_refusals(root: Path) -> dict[str, tuple[str, str]]:
     depth = 200_000
     write("deep-arrays.json", "[" * depth + "]" * depth, "nested over")
     write("deep-objects.json", '{"a":' * depth + "1" + "}" * depth, "nested over")
-    write("deep-in-comments.json", '{"article":{"id":"a","title":"t"},"comments":' + "[" * depth + "]" * depth + "}",
-          "nested over")
-    write("id-5000-digits.json", '{"article":{"id":' + "7" * 5000 + ',"title":"t"},"comments":[]}',
-          f"over the limit of {MAX_NUMBER_DIGITS} digits")
-    write("negative-100000-digits.json", '{"article":{"id":"a","title":"t"},"comments":[],"n":-' + "1" * 100_000 + "}",
-          f"over the limit of {MAX_NUMBER_DIGITS} digits")
-    write("latin1.json", '{"article":{"id":"a","title":"Caf\xe9"},"comments":[]}'.encode("latin-1"), "not UTF-8")
+    write(
+        "deep-in-comments.json",
+        '{"article":{"id":"a","title":"t"},"comments":' + "[" * depth + "]" * depth + "}",
+        "nested over",
+    )
+    write(
+        "id-5000-digits.json",
+        '{"article":{"id":' + "7" * 5000 + ',"title":"t"},"comments":[]}',
+        f"over the limit of {MAX_NUMBER_DIGITS} digits",
+    )
+    write(
+        "negative-100000-digits.json",
+        '{"article":{"id":"a","title":"t"},"comments":[],"n":-' + "1" * 100_000 + "}",
+        f"over the limit of {MAX_NUMBER_DIGITS} digits",
+    )
+    write(
+        "latin1.json", '{"article":{"id":"a","title":"Caf\xe9"},"comments":[]}'.encode("latin-1"), "not UTF-8"
+    )
     comments = ",".join(f'{{"id":{i},"author":"a","text":"t"}}' for i in range(MAX_COMMENTS + 1))
-    write("too-many-comments.json", '{"article":{"id":"a","title":"t"},"comments":[' + comments + "]}",
-          f"over the limit of {MAX_COMMENTS}")
+    write(
+        "too-many-comments.json",
+        '{"article":{"id":"a","title":"t"},"comments":[' + comments + "]}",
+        f"over the limit of {MAX_COMMENTS}",
+    )
     big = root / "over-size.json"  # sparse: one byte past the cap costs no disk
     with big.open("wb") as handle:
         handle.truncate(MAX_FILE_BYTES + 1)
@@ -166,7 +183,8 @@ def generated_refusals(root: Path) -> dict[str, tuple[str, str]]:
 
 
 def test_hostile_thread_files_are_refused_in_one_line_within_the_bound(
-        cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cases = {name: (str(FILES / name), needle) for name, needle in REFUSED_FILES.items()}
     cases.update(generated_refusals(tmp_path / "generated"))
     capsys.readouterr()
@@ -188,23 +206,31 @@ def scan_report(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     return captured.out
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("surrogates.json", {"c1", "id-\ufffd", "c3"}),
-    ("terminal-escapes.json", {"c1", "c2", "c3"}),
-    ("parent-cycle.json", {"c1", "c2"}),
-    ("id-long-digits-ok.json", {"9" * 40}),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("surrogates.json", {"c1", "id-\ufffd", "c3"}),
+        ("terminal-escapes.json", {"c1", "c2", "c3"}),
+        ("parent-cycle.json", {"c1", "c2"}),
+        ("id-long-digits-ok.json", {"9" * 40}),
+    ],
+)
 def test_readable_hostile_thread_files_are_scanned_whole_and_print_no_control_sequences(
-        cli_env: Path, capsys: pytest.CaptureFixture[str], name: str, expected: set[str]) -> None:
+    cli_env: Path, capsys: pytest.CaptureFixture[str], name: str, expected: set[str]
+) -> None:
     report = scan_report([str(FILES / name)], capsys)
     assert not TERMINAL_CONTROL.search(report), ascii(report)
     db = cli_env / "cw.db"
-    assert {r[0] for r in db_rows(db, "SELECT external_id FROM comments")} == expected  # none lost, none doubled
+    assert {
+        r[0] for r in db_rows(db, "SELECT external_id FROM comments")
+    } == expected  # none lost, none doubled
     assert db_rows(db, "SELECT COUNT(*) FROM comments WHERE scores IS NULL") == [(0,)]
     # The report's FLAG lines are the real flags: a newline in a name or text cannot paint another one.
     flags = [line for line in report.splitlines() if line.startswith("FLAG")]
     assert len(flags) == db_rows(db, "SELECT COUNT(*) FROM cases WHERE action = 'flag'")[0][0]
-    as_json = json.loads(scan_report([str(FILES / name), "--json"], capsys))  # the JSON keeps the text, escaped
+    as_json = json.loads(
+        scan_report([str(FILES / name), "--json"], capsys)
+    )  # the JSON keeps the text, escaped
     assert {c["id"] for c in as_json["comments"]} == expected
     assert sorted(p.name for p in cli_env.iterdir() if not p.name.startswith("cw.db")) == []
 
@@ -212,12 +238,17 @@ def test_readable_hostile_thread_files_are_scanned_whole_and_print_no_control_se
 def test_terminal_escapes_cannot_forge_a_flag(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report = scan_report([str(FILES / "terminal-escapes.json")], capsys)
     flags = [line for line in report.splitlines() if line.startswith("FLAG")]
-    assert len(flags) == 1 and flags[0].startswith("FLAG FLAG admin: "), flags  # c1, the one with the toxic word
-    assert report.splitlines()[0].startswith("Report bold FLAG fake  (")  # one line; the OSC window title is gone
+    assert len(flags) == 1 and flags[0].startswith("FLAG FLAG admin: "), (
+        flags
+    )  # c1, the one with the toxic word
+    assert report.splitlines()[0].startswith(
+        "Report bold FLAG fake  ("
+    )  # one line; the OSC window title is gone
 
 
 def test_one_thread_file_is_one_source_however_it_is_named(
-        cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Relative, ./, absolute and a symlink: one source, one set of flag cases."""
     doc = json.loads((FILES / "terminal-escapes.json").read_text())
     (cli_env / "t.json").write_text(json.dumps(doc))
@@ -259,15 +290,19 @@ def huge_feeds() -> dict[str, tuple[bytes, str]]:
         "attributes-200000": (head + b"<item " + attrs + b">" + tail[6:], bound),
         "bare-attributes-200000": (head + b"<item " + bare + b">" + tail[6:], bound),
         "quoted-gt-attributes": (head + b"<item " + quoted_gt + b">" + tail[6:], bound),
-        "malformed-attributes": (head + b"<item " + attrs + b" & <<>" + tail, bound),  # not XML: no strict parse
+        "malformed-attributes": (
+            head + b"<item " + attrs + b" & <<>" + tail,
+            bound,
+        ),  # not XML: no strict parse
         "elements": (head + elements + tail, f"over {MAX_FEED_ELEMENTS} elements"),
     }
 
 
 @pytest.mark.parametrize("name", sorted(ACCEPTED_FEEDS))
 def test_readable_hostile_feeds_parse_whole(name: str) -> None:
-    thread = bounded(lambda: parse_feed((FEEDS / name).read_bytes(), url="https://news.example/feed"),
-                     REFUSAL_BOUND_S)
+    thread = bounded(
+        lambda: parse_feed((FEEDS / name).read_bytes(), url="https://news.example/feed"), REFUSAL_BOUND_S
+    )
     ids = [c.external_id for c in thread.comments]
     assert len(ids) == len(set(ids)), ids  # no comment doubled
     expected = ACCEPTED_FEEDS[name]
@@ -290,12 +325,19 @@ def test_identical_idless_comments_are_kept_apart_and_keep_their_ids_as_the_feed
     plus = [c for c in first.comments if c.author == "Anonymous" and c.posted_at and c.posted_at.minute == 0]
     assert len(plus) == 3
     legacy = hashlib.sha256(f"Anonymous\x00{plus[0].posted_at}\x00+1".encode()).hexdigest()[:32]
-    assert [c.external_id for c in plus] == [legacy, f"{legacy}-2", f"{legacy}-3"]  # the first keeps the old id
+    assert [c.external_id for c in plus] == [
+        legacy,
+        f"{legacy}-2",
+        f"{legacy}-3",
+    ]  # the first keeps the old id
     # A new comment arrives at the top of the feed (RSS lists newest first): every known id stays.
-    newer = body.replace(b"<description>d</description>\n",
-                         b"<description>d</description>\n<item><title>By: Anonymous</title><dc:creator>Anonymous"
-                         b"</dc:creator><pubDate>Tue, 10 Mar 2026 09:00:00 +0000</pubDate><description>+1"
-                         b"</description></item>\n", 1)
+    newer = body.replace(
+        b"<description>d</description>\n",
+        b"<description>d</description>\n<item><title>By: Anonymous</title><dc:creator>Anonymous"
+        b"</dc:creator><pubDate>Tue, 10 Mar 2026 09:00:00 +0000</pubDate><description>+1"
+        b"</description></item>\n",
+        1,
+    )
     second = parse_feed(newer, url="https://news.example/feed")
     assert {c.external_id for c in first.comments} < {c.external_id for c in second.comments}
     assert len(second.comments) == len(first.comments) + 1
@@ -341,17 +383,24 @@ class FeedServer:
 
 def feed_bodies() -> dict[str, tuple[bytes, str]]:
     bodies = {path.stem: (path.read_bytes(), "application/rss+xml") for path in FEEDS.iterdir()}
-    bodies["unknown-charset-header"] = (bodies["unknown-charset-header"][0], "application/rss+xml; charset=x-nope")
+    bodies["unknown-charset-header"] = (
+        bodies["unknown-charset-header"][0],
+        "application/rss+xml; charset=x-nope",
+    )
     bodies.update({name: (body, "application/rss+xml") for name, (body, _) in huge_feeds().items()})
     return bodies
 
 
-REFUSED_FEEDS = {"unknown-encoding": "unknown character encoding", "unknown-charset-header": "unknown character encoding",
-                 **{name: needle for name, (_, needle) in huge_feeds().items()}}
+REFUSED_FEEDS = {
+    "unknown-encoding": "unknown character encoding",
+    "unknown-charset-header": "unknown character encoding",
+    **{name: needle for name, (_, needle) in huge_feeds().items()},
+}
 
 
-def test_hostile_feeds_through_scan(cli_env: Path, monkeypatch: pytest.MonkeyPatch,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_hostile_feeds_through_scan(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("ALLOW_PRIVATE_URLS", "true")  # the feeds are served on loopback
     with FeedServer(feed_bodies()) as base:
         for name, needle in REFUSED_FEEDS.items():
@@ -408,38 +457,53 @@ def test_ignored_keys_warn_naming_the_key(name: str) -> None:
 def test_settings_files_that_are_not_files(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo.env"
     os.mkfifo(fifo)
-    for path, needle in [(fifo, "not a regular file"), (tmp_path, "not a regular file"),
-                         (Path("/dev/zero"), "not a regular file"), (tmp_path / "missing.env", "does not exist")]:
+    for path, needle in [
+        (fifo, "not a regular file"),
+        (tmp_path, "not a regular file"),
+        (Path("/dev/zero"), "not a regular file"),
+        (tmp_path / "missing.env", "does not exist"),
+    ]:
         with pytest.raises(ConfigError) as info:
-            bounded(lambda path=path: load_settings(path, environ={}, env_file_required=True), REFUSAL_BOUND_S)
+            bounded(
+                lambda path=path: load_settings(path, environ={}, env_file_required=True), REFUSAL_BOUND_S
+            )
         assert needle in str(info.value)
     assert load_settings(os.devnull, environ={}, env_file_required=True).warnings == ()
 
 
 def test_cli_settings_errors_and_warnings_are_single_lines(
-        cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for args, needle in [(["--env-file", str(ENVS / "binary.env"), "db", "migrate"], "not UTF-8 text"),
-                         (["--env-file", str(cli_env / "nope.env"), "db", "migrate"], "does not exist"),
-                         (["--env-file", str(ENVS / "escape-in-value.env"), "db", "migrate"], "LOG_LEVEL")]:
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for args, needle in [
+        (["--env-file", str(ENVS / "binary.env"), "db", "migrate"], "not UTF-8 text"),
+        (["--env-file", str(cli_env / "nope.env"), "db", "migrate"], "does not exist"),
+        (["--env-file", str(ENVS / "escape-in-value.env"), "db", "migrate"], "LOG_LEVEL"),
+    ]:
         assert main(args) == 2
         assert_one_line(capsys.readouterr().err, needle)
     assert main(["--env-file", str(ENVS / "threshold-misspelt.env"), "db", "migrate"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["commentwarden: warning: THRESHOLD_TOXICTY ignored: 'toxicty' is not a label "
-                   "(did you mean THRESHOLD_TOXICITY?)",
-                   "commentwarden: warning: THRESHOLD_INSULTS ignored: 'insults' is not a label "
-                   "(did you mean THRESHOLD_INSULT?)"]
+    assert err == [
+        "commentwarden: warning: THRESHOLD_TOXICTY ignored: 'toxicty' is not a label "
+        "(did you mean THRESHOLD_TOXICITY?)",
+        "commentwarden: warning: THRESHOLD_INSULTS ignored: 'insults' is not a label "
+        "(did you mean THRESHOLD_INSULT?)",
+    ]
 
 
 # -- paths and output the operator gives ----------------------------------------------------------------
 
+
 def test_database_and_output_paths_that_cannot_work_are_one_line(
-        cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (cli_env / "a-file").write_text("not a folder")
-    for args, needle in [(["--db", str(cli_env / "a-file" / "cw.db"), "db", "migrate"], "cannot create the folder"),
-                         (["--db", "/proc/commentwarden/cw.db", "db", "migrate"], "cannot create the folder"),
-                         (["db", "export", "--output", str(cli_env)], "Is a directory"),
-                         (["db", "export", "--output", "/proc/commentwarden/out.csv"], "cannot write there")]:
+    for args, needle in [
+        (["--db", str(cli_env / "a-file" / "cw.db"), "db", "migrate"], "cannot create the folder"),
+        (["--db", "/proc/commentwarden/cw.db", "db", "migrate"], "cannot create the folder"),
+        (["db", "export", "--output", str(cli_env)], "Is a directory"),
+        (["db", "export", "--output", "/proc/commentwarden/out.csv"], "cannot write there"),
+    ]:
         assert main(args) == 2, args
         assert_one_line(capsys.readouterr().err, needle)
     assert not (Path("/proc/commentwarden")).exists()
@@ -457,3 +521,82 @@ def test_scan_into_a_closed_pipe_exits_quietly(cli_env: Path, capsys: pytest.Cap
             sys.stdout = saved
     assert code == 141
     assert "Traceback" not in capsys.readouterr().err
+
+
+# -- feed mirroring: the real bot, the fake Discord, the feeds on loopback ---------------------------------
+
+MIRRORED_FEEDS = {
+    "utf16le-bom": 3,
+    "utf16be-bom": 3,
+    "utf32le-bom": 3,
+    "dates-past-9999": 3,
+    "atom-dates-past-9999": 2,
+    "invalid-char-refs": 3,
+    "idless-duplicates": 5,
+}
+MIRROR_REFUSED = {
+    "unknown-encoding": "unknown character encoding",
+    "attributes-200000": "the bound is",
+    "elements": "elements",
+}
+
+
+async def test_hostile_feeds_mirrored_whole_or_refused_with_a_reason(
+    fake_discord: Any, discord_world: Any, bot_runner: Any, tmp_path: Path, detoxify_checkpoint: Any
+) -> None:
+    from aiohttp import web
+
+    from bot.config import Settings
+    from tests.loopback import serving
+    from tests.test_hostile_input import settled
+    from tests.test_mirror_discord import make_bot, mirrored
+    from tests.test_mirror_wordpress import wait_for
+
+    w = discord_world
+    bodies = feed_bodies()
+    names = [*MIRRORED_FEEDS, *MIRROR_REFUSED]
+
+    async def feed(request: web.Request) -> web.Response:
+        body, content_type = bodies[request.match_info["name"]]
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    app = web.Application()
+    app.router.add_get("/{name}/feed", feed)
+    settings = Settings(
+        database_path=tmp_path / "cw.db",
+        allow_private_urls=True,
+        poll_interval=3600,
+        **detoxify_checkpoint.settings_kwargs(),
+    )
+    async with serving(app) as base, bot_runner(make_bot(settings), within=120) as bot:  # a loaded CI box
+        for name in names:
+            added = await fake_discord.invoke_slash(
+                "mirror add",
+                {"url": f"{base}/{name}/feed", "channel": w.general},
+                user=w.moderator,
+                channel=w.general,
+            )
+            assert "Mirroring source #" in added.followups[-1].content, (name, added.followups[-1].content)
+        await wait_for(lambda: settled(bot, w.guild.id), within=SCAN_BOUND_S)
+        rows = {r.url.split("/")[-2]: r for r in await bot.store.mirror.sources(w.guild.id)}
+        for name, needle in MIRROR_REFUSED.items():
+            assert rows[name].status == "failing" and needle in (rows[name].last_error or ""), rows[name]
+            assert "\n" not in rows[name].last_error
+        threads = {t.id: t for t in fake_discord.state.threads_of(w.general.id)}
+        for name, count in MIRRORED_FEEDS.items():
+            assert rows[name].status == "ok", (name, rows[name].last_error)
+            article = await bot.store.db.fetchone(
+                "SELECT id, thread_id FROM articles WHERE source_id = ?", (rows[name].id,)
+            )
+            stored = await bot.store.db.fetchall(
+                "SELECT external_id FROM comments WHERE article_id = ?", (article["id"],)
+            )
+            assert len(stored) == count, (name, [r[0] for r in stored])
+            await fake_discord.wait_until(
+                lambda a=article: (
+                    len({m[0] for m in mirrored(fake_discord, threads[a["thread_id"]])}) == count
+                ),
+                within=30,
+            )
+            shown = [m[0] for m in mirrored(fake_discord, threads[article["thread_id"]]) if m[1] == 1]
+            assert sorted(shown) == sorted(r[0] for r in stored), name  # each comment once, none lost

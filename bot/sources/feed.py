@@ -199,6 +199,13 @@ def _entry_text(entry: Any) -> str:
     return ""
 
 
+def _web_url(value: Any) -> str | None:
+    """A link readers can open (http/https), else None: feedparser fills `link` from an Atom `urn:` id."""
+    if isinstance(value, str) and value.lower().startswith(("http://", "https://")):
+        return value
+    return None
+
+
 def _entry_time(entry: Any) -> datetime | None:
     parsed = entry.get("published_parsed") or entry.get("updated_parsed")
     if not parsed:
@@ -250,7 +257,7 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Thr
     article = Article(
         external_id=channel.get("id") or channel.get("link") or url,
         title=channel.get("title") or "",
-        url=channel.get("link") or url,
+        url=_web_url(channel.get("link")) or url,
         author=channel.get("author"),
         published_at=_entry_time(channel),
         excerpt=channel.get("subtitle") or "",
@@ -278,7 +285,7 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Thr
                 author=entry.get("author") or "Anonymous",
                 posted_at=posted,
                 text=text,
-                url=entry.get("link"),
+                url=_web_url(entry.get("link")),
                 avatar_url=None,
             )
         )
