@@ -593,8 +593,8 @@ async def test_hostile_feeds_mirrored_whole_or_refused_with_a_reason(
             )
             assert len(stored) == count, (name, [r[0] for r in stored])
             await fake_discord.wait_until(
-                lambda a=article: (
-                    len({m[0] for m in mirrored(fake_discord, threads[a["thread_id"]])}) == count
+                lambda a=article, n=count: (
+                    len({m[0] for m in mirrored(fake_discord, threads[a["thread_id"]])}) == n
                 ),
                 within=30,
             )
