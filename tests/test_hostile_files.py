@@ -28,7 +28,7 @@ import pytest
 from bot.cli import main
 from bot.config import ConfigError, load_settings
 from bot.sources.base import SourceError
-from bot.sources.feed import MAX_FEED_ATTRIBUTES, MAX_FEED_ELEMENTS, parse_feed
+from bot.sources.feed import MAX_FEED_ATTRIBUTES, MAX_FEED_TAGS, parse_feed
 from bot.sources.threadfile import MAX_COMMENTS, MAX_FILE_BYTES, MAX_NUMBER_DIGITS
 
 pytestmark = pytest.mark.usefixtures("cli_logging")
@@ -284,7 +284,7 @@ def huge_feeds() -> dict[str, tuple[bytes, str]]:
     attrs = b" ".join(b'a%d="x"' % i for i in range(200_000))
     bare = b" ".join(b"b%d" % i for i in range(200_000))
     quoted_gt = b" ".join(b'a%d="x>"' % i for i in range(200_000))  # `>` in values must not split the count
-    elements = b"<x/>" * (MAX_FEED_ELEMENTS + 1)
+    elements = b"<x/>" * (MAX_FEED_TAGS + 1)
     bound = f"the bound is {MAX_FEED_ATTRIBUTES}"
     return {
         "attributes-200000": (head + b"<item " + attrs + b">" + tail[6:], bound),
@@ -294,7 +294,7 @@ def huge_feeds() -> dict[str, tuple[bytes, str]]:
             head + b"<item " + attrs + b" & <<>" + tail,
             bound,
         ),  # not XML: no strict parse
-        "elements": (head + elements + tail, f"over {MAX_FEED_ELEMENTS} elements"),
+        "elements": (head + elements + tail, f"over {MAX_FEED_TAGS} tags"),
     }
 
 
@@ -537,7 +537,7 @@ MIRRORED_FEEDS = {
 MIRROR_REFUSED = {
     "unknown-encoding": "unknown character encoding",
     "attributes-200000": "the bound is",
-    "elements": "elements",
+    "elements": "tags",
 }
 
 

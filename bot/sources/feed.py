@@ -3,8 +3,8 @@
 The bytes always come from our `HttpClient` (size cap, SSRF checks); feedparser only parses and is
 never allowed to fetch. Before feedparser sees a document, defusedxml refuses any that declares XML
 entities: real comment feeds never need them, and entity expansion ("billion laughs") is the classic
-way to make a small document eat all memory. A linear pre-scan also caps the elements and the
-attributes per element: feedparser's cost grows with the square of an element's attributes, so a
+way to make a small document eat all memory. A linear pre-scan also caps the tags and the
+attributes per tag: feedparser's cost grows with the square of an element's attributes, so a
 2 MB feed with 200,000 of them on one element would otherwise burn minutes of CPU.
 """
 
@@ -17,6 +17,7 @@ import hashlib
 import io
 import logging
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
@@ -57,9 +58,11 @@ _BOMS = (
 )
 
 # Structure bounds, checked by `prescan` before any XML parser runs. A real comment feed has a few
-# hundred elements with at most a handful of attributes each; the response size is capped separately
-# (MAX_RESPONSE_BYTES).
-MAX_FEED_ELEMENTS = 50_000
+# hundred tags with at most a handful of attributes each; the response size is capped separately
+# (MAX_RESPONSE_BYTES). Parsing costs about a millisecond an entry (feedparser, then HTML to markdown), so
+# the tag bound (at least four tags an entry) also bounds the time; FEED_PARSE_SECONDS stops the entry loop.
+MAX_FEED_TAGS = 20_000
+FEED_PARSE_SECONDS = 30.0
 MAX_FEED_ATTRIBUTES = 64
 # A tag, its quoted attribute values allowed to hold `>` but not `<` (XML forbids it there), so the
 # scan never runs past the next `<` and stays linear on any input; an unclosed tag (malformed input that
@@ -141,15 +144,15 @@ def _valid_char_refs(body: bytes) -> bytes:
 
 
 def prescan(body: bytes) -> None:
-    """Refuse a document with more elements or attributes on one element than a feed can need.
+    """Refuse a document with more tags, or attributes on one tag, than a feed can need.
 
     One regular-expression pass over the bytes, linear whatever they hold, stopping at the first
     bound crossed; attributes are counted as the tokens of a tag outside its quoted values, so
     boolean HTML attributes (which feedparser's lenient parser accepts) count too.
     """
     for count, match in enumerate(_TAG.finditer(body), 1):
-        if count > MAX_FEED_ELEMENTS:
-            raise SourceError(f"feed refused: over {MAX_FEED_ELEMENTS} elements (the bound for one feed)")
+        if count > MAX_FEED_TAGS:
+            raise SourceError(f"feed refused: over {MAX_FEED_TAGS} tags (the bound for one feed)")
         tag = match.group()
         if tag.count(b" ") + tag.count(b"\t") + tag.count(b"\n") < MAX_FEED_ATTRIBUTES:
             continue  # cheap: too few separators to hold that many attributes
@@ -265,9 +268,12 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Thr
     parents = _atom_parents(tree)
     # Feeds list newest first: walk oldest first, so fallback ids count identical comments from the
     # old end of the window, which new comments do not shift.
-    entries = [
-        (entry, _entry_text(entry), _entry_time(entry)) for entry in reversed(parsed.get("entries", []))
-    ]
+    deadline = time.monotonic() + FEED_PARSE_SECONDS
+    entries = []
+    for entry in reversed(parsed.get("entries", [])):
+        if time.monotonic() > deadline:
+            raise SourceError(f"feed refused: reading its entries took over {FEED_PARSE_SECONDS:.0f} s")
+        entries.append((entry, _entry_text(entry), _entry_time(entry)))
     occurrences: dict[str, int] = {}
     comments: list[Comment] = []
     seen: set[str] = set()
