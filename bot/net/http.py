@@ -342,7 +342,8 @@ class HttpClient:
         if declared is not None and declared > self.max_bytes:
             resp.close()
             raise FetchError(
-                f"response from {resp.url} is {declared} bytes, over the {self.max_bytes} byte limit",
+                f"response from {resp.url} is {declared} bytes, over the {self.max_bytes} byte limit "
+                "(MAX_RESPONSE_BYTES)",
                 url=str(resp.url), status=resp.status,
             )
         chunks: list[bytes] = []
@@ -352,7 +353,7 @@ class HttpClient:
             if total > self.max_bytes:
                 resp.close()  # drop the connection instead of draining an endless body
                 raise FetchError(
-                    f"response from {resp.url} exceeded the {self.max_bytes} byte limit; aborted",
+                    f"response from {resp.url} exceeded the {self.max_bytes} byte limit (MAX_RESPONSE_BYTES); aborted",
                     url=str(resp.url), status=resp.status,
                 )
             chunks.append(chunk)
