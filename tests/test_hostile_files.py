@@ -600,3 +600,50 @@ async def test_hostile_feeds_mirrored_whole_or_refused_with_a_reason(
             )
             shown = [m[0] for m in mirrored(fake_discord, threads[article["thread_id"]]) if m[1] == 1]
             assert sorted(shown) == sorted(r[0] for r in stored), name  # each comment once, none lost
+
+
+# -- JSON from sites (WordPress REST) --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (b"[" * 200_000 + b"]" * 200_000, "nested too deeply"),
+        (b'{"id": ' + b"9" * 5000 + b"}", "invalid JSON"),
+        (b'{"id": 1', "invalid JSON"),
+    ],
+)
+def test_site_json_bombs_are_one_line(body: bytes, needle: str) -> None:
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    from bot.net.http import FetchError, Response
+
+    response = Response(
+        url="https://blog.example/wp-json/wp/v2/comments",
+        status=200,
+        headers=CIMultiDictProxy(CIMultiDict()),
+        body=body,
+    )
+    with pytest.raises(FetchError) as info:
+        bounded(response.json, REFUSAL_BOUND_S)
+    assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_wordpress_dates_out_of_range_and_surrogates_keep_the_comment() -> None:
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    from bot.net.http import Response
+    from bot.sources.wordpress import _comment_list, _comments
+
+    body = (
+        b'[{"id": 7, "author_name": "A\\ud800", "date_gmt": "0001-01-01T00:00:00+01:00",'
+        b' "content": {"rendered": "<p>kept \\ud800</p>"}}]'
+    )
+    response = Response(
+        url="https://blog.example/wp-json/wp/v2/comments",
+        status=200,
+        headers=CIMultiDictProxy(CIMultiDict()),
+        body=body,
+    )
+    [comment] = _comments(_comment_list(response))
+    assert comment.posted_at is None and comment.text == "kept \ufffd" and comment.author == "A\ufffd"

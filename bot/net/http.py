@@ -90,8 +90,10 @@ class Response:
     def json(self) -> Any:
         try:
             return json.loads(self.body)
-        except ValueError:
+        except ValueError:  # also a number over Python's 4,300-digit conversion limit
             raise FetchError(f"invalid JSON from {self.url}", url=self.url, status=self.status) from None
+        except RecursionError:  # the C decoder stops at the recursion limit instead of exhausting the stack
+            raise FetchError(f"JSON from {self.url} is nested too deeply", url=self.url, status=self.status) from None
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
