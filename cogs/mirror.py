@@ -304,7 +304,8 @@ class Mirror(commands.GroupCog, group_name="mirror", group_description="Mirror a
         except SourceError as exc:
             await interaction.followup.send(f"I cannot mirror that: {neutralise(exc.reason)}", ephemeral=True)
             return
-        row = await self.bot.store.mirror.add_source(interaction.guild.id, channel.id, source.kind, spec,
+        # source.url, not spec: a thread file is keyed by its real path, however the moderator typed it.
+        row = await self.bot.store.mirror.add_source(interaction.guild.id, channel.id, source.kind, source.url,
                                                      created_by=interaction.user.id)
         if row.channel_id != channel.id:
             await interaction.followup.send(f"That URL is already mirrored as #{row.id} into <#{row.channel_id}>.",
