@@ -33,8 +33,6 @@ MAX_BATCH_SIZE = 4096
 MAX_SECONDS = 7 * 24 * 3600.0
 MAX_RESPONSE_LIMIT = 1024**3
 MAX_ENV_FILE_BYTES = 1024 * 1024
-# Keys read outside load_settings (by the environment of tools we run), never "unknown" in a .env file.
-OTHER_KNOWN_KEYS = frozenset({"PYTHONPATH"})
 
 
 class ConfigError(ValueError):
@@ -297,7 +295,7 @@ def load_settings(
             "DETOXIFY_CONFIG_DIR is set but DETOXIFY_CHECKPOINT is not: set both for offline use"
         )
     # Only the file's keys: the real environment holds PATH, HOME and everything else a shell sets.
-    for key in sorted(set(from_file) - read - OTHER_KNOWN_KEYS):
+    for key in sorted(set(from_file) - read):
         if not key.startswith("THRESHOLD_"):
             warnings.append(f"{key} in {env_file} is not a commentwarden setting; ignored (see .env.example)")
     kwargs["warnings"] = tuple(warnings)
