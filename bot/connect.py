@@ -52,7 +52,8 @@ class OneLineReconnects(logging.Filter):
 
 
 async def login_with_retries(client: discord.Client, token: str) -> None:
-    """`client.login`, retried while Discord is unreachable; a refused token is a ConfigError.
+    """`client.login`, retried while Discord is unreachable (until the client is closed); a refused token
+    is a ConfigError.
 
     Only the network part is retried: once `setup_hook` has begun (it opens the database), a failure is
     not a reachability problem and is raised as it is.
@@ -79,7 +80,20 @@ async def login_with_retries(client: discord.Client, token: str) -> None:
             # The next login opens a fresh session; closing this one closed its connector too.
             await client.http.close()
             client.http.connector = discord.utils.MISSING
-            await asyncio.sleep(delay)
+            if await _closed_within(client, delay):
+                return
+
+
+async def _closed_within(client: discord.Client, seconds: float) -> bool:
+    """Sleep up to `seconds`, waking early (True) when the client is closed: a shutdown never waits
+    out a five-minute retry delay."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while (left := deadline - loop.time()) > 0:
+        if client.is_closed():
+            return True
+        await asyncio.sleep(min(left, 0.5))
+    return client.is_closed()
 
 
 async def run_client(client: discord.Client, token: str) -> None:
@@ -89,7 +103,8 @@ async def run_client(client: discord.Client, token: str) -> None:
     discord_log.addFilter(quiet)
     try:
         await login_with_retries(client, token)
-        await client.connect(reconnect=True)
+        if not client.is_closed():
+            await client.connect(reconnect=True)
     except discord.PrivilegedIntentsRequired:
         raise ConfigError(INTENTS_REFUSED) from None
     finally:
