@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from dotenv import dotenv_values
 
+from bot.errors import WardenError
 from bot.labels import DEFAULT_FLAG_THRESHOLDS, LABELS
 
 T = TypeVar("T")
@@ -35,7 +36,7 @@ MAX_RESPONSE_LIMIT = 1024**3
 MAX_ENV_FILE_BYTES = 1024 * 1024
 
 
-class ConfigError(ValueError):
+class ConfigError(WardenError, ValueError):
     """A setting is missing or malformed; the message is one line that names the key."""
 
 

@@ -42,30 +42,40 @@ REFUSED_URLS = [
 
 @pytest.fixture
 def settings(tmp_path: Path, detoxify_checkpoint: Any) -> Settings:
-    return Settings(database_path=tmp_path / "cw.db", allow_private_urls=False, poll_interval=3600,
-                    **detoxify_checkpoint.settings_kwargs())
+    return Settings(
+        database_path=tmp_path / "cw.db",
+        allow_private_urls=False,
+        poll_interval=3600,
+        **detoxify_checkpoint.settings_kwargs(),
+    )
 
 
 async def test_mirror_add_refuses_unsafe_urls_and_local_files(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path) -> None:
+    fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path
+) -> None:
     w = discord_world
     local = tmp_path / "thread.json"
     local.write_text("{}")
     async with bot_runner(make_bot(settings)) as bot:
         requests_before = len(fake_discord.requests)
         for url, why in REFUSED_URLS:
-            answer = await fake_discord.invoke_slash("mirror add", {"url": url, "channel": w.general},
-                                                     user=w.moderator, channel=w.general)
+            answer = await fake_discord.invoke_slash(
+                "mirror add", {"url": url, "channel": w.general}, user=w.moderator, channel=w.general
+            )
             text = answer.content or answer.followups[-1].content
             assert answer.ephemeral and why in text and "\n" not in text, (url, text)
         for path in (str(local), "/etc/passwd", "../../etc/passwd"):
-            answer = await fake_discord.invoke_slash("mirror add", {"url": path, "channel": w.general},
-                                                     user=w.moderator, channel=w.general)
+            answer = await fake_discord.invoke_slash(
+                "mirror add", {"url": path, "channel": w.general}, user=w.moderator, channel=w.general
+            )
             assert "ALLOW_PRIVATE_URLS" in answer.content, (path, answer.content)
         assert await bot.store.mirror.sources(w.guild.id) == []
         # No webhook or thread was made for any of them.
-        assert not any(r.method == "POST" for r in fake_discord.requests[requests_before:]
-                       if "/webhooks" in r.path or "/threads" in r.path)
+        assert not any(
+            r.method == "POST"
+            for r in fake_discord.requests[requests_before:]
+            if "/webhooks" in r.path or "/threads" in r.path
+        )
 
 
 @pytest.fixture
@@ -86,8 +96,12 @@ REDIRECTS = {
 
 
 async def test_redirects_into_private_addresses_are_refused_at_add_and_on_later_polls(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings,
-        loopback_is_public: None) -> None:
+    fake_discord: FakeDiscord,
+    discord_world: Any,
+    bot_runner: Any,
+    settings: Settings,
+    loopback_is_public: None,
+) -> None:
     w = discord_world
     redirect_to: dict[str, str] = {}
 
@@ -95,7 +109,9 @@ async def test_redirects_into_private_addresses_are_refused_at_add_and_on_later_
         name = request.match_info["name"]
         if name in redirect_to:
             raise web.HTTPFound(redirect_to[name])
-        return web.Response(text="<html><head><title>plain page</title></head></html>", content_type="text/html")
+        return web.Response(
+            text="<html><head><title>plain page</title></head></html>", content_type="text/html"
+        )
 
     async def feed(request: web.Request) -> web.StreamResponse:
         raise web.HTTPFound(REDIRECTS[request.match_info["name"]][0])
@@ -106,16 +122,24 @@ async def test_redirects_into_private_addresses_are_refused_at_add_and_on_later_
     async with serving(app) as base, bot_runner(make_bot(settings)) as bot:
         for name, (target, why) in REDIRECTS.items():
             redirect_to[name] = target
-            answer = await fake_discord.invoke_slash("mirror add", {"url": f"{base}/page/{name}", "channel": w.general},
-                                                     user=w.moderator, channel=w.general)
+            answer = await fake_discord.invoke_slash(
+                "mirror add",
+                {"url": f"{base}/page/{name}", "channel": w.general},
+                user=w.moderator,
+                channel=w.general,
+            )
             text = answer.followups[-1].content
             assert "redirect to" in text and "refused" in text and why in text, (name, text)
         assert await bot.store.mirror.sources(w.guild.id) == []
 
         # A feed URL is taken on its word at add time; its first poll meets the redirect and is refused.
         for name in REDIRECTS:
-            added = await fake_discord.invoke_slash("mirror add", {"url": f"{base}/{name}/feed", "channel": w.general},
-                                                    user=w.moderator, channel=w.general)
+            added = await fake_discord.invoke_slash(
+                "mirror add",
+                {"url": f"{base}/{name}/feed", "channel": w.general},
+                user=w.moderator,
+                channel=w.general,
+            )
             assert "Mirroring source #" in added.followups[-1].content
         await wait_for(lambda: settled(bot, w.guild.id))
         listing = await fake_discord.invoke_slash("mirror list", user=w.moderator, channel=w.general)
@@ -125,24 +149,58 @@ async def test_redirects_into_private_addresses_are_refused_at_add_and_on_later_
         assert fake_discord.state.threads_of(w.general.id) == []
 
 
-@pytest.mark.parametrize("address", [
-    "192.0.0.8", "192.0.0.170", "192.0.0.255",  # IETF protocol assignments (192.0.0.0/24)
-    "100.64.0.1", "100.127.255.254",  # carrier-grade NAT
-    "198.18.0.1", "198.19.255.255",  # benchmarking
-    "192.0.2.1", "198.51.100.7", "203.0.113.9", "2001:db8::1",  # documentation
-    "192.88.99.1", "240.0.0.1", "255.255.255.255", "224.0.0.251",
-    "100::1", "2001:2::1", "2001:10::1", "3fff::1", "5f00::1", "fc00::1", "fd12:3456::1", "ff02::1",
-    "64:ff9b::7f00:1", "64:ff9b::a00:1", "64:ff9b:1::1",  # NAT64 to loopback/private, local-use NAT64
-    "2002:7f00:1::1",  # 6to4 around 127.0.0.1
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "192.0.0.8",
+        "192.0.0.170",
+        "192.0.0.255",  # IETF protocol assignments (192.0.0.0/24)
+        "100.64.0.1",
+        "100.127.255.254",  # carrier-grade NAT
+        "198.18.0.1",
+        "198.19.255.255",  # benchmarking
+        "192.0.2.1",
+        "198.51.100.7",
+        "203.0.113.9",
+        "2001:db8::1",  # documentation
+        "192.88.99.1",
+        "240.0.0.1",
+        "255.255.255.255",
+        "224.0.0.251",
+        "100::1",
+        "2001:2::1",
+        "2001:10::1",
+        "3fff::1",
+        "5f00::1",
+        "fc00::1",
+        "fd12:3456::1",
+        "ff02::1",
+        "64:ff9b::7f00:1",
+        "64:ff9b::a00:1",
+        "64:ff9b:1::1",  # NAT64 to loopback/private, local-use NAT64
+        "2002:7f00:1::1",  # 6to4 around 127.0.0.1
+    ],
+)
 def test_iana_special_purpose_addresses_are_not_public(address: str) -> None:
     assert urlsafety.address_refusal(ipaddress.ip_address(address)) is not None, address
 
 
-@pytest.mark.parametrize("address", [
-    "93.184.215.14", "8.8.8.8", "1.1.1.1", "192.0.0.9", "192.0.0.10", "192.31.196.1", "192.175.48.1",
-    "2606:4700:4700::1111", "2001:4860:4860::8888", "64:ff9b::808:808", "2620:4f:8000::1",
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "93.184.215.14",
+        "8.8.8.8",
+        "1.1.1.1",
+        "192.0.0.9",
+        "192.0.0.10",
+        "192.31.196.1",
+        "192.175.48.1",
+        "2606:4700:4700::1111",
+        "2001:4860:4860::8888",
+        "64:ff9b::808:808",
+        "2620:4f:8000::1",
+    ],
+)
 def test_globally_reachable_addresses_stay_allowed(address: str) -> None:
     assert urlsafety.address_refusal(ipaddress.ip_address(address)) is None, address
 

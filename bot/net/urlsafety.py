@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
+from bot.errors import WardenError
+
 ALLOWED_SCHEMES = ("http", "https")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -81,7 +83,7 @@ def special_purpose(ip: IPAddress) -> bool:
     return any(ip in net for net in _SPECIAL_PURPOSE if net.version == ip.version)
 
 
-class UnsafeUrlError(ValueError):
+class UnsafeUrlError(WardenError, ValueError):
     """The URL is malformed, uses a refused scheme, or points at a non-public address."""
 
 
