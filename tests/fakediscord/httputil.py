@@ -15,6 +15,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from .errors import ApiError, invalid_form
+from .limits import check_upload_size
 
 _FILE_FIELD = re.compile(r"^files\[(\d+)\]$")
 
@@ -77,6 +78,7 @@ async def _read_multipart(request: web.Request) -> Body:
             raise invalid_form(name, "Unexpected multipart field")
         index = int(match.group(1))
         files[index] = UploadedFile(index, part.filename or f"file{index}", bytes(data), part.headers.get("Content-Type"))
+        check_upload_size(sum(len(f.data) for f in files.values()))
     return Body(payload, files)
 
 
@@ -95,5 +97,7 @@ def query_int(request: web.Request, name: str) -> int | None:
 
 
 def audit_reason(request: web.Request) -> str | None:
+    """The URL-encoded ``X-Audit-Log-Reason`` header, decoded (its length is checked for every request by the
+    server, before any handler changes state)."""
     reason = request.headers.get("X-Audit-Log-Reason")
     return unquote(reason) if reason else None

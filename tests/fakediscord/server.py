@@ -22,8 +22,9 @@ from .driver import DriverMixin
 from .errors import ApiError
 from .faults import FaultInjector
 from .gateway import MESSAGE_CONTENT, PRIVILEGED, Gateway
-from .httputil import json_response
+from .httputil import audit_reason, json_response
 from .interactions import FakeInteraction, InteractionBuilder
+from .limits import check_audit_reason
 from .models import DM, Attachment, AuditEntry, Channel, Guild, Member, Message, User
 from .permissions import channel_permissions
 from .ratelimits import RateLimiter
@@ -163,6 +164,7 @@ class FakeDiscord(WorldMixin, DriverMixin):
         if limited is not None:
             return limited
         try:
+            check_audit_reason(audit_reason(request))
             response = await spec.handler(self, request)
         except ApiError as exc:
             response = json_response(exc.body(), status=exc.status)
