@@ -126,14 +126,14 @@ def web_url(value: str | None, base: str | None = None) -> str | None:
     if not value or any(ch.isspace() or unicodedata.category(ch) in _UNSHOWABLE for ch in value):
         return None
     absolute_base = web_url(base) if base else None
-    if value.startswith("//"):
-        value = urljoin(absolute_base or "https:", value)
-    elif absolute_base and not urlsplit(value).scheme:
-        value = urljoin(absolute_base, value)
     try:
+        if value.startswith("//"):
+            value = urljoin(absolute_base or "https:", value)
+        elif absolute_base and not urlsplit(value).scheme:
+            value = urljoin(absolute_base, value)
         parts = urlsplit(value)
         port_ok = parts.port != 0  # .port raises ValueError for a port that is not a number in range
-    except ValueError:
+    except ValueError:  # "https://[::1" and friends
         return None
     if parts.scheme.lower() not in _WEB_SCHEMES or not parts.hostname or not port_ok or len(value) > URL_LIMIT:
         return None

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from .errors import ApiError, invalid_form
-from .limits import check_upload_size
+from .limits import UPLOAD_LIMIT, check_upload_size
 
 _FILE_FIELD = re.compile(r"^files\[(\d+)\]$")
 
@@ -47,9 +47,13 @@ class Body:
 async def read_body(request: web.Request) -> Body:
     """JSON or multipart (``payload_json`` + ``files[n]``), the two ways discord.py sends a body."""
     content_type = request.content_type
-    if content_type == "multipart/form-data":
-        return await _read_multipart(request)
-    raw = await request.read()
+    try:
+        if content_type == "multipart/form-data":
+            return await _read_multipart(request)
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:  # past the app's client_max_size, which is above Discord's cap
+        check_upload_size(UPLOAD_LIMIT + 1)
+        raise
     if not raw:
         return Body({}, {})
     if content_type != "application/json":

@@ -180,6 +180,7 @@ def check_text_input(where: str, component: dict[str, Any], *, label: str | None
         check_length(f"{where}.label", label, 1, 45)
     if component.get("custom_id") is None:
         raise invalid_form(f"{where}.custom_id", "This field is required", "BASE_TYPE_REQUIRED")
+    check_length(f"{where}.custom_id", component["custom_id"], 1, 100)
     placeholder = component.get("placeholder")
     if placeholder is not None and len(placeholder) > 100:
         raise too_long(f"{where}.placeholder", 100)
