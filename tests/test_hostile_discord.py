@@ -1,0 +1,227 @@
+"""Hostile input against what Discord checks, through the real bot and the fake Discord (which refuses what
+Discord refuses, tests/fakediscord/limits.py): the neutralisation families (tests/data/hostile/
+discord-corpus.json, with the shared corpus.json) mirrored from a real WordPress and shown on review cards;
+URL fields, 2,100-character ids and blank authors (discord-fields.json) mirrored from a thread file; and
+`/mirror add` answering in time and within one message.
+
+Every test also checks that the fake refused nothing: a request Discord would refuse makes a source fail on
+every poll, which is the bug these tests exist to catch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import Settings
+from bot.mirror import render
+from bot.net import urlsafety
+from tests.fakediscord import FakeDiscord
+from tests.fakediscord.models import Channel
+from tests.test_hostile_input import BIDI, assert_harmless, case_html, check_case, settled, shown_comments
+from tests.test_mirror_discord import make_bot, wait_mirrored
+from tests.test_mirror_engine import Rig, comment, rig  # noqa: F401  (rig is a fixture used below)
+from tests.test_mirror_wordpress import wait_for
+
+HOSTILE = Path(__file__).parent / "data" / "hostile"
+SHARED = json.loads((HOSTILE / "corpus.json").read_text(encoding="utf-8"))["cases"]
+OURS = json.loads((HOSTILE / "discord-corpus.json").read_text(encoding="utf-8"))["cases"]
+FIELDS = json.loads((HOSTILE / "discord-fields.json").read_text(encoding="utf-8"))
+# Anything shaped like a ping or a mention, in the broad form Discord's parser accepts.
+PING = re.compile(r"[@\uff20\ufe6b](everyone|here)", re.IGNORECASE)
+MENTION = re.compile(r"<(@[!&]?\d+|#\d+|/[^<>\n]+:\d+|id:\w+)>")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, detoxify_checkpoint: Any) -> Settings:
+    return Settings(database_path=tmp_path / "cw.db", allow_private_urls=True, poll_interval=3600,
+                    **detoxify_checkpoint.settings_kwargs())
+
+
+def refusals(fake: FakeDiscord) -> list[str]:
+    """Every request the fake answered with a 4xx other than a lookup of something gone (404)."""
+    return [f"{r.method} {r.path} -> {r.status}" for r in fake.requests if 400 <= r.status < 500 and r.status != 404]
+
+
+def no_ping_anywhere(fake: FakeDiscord, channel: Channel) -> None:
+    """Beyond assert_harmless: the broad ping and mention shapes, in every string of every message."""
+    for message in fake.messages(channel):
+        texts = [message.content or "", message.author.username, json.dumps(message.embeds, ensure_ascii=False),
+                 json.dumps(message.components, ensure_ascii=False)]
+        for text in texts:
+            assert not PING.search(text), text[:300]
+            assert not MENTION.search(text), text[:300]
+
+
+def footers(fake: FakeDiscord, thread: Channel) -> list[str]:
+    return [(e.get("footer") or {}).get("text", "") for m in fake.messages(thread) for e in m.embeds]
+
+
+@pytest.mark.wordpress
+async def test_hostile_corpus_mirrored_from_wordpress_and_carded(
+        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, wordpress_site: Any, settings: Settings,
+        detoxify_checkpoint: Any) -> None:
+    """Both corpora as real WordPress comments (HTML as the site stores it), a toxic word on every third so the
+    mirrored comment gets a review card: everything mirrored exactly once, nobody pinged, nothing refused."""
+    w, wp = discord_world, wordpress_site
+    cases = [c for c in SHARED + OURS if not c.get("file_only")]
+    index = {c["id"]: i for i, c in enumerate(cases)}
+    specs = []
+    for i, case in enumerate(cases):
+        body = case_html(case, w)
+        if i % 3 == 0:
+            body += f"<p>{detoxify_checkpoint.toxic_word}</p>"
+        spec: dict[str, Any] = {"content": body, "author": case["author"], "date_gmt": f"2026-01-02 11:{i:02d}:00"}
+        if case.get("reply_to") in index:
+            spec["parent_index"] = index[case["reply_to"]]
+        specs.append(spec)
+    post = await asyncio.to_thread(wp.create_post, "Hostile @everyone <@&1> \u202etitle", "<p>Body</p>")
+    ids = await asyncio.to_thread(wp.create_comments, post["id"], specs)
+    case_of = {str(wp_id): case for wp_id, case in zip(ids, cases, strict=True)}
+
+    async with bot_runner(make_bot(settings)) as bot:
+        await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id)
+        added = await fake_discord.invoke_slash("mirror add", {"url": post["link"], "channel": w.forum},
+                                                user=w.moderator, channel=w.general)
+        assert "Mirroring source #" in added.content, added.content
+        thread = await wait_mirrored(fake_discord, len(cases), w.forum, within=60)
+        await wait_for(lambda: settled(bot, w.guild.id))
+        carded = len(range(0, len(cases), 3))
+        await fake_discord.wait_until(lambda: len([m for m in fake_discord.messages(w.review) if m.embeds]) >= carded,
+                                      within=30)
+
+        assert_harmless(fake_discord, thread)
+        no_ping_anywhere(fake_discord, thread)
+        assert not PING.search(thread.name or "") and not BIDI.search(thread.name or "")
+        shown = shown_comments(fake_discord, thread)
+        assert set(shown) == set(case_of)  # nothing lost
+        firsts = [f for f in footers(fake_discord, thread) if f.startswith("comment ") and " · part " not in f]
+        assert len(firsts) == len(set(firsts))  # nothing twice
+        for wp_id, case in case_of.items():
+            check_case(case, shown[wp_id], threaded=True)
+
+        cards = [m for m in fake_discord.messages(w.review) if m.embeds]
+        assert len(cards) == carded
+        assert_harmless(fake_discord, w.review)
+        no_ping_anywhere(fake_discord, w.review)
+        for card in cards:
+            for field in card.embeds[0]["fields"]:
+                assert field["value"].strip(), card.embeds[0]
+
+        before = len(fake_discord.messages(thread))
+        sync = await fake_discord.invoke_slash("mirror sync", {}, user=w.moderator, channel=w.general)
+        assert "0 new" in sync.followups[-1].content or "no change" in sync.followups[-1].content.lower(), \
+            sync.followups[-1].content
+        assert len(fake_discord.messages(thread)) == before  # a second poll duplicates nothing
+        row = (await bot.store.mirror.sources(w.guild.id))[0]
+        assert row.status == "ok", row.last_error
+    assert refusals(fake_discord) == []
+
+
+async def test_url_fields_long_ids_and_blank_authors_are_accepted(
+        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings) -> None:
+    """discord-fields.json: a scheme-less article URL, relative/scheme-relative/bad URLs and avatars, two
+    2,100-character ids one letter apart, ids Discord would trim or that break the marker, blank authors."""
+    w = discord_world
+    comments = FIELDS["comments"]
+    async with bot_runner(make_bot(settings)) as bot:
+        added = await fake_discord.invoke_slash(
+            "mirror add", {"url": str(HOSTILE / "discord-fields.json"), "channel": w.general},
+            user=w.moderator, channel=w.general)
+        assert "Mirroring source #" in added.content, added.content
+        thread = await wait_mirrored(fake_discord, len(comments), w.general, within=60)
+        await wait_for(lambda: settled(bot, w.guild.id))
+        row = (await bot.store.mirror.sources(w.guild.id))[0]
+        assert row.status == "ok", row.last_error
+
+        messages = fake_discord.messages(thread)
+        card = messages[0].embeds[0]
+        assert "url" not in card  # no absolute article URL: the title links nowhere rather than failing
+        by_key = {render.marker_key(c["id"]): c for c in comments}
+        seen: dict[str, dict[str, Any]] = {}
+        for message in messages[1:]:
+            for embed in message.embeds:
+                marker = render.parse_marker(embed["footer"]["text"])
+                assert marker is not None and marker.external_id in by_key, embed["footer"]
+                assert marker.external_id not in seen  # each comment once
+                seen[marker.external_id] = {"embed": embed, "message": message}
+                assert len(embed["footer"]["text"]) <= 2048
+                author = embed.get("author") or {}
+                assert author.get("name", "x").strip()
+                for key in ("url", "icon_url"):
+                    assert author.get(key) is None or author[key].startswith(("http://", "https://")), author
+        assert set(seen) == set(by_key)
+        assert len({render.marker_key(c["id"]) for c in comments}) == len(comments)
+        # Scheme-relative URLs are kept (https); relative ones had no absolute article URL to resolve against.
+        schemeless = seen[render.marker_key("schemeless")]
+        assert (schemeless["embed"].get("author") or {}).get("url") == "https://news.example/e1#comment-2"
+        assert schemeless["message"].avatar_url in (None, "https://img.example/1.png")
+        for message in messages:
+            assert message.avatar_url is None or message.avatar_url.startswith("https://"), message.avatar_url
+            assert message.author.username.strip(" ()comment")
+        no_ping_anywhere(fake_discord, thread)
+
+        before = len(fake_discord.messages(thread))
+        await fake_discord.invoke_slash("mirror sync", {}, user=w.moderator, channel=w.general)
+        assert len(fake_discord.messages(thread)) == before
+    assert refusals(fake_discord) == []
+
+
+async def test_long_ids_are_adopted_after_a_crash_not_posted_twice(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """The post with a hashed marker landed, the process died before the commit: resume matches it by hash."""
+    from bot.store import StoreError
+
+    comments = [comment(n) for n in range(1, 9)]
+    comments = [c.__class__(**{**c.__dict__, "external_id": f"{n}-" + "z" * 2100}) for n, c in enumerate(comments, 1)]
+    rig.set_comments(comments)
+    real = rig.store.mirror.record_mirrored
+    calls = 0
+
+    async def dies_on_the_fourth(*args: object, **kwargs: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 4:
+            raise StoreError("the database disk is full")
+        await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rig.store.mirror, "record_mirrored", dies_on_the_fourth)
+    with pytest.raises(StoreError):
+        await rig.engine().sync(rig.row)
+    monkeypatch.setattr(rig.store.mirror, "record_mirrored", real)
+    report = await rig.engine().sync(rig.row)
+    assert report.adopted == 1
+    shown = [e.footer for m in rig.publisher.messages if not m.deleted for e in m.embeds]
+    assert all(len(f) <= 2048 for f in shown)
+    assert sorted(shown) == sorted(render.marker(c.external_id) for c in comments)  # each exactly once
+
+
+async def test_mirror_add_defers_before_dns_and_clips_its_echo(
+        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Name resolution slower than Discord's answer deadline: the command has already deferred, so the answer
+    still arrives; a 1,990-character URL echoed in a refusal is clipped to one 2,000-character message."""
+    w = discord_world
+    fake_discord.interaction_ack_deadline = 0.5  # the fake's 3-second rule, shortened for the test
+    slow_for: list[str] = []
+
+    async def slow_resolution(host: str, port: int) -> list[Any]:
+        slow_for.append(host)
+        await asyncio.sleep(1.0)
+        raise urlsafety.UnsafeUrlError(f"cannot resolve host '{host}': name unknown")
+
+    monkeypatch.setattr(urlsafety, "resolve_addresses", slow_resolution)
+    url = "https://" + "h" * 60 + ".example/" + "p" * (1990 - len("https://") - 60 - len(".example/"))
+    assert len(url) == 1990
+    async with bot_runner(make_bot(settings)):
+        answer = await fake_discord.invoke_slash("mirror add", {"url": url, "channel": w.general},
+                                                 user=w.moderator, channel=w.general, within=10)
+        await answer.wait_followups(1, within=10)
+    assert slow_for  # the slow path was taken
+    text = answer.followups[-1].content
+    assert text.startswith("That URL cannot be mirrored:") and len(text) <= 2000, text[:200]
+    assert refusals(fake_discord) == []
