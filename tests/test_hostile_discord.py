@@ -21,6 +21,7 @@ import pytest
 from bot.config import Settings
 from bot.mirror import render
 from bot.net import urlsafety
+from bot.sources.registry import open_source
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.models import Channel
 from tests.test_hostile_input import BIDI, assert_harmless, case_html, check_case, settled, shown_comments
@@ -39,20 +40,32 @@ MENTION = re.compile(r"<(@[!&]?\d+|#\d+|/[^<>\n]+:\d+|id:\w+)>")
 
 @pytest.fixture
 def settings(tmp_path: Path, detoxify_checkpoint: Any) -> Settings:
-    return Settings(database_path=tmp_path / "cw.db", allow_private_urls=True, poll_interval=3600,
-                    **detoxify_checkpoint.settings_kwargs())
+    return Settings(
+        database_path=tmp_path / "cw.db",
+        allow_private_urls=True,
+        poll_interval=3600,
+        **detoxify_checkpoint.settings_kwargs(),
+    )
 
 
 def refusals(fake: FakeDiscord) -> list[str]:
     """Every request the fake answered with a 4xx other than a lookup of something gone (404)."""
-    return [f"{r.method} {r.path} -> {r.status}" for r in fake.requests if 400 <= r.status < 500 and r.status != 404]
+    return [
+        f"{r.method} {r.path} -> {r.status}"
+        for r in fake.requests
+        if 400 <= r.status < 500 and r.status != 404
+    ]
 
 
 def no_ping_anywhere(fake: FakeDiscord, channel: Channel) -> None:
     """Beyond assert_harmless: the broad ping and mention shapes, in every string of every message."""
     for message in fake.messages(channel):
-        texts = [message.content or "", message.author.username, json.dumps(message.embeds, ensure_ascii=False),
-                 json.dumps(message.components, ensure_ascii=False)]
+        texts = [
+            message.content or "",
+            message.author.username,
+            json.dumps(message.embeds, ensure_ascii=False),
+            json.dumps(message.components, ensure_ascii=False),
+        ]
         for text in texts:
             assert not PING.search(text), text[:300]
             assert not MENTION.search(text), text[:300]
@@ -64,8 +77,13 @@ def footers(fake: FakeDiscord, thread: Channel) -> list[str]:
 
 @pytest.mark.wordpress
 async def test_hostile_corpus_mirrored_from_wordpress_and_carded(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, wordpress_site: Any, settings: Settings,
-        detoxify_checkpoint: Any) -> None:
+    fake_discord: FakeDiscord,
+    discord_world: Any,
+    bot_runner: Any,
+    wordpress_site: Any,
+    settings: Settings,
+    detoxify_checkpoint: Any,
+) -> None:
     """Both corpora as real WordPress comments (HTML as the site stores it), a toxic word on every third so the
     mirrored comment gets a review card: everything mirrored exactly once, nobody pinged, nothing refused."""
     w, wp = discord_world, wordpress_site
@@ -76,7 +94,11 @@ async def test_hostile_corpus_mirrored_from_wordpress_and_carded(
         body = case_html(case, w)
         if i % 3 == 0:
             body += f"<p>{detoxify_checkpoint.toxic_word}</p>"
-        spec: dict[str, Any] = {"content": body, "author": case["author"], "date_gmt": f"2026-01-02 11:{i:02d}:00"}
+        spec: dict[str, Any] = {
+            "content": body,
+            "author": case["author"],
+            "date_gmt": f"2026-01-02 11:{i:02d}:00",
+        }
         if case.get("reply_to") in index:
             spec["parent_index"] = index[case["reply_to"]]
         specs.append(spec)
@@ -84,23 +106,27 @@ async def test_hostile_corpus_mirrored_from_wordpress_and_carded(
     ids = await asyncio.to_thread(wp.create_comments, post["id"], specs)
     case_of = {str(wp_id): case for wp_id, case in zip(ids, cases, strict=True)}
 
-    async with bot_runner(make_bot(settings)) as bot:
+    async with bot_runner(make_bot(settings), within=60) as bot:
         await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id)
-        added = await fake_discord.invoke_slash("mirror add", {"url": post["link"], "channel": w.forum},
-                                                user=w.moderator, channel=w.general)
+        added = await fake_discord.invoke_slash(
+            "mirror add", {"url": post["link"], "channel": w.forum}, user=w.moderator, channel=w.general
+        )
         assert "Mirroring source #" in added.content, added.content
         thread = await wait_mirrored(fake_discord, len(cases), w.forum, within=60)
         await wait_for(lambda: settled(bot, w.guild.id))
         carded = len(range(0, len(cases), 3))
-        await fake_discord.wait_until(lambda: len([m for m in fake_discord.messages(w.review) if m.embeds]) >= carded,
-                                      within=30)
+        await fake_discord.wait_until(
+            lambda: len([m for m in fake_discord.messages(w.review) if m.embeds]) >= carded, within=30
+        )
 
         assert_harmless(fake_discord, thread)
         no_ping_anywhere(fake_discord, thread)
         assert not PING.search(thread.name or "") and not BIDI.search(thread.name or "")
         shown = shown_comments(fake_discord, thread)
         assert set(shown) == set(case_of)  # nothing lost
-        firsts = [f for f in footers(fake_discord, thread) if f.startswith("comment ") and " · part " not in f]
+        firsts = [
+            f for f in footers(fake_discord, thread) if f.startswith("comment ") and " · part " not in f
+        ]
         assert len(firsts) == len(set(firsts))  # nothing twice
         for wp_id, case in case_of.items():
             check_case(case, shown[wp_id], threaded=True)
@@ -115,8 +141,9 @@ async def test_hostile_corpus_mirrored_from_wordpress_and_carded(
 
         before = len(fake_discord.messages(thread))
         sync = await fake_discord.invoke_slash("mirror sync", {}, user=w.moderator, channel=w.general)
-        assert "0 new" in sync.followups[-1].content or "no change" in sync.followups[-1].content.lower(), \
+        assert "0 new" in sync.followups[-1].content or "no change" in sync.followups[-1].content.lower(), (
             sync.followups[-1].content
+        )
         assert len(fake_discord.messages(thread)) == before  # a second poll duplicates nothing
         row = (await bot.store.mirror.sources(w.guild.id))[0]
         assert row.status == "ok", row.last_error
@@ -124,15 +151,20 @@ async def test_hostile_corpus_mirrored_from_wordpress_and_carded(
 
 
 async def test_url_fields_long_ids_and_blank_authors_are_accepted(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings) -> None:
+    fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings
+) -> None:
     """discord-fields.json: a scheme-less article URL, relative/scheme-relative/bad URLs and avatars, two
     2,100-character ids one letter apart, ids Discord would trim or that break the marker, blank authors."""
     w = discord_world
-    comments = FIELDS["comments"]
-    async with bot_runner(make_bot(settings)) as bot:
+    async with await open_source(str(HOSTILE / "discord-fields.json"), allow_private=True) as source:
+        comments = (await source.fetch()).comments  # the ids as the source reads them
+    async with bot_runner(make_bot(settings), within=60) as bot:
         added = await fake_discord.invoke_slash(
-            "mirror add", {"url": str(HOSTILE / "discord-fields.json"), "channel": w.general},
-            user=w.moderator, channel=w.general)
+            "mirror add",
+            {"url": str(HOSTILE / "discord-fields.json"), "channel": w.general},
+            user=w.moderator,
+            channel=w.general,
+        )
         assert "Mirroring source #" in added.content, added.content
         thread = await wait_mirrored(fake_discord, len(comments), w.general, within=60)
         await wait_for(lambda: settled(bot, w.guild.id))
@@ -142,7 +174,7 @@ async def test_url_fields_long_ids_and_blank_authors_are_accepted(
         messages = fake_discord.messages(thread)
         card = messages[0].embeds[0]
         assert "url" not in card  # no absolute article URL: the title links nowhere rather than failing
-        by_key = {render.marker_key(c["id"]): c for c in comments}
+        by_key = {render.marker_key(c.external_id): c for c in comments}
         seen: dict[str, dict[str, Any]] = {}
         for message in messages[1:]:
             for embed in message.embeds:
@@ -156,14 +188,14 @@ async def test_url_fields_long_ids_and_blank_authors_are_accepted(
                 for key in ("url", "icon_url"):
                     assert author.get(key) is None or author[key].startswith(("http://", "https://")), author
         assert set(seen) == set(by_key)
-        assert len({render.marker_key(c["id"]) for c in comments}) == len(comments)
+        assert len(by_key) == len(comments) == len(FIELDS["comments"])
         # Scheme-relative URLs are kept (https); relative ones had no absolute article URL to resolve against.
         schemeless = seen[render.marker_key("schemeless")]
         assert (schemeless["embed"].get("author") or {}).get("url") == "https://news.example/e1#comment-2"
         assert schemeless["message"].avatar_url in (None, "https://img.example/1.png")
         for message in messages:
             assert message.avatar_url is None or message.avatar_url.startswith("https://"), message.avatar_url
-            assert message.author.username.strip(" ()comment")
+            assert message.author.username.removesuffix(" (comment)").strip()
         no_ping_anywhere(fake_discord, thread)
 
         before = len(fake_discord.messages(thread))
@@ -172,12 +204,16 @@ async def test_url_fields_long_ids_and_blank_authors_are_accepted(
     assert refusals(fake_discord) == []
 
 
-async def test_long_ids_are_adopted_after_a_crash_not_posted_twice(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+async def test_long_ids_are_adopted_after_a_crash_not_posted_twice(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: F811
     """The post with a hashed marker landed, the process died before the commit: resume matches it by hash."""
     from bot.store import StoreError
 
     comments = [comment(n) for n in range(1, 9)]
-    comments = [c.__class__(**{**c.__dict__, "external_id": f"{n}-" + "z" * 2100}) for n, c in enumerate(comments, 1)]
+    comments = [
+        c.__class__(**{**c.__dict__, "external_id": f"{n}-" + "z" * 2100}) for n, c in enumerate(comments, 1)
+    ]
     rig.set_comments(comments)
     real = rig.store.mirror.record_mirrored
     calls = 0
@@ -201,10 +237,16 @@ async def test_long_ids_are_adopted_after_a_crash_not_posted_twice(rig: Rig, mon
 
 
 async def test_mirror_add_defers_before_dns_and_clips_its_echo(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_discord: FakeDiscord,
+    discord_world: Any,
+    bot_runner: Any,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Name resolution slower than Discord's answer deadline: the command has already deferred, so the answer
     still arrives; a 1,990-character URL echoed in a refusal is clipped to one 2,000-character message."""
+    from dataclasses import replace
+
     w = discord_world
     fake_discord.interaction_ack_deadline = 0.5  # the fake's 3-second rule, shortened for the test
     slow_for: list[str] = []
@@ -215,13 +257,30 @@ async def test_mirror_add_defers_before_dns_and_clips_its_echo(
         raise urlsafety.UnsafeUrlError(f"cannot resolve host '{host}': name unknown")
 
     monkeypatch.setattr(urlsafety, "resolve_addresses", slow_resolution)
-    url = "https://" + "h" * 60 + ".example/" + "p" * (1990 - len("https://") - 60 - len(".example/"))
-    assert len(url) == 1990
-    async with bot_runner(make_bot(settings)):
-        answer = await fake_discord.invoke_slash("mirror add", {"url": url, "channel": w.general},
-                                                 user=w.moderator, channel=w.general, within=10)
-        await answer.wait_followups(1, within=10)
-    assert slow_for  # the slow path was taken
-    text = answer.followups[-1].content
-    assert text.startswith("That URL cannot be mirrored:") and len(text) <= 2000, text[:200]
+    prefix = "https://news.example:99999/"  # a port out of range: the refusal quotes the whole URL
+    long_url = prefix + "p" * (1990 - len(prefix))
+    async with bot_runner(make_bot(replace(settings, allow_private_urls=False)), within=60):
+        slow = await fake_discord.invoke_slash(
+            "mirror add",
+            {"url": "https://slow.example/feed", "channel": w.general},
+            user=w.moderator,
+            channel=w.general,
+            within=10,
+        )
+        await slow.wait_followups(1, within=10)
+        echoed = await fake_discord.invoke_slash(
+            "mirror add",
+            {"url": long_url, "channel": w.general},
+            user=w.moderator,
+            channel=w.general,
+            within=10,
+        )
+        await echoed.wait_followups(1, within=10)
+    assert slow_for == ["slow.example"]
+    assert slow.followups[-1].content.startswith("That URL cannot be mirrored: cannot resolve host")
+    text = echoed.followups[-1].content
+    assert len(long_url) == 1990 and long_url[:200] in text
+    assert text.startswith("That URL cannot be mirrored:") and len(text) <= 2000 and text.endswith("…"), text[
+        -80:
+    ]
     assert refusals(fake_discord) == []

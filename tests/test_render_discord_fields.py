@@ -25,15 +25,34 @@ PROPERTY = settings(max_examples=300, deadline=None)
 ARTICLE = "https://news.example/2026/hostile-article"
 
 
-def comment(external_id: str = "c1", *, author: str = "Ann", url: str | None = None, avatar: str | None = None,
-            text: str = "hello") -> Comment:
-    return Comment(external_id=external_id, parent_id=None, author=author, posted_at=datetime(2026, 1, 2, tzinfo=UTC),
-                   text=text, url=url, avatar_url=avatar)
+def comment(
+    external_id: str = "c1",
+    *,
+    author: str = "Ann",
+    url: str | None = None,
+    avatar: str | None = None,
+    text: str = "hello",
+) -> Comment:
+    return Comment(
+        external_id=external_id,
+        parent_id=None,
+        author=author,
+        posted_at=datetime(2026, 1, 2, tzinfo=UTC),
+        text=text,
+        url=url,
+        avatar_url=avatar,
+    )
 
 
 def article(url: str | None = ARTICLE, external_id: str = "a1", author: str | None = "Ed") -> Article:
-    return Article(external_id=external_id, title="Title", url=url, author=author,
-                   published_at=datetime(2026, 1, 2, tzinfo=UTC), excerpt="An excerpt")
+    return Article(
+        external_id=external_id,
+        title="Title",
+        url=url,
+        author=author,
+        published_at=datetime(2026, 1, 2, tzinfo=UTC),
+        excerpt="An excerpt",
+    )
 
 
 def embed_payload(spec: render.EmbedSpec) -> dict[str, Any]:
@@ -47,26 +66,29 @@ def discord_accepts(embeds: list[dict[str, Any]]) -> None:
     validate_message_payload({"embeds": embeds}, {}, creating=True)
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("/e1#comment-1", "https://news.example/e1#comment-1"),
-    ("//img.example/1.png", "https://img.example/1.png"),
-    ("e1#comment-2", "https://news.example/2026/e1#comment-2"),
-    ("#comment-3", "https://news.example/2026/hostile-article#comment-3"),
-    ("https://ok.example/a_(b)", "https://ok.example/a_(b)"),
-    ("  https://ok.example/x  ", "https://ok.example/x"),
-    ("HTTP://OK.EXAMPLE/", "HTTP://OK.EXAMPLE/"),
-    ("javascript:alert(1)", None),
-    ("data:image/png;base64,AAAA", None),
-    ("ftp://files.example/x", None),
-    ("https://", None),
-    ("https://a b.example/", None),
-    ("https://ok.example:99999/", None),
-    ("https://[::1/", None),
-    ("https://ok.example/" + "x" * 2100, None),
-    ("", None),
-    ("   ", None),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("/e1#comment-1", "https://news.example/e1#comment-1"),
+        ("//img.example/1.png", "https://img.example/1.png"),
+        ("e1#comment-2", "https://news.example/2026/e1#comment-2"),
+        ("#comment-3", "https://news.example/2026/hostile-article#comment-3"),
+        ("https://ok.example/a_(b)", "https://ok.example/a_(b)"),
+        ("  https://ok.example/x  ", "https://ok.example/x"),
+        ("HTTP://OK.EXAMPLE/", "HTTP://OK.EXAMPLE/"),
+        ("javascript:alert(1)", None),
+        ("data:image/png;base64,AAAA", None),
+        ("ftp://files.example/x", None),
+        ("https://", None),
+        ("https://a b.example/", None),
+        ("https://ok.example:99999/", None),
+        ("https://[::1/", None),
+        ("https://ok.example/" + "x" * 2100, None),
+        ("", None),
+        ("   ", None),
+        (None, None),
+    ],
+)
 def test_web_url_resolves_against_the_article_or_drops(value: str | None, expected: str | None) -> None:
     assert render.web_url(value, ARTICLE) == expected
 
@@ -78,7 +100,9 @@ def test_web_url_without_a_usable_base() -> None:
 
 
 @PROPERTY
-@given(st.text(max_size=60), st.sampled_from([ARTICLE, "http://x.example", "news.example/a", "", "/rel", None]))
+@given(
+    st.text(max_size=60), st.sampled_from([ARTICLE, "http://x.example", "news.example/a", "", "/rel", None])
+)
 @example("//img.example/1.png", None)
 @example("/e1#comment-1", ARTICLE)
 def test_web_url_output_is_always_accepted_by_discord(value: str, base: str | None) -> None:
@@ -88,8 +112,10 @@ def test_web_url_output_is_always_accepted_by_discord(value: str, base: str | No
 
 
 def test_thread_urls_made_absolute_before_rendering() -> None:
-    thread = Thread(article=article("news.example/no-scheme"), comments=[
-        comment("c1", url="/e1#comment-1", avatar="//img.example/1.png")])
+    thread = Thread(
+        article=article("news.example/no-scheme"),
+        comments=[comment("c1", url="/e1#comment-1", avatar="//img.example/1.png")],
+    )
     fixed = render.with_web_urls(thread)
     assert fixed.article.url is None
     assert fixed.comments[0].url is None  # no absolute article URL to resolve against
@@ -105,12 +131,17 @@ def replace_article(thread: Thread, url: str) -> Thread:
     return replace(thread, article=replace(thread.article, url=url))
 
 
-@pytest.mark.parametrize("url, avatar", [("/e1#comment-1", "//img.example/1.png"), ("news.example/c", "img.png"),
-                                         ("javascript:x", "data:,x")])
+@pytest.mark.parametrize(
+    "url, avatar",
+    [("/e1#comment-1", "//img.example/1.png"), ("news.example/c", "img.png"), ("javascript:x", "data:,x")],
+)
 def test_rendered_comment_and_card_pass_discord_checks(url: str, avatar: str) -> None:
     """Even a comment rebuilt from a stored row that kept a relative URL renders to what Discord accepts."""
     c = comment(url=url, avatar=avatar, author="   ")
-    embeds = render.comment_embeds(c) + [render.removed_embed(c, by="site"), render.article_card(3, article("x/y"))]
+    embeds = render.comment_embeds(c) + [
+        render.removed_embed(c, by="site"),
+        render.article_card(3, article("x/y")),
+    ]
     discord_accepts([embed_payload(e) for e in embeds])
     message = render.single_message(c, embeds[:1])
     assert message.avatar_url is None or message.avatar_url.startswith("https://")
@@ -120,8 +151,20 @@ def test_rendered_comment_and_card_pass_discord_checks(url: str, avatar: str) ->
 ids = st.one_of(
     st.text(max_size=40),
     st.text(st.characters(codec="utf-8"), min_size=90, max_size=2200),
-    st.sampled_from(["c 1", "https://x/?c=9", "x · part 1/2", " padded ", "sha256:0123", "<@&1>", "@everyone",
-                     "line\nbreak", "\ud800lone", "a" * 2100]),
+    st.sampled_from(
+        [
+            "c 1",
+            "https://x/?c=9",
+            "x · part 1/2",
+            " padded ",
+            "sha256:0123",
+            "<@&1>",
+            "@everyone",
+            "line\nbreak",
+            "\ud800lone",
+            "a" * 2100,
+        ]
+    ),
 )
 
 
@@ -150,8 +193,16 @@ def test_plain_ids_stay_readable_and_odd_ones_are_hashed_apart() -> None:
 
 
 def flag_card(**overrides: Any) -> FlagCard:
-    values: dict[str, Any] = dict(case_number=4, text="text", author="   ", place="\n\t", link=None,
-                                  scores={"toxicity": 0.9}, verdict=Verdict((), ()), evidence="")
+    values: dict[str, Any] = dict(
+        case_number=4,
+        text="text",
+        author="   ",
+        place="\n\t",
+        link=None,
+        scores={"toxicity": 0.9},
+        verdict=Verdict((), ()),
+        evidence="",
+    )
     values.update(overrides)
     return FlagCard(**values)
 
@@ -167,8 +218,18 @@ def test_review_card_fields_never_blank() -> None:
 def test_case_embed_fields_never_blank() -> None:
     from bot.store.cases import Case
 
-    case = Case(guild_id=1, action="warn", target_kind="member", target_id="5", target_name="  ",
-                moderator_name=" ", reason="   ", evidence="\n", case_number=1, created_at="2026-01-02T10:00:00Z")
+    case = Case(
+        guild_id=1,
+        action="warn",
+        target_kind="member",
+        target_id="5",
+        target_name="  ",
+        moderator_name=" ",
+        reason="   ",
+        evidence="\n",
+        case_number=1,
+        created_at="2026-01-02T10:00:00Z",
+    )
     discord_accepts([case_embed(case, [])])
     with pytest.raises(ApiError):  # the oracle itself refuses the blank value the old card sent
         discord_accepts([{"description": "d", "fields": [{"name": "By", "value": " "}]}])

@@ -20,7 +20,18 @@ from tests.fakediscord.limits import check_webhook_name
 PROPERTY = settings(max_examples=300, deadline=None)
 
 AT_SIGNS = ["@", "\uff20", "\ufe6b"]
-INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u0301", "\u0327", "\u20dd", "\u180e"]
+INVISIBLE = [
+    "\u200b",
+    "\u200c",
+    "\u200d",
+    "\u2060",
+    "\ufeff",
+    "\u00ad",
+    "\u0301",
+    "\u0327",
+    "\u20dd",
+    "\u180e",
+]
 LOOKALIKES = {"e": ["е", "Е", "ε"], "o": ["о", "ο", "О"], "y": ["у"], "r": ["г"], "h": ["һ", "Н"], "n": ["ո"]}
 FULLWIDTH = {c: chr(ord(c) - ord("a") + 0xFF41) for c in "abcdefghijklmnopqrstuvwxyz"}
 
@@ -34,7 +45,7 @@ PLAIN_PING = re.compile(r"@(everyone|here)", re.IGNORECASE)
 
 @st.composite
 def ping_word(draw: st.DrawFn) -> str:
-    """"everyone"/"here" in any case, with look-alikes, full-width letters and invisible characters mixed in."""
+    """ "everyone"/"here" in any case, with look-alikes, full-width letters and invisible characters mixed in."""
     word = draw(st.sampled_from(["everyone", "here"]))
     out = []
     for ch in word:
@@ -60,7 +71,7 @@ def folded_word_after(text: str, index: int) -> str:
 
     from bot.textsafety import _CONFUSABLES
 
-    visible = [c for c in text[index:index + 60] if unicodedata.category(c) not in ("Cf", "Mn", "Me", "Cc")]
+    visible = [c for c in text[index : index + 60] if unicodedata.category(c) not in ("Cf", "Mn", "Me", "Cc")]
     return unicodedata.normalize("NFKC", "".join(visible[:8])).translate(_CONFUSABLES).casefold()
 
 
@@ -92,17 +103,26 @@ def pieces(options: list[str], *, min_size: int = 0, max_size: int = 12) -> st.S
     return st.lists(st.sampled_from(options), min_size=min_size, max_size=max_size).map("".join)
 
 
-command_name = pieces(list("abcxyz_-'") + ["\u0301", "\u0308", "न", "म", "\u0938\u094d", "ก", "\u0e34", "ß", "ж"],
-                      min_size=1)
+command_name = pieces(
+    list("abcxyz_-'") + ["\u0301", "\u0308", "न", "म", "\u0938\u094d", "ก", "\u0e34", "ß", "ж"], min_size=1
+)
 
 
 @PROPERTY
-@given(surrounding, st.one_of(
-    st.builds(lambda p, n: f"<{p}{n}>", st.sampled_from(["@", "@!", "@&", "#"]), st.integers(0, 10**19)),
-    st.builds(lambda a, b, n: f"</{a}{b}:{n}>", command_name,
-              st.one_of(st.just(""), command_name.map(lambda s: " " + s)), st.integers(0, 10**19)),
-    st.sampled_from(["<id:customize>", "<id:browse>", "<id:guide>"]),
-), surrounding)
+@given(
+    surrounding,
+    st.one_of(
+        st.builds(lambda p, n: f"<{p}{n}>", st.sampled_from(["@", "@!", "@&", "#"]), st.integers(0, 10**19)),
+        st.builds(
+            lambda a, b, n: f"</{a}{b}:{n}>",
+            command_name,
+            st.one_of(st.just(""), command_name.map(lambda s: " " + s)),
+            st.integers(0, 10**19),
+        ),
+        st.sampled_from(["<id:customize>", "<id:browse>", "<id:guide>"]),
+    ),
+    surrounding,
+)
 @example("", "</ban\u0301:123>", "")
 def test_no_mention_survives(before: str, mention: str, after: str) -> None:
     assert not RAW_MENTION.search(neutralise(before + mention + after))
@@ -110,8 +130,14 @@ def test_no_mention_survives(before: str, mention: str, after: str) -> None:
 
 url_path = pieces(list("abc_-/.()?=&%~") + ["(b)", "a_(b)"], max_size=20)
 link_text = pieces(list("abc []!") + ["[x]", "[", "]"], max_size=15)
-title = st.one_of(st.just(""), st.builds(lambda q, t: f" {q}{t}{q}", st.sampled_from(['"', "'"]),
-                                         st.text(st.sampled_from(list("safe ")), max_size=8)))
+title = st.one_of(
+    st.just(""),
+    st.builds(
+        lambda q, t: f" {q}{t}{q}",
+        st.sampled_from(['"', "'"]),
+        st.text(st.sampled_from(list("safe ")), max_size=8),
+    ),
+)
 
 
 @PROPERTY
