@@ -22,19 +22,23 @@ from bot.config import Settings
 from bot.mirror import render
 from bot.net import urlsafety
 from bot.sources.registry import open_source
+from tests import test_mirror_engine
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.models import Channel
 from tests.test_hostile_input import BIDI, assert_harmless, case_html, check_case, settled, shown_comments
 from tests.test_mirror_discord import make_bot, wait_mirrored
-from tests.test_mirror_engine import Rig, comment, rig  # noqa: F401  (rig is a fixture used below)
+from tests.test_mirror_engine import Rig, comment
 from tests.test_mirror_wordpress import wait_for
 
+rig = test_mirror_engine.rig  # the engine tests' fixture: the real store and an in-memory publisher
 HOSTILE = Path(__file__).parent / "data" / "hostile"
 SHARED = json.loads((HOSTILE / "corpus.json").read_text(encoding="utf-8"))["cases"]
 OURS = json.loads((HOSTILE / "discord-corpus.json").read_text(encoding="utf-8"))["cases"]
 FIELDS = json.loads((HOSTILE / "discord-fields.json").read_text(encoding="utf-8"))
+WP_AUTHOR_LIMIT = 245
 # Anything shaped like a ping or a mention, in the broad form Discord's parser accepts.
 PING = re.compile(r"[@\uff20\ufe6b](everyone|here)", re.IGNORECASE)
+PLAIN_PING = re.compile(r"@(everyone|here)", re.IGNORECASE)
 MENTION = re.compile(r"<(@[!&]?\d+|#\d+|/[^<>\n]+:\d+|id:\w+)>")
 
 
@@ -48,6 +52,16 @@ def settings(tmp_path: Path, detoxify_checkpoint: Any) -> Settings:
     )
 
 
+def carded(index: int, case: dict[str, Any]) -> bool:
+    """Which comments carry the toxic word: every third, and every blank or invisible author."""
+    return index % 3 == 0 or not "".join(ch for ch in case["author"] if ch.isprintable()).strip()
+
+
+def wordpress_author(name: str) -> str:
+    """The name as WordPress can store it: its comment form refuses authors over 245 characters."""
+    return name[:WP_AUTHOR_LIMIT]
+
+
 def refusals(fake: FakeDiscord) -> list[str]:
     """Every request the fake answered with a 4xx other than a lookup of something gone (404)."""
     return [
@@ -58,17 +72,21 @@ def refusals(fake: FakeDiscord) -> list[str]:
 
 
 def no_ping_anywhere(fake: FakeDiscord, channel: Channel) -> None:
-    """Beyond assert_harmless: the broad ping and mention shapes, in every string of every message."""
+    """Beyond assert_harmless: the broad ping and mention shapes in every text Discord parses for mentions
+    (content, descriptions, field values); names and footers, which never ping, at least carry no plain
+    `@everyone`/`@here` (a full-width ＠ is how a name shows an at sign)."""
     for message in fake.messages(channel):
-        texts = [
-            message.content or "",
-            message.author.username,
-            json.dumps(message.embeds, ensure_ascii=False),
-            json.dumps(message.components, ensure_ascii=False),
-        ]
-        for text in texts:
+        parsed = (
+            [message.content or ""]
+            + [e.get("description") or "" for e in message.embeds]
+            + [f.get("value") or "" for e in message.embeds for f in e.get("fields") or []]
+        )
+        for text in parsed:
             assert not PING.search(text), text[:300]
             assert not MENTION.search(text), text[:300]
+        rest = json.dumps([message.author.username, message.embeds, message.components], ensure_ascii=False)
+        assert not PLAIN_PING.search(rest), rest[:300]
+        assert not MENTION.search(rest), rest[:300]
 
 
 def footers(fake: FakeDiscord, thread: Channel) -> list[str]:
@@ -92,11 +110,11 @@ async def test_hostile_corpus_mirrored_from_wordpress_and_carded(
     specs = []
     for i, case in enumerate(cases):
         body = case_html(case, w)
-        if i % 3 == 0:
+        if carded(i, case):
             body += f"<p>{detoxify_checkpoint.toxic_word}</p>"
         spec: dict[str, Any] = {
             "content": body,
-            "author": case["author"],
+            "author": wordpress_author(case["author"]),
             "date_gmt": f"2026-01-02 11:{i:02d}:00",
         }
         if case.get("reply_to") in index:
@@ -114,12 +132,13 @@ async def test_hostile_corpus_mirrored_from_wordpress_and_carded(
         assert "Mirroring source #" in added.content, added.content
         thread = await wait_mirrored(fake_discord, len(cases), w.forum, within=60)
         await wait_for(lambda: settled(bot, w.guild.id))
-        carded = len(range(0, len(cases), 3))
+        carded_count = sum(1 for i, case in enumerate(cases) if carded(i, case))
         await fake_discord.wait_until(
-            lambda: len([m for m in fake_discord.messages(w.review) if m.embeds]) >= carded, within=30
+            lambda: len([m for m in fake_discord.messages(w.review) if m.embeds]) >= carded_count, within=30
         )
 
-        assert_harmless(fake_discord, thread)
+        literal = frozenset(wp_id for wp_id, case in case_of.items() if case.get("literal_markup"))
+        assert_harmless(fake_discord, thread, literal)
         no_ping_anywhere(fake_discord, thread)
         assert not PING.search(thread.name or "") and not BIDI.search(thread.name or "")
         shown = shown_comments(fake_discord, thread)
@@ -132,7 +151,7 @@ async def test_hostile_corpus_mirrored_from_wordpress_and_carded(
             check_case(case, shown[wp_id], threaded=True)
 
         cards = [m for m in fake_discord.messages(w.review) if m.embeds]
-        assert len(cards) == carded
+        assert len(cards) == carded_count
         assert_harmless(fake_discord, w.review)
         no_ping_anywhere(fake_discord, w.review)
         for card in cards:
@@ -206,7 +225,7 @@ async def test_url_fields_long_ids_and_blank_authors_are_accepted(
 
 async def test_long_ids_are_adopted_after_a_crash_not_posted_twice(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
-) -> None:  # noqa: F811
+) -> None:
     """The post with a hashed marker landed, the process died before the commit: resume matches it by hash."""
     from bot.store import StoreError
 
