@@ -37,7 +37,7 @@ _MARKER = re.compile(r"^comment (?P<id>.+?)(?: · part (?P<part>\d+)/(?P<parts>\
 # An id is shown as is in a marker only when a footer shows it faithfully and briefly; any other id (2,000
 # characters, a newline, a "·", padding Discord would trim, mention syntax) is shown as a hash of itself,
 # so a marker always fits the 2,048-character footer and always parses back to the same key.
-MARKER_ID_LIMIT = 100
+MARKER_ID_LIMIT = 200  # feed ids are often whole comment URLs: keep those readable (and matching older posts)
 HASHED_ID = "sha256:"
 _UNSHOWABLE = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
 URL_LIMIT = 2048  # longer URLs are not worth a refused post: the link is dropped, the comment still shows

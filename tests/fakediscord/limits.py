@@ -199,7 +199,8 @@ def check_text_input(where: str, component: dict[str, Any], *, label: str | None
 
 
 def check_modal_inputs(components: list[dict[str, Any]]) -> None:
-    """A modal's rows: each an action row holding one text input, or a label wrapping one (type 18)."""
+    """A modal's rows: an action row holds exactly one text input; a label (type 18) wraps one component and
+    names it. Other top-level components (text displays) carry no input to check."""
     for index, row in enumerate(components):
         where = f"data.components.{index}"
         if row.get("type") == LABEL:
@@ -209,13 +210,15 @@ def check_modal_inputs(components: list[dict[str, Any]]) -> None:
                 check_text_input(f"{where}.component", inner, label=row.get("label"))
             else:
                 check_component(f"{where}.component", inner)
-            continue
-        children = row.get("components") or []
-        if row.get("type") != ACTION_ROW or len(children) != 1:
-            raise invalid_form(
-                where, "A modal row holds exactly one text input", "COMPONENT_LAYOUT_WIDTH_EXCEEDED"
-            )
-        check_text_input(f"{where}.components.0", children[0])
+        elif row.get("type") == ACTION_ROW:
+            children = row.get("components") or []
+            if len(children) != 1 or children[0].get("type") != TEXT_INPUT:
+                raise invalid_form(
+                    where,
+                    "A modal action row holds exactly one text input",
+                    "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
+                )
+            check_text_input(f"{where}.components.0", children[0])
 
 
 # -- commands and autocomplete ---------------------------------------------------------------------
