@@ -303,3 +303,41 @@ async def test_mirror_add_defers_before_dns_and_clips_its_echo(
         -80:
     ]
     assert refusals(fake_discord) == []
+
+
+async def test_discord_corpus_as_member_messages_on_review_cards(
+    fake_discord: FakeDiscord,
+    discord_world: Any,
+    bot_runner: Any,
+    settings: Settings,
+    detoxify_checkpoint: Any,
+) -> None:
+    """The same families written by members (names included) and flagged: each card shows the text, keeps
+    link targets visible, pings nobody and is accepted by the fake."""
+    from dataclasses import replace
+
+    w = discord_world
+    async with bot_runner(make_bot(replace(settings, allow_private_urls=False)), within=60) as bot:
+        await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id)
+        sent = []
+        for case in OURS:
+            author = fake_discord.create_member(w.guild, case["author"][:32] or "x")
+            sent.append(
+                await fake_discord.send_message(
+                    w.general, author, f"{case['text']} {detoxify_checkpoint.toxic_word}"
+                )
+            )
+        cards = await fake_discord.wait_until(
+            lambda: len(m := [x for x in fake_discord.messages(w.review) if x.embeds]) >= len(OURS) and m,
+            within=30,
+        )
+        assert len(cards) == len(OURS)
+        assert_harmless(fake_discord, w.review)
+        no_ping_anywhere(fake_discord, w.review)
+        bodies = "\n".join(card.embeds[0]["description"] for card in cards)
+        for case in OURS:
+            for visible in case.get("visible", []):
+                assert visible in bodies, (case["id"], visible)
+        for card in cards:
+            assert all(field["value"].strip() for field in card.embeds[0]["fields"]), card.embeds[0]
+    assert refusals(fake_discord) == []
