@@ -66,7 +66,8 @@ surrounding = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
 
 
 def folded_word_after(text: str, index: int) -> str:
-    """The oracle's own reading of what follows an at sign (independent of the implementation)."""
+    """What follows an at sign, read as a ping parser might: written here apart from the implementation
+    (only the look-alike table is shared), so the property does not just restate `neutralise`."""
     import unicodedata
 
     from bot.textsafety import _CONFUSABLES
