@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from bot.config import Settings
 from bot.mirror import render
@@ -25,7 +26,16 @@ from bot.sources.registry import open_source
 from tests import test_mirror_engine
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.models import Channel
-from tests.test_hostile_input import BIDI, assert_harmless, case_html, check_case, settled, shown_comments
+from tests.loopback import serving
+from tests.test_hostile_input import (
+    BIDI,
+    assert_harmless,
+    case_html,
+    check_case,
+    rss,
+    settled,
+    shown_comments,
+)
 from tests.test_mirror_discord import make_bot, wait_mirrored
 from tests.test_mirror_engine import Rig, comment
 from tests.test_mirror_wordpress import wait_for
@@ -166,6 +176,37 @@ async def test_hostile_corpus_mirrored_from_wordpress_and_carded(
         assert len(fake_discord.messages(thread)) == before  # a second poll duplicates nothing
         row = (await bot.store.mirror.sources(w.guild.id))[0]
         assert row.status == "ok", row.last_error
+    assert refusals(fake_discord) == []
+
+
+async def test_discord_corpus_mirrored_from_a_feed(
+    fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings
+) -> None:
+    """The neutralisation families as an RSS comment feed (HTML bodies, names from dc:creator)."""
+    w = discord_world
+    body = rss(
+        "Comments on: @everyone1 \u202ereversed", [(c["id"], c["author"], case_html(c, w)) for c in OURS]
+    )
+
+    async def feed(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/rss+xml")
+
+    app = web.Application()
+    app.router.add_get("/feed", feed)
+    async with serving(app) as base, bot_runner(make_bot(settings), within=60) as bot:
+        added = await fake_discord.invoke_slash(
+            "mirror add", {"url": f"{base}/feed", "channel": w.general}, user=w.moderator, channel=w.general
+        )
+        assert "Mirroring source #" in added.followups[-1].content, added.followups[-1].content
+        thread = await wait_mirrored(fake_discord, len(OURS), w.general, within=60)
+        await wait_for(lambda: settled(bot, w.guild.id))
+        assert_harmless(fake_discord, thread)
+        no_ping_anywhere(fake_discord, thread)
+        assert not PING.search(thread.name or "") and not BIDI.search(thread.name or "")
+        shown = shown_comments(fake_discord, thread)
+        assert set(shown) == {c["id"] for c in OURS}
+        for case in OURS:
+            check_case(case, shown[case["id"]], threaded=False)
     assert refusals(fake_discord) == []
 
 
