@@ -135,7 +135,12 @@ def web_url(value: str | None, base: str | None = None) -> str | None:
         port_ok = parts.port != 0  # .port raises ValueError for a port that is not a number in range
     except ValueError:  # "https://[::1" and friends
         return None
-    if parts.scheme.lower() not in _WEB_SCHEMES or not parts.hostname or not port_ok or len(value) > URL_LIMIT:
+    if (
+        parts.scheme.lower() not in _WEB_SCHEMES
+        or not parts.hostname
+        or not port_ok
+        or len(value) > URL_LIMIT
+    ):
         return None
     return value
 
@@ -144,7 +149,9 @@ def with_web_urls(thread: Thread) -> Thread:
     """The thread with every URL Discord will see made absolute against the article's URL, or dropped."""
     base = thread.article.url
     article = replace(thread.article, url=web_url(base))
-    comments = [replace(c, url=web_url(c.url, base), avatar_url=web_url(c.avatar_url, base)) for c in thread.comments]
+    comments = [
+        replace(c, url=web_url(c.url, base), avatar_url=web_url(c.avatar_url, base)) for c in thread.comments
+    ]
     return replace(thread, article=article, comments=comments)
 
 
