@@ -382,3 +382,19 @@ async def test_discord_corpus_as_member_messages_on_review_cards(
         for card in cards:
             assert all(field["value"].strip() for field in card.embeds[0]["fields"]), card.embeds[0]
     assert refusals(fake_discord) == []
+
+
+async def test_audit_log_reasons_are_clipped_to_what_discord_takes(
+    fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings
+) -> None:
+    """A moderator's longest reason behind the case prefix is past 512: the action still happens, with the
+    reason clipped, instead of Discord refusing the whole request."""
+    w = discord_world
+    async with bot_runner(make_bot(settings), within=60) as bot:
+        service = bot.get_cog("Review").service
+        guild = bot.get_guild(w.guild.id)
+        target = fake_discord.create_member(w.guild, "rude-member")
+        await service.ban(guild, target.user.id, "case #12345: " + "r" * 500)
+    entry = w.guild.audit_log[-1]
+    assert entry.target_id == target.user.id and len(entry.reason) == 512 and entry.reason.endswith("…")
+    assert refusals(fake_discord) == []
