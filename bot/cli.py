@@ -20,7 +20,7 @@ from bot.logging_setup import configure_logging
 from bot.model import open_scorer
 from bot.net.http import FetchError
 from bot.net.urlsafety import UnsafeUrlError
-from bot.report import ProgressBar, render_table, to_json
+from bot.report import ProgressBar, loading_line, render_table, to_json
 from bot.scan import scan_thread
 from bot.scoring import ScoringError
 from bot.sources import SourceError, open_source
@@ -43,8 +43,7 @@ async def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
         thread = await source.fetch()
     store = await Store.open(settings.database_path)
     try:
-        # Loading a model takes seconds the first time: say so, or the terminal looks hung.
-        print("loading the scoring model…", file=sys.stderr, flush=True)
+        loading_line()
         scorer = await open_scorer(settings)
         try:
             report = await scan_thread(

@@ -109,6 +109,16 @@ def to_json(report: ScanReport, *, flagged_only: bool = False) -> str:
     )
 
 
+def loading_line(stream: TextIO = sys.stderr) -> None:
+    """On a terminal, one line before the model loads (seconds the first time), so it never looks hung.
+
+    Elsewhere (a pipe, a log file) stderr stays for errors alone; the loader logs what it loads instead.
+    """
+    if _is_terminal(stream):
+        stream.write("loading the scoring model…\n")
+        stream.flush()
+
+
 class ProgressBar:
     """Scoring progress on stderr for long threads: a tqdm bar with rate and ETA on a terminal, and
     otherwise a plain line every tenth of the way, so a log file or CI output shows progress too."""

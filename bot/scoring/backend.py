@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.scoring.bucketing import DEFAULT_CALL_COST, length_buckets
+from bot.scoring.chunking import DEFAULT_MAX_CHUNKS
 from bot.scoring.protocol import ScoringError
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class DetoxifyBackend:
 
     # Per-call overhead for length bucketing (see bucketing.py); infinity pads a batch to its longest.
     call_cost: float = DEFAULT_CALL_COST
+    max_chunks: int = DEFAULT_MAX_CHUNKS
 
     def __init__(
         self,
