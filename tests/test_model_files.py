@@ -194,11 +194,38 @@ def test_a_planted_onnx_cache_entry_is_ignored(detoxify_checkpoint: TinyCheckpoi
     from bot.scoring.onnx_cache import cache_key
 
     settings = Settings(**detoxify_checkpoint.settings_kwargs(), model_cache_dir=tmp_path / "cache")
-    key = cache_key(detoxify_checkpoint.checkpoint, str(detoxify_checkpoint.config_dir))
+    (tmp_path / "cache").mkdir()
+    key = cache_key(detoxify_checkpoint.checkpoint, str(detoxify_checkpoint.config_dir), tmp_path / "cache")
     planted = tmp_path / "cache" / f"onnx-{cachedir._digest(key)}-planted0"
-    planted.mkdir(parents=True)
+    planted.mkdir()
     (planted / "model.onnx").write_bytes(b"not a model")
     (planted / cachedir.MANIFEST).write_text(json.dumps({"key": key, "files": {}, "mac": "f" * 64}))
     backend = load_backend(replace(settings))
     assert isinstance(backend, OnnxBackend)
     assert (planted / "model.onnx").read_bytes() == b"not a model"
+
+
+def test_a_remembered_digest_is_reused_only_for_unchanged_bytes(tmp_path: Path) -> None:
+    from bot.scoring.checkpoint import file_digest
+
+    big = tmp_path / "weights.bin"
+    big.write_bytes(b"a" * (2 << 20))
+    first = cachedir.remembered_digest(tmp_path, big)
+    assert json.loads((tmp_path / cachedir.DIGESTS).read_text())["files"][str(big)]["sha256"] == first
+    stat = big.stat()
+    big.write_bytes(b"b" * (2 << 20))  # same size, and the mtime put back as a forger would
+    os.utime(big, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert cachedir.remembered_digest(tmp_path, big) == file_digest(big) != first
+
+
+def test_a_forged_digest_memo_is_neither_used_nor_overwritten(tmp_path: Path) -> None:
+    from bot.scoring.checkpoint import file_digest
+
+    big = tmp_path / "weights.bin"
+    big.write_bytes(b"a" * (2 << 20))
+    info = big.stat()
+    stamp = [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev]
+    forged = json.dumps({"files": {str(big): {"stat": stamp, "sha256": "0" * 64}}, "mac": "1" * 64})
+    (tmp_path / cachedir.DIGESTS).write_text(forged)
+    assert cachedir.remembered_digest(tmp_path, big) == file_digest(big)
+    assert (tmp_path / cachedir.DIGESTS).read_text() == forged

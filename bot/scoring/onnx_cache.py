@@ -40,7 +40,8 @@ def load_onnx(
     (`OnnxExportError` when only the export failed).
     """
     root = Path(cache_root).expanduser().absolute()
-    key = cache_key(checkpoint, config_dir)
+    cachedir.ensure_root(root, "MODEL_CACHE_DIR")
+    key = cache_key(checkpoint, config_dir, root)
     entry = cachedir.lookup(root, "onnx", key)
     if entry is None:
         log.info("exporting %s to ONNX once; later starts load it from %s", name, root)
@@ -56,8 +57,10 @@ def load_onnx(
     return _open(entry, threads, name)
 
 
-def cache_key(checkpoint: Path, config_dir: str | None) -> str:
-    """Everything the exported file depends on: the checkpoint's and config files' bytes, the libraries."""
+def cache_key(checkpoint: Path, config_dir: str | None, root: Path) -> str:
+    """Everything the exported file depends on: the checkpoint's and config files' bytes, the libraries.
+
+    The checkpoint's digest is remembered under `root` while the file is unchanged (`cachedir.py`)."""
     config_files = (
         {
             str(p.relative_to(config_dir)): file_digest(p)
@@ -69,7 +72,9 @@ def cache_key(checkpoint: Path, config_dir: str | None) -> str:
     )
     payload = {
         "format": FORMAT,
-        "checkpoint": file_digest(checkpoint),
+        "checkpoint": cachedir.remembered_digest(root, checkpoint)
+        if root.is_dir()
+        else file_digest(checkpoint),
         "config": config_files,
         "libraries": {name: _version(name) for name in _LIBRARIES},
     }
