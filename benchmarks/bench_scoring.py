@@ -28,7 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.workload import BenchModel, bench_model, message_mix, safe_detoxify  # noqa: E402
-from bot.scoring.backend import DetoxifyBackend  # noqa: E402
+from bot.scoring.backend import DetoxifyBackend, Encoder  # noqa: E402
 from bot.scoring.engine import Scorer  # noqa: E402
 
 BATCH = 32  # the engine's default SCORING_BATCH_SIZE
@@ -109,10 +109,8 @@ def levers(detox: Any, tmp: Path) -> dict[str, DetoxifyBackend]:
         warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notices
         int8_torch = torch.ao.quantization.quantize_dynamic(detox.model, {torch.nn.Linear}, dtype=torch.qint8)
     export_onnx(detox.model, tmp / "fp32.onnx")
-    onnx = OnnxBackend(
-        open_session(tmp / "fp32.onnx", torch.get_num_threads()), detox.tokenizer, detox.class_names,
-        detox.model.config,
-    )
+    encoder = Encoder.from_hf(detox.tokenizer, detox.model.config)
+    onnx = OnnxBackend(open_session(tmp / "fp32.onnx", torch.get_num_threads()), encoder, detox.class_names)
     quantize_dynamic(tmp / "fp32.onnx", tmp / "int8.onnx", weight_type=QuantType.QInt8, per_channel=True)
     int8_session = onnxruntime.InferenceSession(str(tmp / "int8.onnx"), providers=["CPUExecutionProvider"])
 
@@ -121,9 +119,7 @@ def levers(detox: Any, tmp: Path) -> dict[str, DetoxifyBackend]:
         "+ length buckets (PyTorch)": backend(detox.model),
         "+ int8 dynamic quantisation (PyTorch)": backend(int8_torch),
         DEFAULT_PATH: onnx,
-        "+ ONNX Runtime int8 (per-channel)": OnnxBackend(
-            int8_session, detox.tokenizer, detox.class_names, detox.model.config
-        ),
+        "+ ONNX Runtime int8 (per-channel)": OnnxBackend(int8_session, encoder, detox.class_names),
     }
 
 

@@ -229,3 +229,31 @@ def test_a_forged_digest_memo_is_neither_used_nor_overwritten(tmp_path: Path) ->
     (tmp_path / cachedir.DIGESTS).write_text(forged)
     assert cachedir.remembered_digest(tmp_path, big) == file_digest(big)
     assert (tmp_path / cachedir.DIGESTS).read_text() == forged
+
+
+def test_a_cached_start_imports_neither_torch_nor_transformers(
+    detoxify_checkpoint: TinyCheckpoint, tmp_path: Path
+) -> None:
+    """What makes the second start fast (benchmarks/bench_start.py measures it): no library loads that only
+    building and exporting the PyTorch model need."""
+    settings = Settings(**detoxify_checkpoint.settings_kwargs(), model_cache_dir=tmp_path / "cache")
+    expected = load_backend(settings).predict_batch(["hello", detoxify_checkpoint.toxic_word])
+    code = (
+        "import json, sys; from pathlib import Path; from bot.config import Settings; "
+        "from bot.scoring.loader import load_backend; "
+        f"b = load_backend(Settings(checkpoint=Path({str(detoxify_checkpoint.checkpoint)!r}), "
+        f"hf_config_dir=Path({str(detoxify_checkpoint.config_dir)!r}), model_cache_dir=Path({str(tmp_path / 'cache')!r}))); "
+        f"print(json.dumps([b.predict_batch(['hello', {detoxify_checkpoint.toxic_word!r}]), "
+        "[m for m in ('torch', 'transformers', 'detoxify') if m in sys.modules]]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    scores, imported = json.loads(done.stdout)
+    assert imported == []
+    assert scores == expected

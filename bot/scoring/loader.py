@@ -115,10 +115,6 @@ def _load_detoxify(
     choice: ModelChoice, settings: Settings, config_dir: str | None, kind: str, threads: int | None
 ) -> ScoringBackend:
     checkpoint = choice.checkpoint or Path()
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
     if kind == "onnx":
         try:
             return onnx_cache.load_onnx(
@@ -128,6 +124,10 @@ def _load_detoxify(
             if settings.scoring_backend != "auto":
                 raise
             log.warning("%s; scoring with PyTorch instead", exc)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     loaded = load_model(checkpoint, choice.source, config_dir, settings.device)
     return DetoxifyBackend(
         loaded.model, loaded.tokenizer, loaded.labels, settings.device, model_name=choice.name

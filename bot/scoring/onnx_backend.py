@@ -23,7 +23,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from bot.scoring.backend import DetoxifyBackend
+from bot.scoring.backend import DetoxifyBackend, Encoder
 from bot.scoring.protocol import ScoringError
 
 log = logging.getLogger(__name__)
@@ -37,21 +37,15 @@ class OnnxExportError(ScoringError):
 
 
 class OnnxBackend(DetoxifyBackend):
-    """An ONNX Runtime session for the forward pass; `config` is the model's Hugging Face config."""
+    """An ONNX Runtime session for the forward pass; no PyTorch model (nor torch import) needed."""
 
-    def __init__(
-        self, session: Any, tokenizer: Any, labels: Any, config: Any, *, model_name: str = "detoxify"
-    ) -> None:
-        super().__init__(None, tokenizer, labels, "cpu", model_name=model_name, config=config)
+    def __init__(self, session: Any, encoder: Encoder, labels: Any, *, model_name: str = "detoxify") -> None:
+        self._setup(encoder, labels, model_name)
         self._session = session
 
     def _forward(self, input_ids: Any, attention_mask: Any) -> Any:
-        import torch
-
-        (logits,) = self._session.run(
-            ["logits"], {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
-        )
-        return torch.from_numpy(logits)
+        (logits,) = self._session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention_mask})
+        return logits
 
 
 def return_freed_memory() -> None:
