@@ -33,7 +33,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from bot.scoring.checkpoint import file_digest
@@ -76,7 +76,7 @@ def remembered_digest(root: Path, path: Path) -> str:
         memo.save()
 
 
-def store(root: Path, name: str, key: str, build: Callable[[Path, Path], None], *, setting: str) -> Path:
+def store(root: Path, name: str, key: str, build: Callable[[Path, Path], object], *, setting: str) -> Path:
     """Build a new entry for `key` under `root` with `build(staging, final)` and return its final path.
 
     `build` writes into `staging`, which is renamed to `final` once complete (for files that must record
@@ -142,7 +142,7 @@ def _secret() -> bytes:
     return secret
 
 
-def _mac(key: str, files: dict[str, str]) -> str:
+def _mac(key: str, files: Mapping[str, object]) -> str:
     payload = json.dumps({"key": key, "files": files}, sort_keys=True).encode()
     return hmac.new(_secret(), payload, hashlib.sha256).hexdigest()
 

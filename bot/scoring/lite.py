@@ -22,6 +22,7 @@ import threading
 import warnings
 from collections.abc import Sequence
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from bot.labels import TOXICITY
@@ -90,7 +91,7 @@ def _verify_installed_files() -> None:
     for record in models:
         if record.hash is None or record.hash.mode != "sha256":
             raise ScoringError(f"{DISTRIBUTION}: no recorded hash for {record}; reinstall it")
-        actual = hashlib.sha256(record.locate().read_bytes()).digest()
+        actual = hashlib.sha256(Path(record.locate()).read_bytes()).digest()
         expected = base64.urlsafe_b64decode(record.hash.value + "=" * (-len(record.hash.value) % 4))
         if actual != expected:
             raise ScoringError(
