@@ -16,10 +16,10 @@ import pytest
 from bot.cli import main, sample_thread
 from bot.config import Settings, load_settings
 from bot.labels import TOXICITY
-from bot.scoring import load_scorer, loader
+from bot.scoring import ScoringError, load_scorer, loader
 from bot.scoring.checkpoint import release_weights
 from bot.scoring.lite import MODEL_NAME, LiteBackend
-from bot.scoring.loader import choose_model
+from bot.scoring.loader import choose_model, load_backend
 
 # The built-in sample thread, read by a person: obscene or insulting, and plainly civil. The rude
 # (c17) and the threat (c19) are in neither list: a profanity model is not asked to rank those.
@@ -111,3 +111,22 @@ def test_the_main_command_scores_the_sample_with_the_lite_model_offline(
     assert "0 new or changed, 27 unchanged" in again
     table = [line for line in again.splitlines() if line.endswith("FLAG")]
     assert len(table) == len(flagged)
+
+
+def test_a_named_detoxify_model_that_cannot_be_downloaded_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, no_detoxify_weights: Path
+) -> None:
+    import urllib.error
+
+    import torch
+
+    def offline(url: str, dst: str, hash_prefix: str | None = None, progress: bool = True) -> None:
+        assert hash_prefix == "c7548aa0"  # the release name's sha256 prefix is checked
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(ScoringError) as caught:
+        load_backend(Settings(model_type="unbiased"))
+    message = str(caught.value)
+    assert message.startswith("could not download the 'unbiased' Detoxify model") and "\n" not in message
+    assert "DETOXIFY_MODEL=lite" in message and not any(no_detoxify_weights.rglob("*.ckpt"))
