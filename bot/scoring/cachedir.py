@@ -90,6 +90,11 @@ def store(root: Path, name: str, key: str, build: Callable[[Path, Path], object]
         build(staging, final)
         files = _write_manifest(staging, key)
         os.rename(staging, final)  # `final` is a fresh random name: nothing is ever replaced
+    except OSError as exc:  # a full disk, a quota: one line, and only our own staging is removed
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ScoringError(
+            f"{setting}={root}: could not write the model cache ({exc.strerror or exc})"
+        ) from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)  # our own staging directory, nothing else
         raise
