@@ -43,7 +43,10 @@ def load_onnx(
     """
     root = Path(cache_root).expanduser().absolute()
     cachedir.ensure_root(root, "MODEL_CACHE_DIR")
-    key = cache_key(checkpoint, config_dir, root)
+    try:
+        key = cache_key(checkpoint, config_dir, root)
+    except OSError as exc:
+        raise ScoringError(f"{source} cannot be read ({exc.strerror or exc})") from exc
     entry = cachedir.lookup(root, "onnx", key)
     if entry is None:
         log.info("exporting %s to ONNX once; later starts load it from %s", name, root)
