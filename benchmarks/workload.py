@@ -45,7 +45,11 @@ class BenchModel:
     random: bool  # True: random BERT-base weights (speed is real, scores are not)
 
     def describe(self) -> str:
-        return "random-weight BERT-base (unbiased architecture)" if self.random else f"real weights {self.checkpoint}"
+        return (
+            "random-weight BERT-base (unbiased architecture)"
+            if self.random
+            else f"real weights {self.checkpoint}"
+        )
 
 
 def jigsaw_texts() -> list[str]:
@@ -72,7 +76,9 @@ def bench_model() -> BenchModel:
     if checkpoint:
         config = os.environ.get("DETOXIFY_CONFIG_DIR")
         if not config:
-            raise SystemExit("DETOXIFY_CHECKPOINT is set: set DETOXIFY_CONFIG_DIR to its config/tokenizer too")
+            raise SystemExit(
+                "DETOXIFY_CHECKPOINT is set: set DETOXIFY_CONFIG_DIR to its config/tokenizer too"
+            )
         return BenchModel(Path(checkpoint), Path(config), random=False)
     return ensure_random_bert_base(CACHE / "bert-base-random")
 
@@ -87,10 +93,15 @@ def safe_detoxify(model: BenchModel) -> Any:
 
     from bot.scoring.checkpoint import load_model
 
-    loaded = load_model(model.checkpoint, f"DETOXIFY_CHECKPOINT={model.checkpoint}", str(model.config_dir), "cpu")
+    loaded = load_model(
+        model.checkpoint, f"DETOXIFY_CHECKPOINT={model.checkpoint}", str(model.config_dir), "cpu"
+    )
     detox = Detoxify.__new__(Detoxify)
     detox.model, detox.tokenizer, detox.class_names, detox.device = (
-        loaded.model, loaded.tokenizer, list(loaded.labels), "cpu",
+        loaded.model,
+        loaded.tokenizer,
+        list(loaded.labels),
+        "cpu",
     )
     return detox
 
@@ -130,8 +141,12 @@ def _build(directory: Path) -> None:
     wordpiece.train_from_iterator(jigsaw_texts(), trainer)
     vocab = wordpiece.get_vocab()
     tokenizer = bert_tokenizer(vocab, 512)
-    config = BertConfig(vocab_size=VOCAB_SIZE, num_labels=16, pad_token_id=vocab["[PAD]"],
-                        problem_type="multi_label_classification")  # BertConfig's defaults are BERT-base
+    config = BertConfig(
+        vocab_size=VOCAB_SIZE,
+        num_labels=16,
+        pad_token_id=vocab["[PAD]"],
+        problem_type="multi_label_classification",
+    )  # BertConfig's defaults are BERT-base
     tokenizer.save_pretrained(directory / CONFIG_DIR)
     config.save_pretrained(directory / CONFIG_DIR)
     torch.manual_seed(0)

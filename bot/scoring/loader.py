@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.scoring import onnx_backend, onnx_cache
+import bot.scoring.onnx_backend as onnx_backend
+import bot.scoring.onnx_cache as onnx_cache
 from bot.scoring.backend import DetoxifyBackend
 from bot.scoring.checkpoint import fetch_release_weights, load_model, release_weights
 from bot.scoring.lite import LiteBackend

@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from bot.scoring import cachedir
+import bot.scoring.cachedir as cachedir
 from bot.scoring.backend import Encoder
 from bot.scoring.checkpoint import file_digest, load_model
 from bot.scoring.onnx_backend import OnnxBackend, export_onnx, open_session, return_freed_memory

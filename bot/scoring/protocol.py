@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from bot.errors import WardenError
 
-class ScoringError(RuntimeError):
+
+class ScoringError(WardenError, RuntimeError):
     """Scoring is impossible or failed; the message is one line a moderator can act on."""
 
 
