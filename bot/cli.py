@@ -21,7 +21,7 @@ from bot.logging_setup import configure_logging
 from bot.model import open_scorer
 from bot.net.http import FetchError
 from bot.net.urlsafety import UnsafeUrlError
-from bot.report import ProgressBar, render_table, to_json
+from bot.report import ProgressBar, loading_line, render_table, to_json
 from bot.scan import scan_thread
 from bot.scoring import ScoringError
 from bot.sources import SourceError, open_source
@@ -45,6 +45,7 @@ async def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
         thread = await source.fetch()
     store = await Store.open(settings.database_path)
     try:
+        loading_line()
         scorer = await open_scorer(settings)
         try:
             report = await scan_thread(
@@ -60,7 +61,10 @@ async def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
             await scorer.close()
     finally:
         await store.close()
-    print(to_json(report) if args.json else render_table(report))
+    if args.json:
+        print(to_json(report, flagged_only=args.flagged_only))
+    else:
+        print(render_table(report, flagged_only=args.flagged_only))
     return 0
 
 
@@ -118,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="thread file, WordPress post URL or comment feed URL (default: the built-in sample thread)",
     )
     scan.add_argument("--json", action="store_true", help="machine-readable output")
+    scan.add_argument("--flagged-only", action="store_true", help="list only the flagged comments")
     scan.set_defaults(handler=cmd_scan)
 
     run = sub.add_parser("run", help="start the Discord bot (needs DISCORD_TOKEN)")

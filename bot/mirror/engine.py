@@ -27,8 +27,8 @@ from bot.mirror import render
 from bot.mirror.events import CommentScored, EventHub
 from bot.mirror.publisher import MessageGone, PostedMessage, Publisher, PublishError, ThreadGone, ThreadRef
 from bot.mirror.render import EmbedSpec, OutgoingMessage, ReplyTo
-from bot.scan import SCORE_BATCH, score_in_batches
 from bot.scoring import Scorer, TextScore
+from bot.scoring.batches import SCORE_BATCH, score_in_batches
 from bot.sources.base import Comment, Source, SourceError, Thread
 from bot.store import SourceRow, Store
 from bot.store.mirror import MirrorComment, UnjudgedComment
