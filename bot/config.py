@@ -50,7 +50,7 @@ class Settings:
     max_response_bytes: int = 10 * 1024 * 1024
     wordpress_credentials: dict[str, tuple[str, str]] = field(default_factory=dict)
     demo_model_dir: Path = Path(".commentwarden/demo-model")
-    log_level: str = "INFO"
+    log_level: str | None = None  # unset: INFO for `run`, WARNING for the one-shot commands (see bot/cli.py)
 
     def __repr__(self) -> str:
         # The token and site passwords must never reach a log line, even through a stray repr().
