@@ -6,9 +6,8 @@ ARG BASE=python:3.11-slim
 FROM ${BASE}
 
 # CPU PyTorch comes first and from PyTorch's CPU index: the default torch wheel pulls gigabytes of CUDA.
-# PIP_FIND_LINKS / PIP_EXTRA_INDEX_URL point pip at a local mirror instead, for builds without that index.
+# Override PIP_EXTRA_INDEX_URL to build from a local mirror instead (see deploy/build-image.sh).
 ARG PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
-ARG PIP_FIND_LINKS
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1
 
 RUN python3 -m venv /opt/commentwarden \

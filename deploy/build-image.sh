@@ -8,8 +8,9 @@
 #
 # Environment: IMAGE (default localhost/commentwarden:latest), BASE_IMAGE (default
 # localhost/commentwarden-base:bookworm; bootstrapped when absent), PIP_MIRROR=1 to install the Python
-# packages from this machine's local wheel mirror (/opt/wheels, /opt/pypi*) when download.pytorch.org is
-# unreachable, as here.
+# packages with this machine's pip configuration and local wheel mirror (/etc/pip.conf, /opt/wheels,
+# /opt/pypi*) where download.pytorch.org is unreachable, as here. NESTED=1 inside a container that lacks CAP_SYS_RESOURCE on hybrid cgroups (crun
+# refuses hybrid cgroups; podman's default rlimits cannot be set): uses runc and the current limits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,14 @@ need() {
 need podman podman
 need mmdebstrap mmdebstrap
 
+podman=(podman)
+limits=()
+if [ "${NESTED:-0}" = 1 ]; then
+  need runc runc
+  podman=(podman --runtime runc)
+  limits=(--ulimit "nofile=$(ulimit -n):$(ulimit -n)" --ulimit nproc=4096:4096)
+fi
+
 if ! podman image exists "$BASE_IMAGE"; then
   echo "== bootstrapping $BASE_IMAGE from Debian bookworm packages"
   rootfs="$(mktemp -d)/rootfs.tar"
@@ -38,16 +47,19 @@ fi
 
 build_args=(--build-arg "BASE=$BASE_IMAGE")
 if [ "${PIP_MIRROR:-0}" = 1 ]; then
-  for dir in /opt/wheels /opt/pypi /opt/pypi-more; do build_args+=(--volume "$dir:$dir:ro"); done
-  build_args+=(--build-arg PIP_FIND_LINKS=/opt/wheels
-               --build-arg "PIP_EXTRA_INDEX_URL=file:///opt/pypi/simple file:///opt/pypi-more/simple")
+  # This machine's pip set-up, lent to the build only (volumes are not part of the image): its pip.conf
+  # (find-links, constraints, the CA bundle that trusts the registry proxy) and the wheel mirror it names.
+  for path in /etc/pip.conf /etc/xdg/pip /etc/ssl/certs/ca-certificates.crt /opt/wheels /opt/pypi /opt/pypi-more; do
+    build_args+=(--volume "$path:$path:ro")
+  done
+  build_args+=(--build-arg "PIP_EXTRA_INDEX_URL=file:///opt/pypi/simple file:///opt/pypi-more/simple")
 fi
 
 echo "== building $IMAGE"
 # --format docker keeps the HEALTHCHECK (the OCI image format has no field for it).
-podman build --format docker --network host "${build_args[@]}" -t "$IMAGE" .
+"${podman[@]}" build --format docker --network host "${limits[@]}" "${build_args[@]}" -t "$IMAGE" .
 
 echo "== checking $IMAGE"
-podman run --rm "$IMAGE" commentwarden --version
-podman run --rm -e DETOXIFY_MODEL=demo "$IMAGE" commentwarden scan
+"${podman[@]}" run --rm "${limits[@]}" "$IMAGE" commentwarden --version
+"${podman[@]}" run --rm "${limits[@]}" -e DETOXIFY_MODEL=demo "$IMAGE" commentwarden scan
 podman image inspect --format 'user={{.Config.User}} volumes={{.Config.Volumes}} healthcheck={{.Config.Healthcheck.Test}}' "$IMAGE"
