@@ -10,14 +10,15 @@ FROM ${BASE}
 ARG PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1
 
+# The +cpu label pins the CPU build: a mirror or index holding both cannot hand out the CUDA one.
 RUN python3 -m venv /opt/commentwarden \
-    && /opt/commentwarden/bin/pip install torch==2.13.0
+    && /opt/commentwarden/bin/pip install torch==2.13.0+cpu
 COPY pyproject.toml README.md /src/
 COPY bot /src/bot
 COPY cogs /src/cogs
 RUN /opt/commentwarden/bin/pip install /src && rm -rf /src
 
-RUN useradd --system --uid 10001 --user-group --home-dir /data --no-create-home commentwarden \
+RUN useradd --uid 10001 --user-group --home-dir /data --no-create-home --shell /usr/sbin/nologin commentwarden \
     && mkdir -p /data && chown commentwarden:commentwarden /data
 ENV PATH=/opt/commentwarden/bin:$PATH \
     DATABASE_PATH=/data/commentwarden.db \

@@ -13,6 +13,7 @@ import sys
 from dataclasses import fields, replace
 from importlib import metadata, resources
 from pathlib import Path
+from typing import Any
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.export import write_cases
@@ -42,7 +43,7 @@ def version() -> str:
 def resolve_paths(settings: Settings) -> Settings:
     """Make every path setting absolute once, at start-up, and log them: what a relative DATABASE_PATH means
     must not depend on where a later step happens to run, and the operator sees which files are used."""
-    resolved = {
+    resolved: dict[str, Any] = {
         f.name: value.absolute()
         for f in fields(settings)
         if isinstance(value := getattr(settings, f.name), Path)

@@ -60,6 +60,18 @@ echo "== building $IMAGE"
 "${podman[@]}" build --format docker --network host "${limits[@]}" "${build_args[@]}" -t "$IMAGE" .
 
 echo "== checking $IMAGE"
-"${podman[@]}" run --rm "${limits[@]}" "$IMAGE" commentwarden --version
-"${podman[@]}" run --rm "${limits[@]}" -e DETOXIFY_MODEL=demo "$IMAGE" commentwarden scan
-podman image inspect --format 'user={{.Config.User}} volumes={{.Config.Volumes}} healthcheck={{.Config.Healthcheck.Test}}' "$IMAGE"
+podman image inspect --format 'user={{.Config.User}} volumes={{.Config.Volumes}} healthcheck={{.Config.Healthcheck.Test}} stopsignal={{.Config.StopSignal}}' "$IMAGE"
+# One-shot commands: no healthcheck timer (podman would need systemd for it).
+run=("${podman[@]}" run --rm --no-healthcheck "${limits[@]}")
+"${run[@]}" "$IMAGE" commentwarden --version
+volume="commentwarden-check-$$"
+podman volume create "$volume" >/dev/null
+trap 'podman volume rm -f "$volume" >/dev/null' EXIT
+"${run[@]}" -v "$volume:/data" -e DETOXIFY_MODEL=demo "$IMAGE" commentwarden scan
+echo "== the volume, written by the non-root user; a backup into it; health without a running bot"
+"${run[@]}" -v "$volume:/data" "$IMAGE" sh -c 'id; commentwarden db backup /data/backup.db; ls -ln /data'
+if "${run[@]}" -v "$volume:/data" "$IMAGE" commentwarden health; then
+  echo "health said healthy with no bot running" >&2
+  exit 1
+fi
+echo "== image $IMAGE checked"

@@ -53,7 +53,7 @@ async def test_two_starts_sync_once_and_a_changed_description_syncs_again(
         answer = await fake_discord.invoke_slash(
             "toxicity", {"text": "hello"}, user=w.moderator, channel=w.general
         )
-        assert answer.ephemeral and "Top: toxicity" in answer.content
+        assert answer.ephemeral and "Top: toxicity" in (answer.content or "")
     assert fake_discord.state.command_syncs == before + 1
     assert "application commands unchanged since the last sync" in caplog.text
 

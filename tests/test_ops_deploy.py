@@ -29,7 +29,9 @@ pytestmark = pytest.mark.skipif(
 def verify(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
     unit = tmp_path / "commentwarden.service"
     unit.write_text(text)
-    return subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60
+    )
 
 
 def local_copy() -> str:

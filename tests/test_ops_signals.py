@@ -70,7 +70,7 @@ async def test_a_signal_mid_backfill_stops_cleanly_and_a_restart_finishes_the_ba
         added = await fake_discord.invoke_slash(
             "mirror add", {"url": str(path), "channel": w.forum}, user=w.moderator, channel=w.general
         )
-        assert "Mirroring source #1" in added.content, added.content
+        assert "Mirroring source #1" in (added.content or ""), added.content
         await asyncio.wait_for(signalled.wait(), 60)
         assert first.proc is not None
         code = await asyncio.wait_for(first.proc.wait(), STOP_WITHIN)
