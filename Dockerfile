@@ -11,7 +11,9 @@ ARG PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1
 
 # The +cpu label pins the CPU build: a mirror or index holding both cannot hand out the CUDA one.
+# (pip first: older pips mis-resolve a local version label such as +cpu against a constraint.)
 RUN python3 -m venv /opt/commentwarden \
+    && /opt/commentwarden/bin/pip install --upgrade pip \
     && /opt/commentwarden/bin/pip install torch==2.13.0+cpu
 COPY pyproject.toml README.md /src/
 COPY bot /src/bot
