@@ -50,8 +50,10 @@ if [ "${PIP_MIRROR:-0}" = 1 ]; then
   # This machine's pip set-up, lent to the build only (volumes are not part of the image): its pip.conf
   # (find-links, constraints, the CA bundle that trusts the registry proxy) and the wheel mirror it names.
   for path in /etc/pip.conf /etc/xdg/pip /etc/ssl/certs/ca-certificates.crt /opt/wheels /opt/pypi /opt/pypi-more; do
-    build_args+=(--volume "$path:$path:ro")
+    [ -e "$path" ] && build_args+=(--volume "$path:$path:ro")
   done
+  # The user's pip.conf holds the find-links for the local CPU torch wheel; the build runs as root.
+  [ -e "$HOME/.config/pip/pip.conf" ] && build_args+=(--volume "$HOME/.config/pip/pip.conf:/root/.config/pip/pip.conf:ro")
   build_args+=(--build-arg "PIP_EXTRA_INDEX_URL=file:///opt/pypi/simple file:///opt/pypi-more/simple")
 fi
 
