@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -154,7 +155,10 @@ async def serve(bot: CommentWarden, token: str) -> None:
     """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    signals = (signal.SIGTERM, signal.SIGINT)
+    # Python delivers signals to the main thread only; run from another thread (embedded), the caller stops
+    # the bot with `bot.close()`.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    signals = (signal.SIGTERM, signal.SIGINT) if in_main_thread else ()
 
     def request_stop(signum: signal.Signals) -> None:
         if not stop.is_set():
