@@ -26,7 +26,7 @@ from bot.report import ProgressBar, render_table, to_json
 from bot.scan import scan_thread
 from bot.scoring import ScoringError
 from bot.sources import SourceError, open_source
-from bot.store import Database, Store, StoreError
+from bot.store import Store, StoreError
 
 log = logging.getLogger("commentwarden")
 
@@ -113,7 +113,7 @@ async def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
     store = await Store.open(settings.database_path)
-    version = await store.db.schema_version()
+    version = await store.schema_version()
     await store.close()
     print(f"{settings.database_path}: schema version {version}")
     return 0
@@ -121,12 +121,12 @@ async def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_db_backup(args: argparse.Namespace, settings: Settings) -> int:
     """An online copy: safe while the bot runs. The database is copied as it is, without migrating it."""
-    db = await Database.open(settings.database_path, migrate=False, create=False)
+    store = await Store.open(settings.database_path, create=False, migrate=False)
     try:
-        await db.backup(args.path)
-        version = await db.schema_version()
+        await store.backup(args.path)
+        version = await store.schema_version()
     finally:
-        await db.close()
+        await store.close()
     print(
         f"backed up {settings.database_path} (schema version {version}) to {args.path.absolute()}",
         file=sys.stderr,

@@ -53,7 +53,8 @@ def counter(predicate: Callable[[Message], bool], nth: int) -> Callable[[Message
 
 
 async def test_kill_9_twice_during_a_500_comment_backfill_loses_and_repeats_nothing(
-        fake_discord: FakeDiscord, discord_world: Any, processes: Any, tmp_path: Path) -> None:
+    fake_discord: FakeDiscord, discord_world: Any, processes: Any, tmp_path: Path
+) -> None:
     w = discord_world
     comments = [spec(n, n - 1 if n % 3 == 2 else None) for n in range(1, BACKFILL + 1)]
     path = thread_file(tmp_path, comments)
@@ -63,8 +64,9 @@ async def test_kill_9_twice_during_a_500_comment_backfill_loses_and_repeats_noth
 
     first = await processes().start()
     with kill_when(fake_discord, first, counter(webhook_post, 12)):
-        added = await fake_discord.invoke_slash("mirror add", {"url": str(path), "channel": w.forum},
-                                                user=w.moderator, channel=w.general)
+        added = await fake_discord.invoke_slash(
+            "mirror add", {"url": str(path), "channel": w.forum}, user=w.moderator, channel=w.general
+        )
         assert "Mirroring source #1" in added.content, added.content
         await first.wait_killed()
     thread = fake_discord.state.threads_of(w.forum.id)[0]
@@ -95,8 +97,8 @@ async def test_kill_9_twice_during_a_500_comment_backfill_loses_and_repeats_noth
 
 
 async def test_kill_9_during_a_burst_of_flags_leaves_one_card_and_one_case_per_message(
-        fake_discord: FakeDiscord, discord_world: Any, processes: Any, tmp_path: Path,
-        detoxify_checkpoint: Any) -> None:
+    fake_discord: FakeDiscord, discord_world: Any, processes: Any, tmp_path: Path, detoxify_checkpoint: Any
+) -> None:
     w = discord_world
     store = await Store.open(tmp_path / "cw.db")
     await store.guilds.update(w.guild.id, review_channel_id=w.review.id)
@@ -115,13 +117,16 @@ async def test_kill_9_during_a_burst_of_flags_leaves_one_card_and_one_case_per_m
             await asyncio.sleep(0.02)
         await first.wait_killed()
     # Members keep writing while the bot is down: no gateway event ever reaches it for these.
-    sent += [await fake_discord.send_message(w.general, w.member, f"you are {toxic} {i}") for i in range(AWAY)]
+    sent += [
+        await fake_discord.send_message(w.general, w.member, f"you are {toxic} {i}") for i in range(AWAY)
+    ]
     assert len([m for m in fake_discord.messages(w.review) if m.embeds]) < len(sent)
 
     second = await processes().start()
     try:
-        await fake_discord.wait_until(lambda: len([m for m in fake_discord.messages(w.review) if m.embeds]) >= len(sent),
-                                      within=30)
+        await fake_discord.wait_until(
+            lambda: len([m for m in fake_discord.messages(w.review) if m.embeds]) >= len(sent), within=30
+        )
         await asyncio.sleep(0.5)  # a duplicate card would land now
     finally:
         await second.stop()
@@ -135,7 +140,7 @@ async def test_kill_9_during_a_burst_of_flags_leaves_one_card_and_one_case_per_m
         assert sorted(c.message_id for c in flags) == sorted(m.id for m in sent)  # one case per message
         for flag in flags:
             row = await store.cases.card(w.guild.id, flag.case_number)
-            assert row is not None and row["message_id"] in {c.id for c in cards}, flag.case_number
+            assert row is not None and row.message_id in {c.id for c in cards}, flag.case_number
         scored = await store.db.fetchall("SELECT message_id FROM message_scores")
         assert sorted(r["message_id"] for r in scored) == sorted(m.id for m in sent)  # scored once each
     finally:

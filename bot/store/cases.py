@@ -10,23 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import aiosqlite
 
-from bot.store.database import Database
+from bot.store.database import Database, Record, StoreError
+from bot.timestamps import utcnow_iso
 
 AUTO = "auto"
-
-
-def utcnow_iso() -> str:
-    """Timestamps are ISO-8601 UTC strings with millisecond precision, which sort as text."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def to_iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 @dataclass(frozen=True)
@@ -63,7 +54,7 @@ class Case(NewCase):
     created_at: str = field(default="")
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> Case:
+    def from_row(cls, row: Record) -> Case:
         data: dict[str, Any] = {f.name: row[f.name] for f in fields(cls)}
         data["scores"] = json.loads(data["scores"]) if data["scores"] else None
         data["shadow"] = bool(data["shadow"])
@@ -75,7 +66,29 @@ class Case(NewCase):
 
 _COLUMNS = [f.name for f in fields(NewCase) if f.name != "created_at"]
 # Built once from the dataclass fields (fixed identifiers, no user input).
-_SELECT = "SELECT guild_id, case_number, " + ", ".join(c for c in _COLUMNS if c != "guild_id") + ", created_at FROM cases"  # noqa: S608
+_SELECT = (
+    "SELECT guild_id, case_number, "  # noqa: S608
+    + ", ".join(c for c in _COLUMNS if c != "guild_id")
+    + ", created_at FROM cases"
+)
+
+
+@dataclass(frozen=True)
+class ReviewCard:
+    """The mutable side of a flag: where its review card was posted, and who decided it, when."""
+
+    guild_id: int
+    case_number: int
+    channel_id: int | None
+    message_id: int | None
+    decision: str | None
+    decided_by: int | None
+    decided_name: str | None
+    decided_at: str | None
+
+    @classmethod
+    def from_row(cls, row: Record) -> ReviewCard:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -90,9 +103,12 @@ class CaseFilter:
     target_name: str | None = None  # a mirrored comment's author, who has no Discord id
 
     def where(self, guild_id: int) -> tuple[str, list[Any]]:
-        clauses, params = ["guild_id = ?"], [guild_id]
+        clauses: list[str] = ["guild_id = ?"]
+        params: list[Any] = [guild_id]
         for column, value in (
-            ("target_id", self.target_id), ("moderator_id", self.moderator_id), ("action", self.action),
+            ("target_id", self.target_id),
+            ("moderator_id", self.moderator_id),
+            ("action", self.action),
             ("target_name", self.target_name),
         ):
             if value is not None:
@@ -121,16 +137,39 @@ _ACTIVE_POINTS = (
 )
 
 
+async def insert_case(conn: aiosqlite.Connection, case: NewCase) -> Case:
+    """Log one case inside an open transaction, numbering it in the INSERT itself.
+
+    For the store's own compound writes (a warning with its points, a batch of scores with its flags).
+    """
+    if case.dedup_key is not None:
+        async with conn.execute(_SELECT + " WHERE dedup_key = ?", (case.dedup_key,)) as cur:
+            existing = await cur.fetchone()
+        if existing is not None:
+            return Case.from_row(existing)
+    stamped = replace(case, created_at=case.created_at or utcnow_iso())
+    columns = [*_COLUMNS, "created_at"]
+    sql = (
+        f"INSERT INTO cases (case_number, {', '.join(columns)}) VALUES ("  # noqa: S608
+        "(SELECT COALESCE(MAX(case_number), 0) + 1 FROM cases WHERE guild_id = ?), "
+        + ", ".join("?" for _ in columns)
+        + ") RETURNING case_number"
+    )
+    async with conn.execute(sql, (case.guild_id, *_row(stamped, columns))) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        raise StoreError(f"the database numbered no case for guild {case.guild_id}: nothing was logged")
+    return Case(**asdict(stamped) | {"case_number": row[0]})
+
+
 class CaseStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def add(self, case: NewCase, conn: aiosqlite.Connection | None = None) -> Case:
-        """Log a case; with `conn`, inside the caller's transaction so it commits with their other writes."""
-        if conn is None:
-            async with self.db.transaction() as tx:
-                return await self._insert(tx, case)
-        return await self._insert(conn, case)
+    async def add(self, case: NewCase) -> Case:
+        """Log a case (or, for a dedup key already logged, return that case unchanged)."""
+        async with self.db.transaction() as tx:
+            return await insert_case(tx, case)
 
     async def add_many(self, cases: Iterable[NewCase]) -> list[Case]:
         """Bulk logging in one transaction and one `executemany`: a scan's flags land together or not at all.
@@ -150,12 +189,18 @@ class CaseStore:
                     continue
                 if case.guild_id not in next_number:
                     async with tx.execute(
-                        "SELECT COALESCE(MAX(case_number), 0) + 1 FROM cases WHERE guild_id = ?", (case.guild_id,)
+                        "SELECT COALESCE(MAX(case_number), 0) + 1 FROM cases WHERE guild_id = ?",
+                        (case.guild_id,),
                     ) as cur:
-                        next_number[case.guild_id] = (await cur.fetchone())[0]
-                stored = Case(**asdict(case) | {
-                    "case_number": next_number[case.guild_id], "created_at": case.created_at or utcnow_iso(),
-                })
+                        row = await cur.fetchone()
+                    next_number[case.guild_id] = int(row[0]) if row else 1
+                stored = Case(
+                    **asdict(case)
+                    | {
+                        "case_number": next_number[case.guild_id],
+                        "created_at": case.created_at or utcnow_iso(),
+                    }
+                )
                 next_number[case.guild_id] += 1
                 if stored.dedup_key is not None:
                     existing[stored.dedup_key] = stored
@@ -171,35 +216,19 @@ class CaseStore:
     async def _existing(self, conn: aiosqlite.Connection, keys: list[str]) -> dict[str, Case]:
         found: dict[str, Case] = {}
         for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
+            chunk = keys[start : start + 500]
             async with conn.execute(
-                _SELECT + f" WHERE dedup_key IN ({', '.join('?' for _ in chunk)})", chunk  # noqa: S608
+                _SELECT + f" WHERE dedup_key IN ({', '.join('?' for _ in chunk)})",
+                chunk,  # noqa: S608
             ) as cur:
                 for row in await cur.fetchall():
                     found[row["dedup_key"]] = Case.from_row(row)
         return found
 
-    async def _insert(self, conn: aiosqlite.Connection, case: NewCase) -> Case:
-        if case.dedup_key is not None:
-            async with conn.execute(_SELECT + " WHERE dedup_key = ?", (case.dedup_key,)) as cur:
-                existing = await cur.fetchone()
-            if existing is not None:
-                return Case.from_row(existing)
-        stamped = replace(case, created_at=case.created_at or utcnow_iso())
-        columns = [*_COLUMNS, "created_at"]
-        sql = (
-            f"INSERT INTO cases (case_number, {', '.join(columns)}) VALUES ("  # noqa: S608
-            "(SELECT COALESCE(MAX(case_number), 0) + 1 FROM cases WHERE guild_id = ?), "
-            + ", ".join("?" for _ in columns)
-            + ") RETURNING case_number"
-        )
-        async with conn.execute(sql, (case.guild_id, *_row(stamped, columns))) as cur:
-            row = await cur.fetchone()
-        assert row is not None
-        return Case(**asdict(stamped) | {"case_number": row[0]})
-
     async def get(self, guild_id: int, case_number: int) -> Case | None:
-        row = await self.db.fetchone(_SELECT + " WHERE guild_id = ? AND case_number = ?", (guild_id, case_number))
+        row = await self.db.fetchone(
+            _SELECT + " WHERE guild_id = ? AND case_number = ?", (guild_id, case_number)
+        )
         return Case.from_row(row) if row else None
 
     async def amendments(self, guild_id: int, case_number: int) -> list[Case]:
@@ -223,7 +252,9 @@ class CaseStore:
         row = await self.db.fetchone(f"SELECT COUNT(*) FROM cases WHERE {where}", params)  # noqa: S608
         return int(row[0]) if row else 0
 
-    async def iterate(self, guild_id: int, flt: CaseFilter | None = None, batch: int = 1000) -> AsyncIterator[Case]:
+    async def iterate(
+        self, guild_id: int, flt: CaseFilter | None = None, batch: int = 1000
+    ) -> AsyncIterator[Case]:
         """Oldest first, in pages, for exports that may cover the whole log."""
         where, params = (flt or CaseFilter()).where(guild_id)
         last = 0
@@ -252,11 +283,13 @@ class CaseStore:
         async with self.db.transaction() as tx:
             async with tx.execute(_ACTIVE_POINTS, (case.guild_id, case.target_id, utcnow_iso())) as cur:
                 row = await cur.fetchone()
-            return await self._insert(tx, case), int(row[0]) if row else 0
+            return await insert_case(tx, case), int(row[0]) if row else 0
 
     # Review cards: the only mutable moderation state, kept apart from the append-only log.
 
-    async def set_card(self, guild_id: int, case_number: int, channel_id: int | None, message_id: int | None) -> None:
+    async def set_card(
+        self, guild_id: int, case_number: int, channel_id: int | None, message_id: int | None
+    ) -> None:
         await self.db.execute(
             "INSERT INTO review_cards (guild_id, case_number, channel_id, message_id) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (guild_id, case_number) DO UPDATE SET channel_id = excluded.channel_id, "
@@ -264,10 +297,11 @@ class CaseStore:
             (guild_id, case_number, channel_id, message_id),
         )
 
-    async def card(self, guild_id: int, case_number: int) -> aiosqlite.Row | None:
-        return await self.db.fetchone(
+    async def card(self, guild_id: int, case_number: int) -> ReviewCard | None:
+        row = await self.db.fetchone(
             "SELECT * FROM review_cards WHERE guild_id = ? AND case_number = ?", (guild_id, case_number)
         )
+        return ReviewCard.from_row(row) if row else None
 
     async def uncarded_flags(self, guild_id: int, since: str, *, limit: int = 100) -> list[Case]:
         """Flags logged since `since` whose review card was never recorded: the bot died between the two."""
@@ -280,18 +314,14 @@ class CaseStore:
         return [Case.from_row(r) for r in rows]
 
     async def decide(
-        self, guild_id: int, case_number: int, decision: str, moderator_id: int, moderator_name: str,
-        conn: aiosqlite.Connection | None = None,
+        self, guild_id: int, case_number: int, decision: str, moderator_id: int, moderator_name: str
     ) -> bool:
-        """Claim a card for one decision; False when someone already decided it (a second click)."""
+        """Claim a card for one decision, atomically; False when someone already decided it (a second click)."""
         sql = (
             "UPDATE review_cards SET decision = ?, decided_by = ?, decided_name = ?, decided_at = ? "
             "WHERE guild_id = ? AND case_number = ? AND decision IS NULL"
         )
         params = (decision, moderator_id, moderator_name, utcnow_iso(), guild_id, case_number)
-        if conn is not None:
-            async with conn.execute(sql, params) as cur:
-                return cur.rowcount == 1
         async with self.db.transaction() as tx, tx.execute(sql, params) as cur:
             return cur.rowcount == 1
 
@@ -303,7 +333,9 @@ class CaseStore:
             (guild_id, case_number, decision, moderator_id),
         )
 
-    async def cards(self, guild_id: int, status: str = "open", *, limit: int = 10, offset: int = 0) -> list[Case]:
+    async def cards(
+        self, guild_id: int, status: str = "open", *, limit: int = 10, offset: int = 0
+    ) -> list[Case]:
         """Flags with a review card: "open" (undecided), "decided" or "all"; newest first."""
         rows = await self.db.fetchall(
             "SELECT c.guild_id, c.case_number, "  # noqa: S608 (column names are constants)
@@ -327,12 +359,15 @@ class CaseStore:
     async def latest(self, guild_id: int, target_id: str, action: str) -> Case | None:
         """The newest case of one kind against a target, so a reversal (unban) can reference it."""
         row = await self.db.fetchone(
-            _SELECT + " WHERE guild_id = ? AND target_id = ? AND action = ? ORDER BY case_number DESC LIMIT 1",
+            _SELECT
+            + " WHERE guild_id = ? AND target_id = ? AND action = ? ORDER BY case_number DESC LIMIT 1",
             (guild_id, target_id, action),
         )
         return Case.from_row(row) if row else None
 
-    async def warnings(self, guild_id: int, target_id: str, now: str | None = None, *, include_expired: bool = False) -> list[Case]:
+    async def warnings(
+        self, guild_id: int, target_id: str, now: str | None = None, *, include_expired: bool = False
+    ) -> list[Case]:
         """A member's warnings, newest first; by default only those still counting toward the limit."""
         sql = _SELECT + " WHERE guild_id = ? AND target_id = ? AND action = 'warn'"
         params: list[Any] = [guild_id, target_id]
@@ -342,7 +377,9 @@ class CaseStore:
         rows = await self.db.fetchall(sql + " ORDER BY case_number DESC", params)
         return [Case.from_row(r) for r in rows]
 
-    async def decided_flags(self, guild_id: int, decisions: Iterable[str]) -> list[tuple[dict[str, float], str]]:
+    async def decided_flags(
+        self, guild_id: int, decisions: Iterable[str]
+    ) -> list[tuple[dict[str, float], str]]:
         """(scores, decision) of every flag a moderator decided, the evidence `/tune` replays."""
         wanted = list(decisions)
         marks = ", ".join("?" for _ in wanted)

@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import aiosqlite
-
-from bot.store.cases import to_iso, utcnow_iso
-from bot.store.database import Database
+from bot.store.database import Database, Record, StoreError
+from bot.timestamps import to_iso, utcnow_iso
 
 if TYPE_CHECKING:
     from bot.sources.base import Article, Comment
@@ -40,7 +38,7 @@ class SourceRow:
     next_poll_at: str | None
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> SourceRow:
+    def from_row(cls, row: Record) -> SourceRow:
         return cls(**{name: row[name] for name in cls.__dataclass_fields__} | {"paused": bool(row["paused"])})
 
     @property
@@ -65,7 +63,7 @@ class StoredComment:
     status: str
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> StoredComment:
+    def from_row(cls, row: Record) -> StoredComment:
         data: dict[str, Any] = {name: row[name] for name in cls.__dataclass_fields__}
         data["scores"] = json.loads(data["scores"]) if data["scores"] else None
         data["message_ids"] = json.loads(data["message_ids"])
@@ -74,9 +72,11 @@ class StoredComment:
 
 @dataclass(frozen=True)
 class MirrorComment:
-    """Everything the mirror engine needs to re-render a comment that is no longer in the fetch."""
+    """A stored comment: everything the mirror engine needs to re-render one no longer in the fetch, and what
+    moderation reads back about a flagged comment (its text, where it is, whether it was removed)."""
 
     id: int
+    article_id: int
     comment: Comment
     content_hash: str
     scored_hash: str | None
@@ -94,21 +94,54 @@ class MirrorComment:
         return self.message_ids[0] if self.message_ids else None
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> MirrorComment:
+    def from_row(cls, row: Record) -> MirrorComment:
         from bot.sources.base import Comment  # at run time only: the store must import without the sources
 
         posted = row["posted_at"]
         comment = Comment(
-            external_id=row["external_id"], parent_id=row["parent_external_id"], author=row["author"],
-            posted_at=datetime.fromisoformat(posted) if posted else None, text=row["text"], url=row["url"],
+            external_id=row["external_id"],
+            parent_id=row["parent_external_id"],
+            author=row["author"],
+            posted_at=datetime.fromisoformat(posted) if posted else None,
+            text=row["text"],
+            url=row["url"],
             avatar_url=row["avatar_url"],
         )
         return cls(
-            id=row["id"], comment=comment, content_hash=row["content_hash"], scored_hash=row["scored_hash"],
-            mirrored_hash=row["mirrored_hash"], scores=json.loads(row["scores"]) if row["scores"] else None,
-            top_label=row["top_label"], top_score=row["top_score"], evidence=row["evidence"],
-            message_ids=json.loads(row["message_ids"]), status=row["status"], removed_by=row["removed_by"],
+            id=row["id"],
+            article_id=row["article_id"],
+            comment=comment,
+            content_hash=row["content_hash"],
+            scored_hash=row["scored_hash"],
+            mirrored_hash=row["mirrored_hash"],
+            scores=json.loads(row["scores"]) if row["scores"] else None,
+            top_label=row["top_label"],
+            top_score=row["top_score"],
+            evidence=row["evidence"],
+            message_ids=json.loads(row["message_ids"]),
+            status=row["status"],
+            removed_by=row["removed_by"],
         )
+
+
+@dataclass(frozen=True)
+class ArticleRow:
+    """A stored article and, once mirrored, its Discord thread and the card that opens it."""
+
+    id: int
+    source_id: int
+    external_id: str
+    title: str
+    url: str | None
+    author: str | None
+    published_at: str | None
+    excerpt: str
+    thread_id: int | None
+    card_message_id: int | None
+
+    @classmethod
+    def from_row(cls, row: Record) -> ArticleRow:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -123,17 +156,26 @@ class UnjudgedComment:
     row: MirrorComment
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> UnjudgedComment:
+    def from_row(cls, row: Record) -> UnjudgedComment:
         from bot.sources.base import Article  # at run time only, as in MirrorComment
 
         published = row["article_published_at"]
         article = Article(
-            external_id=row["article_external_id"], title=row["article_title"], url=row["article_url"],
-            author=row["article_author"], published_at=datetime.fromisoformat(published) if published else None,
+            external_id=row["article_external_id"],
+            title=row["article_title"],
+            url=row["article_url"],
+            author=row["article_author"],
+            published_at=datetime.fromisoformat(published) if published else None,
             excerpt=row["article_excerpt"],
         )
-        return cls(guild_id=row["guild_id"], source_id=row["source_id"], channel_id=row["channel_id"],
-                   thread_id=row["thread_id"], article=article, row=MirrorComment.from_row(row))
+        return cls(
+            guild_id=row["guild_id"],
+            source_id=row["source_id"],
+            channel_id=row["channel_id"],
+            thread_id=row["thread_id"],
+            article=article,
+            row=MirrorComment.from_row(row),
+        )
 
 
 def _iso(moment: Any) -> str | None:
@@ -146,7 +188,9 @@ class MirrorStore:
 
     # Sources
 
-    async def add_source(self, guild_id: int, channel_id: int, kind: str, url: str, created_by: int | None = None) -> SourceRow:
+    async def add_source(
+        self, guild_id: int, channel_id: int, kind: str, url: str, created_by: int | None = None
+    ) -> SourceRow:
         """Idempotent per (guild, url): adding the same URL again returns the existing source."""
         async with self.db.transaction() as tx:
             await tx.execute(
@@ -154,9 +198,12 @@ class MirrorStore:
                 "ON CONFLICT (guild_id, url) DO NOTHING",
                 (guild_id, channel_id, kind, url, created_by),
             )
-            async with tx.execute("SELECT * FROM sources WHERE guild_id = ? AND url = ?", (guild_id, url)) as cur:
+            async with tx.execute(
+                "SELECT * FROM sources WHERE guild_id = ? AND url = ?", (guild_id, url)
+            ) as cur:
                 row = await cur.fetchone()
-        assert row is not None
+        if row is None:
+            raise StoreError(f"the source {url} was not kept: nothing was added")
         return SourceRow.from_row(row)
 
     async def source(self, source_id: int) -> SourceRow | None:
@@ -165,25 +212,37 @@ class MirrorStore:
 
     async def sources(self, guild_id: int | None = None) -> list[SourceRow]:
         if guild_id is None:
-            rows = await self.db.fetchall("SELECT * FROM sources WHERE guild_id != ? ORDER BY id", (CLI_GUILD,))
+            rows = await self.db.fetchall(
+                "SELECT * FROM sources WHERE guild_id != ? ORDER BY id", (CLI_GUILD,)
+            )
         else:
             rows = await self.db.fetchall("SELECT * FROM sources WHERE guild_id = ? ORDER BY id", (guild_id,))
         return [SourceRow.from_row(r) for r in rows]
 
     async def remove_source(self, guild_id: int, source_id: int) -> bool:
-        async with self.db.transaction() as tx, tx.execute(
-            "DELETE FROM sources WHERE guild_id = ? AND id = ?", (guild_id, source_id)
-        ) as cur:
+        async with (
+            self.db.transaction() as tx,
+            tx.execute("DELETE FROM sources WHERE guild_id = ? AND id = ?", (guild_id, source_id)) as cur,
+        ):
             return cur.rowcount == 1
 
     async def set_paused(self, guild_id: int, source_id: int, paused: bool) -> bool:
-        async with self.db.transaction() as tx, tx.execute(
-            "UPDATE sources SET paused = ? WHERE guild_id = ? AND id = ?", (int(paused), guild_id, source_id)
-        ) as cur:
+        async with (
+            self.db.transaction() as tx,
+            tx.execute(
+                "UPDATE sources SET paused = ? WHERE guild_id = ? AND id = ?",
+                (int(paused), guild_id, source_id),
+            ) as cur,
+        ):
             return cur.rowcount == 1
 
     async def record_poll(
-        self, source_id: int, *, ok: bool, error: str | None = None, validators: dict[str, str] | None = None,
+        self,
+        source_id: int,
+        *,
+        ok: bool,
+        error: str | None = None,
+        validators: dict[str, str] | None = None,
         next_poll_at: str | None = None,
     ) -> None:
         """Remember how the last poll went, so `/mirror list` can say why a source is failing."""
@@ -210,22 +269,33 @@ class MirrorStore:
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, external_id) DO UPDATE SET "
                 "title = excluded.title, url = excluded.url, author = excluded.author, "
                 "published_at = excluded.published_at, excerpt = excluded.excerpt",
-                (source_id, article.external_id, article.title, article.url, article.author,
-                 _iso(article.published_at), article.excerpt),
+                (
+                    source_id,
+                    article.external_id,
+                    article.title,
+                    article.url,
+                    article.author,
+                    _iso(article.published_at),
+                    article.excerpt,
+                ),
             )
             async with tx.execute(
-                "SELECT id FROM articles WHERE source_id = ? AND external_id = ?", (source_id, article.external_id)
+                "SELECT id FROM articles WHERE source_id = ? AND external_id = ?",
+                (source_id, article.external_id),
             ) as cur:
                 row = await cur.fetchone()
-        assert row is not None
+        if row is None:
+            raise StoreError(f"the article {article.external_id} was not kept: nothing was stored")
         return int(row[0])
 
-    async def article(self, article_id: int) -> aiosqlite.Row | None:
-        return await self.db.fetchone("SELECT * FROM articles WHERE id = ?", (article_id,))
+    async def article(self, article_id: int) -> ArticleRow | None:
+        row = await self.db.fetchone("SELECT * FROM articles WHERE id = ?", (article_id,))
+        return ArticleRow.from_row(row) if row else None
 
     async def set_article_thread(self, article_id: int, thread_id: int, card_message_id: int | None) -> None:
         await self.db.execute(
-            "UPDATE articles SET thread_id = ?, card_message_id = ? WHERE id = ?", (thread_id, card_message_id, article_id)
+            "UPDATE articles SET thread_id = ?, card_message_id = ? WHERE id = ?",
+            (thread_id, card_message_id, article_id),
         )
 
     # Comments
@@ -234,16 +304,25 @@ class MirrorStore:
         rows = await self.db.fetchall("SELECT * FROM comments WHERE article_id = ?", (article_id,))
         return {r["external_id"]: StoredComment.from_row(r) for r in rows}
 
-    async def comment_by_message(self, message_id: int) -> aiosqlite.Row | None:
-        return await self.db.fetchone("SELECT * FROM comments WHERE message_id = ?", (message_id,))
-
     async def save_scored(self, article_id: int, scored: Iterable[tuple[Comment, Any]]) -> None:
         """Store comments with their scores (a TextScore), keeping any Discord mapping already recorded."""
         rows = [
             (
-                article_id, c.external_id, c.parent_id, c.author, c.avatar_url, c.url, _iso(c.posted_at), c.text,
-                c.content_hash, json.dumps(s.scores, sort_keys=True), s.top_label, s.top_score, s.evidence,
-                c.content_hash, utcnow_iso(),
+                article_id,
+                c.external_id,
+                c.parent_id,
+                c.author,
+                c.avatar_url,
+                c.url,
+                _iso(c.posted_at),
+                c.text,
+                c.content_hash,
+                json.dumps(s.scores, sort_keys=True),
+                s.top_label,
+                s.top_score,
+                s.evidence,
+                c.content_hash,
+                utcnow_iso(),
             )
             for c, s in scored
         ]
@@ -260,26 +339,31 @@ class MirrorStore:
                 rows,
             )
 
-    async def record_mirrored(self, article_id: int, external_id: str, message_ids: list[int],
-                              conn: aiosqlite.Connection | None = None) -> None:
-        """Write the Discord side of the map; pass `conn` to commit it with the caller's other writes."""
+    async def record_mirrored(
+        self, article_id: int, external_ids: Sequence[str], message_ids: list[int]
+    ) -> None:
+        """Write the Discord side of the map: these comments (several when packed) are shown by these messages.
+
+        One transaction for all of them, so a packed message is recorded for every comment in it or for none.
+        """
         # The version just published is the one whose text was saved before publishing it.
-        sql = (
+        now, first, ids = utcnow_iso(), message_ids[0] if message_ids else None, json.dumps(message_ids)
+        await self.db.executemany(
             "UPDATE comments SET message_id = ?, message_ids = ?, mirrored_at = ?, status = 'live', "
-            "mirrored_hash = content_hash, removed_by = NULL WHERE article_id = ? AND external_id = ?"
+            "mirrored_hash = content_hash, removed_by = NULL WHERE article_id = ? AND external_id = ?",
+            [(first, ids, now, article_id, external_id) for external_id in external_ids],
         )
-        params = (message_ids[0] if message_ids else None, json.dumps(message_ids), utcnow_iso(), article_id, external_id)
-        if conn is not None:
-            await conn.execute(sql, params)
-        else:
-            await self.db.execute(sql, params)
 
     # The mirror engine's view (schema v2)
 
-    async def mirror_comments(self, article_id: int, external_ids: Sequence[str] | None = None) -> dict[str, MirrorComment]:
+    async def mirror_comments(
+        self, article_id: int, external_ids: Sequence[str] | None = None
+    ) -> dict[str, MirrorComment]:
         """Stored comments of an article (all, or those named), in the order first seen (= posting order)."""
         if external_ids is None:
-            rows = await self.db.fetchall("SELECT * FROM comments WHERE article_id = ? ORDER BY id", (article_id,))
+            rows = await self.db.fetchall(
+                "SELECT * FROM comments WHERE article_id = ? ORDER BY id", (article_id,)
+            )
         else:
             marks = ", ".join("?" * len(external_ids))
             rows = await self.db.fetchall(
@@ -297,24 +381,29 @@ class MirrorStore:
         )
         return row is not None
 
-    async def record_removed(self, article_id: int, external_id: str, message_ids: list[int], by: str,
-                             conn: aiosqlite.Connection | None = None) -> None:
+    async def record_removed(
+        self, article_id: int, external_id: str, message_ids: list[int], by: str
+    ) -> None:
         """A comment left Discord (or was marked there); `message_ids` is what is still showing it."""
-        sql = (
+        await self.db.execute(
             "UPDATE comments SET status = 'removed', removed_by = ?, message_id = ?, message_ids = ?, "
-            "updated_at = ? WHERE article_id = ? AND external_id = ?"
+            "updated_at = ? WHERE article_id = ? AND external_id = ?",
+            (
+                by,
+                message_ids[0] if message_ids else None,
+                json.dumps(message_ids),
+                utcnow_iso(),
+                article_id,
+                external_id,
+            ),
         )
-        params = (by, message_ids[0] if message_ids else None, json.dumps(message_ids), utcnow_iso(), article_id,
-                  external_id)
-        if conn is not None:
-            await conn.execute(sql, params)
-        else:
-            await self.db.execute(sql, params)
 
     async def reset_article(self, article_id: int) -> None:
         """The article's Discord thread is gone: forget it and every message in it, to mirror afresh."""
         async with self.db.transaction() as tx:
-            await tx.execute("UPDATE articles SET thread_id = NULL, card_message_id = NULL WHERE id = ?", (article_id,))
+            await tx.execute(
+                "UPDATE articles SET thread_id = NULL, card_message_id = NULL WHERE id = ?", (article_id,)
+            )
             await tx.execute(
                 "UPDATE comments SET message_id = NULL, message_ids = '[]', mirrored_hash = NULL "
                 "WHERE article_id = ?",
@@ -344,8 +433,10 @@ class MirrorStore:
         """Moderation judged this version (flagged it, or found it under every level)."""
         await self.db.execute("UPDATE comments SET judged_hash = ? WHERE id = ?", (content_hash, comment_id))
 
-    async def comment_row(self, comment_id: int) -> aiosqlite.Row | None:
-        return await self.db.fetchone("SELECT * FROM comments WHERE id = ?", (comment_id,))
+    async def comment_row(self, comment_id: int) -> MirrorComment | None:
+        """One stored comment by its id (the id a comment flag names as its target)."""
+        row = await self.db.fetchone("SELECT * FROM comments WHERE id = ?", (comment_id,))
+        return MirrorComment.from_row(row) if row else None
 
     async def source_of_comment(self, comment_id: int) -> SourceRow | None:
         row = await self.db.fetchone(
