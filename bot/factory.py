@@ -16,6 +16,7 @@ from discord.ext import commands
 
 from bot.command_sync import sync_if_changed
 from bot.config import Settings
+from bot.connect import run_client
 from bot.errors import WardenError
 from bot.health import BEAT_SECONDS, beat, heartbeat_path
 from bot.mirror import MirrorEngine
@@ -158,7 +159,8 @@ def create_bot(settings: Settings, **client_kwargs: Any) -> CommentWarden:
 
 
 async def serve(bot: CommentWarden, token: str) -> None:
-    """Run the bot until it stops or SIGTERM/SIGINT arrives, then shut down gracefully.
+    """Run the bot (`run_client`: login retried while Discord is unreachable) until it stops or SIGTERM/SIGINT
+    arrives, then shut down gracefully.
 
     `systemctl stop` and `docker stop` send SIGTERM, Ctrl-C sends SIGINT: both take the same path. Polling
     stops, a post already sent is recorded, running handlers get SHUTDOWN_GRACE_SECONDS, then the store
@@ -181,7 +183,7 @@ async def serve(bot: CommentWarden, token: str) -> None:
         loop.add_signal_handler(signum, request_stop, signum)
     try:
         async with bot:
-            runner = asyncio.create_task(bot.start(token), name="bot.start")
+            runner = asyncio.create_task(run_client(bot, token), name="bot.run")
             stopper = asyncio.create_task(stop.wait(), name="stop-signal")
             await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
             stopper.cancel()

@@ -104,7 +104,14 @@ class Database:
         if str(path) != ":memory:":
             if not create and not path.is_file():
                 raise StoreError(f"no database at {path.resolve()}: check --db or DATABASE_PATH")
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except (
+                OSError
+            ) as exc:  # a parent that is a file, under /proc, not writable: one line, not a traceback
+                raise StoreError(
+                    f"cannot create the folder for the database {path}: {exc.strerror or exc}"
+                ) from None
         try:
             conn = await aiosqlite.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         except sqlite3.Error as exc:
