@@ -72,7 +72,7 @@ class Settings:
     wordpress_credentials: dict[str, tuple[str, str]] = field(default_factory=dict)
     demo_model_dir: Path = Path(".commentwarden/demo-model")
     model_cache_dir: Path = Path(".commentwarden/model-cache")
-    log_level: str = "INFO"
+    log_level: str | None = None  # unset: INFO for `run`, WARNING for the one-shot commands (see bot/cli.py)
     # One line each for keys that were ignored (unknown in the .env file, a misspelt THRESHOLD_ label):
     # not errors, but the operator meant something by them, so the CLI and the bot show them at start.
     warnings: tuple[str, ...] = field(default=(), compare=False)
