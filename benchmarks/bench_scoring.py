@@ -38,8 +38,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.workload import CACHE, REPO, BenchModel, bench_model, message_mix  # noqa: E402
-from bot.scoring.backend import DetoxifyBackend  # noqa: E402
+from benchmarks.workload import CACHE, REPO, BenchModel, bench_model, message_mix, safe_detoxify  # noqa: E402
+from bot.scoring.backend import DetoxifyBackend, Encoder  # noqa: E402
 from bot.scoring.engine import Scorer  # noqa: E402
 
 BATCH = 32  # the engine's default SCORING_BATCH_SIZE
@@ -123,12 +123,13 @@ def levers(detox: Any, tmp: Path, quick: bool) -> tuple[dict[str, DetoxifyBacken
     from bot.scoring.onnx_backend import OnnxBackend, export_onnx, open_session
 
     config = detox.model.config
+    encoder = Encoder.from_hf(detox.tokenizer, config)
 
     def backend(model: Any) -> DetoxifyBackend:
-        return DetoxifyBackend(model, detox.tokenizer, detox.class_names, "cpu", config=config)
+        return DetoxifyBackend(model, detox.tokenizer, detox.class_names, "cpu")
 
     def onnx(path: Path, **kwargs: Any) -> OnnxBackend:
-        return OnnxBackend(open_session(path, THREADS), detox.tokenizer, detox.class_names, config, **kwargs)
+        return OnnxBackend(open_session(path, THREADS), encoder, detox.class_names, **kwargs)
 
     export_onnx(detox.model, tmp / "fp32.onnx")
     padded = backend(detox.model)
@@ -226,13 +227,10 @@ def flops_per_message(config: Any, lengths: Sequence[int]) -> float:
 
 def run(quick: bool, count: int, seconds: float, service: bool) -> int:
     import torch
-    from detoxify import Detoxify
 
     model = bench_model()
     torch.set_num_threads(THREADS)
-    detox = Detoxify(
-        "unbiased", checkpoint=str(model.checkpoint), huggingface_config_path=str(model.config_dir)
-    )
+    detox = safe_detoxify(model)
     texts = message_mix(count)
     lengths = [
         len(detox.tokenizer(t, verbose=False, truncation=True, max_length=512)["input_ids"]) for t in texts

@@ -11,9 +11,12 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 from bot.scan import ScanReport, ScanRow
+from bot.terminal import terminal_line
 
 EXCERPT = 48
 AUTHOR = 18
+# Table rows are indented, so only a real flag starts a line with "FLAG" (an author may be called that).
+ROW = "  "
 
 
 def _columns(ch: str) -> int:
@@ -25,8 +28,7 @@ def _columns(ch: str) -> int:
 
 def _clean(text: str, width: int) -> str:
     """One line, control characters gone, cut to `width` cells and padded to it, so columns line up."""
-    flat = " ".join(text.split())
-    flat = "".join(ch for ch in flat if unicodedata.category(ch)[0] != "C")
+    flat = " ".join(terminal_line(text).split())
     if sum(map(_columns, flat)) > width:
         out, used = [], 0
         for ch in flat:
@@ -52,22 +54,23 @@ def _shown(report: ScanReport, flagged_only: bool) -> list[ScanRow]:
 
 def render_table(report: ScanReport, *, flagged_only: bool = False) -> str:
     lines = [
-        f"{report.article.title}  ({report.source})",
-        summary(report),
+        terminal_line(f"{report.article.title}  ({report.source})"),
+        # The model name can come from a checkpoint's file name: as untrusted as any other text here.
+        terminal_line(summary(report)),
         "",
-        f"{'author':<{AUTHOR}}  {'comment':<{EXCERPT}}  {'top label':<16} {'score':>5}  flag",
-        f"{'-' * AUTHOR}  {'-' * EXCERPT}  {'-' * 16} {'-' * 5}  ----",
+        f"{ROW}{'author':<{AUTHOR}}  {'comment':<{EXCERPT}}  {'top label':<16} {'score':>5}  flag",
+        f"{ROW}{'-' * AUTHOR}  {'-' * EXCERPT}  {'-' * 16} {'-' * 5}  ----",
     ]
     for row in _shown(report, flagged_only):
         label = row.score.top_label or "-"
         mark = "FLAG" if row.verdict.flag else ""
         lines.append(
-            f"{_clean(row.comment.author, AUTHOR)}  {_clean(row.comment.text, EXCERPT)}  "
+            f"{ROW}{_clean(row.comment.author, AUTHOR)}  {_clean(row.comment.text, EXCERPT)}  "
             f"{label:<16} {row.score.top_score:>5.2f}  {mark}"
         )
     for row in report.flagged:
         lines.append("")
-        lines.append(f"FLAG {row.comment.author}: {row.verdict.reason()}")
+        lines.append(terminal_line(f"FLAG {row.comment.author}: {row.verdict.reason()}"))
         if row.score.evidence:
             lines.append(f'  because of: "{_clean(row.score.evidence, 100).rstrip()}"')
     return "\n".join(lines)
@@ -107,6 +110,16 @@ def to_json(report: ScanReport, *, flagged_only: bool = False) -> str:
         ensure_ascii=False,
         indent=2,
     )
+
+
+def loading_line(stream: TextIO = sys.stderr) -> None:
+    """On a terminal, one line before the model loads (seconds the first time), so it never looks hung.
+
+    Elsewhere (a pipe, a log file) stderr stays for errors alone; the loader logs what it loads instead.
+    """
+    if _is_terminal(stream):
+        stream.write("loading the scoring model…\n")
+        stream.flush()
 
 
 class ProgressBar:

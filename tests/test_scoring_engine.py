@@ -25,6 +25,7 @@ class Spy:
         self.labels = backend.labels
         self.model_name = backend.model_name
         self.max_tokens = backend.max_tokens
+        self.max_chunks = backend.max_chunks
         self.batches: list[list[str]] = []
         self.fail_on: str | None = None
         self.delay = 0.0

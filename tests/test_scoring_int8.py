@@ -18,6 +18,7 @@ import torch
 from bot.config import Settings
 from bot.labels import LABELS
 from bot.scoring import loader
+from bot.scoring.backend import Encoder
 from bot.scoring.checkpoint import load_model
 from bot.scoring.demo_checkpoint import CHECKPOINT_FILE, CONFIG_DIR, bert_tokenizer, save_detoxify_checkpoint
 from bot.scoring.int8_guard import TOLERANCE, quantize
@@ -121,8 +122,10 @@ def test_int8_falls_back_to_fp32_when_live_texts_drift_from_the_probes(
         open_session(tmp_path / "int8.onnx", 1),
     )
 
+    encoder = Encoder.from_hf(loaded.tokenizer, loaded.model.config)
+
     def backend(**kwargs: Any) -> OnnxBackend:
-        return OnnxBackend(exact_session, loaded.tokenizer, loaded.labels, loaded.model.config, **kwargs)
+        return OnnxBackend(exact_session, encoder, loaded.labels, **kwargs)
 
     exact, int8_only = backend(), backend()
     int8_only._session = int8_session  # int8 with no guard: what each text would score unguarded

@@ -15,6 +15,11 @@ this program wrote it and that no file changed since:
   directory, and `store` prunes only older entries whose manifest verifies, file by listed file.
 
 The cache root is created when missing; an existing root keeps every file that was already there.
+
+Hashing is the slow part of a cached start (a BERT-base checkpoint and its export are ~440 MB each), so
+the digests of big files are remembered in the root's `digests.json` (HMAC'd like a manifest) against the
+file's size, mtime, ctime, inode and device: any write to a file changes its ctime, which no user can set
+back, so a remembered digest is only reused for bytes that have not changed since they were hashed.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from bot.scoring.checkpoint import file_digest
@@ -37,7 +42,9 @@ from bot.scoring.protocol import ScoringError
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+DIGESTS = "digests.json"
 _KEY_BYTES = 32
+_REMEMBER_BYTES = 1 << 20  # smaller files are hashed every time: cheaper than a memo entry
 
 
 def user_cache_home() -> Path:
@@ -50,34 +57,57 @@ def lookup(root: Path, name: str, key: str) -> Path | None:
     """The entry for `key` under `root` that this program wrote and nobody changed, or None."""
     if not root.is_dir():
         return None
-    for entry in sorted(root.glob(f"{name}-{_digest(key)}-*")):
-        if _verified(entry) == key:
-            return entry
-    return None
+    memo = _Digests(root)
+    try:
+        for entry in sorted(root.glob(f"{name}-{_digest(key)}-*")):
+            if _verified(entry, memo) == key:
+                return entry
+        return None
+    finally:
+        memo.save()
 
 
-def store(root: Path, name: str, key: str, build: Callable[[Path, Path], None], *, setting: str) -> Path:
+def remembered_digest(root: Path, path: Path) -> str:
+    """sha256 of `path`, reusing the digest remembered under `root` while the file is unchanged."""
+    memo = _Digests(root)
+    try:
+        return memo.digest(path)
+    finally:
+        memo.save()
+
+
+def store(root: Path, name: str, key: str, build: Callable[[Path, Path], object], *, setting: str) -> Path:
     """Build a new entry for `key` under `root` with `build(staging, final)` and return its final path.
 
     `build` writes into `staging`, which is renamed to `final` once complete (for files that must record
     where they will live); the files it leaves are hashed into the manifest. `setting` names the key that
     chose `root`, for errors.
     """
-    _ensure_root(root, setting)
+    ensure_root(root, setting)
     final = root / f"{name}-{_digest(key)}-{secrets.token_hex(4)}"
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))
     try:
         build(staging, final)
-        _write_manifest(staging, key)
+        files = _write_manifest(staging, key)
         os.rename(staging, final)  # `final` is a fresh random name: nothing is ever replaced
+    except OSError as exc:  # a full disk, a quota: one line, and only our own staging is removed
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ScoringError(
+            f"{setting}={root}: could not write the model cache ({exc.strerror or exc})"
+        ) from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)  # our own staging directory, nothing else
         raise
+    memo = _Digests(root)
+    for relative, digest in files.items():
+        memo.remember(final / relative, digest)
+    memo.save()
     _prune(root, name, keep=key)
     return final
 
 
-def _ensure_root(root: Path, setting: str) -> None:
+def ensure_root(root: Path, setting: str) -> None:
+    """Create the cache root if missing; one `ScoringError` line naming `setting` when it cannot be."""
     if root.exists() and not root.is_dir():
         raise ScoringError(
             f"{setting}={root} is not a directory: point it at a directory (it is created if missing)"
@@ -117,12 +147,12 @@ def _secret() -> bytes:
     return secret
 
 
-def _mac(key: str, files: dict[str, str]) -> str:
+def _mac(key: str, files: Mapping[str, object]) -> str:
     payload = json.dumps({"key": key, "files": files}, sort_keys=True).encode()
     return hmac.new(_secret(), payload, hashlib.sha256).hexdigest()
 
 
-def _write_manifest(directory: Path, key: str) -> None:
+def _write_manifest(directory: Path, key: str) -> dict[str, str]:
     files = {
         str(path.relative_to(directory)): file_digest(path)
         for path in sorted(directory.rglob("*"))
@@ -130,6 +160,7 @@ def _write_manifest(directory: Path, key: str) -> None:
     }
     manifest = {"key": key, "files": files, "mac": _mac(key, files)}
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+    return files
 
 
 def _manifest(entry: Path) -> tuple[str, dict[str, str]] | None:
@@ -148,7 +179,7 @@ def _manifest(entry: Path) -> tuple[str, dict[str, str]] | None:
     return key, files
 
 
-def _verified(entry: Path) -> str | None:
+def _verified(entry: Path, memo: _Digests) -> str | None:
     """The key of an entry that this program wrote and whose every file still has its hash."""
     manifest = _manifest(entry)
     if manifest is None:
@@ -158,7 +189,7 @@ def _verified(entry: Path) -> str | None:
     for relative, digest in files.items():
         path = entry / relative
         try:
-            if path.is_symlink() or not path.is_file() or file_digest(path) != digest:
+            if path.is_symlink() or not path.is_file() or memo.digest(path) != digest:
                 log.warning("ignoring %s: %s changed since it was written", entry, relative)
                 return None
         except OSError:
@@ -182,3 +213,55 @@ def _prune(root: Path, name: str, *, keep: str) -> None:
                 folder.rmdir()  # only empty ones: anything else put there stays
         with contextlib.suppress(OSError):
             entry.rmdir()
+
+
+class _Digests:
+    """The remembered digests under one cache root (see the module docstring); never trusted unsigned."""
+
+    def __init__(self, root: Path) -> None:
+        self._path = root / DIGESTS
+        self._entries: dict[str, dict[str, object]] = {}
+        self._dirty = False
+        # A memo file this program did not sign is neither used nor overwritten.
+        self._writable = not self._path.exists()
+        try:
+            raw = json.loads(self._path.read_text(encoding="utf-8"))
+            if isinstance(raw, dict) and hmac.compare_digest(
+                str(raw.get("mac")), _mac("digests", raw["files"])
+            ):
+                self._entries, self._writable = raw["files"], True
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+
+    def digest(self, path: Path) -> str:
+        stamp = _stamp(path)
+        known = self._entries.get(str(path))
+        if known is not None and known.get("stat") == stamp and isinstance(known.get("sha256"), str):
+            return str(known["sha256"])
+        digest = file_digest(path)
+        if stamp[0] >= _REMEMBER_BYTES:
+            self.remember(path, digest)
+        return digest
+
+    def remember(self, path: Path, digest: str) -> None:
+        stamp = _stamp(path)
+        if stamp[0] >= _REMEMBER_BYTES:
+            self._entries[str(path)] = {"stat": stamp, "sha256": digest}
+            self._dirty = True
+
+    def save(self) -> None:
+        if not (self._dirty and self._writable):
+            return
+        entries = {name: entry for name, entry in self._entries.items() if Path(name).exists()}
+        payload = {"files": entries, "mac": _mac("digests", entries)}
+        with contextlib.suppress(OSError):  # a memo that cannot be written only costs a re-hash
+            fd, temporary = tempfile.mkstemp(prefix=f".{DIGESTS}.", dir=self._path.parent)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(payload, handle)
+            os.replace(temporary, self._path)  # our own memo (checked above), never another file
+        self._dirty = False
+
+
+def _stamp(path: Path) -> list[int]:
+    info = path.stat()
+    return [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev]

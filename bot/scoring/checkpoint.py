@@ -150,9 +150,14 @@ def fetch_release_weights(model_type: str) -> Path:
     if path.is_file():
         return path
     log.info("downloading the '%s' Detoxify weights to %s", model_type, path)
+    # The release names end in the start of their sha256 (toxic_debiased-c7548aa0.ckpt): checked, as
+    # torch.hub itself would, so a corrupted or substituted download is refused.
+    prefix = re.search(r"-([0-9a-f]{8,})\.", path.name)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(MODEL_URLS[model_type], str(path), progress=False)
+        torch.hub.download_url_to_file(
+            MODEL_URLS[model_type], str(path), hash_prefix=prefix.group(1) if prefix else None, progress=False
+        )
     except Exception as exc:  # no network, a proxy, a full disk: say which, in one line
         raise ScoringError(
             f"could not download the '{model_type}' Detoxify model ({_reason(exc)}); without network "

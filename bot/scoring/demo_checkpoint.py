@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import bot.scoring.cachedir as cachedir
 from bot.labels import IDENTITY_ATTACK, INSULT, LABELS, OBSCENE, SEVERE_TOXICITY, THREAT, TOXICITY
-from bot.scoring import cachedir
 
 if TYPE_CHECKING:  # imported inside the functions at run time: transformers is slow to import
     from transformers import PreTrainedModel, PreTrainedTokenizerFast

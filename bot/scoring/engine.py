@@ -266,7 +266,7 @@ def scoring_error_from(exc: Exception) -> ScoringError:
     return ScoringError(f"the model failed on this text: {reason}")
 
 
-async def load_scorer(settings: Settings, *, max_chunks: int = DEFAULT_MAX_CHUNKS) -> Scorer:
+async def load_scorer(settings: Settings) -> Scorer:
     """Load (or reuse) the process's model in a worker thread and wrap it in a `Scorer`.
 
     Reads `model_type`, `checkpoint`, `hf_config_dir`, `device`, `torch_threads`, `batch_size` and
@@ -275,5 +275,8 @@ async def load_scorer(settings: Settings, *, max_chunks: int = DEFAULT_MAX_CHUNK
     """
     backend = await asyncio.to_thread(load_backend, settings)
     return Scorer(
-        backend, batch_size=settings.batch_size, batch_wait_ms=settings.batch_wait_ms, max_chunks=max_chunks
+        backend,
+        batch_size=settings.batch_size,
+        batch_wait_ms=settings.batch_wait_ms,
+        max_chunks=backend.max_chunks,
     )

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.scoring import onnx_backend, onnx_cache
+import bot.scoring.onnx_backend as onnx_backend
+import bot.scoring.onnx_cache as onnx_cache
 from bot.scoring.backend import DetoxifyBackend
 from bot.scoring.checkpoint import fetch_release_weights, load_model, release_weights
 from bot.scoring.lite import LiteBackend
@@ -42,12 +43,15 @@ AUTO_DETOXIFY = "unbiased"
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """The model the settings resolve to: Detoxify weights at `checkpoint`, or the lite model."""
+    """The model the settings resolve to: Detoxify weights at `checkpoint`, or (None) the lite model."""
 
-    lite: bool
+    name: str
     checkpoint: Path | None = None
     source: str = ""  # names `checkpoint` in errors: `DETOXIFY_CHECKPOINT=<path>` or the release model
-    name: str = ""
+
+    @property
+    def lite(self) -> bool:
+        return self.checkpoint is None
 
 
 _cache: dict[tuple[object, ...], ScoringBackend] = {}
@@ -88,10 +92,10 @@ def load_backend(settings: Settings) -> ScoringBackend:
         if key not in _cache:
             choice = choose_model(settings.model_type, Path(checkpoint) if checkpoint else None)
             log.info("loading the scoring model: %s", choice.name)
-            if choice.lite:
+            if choice.checkpoint is None:
                 _cache[key] = LiteBackend()
             else:
-                _cache[key] = _load_detoxify(choice, settings, config_dir, kind, threads)
+                _cache[key] = _load_detoxify(choice.checkpoint, choice, settings, config_dir, kind, threads)
         return _cache[key]
 
 
@@ -99,10 +103,10 @@ def choose_model(model_type: str, checkpoint: Path | None) -> ModelChoice:
     """Apply the rule in the module docstring; downloads Detoxify's weights only when named explicitly."""
     if checkpoint is not None:
         return ModelChoice(
-            False, checkpoint, f"DETOXIFY_CHECKPOINT={checkpoint}", f"Detoxify checkpoint {checkpoint.name}"
+            f"Detoxify checkpoint {checkpoint.name}", checkpoint, f"DETOXIFY_CHECKPOINT={checkpoint}"
         )
     if model_type == LITE:
-        return ModelChoice(True, name=LiteBackend.model_name)
+        return ModelChoice(LiteBackend.model_name)
     if model_type == AUTO:
         weights = release_weights(AUTO_DETOXIFY)
         if weights.is_file():
@@ -114,24 +118,22 @@ def choose_model(model_type: str, checkpoint: Path | None) -> ModelChoice:
             LiteBackend.model_name,
             AUTO_DETOXIFY,
         )
-        return ModelChoice(True, name=LiteBackend.model_name)
+        return ModelChoice(LiteBackend.model_name)
     return _release(model_type, fetch_release_weights(model_type))
 
 
 def _release(model_type: str, weights: Path) -> ModelChoice:
-    return ModelChoice(
-        False, weights, f"the '{model_type}' Detoxify model ({weights})", f"detoxify-{model_type}"
-    )
+    return ModelChoice(f"detoxify-{model_type}", weights, f"the '{model_type}' Detoxify model ({weights})")
 
 
 def _load_detoxify(
-    choice: ModelChoice, settings: Settings, config_dir: str | None, kind: str, threads: int | None
+    checkpoint: Path,
+    choice: ModelChoice,
+    settings: Settings,
+    config_dir: str | None,
+    kind: str,
+    threads: int | None,
 ) -> ScoringBackend:
-    checkpoint = choice.checkpoint or Path()
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
     if kind == "onnx":
         try:
             return onnx_cache.load_onnx(
@@ -147,6 +149,10 @@ def _load_detoxify(
             if settings.scoring_backend != "auto":
                 raise
             log.warning("%s; scoring with PyTorch instead", exc)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     loaded = load_model(checkpoint, choice.source, config_dir, settings.device)
     return DetoxifyBackend(
         loaded.model, loaded.tokenizer, loaded.labels, settings.device, model_name=choice.name

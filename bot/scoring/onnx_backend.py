@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.scoring.backend import DetoxifyBackend
+from bot.scoring.backend import DetoxifyBackend, Encoder
 from bot.scoring.int8_guard import SAMPLE_EVERY, TOLERANCE, Int8Guard
 from bot.scoring.probes import PROBE_TEXTS
 from bot.scoring.protocol import ScoringError
@@ -40,26 +40,23 @@ class OnnxExportError(ScoringError):
 
 
 class OnnxBackend(DetoxifyBackend):
-    """An ONNX Runtime session for the forward pass; `config` is the model's Hugging Face config.
-
-    With `int8_session` (SCORING_INT8), the int8 model is checked against this exact one on `probes` here
-    and used only if they agree, then watched while running (int8_guard.py); `int8_decision` and
-    `int8_agreement` say what the check found.
-    """
+    """An ONNX Runtime session for the forward pass; no PyTorch model (nor torch import) needed."""
 
     def __init__(
         self,
         session: Any,
-        tokenizer: Any,
+        encoder: Encoder,
         labels: Any,
-        config: Any,
         *,
         model_name: str = "detoxify",
         int8_session: Any = None,
         probes: Sequence[str] = PROBE_TEXTS,
         sample_every: int = SAMPLE_EVERY,
     ) -> None:
-        super().__init__(None, tokenizer, labels, "cpu", model_name=model_name, config=config)
+        """With `int8_session` (SCORING_INT8), the int8 model is checked against this exact one on `probes`
+        and used only if they agree, then watched while running (int8_guard.py); `int8_decision` and
+        `int8_agreement` say what the check found."""
+        self._setup(encoder, labels, model_name)
         self._session = session
         self.guard: Int8Guard | None = None
         self.int8_decision = "off"
@@ -93,13 +90,11 @@ class OnnxBackend(DetoxifyBackend):
         )
 
     def _forward(self, input_ids: Any, attention_mask: Any) -> Any:
-        import torch
-
-        feeds = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
+        feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
         if self.guard is not None:
-            return torch.from_numpy(self.guard.run(feeds))
+            return self.guard.run(feeds)
         (logits,) = self._session.run(["logits"], feeds)
-        return torch.from_numpy(logits)
+        return logits
 
 
 def return_freed_memory() -> None:

@@ -3,8 +3,9 @@
 Why: exporting a BERT-base to ONNX took ~7 s of a 10 s scan, on every start. The export depends only on
 the checkpoint's bytes, the config directory's files and the library versions, so it is cached under
 `MODEL_CACHE_DIR`, keyed by exactly those. A cache entry holds everything scoring needs (the ONNX file,
-the model's config, the tokenizer, the label names), so a cache hit never builds the PyTorch model: it
-hashes the checkpoint, opens the tokenizer and an ONNX Runtime session, and is ready.
+the tokenizer as `tokenizers` JSON, the label names and token limits), so a cache hit neither builds the
+PyTorch model nor imports torch or transformers (seconds each): it checks the checkpoint's digest, opens
+the tokenizer and an ONNX Runtime session, and is ready.
 
 Entries are made and verified by `cachedir.py`: only a directory this program wrote, with every file
 unchanged, is ever opened.
@@ -19,7 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bot.scoring import cachedir
+import bot.scoring.cachedir as cachedir
+from bot.scoring.backend import Encoder
 from bot.scoring.checkpoint import file_digest, load_model
 from bot.scoring.int8_guard import quantize
 from bot.scoring.onnx_backend import OnnxBackend, export_onnx, open_session, return_freed_memory
@@ -28,8 +30,8 @@ from bot.scoring.protocol import ScoringError
 log = logging.getLogger(__name__)
 
 # Bump when what an entry holds, or how it is exported, changes.
-FORMAT = 1
-_MODEL, _CONFIG, _TOKENIZER, _LABELS = "model.onnx", "config", "tokenizer", "labels.json"
+FORMAT = 2
+_MODEL, _TOKENIZER, _META = "model.onnx", "tokenizer.json", "meta.json"
 _LIBRARIES = ("torch", "transformers", "onnx", "onnxruntime", "detoxify")
 
 
@@ -52,7 +54,11 @@ def load_onnx(
     (`OnnxExportError` when only the export failed).
     """
     root = Path(cache_root).expanduser().absolute()
-    key = cache_key(checkpoint, config_dir)
+    cachedir.ensure_root(root, "MODEL_CACHE_DIR")
+    try:
+        key = cache_key(checkpoint, config_dir, root)
+    except OSError as exc:
+        raise ScoringError(f"{source} cannot be read ({exc.strerror or exc})") from exc
     entry = cachedir.lookup(root, "onnx", key)
     if entry is None:
         log.info("exporting %s to ONNX once; later starts load it from %s", name, root)
@@ -68,8 +74,10 @@ def load_onnx(
     return _open(entry, threads, name, int8)
 
 
-def cache_key(checkpoint: Path, config_dir: str | None) -> str:
-    """Everything the exported file depends on: the checkpoint's and config files' bytes, the libraries."""
+def cache_key(checkpoint: Path, config_dir: str | None, root: Path) -> str:
+    """Everything the exported file depends on: the checkpoint's and config files' bytes, the libraries.
+
+    The checkpoint's digest is remembered under `root` while the file is unchanged (`cachedir.py`)."""
     config_files = (
         {
             str(p.relative_to(config_dir)): file_digest(p)
@@ -81,7 +89,9 @@ def cache_key(checkpoint: Path, config_dir: str | None) -> str:
     )
     payload = {
         "format": FORMAT,
-        "checkpoint": file_digest(checkpoint),
+        "checkpoint": cachedir.remembered_digest(root, checkpoint)
+        if root.is_dir()
+        else file_digest(checkpoint),
         "config": config_files,
         "libraries": {name: _version(name) for name in _LIBRARIES},
     }
@@ -97,21 +107,32 @@ def _version(name: str) -> str:
 
 def _export(checkpoint: Path, source: str, config_dir: str | None, staging: Path) -> None:
     loaded = load_model(checkpoint, source, config_dir, "cpu")
+    encoder = Encoder.from_hf(loaded.tokenizer, loaded.model.config)
     export_onnx(loaded.model, staging / _MODEL)
-    loaded.model.config.save_pretrained(staging / _CONFIG)
-    loaded.tokenizer.save_pretrained(staging / _TOKENIZER)
-    (staging / _LABELS).write_text(json.dumps(list(loaded.labels)), encoding="utf-8")
-    del loaded
+    encoder.tokenizer.save(str(staging / _TOKENIZER))
+    meta = {
+        "labels": list(loaded.labels),
+        "pad_id": encoder.pad_id,
+        "special_tokens": encoder.special_tokens,
+        "max_length": encoder.max_length,
+    }
+    (staging / _META).write_text(json.dumps(meta), encoding="utf-8")
+    del loaded, encoder
     return_freed_memory()  # the export's scratch and the PyTorch weights
 
 
 def _open(entry: Path, threads: int | None, name: str, int8: bool) -> OnnxBackend:
-    from transformers import AutoConfig, AutoTokenizer
+    from tokenizers import Tokenizer
 
     try:
-        labels: Any = json.loads((entry / _LABELS).read_text(encoding="utf-8"))
-        config = AutoConfig.from_pretrained(entry / _CONFIG, local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(entry / _TOKENIZER, local_files_only=True)
+        meta: Any = json.loads((entry / _META).read_text(encoding="utf-8"))
+        encoder = Encoder(
+            Tokenizer.from_file(str(entry / _TOKENIZER)),
+            int(meta["pad_id"]),
+            int(meta["special_tokens"]),
+            int(meta["max_length"]),
+        )
+        labels = [str(label) for label in meta["labels"]]
         session = open_session(entry / _MODEL, threads)
         int8_session = _int8_session(entry / _MODEL, threads) if int8 else None
     except ScoringError:
@@ -119,7 +140,7 @@ def _open(entry: Path, threads: int | None, name: str, int8: bool) -> OnnxBacken
     except Exception as exc:  # a library refusing a file of its own version: say where, in one line
         reason = " ".join(str(exc).split())[:160] or type(exc).__name__
         raise ScoringError(f"could not open the cached ONNX model in {entry} ({reason})") from exc
-    return OnnxBackend(session, tokenizer, labels, config, model_name=name, int8_session=int8_session)
+    return OnnxBackend(session, encoder, labels, model_name=name, int8_session=int8_session)
 
 
 def _int8_session(model: Path, threads: int | None) -> Any:

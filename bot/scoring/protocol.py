@@ -23,6 +23,7 @@ class ScoringBackend(Protocol):
     model_name: str  # shown with every report, so a lite or demo score is never taken for Detoxify's
     labels: tuple[str, ...]
     max_tokens: int  # tokens per text the model reads, special tokens excluded
+    max_chunks: int  # the work cap: most chunks of one text scored (a cheap model affords more)
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Char span of every token of `text` (special tokens excluded), in order."""
