@@ -294,7 +294,7 @@ def load_settings(
         )
     if (raw := get("SCORER_TIMEOUT_SECONDS")) is not None:
         kwargs["scorer_timeout"] = _parse(
-            "SCORER_TIMEOUT_SECONDS", raw, _positive(float), "a positive number of seconds"
+            "SCORER_TIMEOUT_SECONDS", raw, _positive(float, 3600), "a number of seconds up to 3600"
         )
     if (raw := get("POLL_INTERVAL_SECONDS")) is not None:
         kwargs["poll_interval"] = _parse(
