@@ -70,8 +70,9 @@ class ScoringDeployment:
         self._backend = load_backend(settings)
         self._labels = tuple(self._backend.labels)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoring-service")
-        self._predict.set_max_batch_size(settings.batch_size)
-        self._predict.set_batch_wait_timeout_s(settings.batch_wait_ms / 1000)
+        # @serve.batch adds these setters at run time; the checker sees only the undecorated method.
+        self._predict.set_max_batch_size(settings.batch_size)  # type: ignore[attr-defined]
+        self._predict.set_batch_wait_timeout_s(settings.batch_wait_ms / 1000)  # type: ignore[attr-defined]
         self._batch_sizes: collections.deque[int] = collections.deque(maxlen=_STATS_KEPT)
         self._batch_callers: collections.deque[int] = collections.deque(maxlen=_STATS_KEPT)
         self._texts_scored = 0
@@ -127,10 +128,11 @@ class ScoringDeployment:
         outputs = await asyncio.gather(*(self._predict((caller, c.text)) for p in plans for c in p.chunks))
         if error := next((o for o in outputs if isinstance(o, str)), None):
             raise ScoringError(error)
+        chunk_scores = [o for o in outputs if not isinstance(o, str)]
         results = [blank_score(self._labels) for _ in texts]
         start = 0
         for i, plan in zip(todo, plans, strict=True):
-            results[i] = combine_chunks(self._labels, plan, outputs[start : start + len(plan.chunks)])
+            results[i] = combine_chunks(self._labels, plan, chunk_scores[start : start + len(plan.chunks)])
             start += len(plan.chunks)
         self._texts_scored += len(todo)
         return results
