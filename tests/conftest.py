@@ -8,6 +8,7 @@ import pytest
 pytest_plugins = [
     "tests.fixtures.checkpoint",
     "tests.fixtures.discord",
+    "tests.fixtures.postgres",
     "tests.fixtures.wordpress",
 ]
 

@@ -1,4 +1,8 @@
-"""The SQLite store: migrations, append-only cases, per-guild numbering, idempotent writes, safe SQL."""
+"""The store on both engines: migrations, append-only cases, per-guild numbering, idempotent writes, safe SQL.
+
+Every test taking `store` runs once on SQLite and once on a real PostgreSQL (tests/fixtures/postgres.py);
+the few about one engine's own mechanics (PRAGMAs, a locked file, TRUNCATE) say so in their name.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +17,23 @@ from bot.store.database import Database
 from bot.store.schema import LATEST_VERSION
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request, tmp_path):
+    target = tmp_path / "cw.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    s = await Store.open(target)
+    yield s
+    await s.close()
+
+
 @pytest.fixture
-async def store(tmp_path):
+async def sqlite_store(tmp_path):
     s = await Store.open(tmp_path / "cw.db")
     yield s
     await s.close()
 
 
-async def test_open_sets_wal_foreign_keys_and_version(store):
+async def test_sqlite_open_sets_wal_foreign_keys_and_version(sqlite_store):
+    store = sqlite_store
     assert (await store.db.fetchone("PRAGMA journal_mode"))[0] == "wal"
     assert (await store.db.fetchone("PRAGMA foreign_keys"))[0] == 1
     assert (await store.db.fetchone("PRAGMA busy_timeout"))[0] >= 1000

@@ -76,7 +76,7 @@ class ScoreStore:
             " SELECT substr(c.updated_at, 1, 10) AS day, COUNT(*) AS n FROM comments c"
             " JOIN articles a ON a.id = c.article_id JOIN sources s ON s.id = a.source_id"
             " WHERE s.guild_id = ? AND c.updated_at >= ? AND c.scores IS NOT NULL GROUP BY day"
-            ") GROUP BY day",
+            ") AS per_source GROUP BY day",
             (guild_id, since, guild_id, since),
         )
         return {r["day"]: int(r["n"]) for r in rows}
