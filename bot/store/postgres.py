@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import RowMaker
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from bot.backoff import backoff_delay
 from bot.store.database import StoreError
@@ -88,6 +88,8 @@ def row_factory(cursor: psycopg.AsyncCursor[Any]) -> RowMaker[Row]:
 
 def _lost(exc: BaseException) -> bool:
     """The connection (or the server) went away: the statement can be tried again on another one."""
+    if isinstance(exc, PoolClosed):
+        return False  # this process closed the store: nothing to wait for
     if isinstance(exc, PoolTimeout):
         return True
     if isinstance(exc, pg_errors.DiskFull | pg_errors.OutOfMemory | pg_errors.InsufficientResources):
