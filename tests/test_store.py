@@ -183,3 +183,61 @@ async def test_simultaneous_warnings_cross_the_limit_exactly_once(store):
     assert befores == [0, 1, 2, 3, 4, 5]
     assert sum(1 for before in befores if before < 3 <= before + 1) == 1
     assert await store.cases.active_points(1, "7") == 6
+
+
+async def test_postgres_migrations_track_sqlite_versions_and_refuse_a_newer_schema(pg_url, postgres_server):
+    from bot.store.pg_schema import PG_LATEST_VERSION
+    from bot.store.postgres import PostgresDatabase
+
+    assert PG_LATEST_VERSION == LATEST_VERSION  # a version number means the same tables in both engines
+    db = await PostgresDatabase.open(pg_url)
+    assert await db.schema_version() == LATEST_VERSION
+    await db.migrate()  # idempotent: a second process starting later changes nothing
+    assert await db.fetchone("SELECT COUNT(*) FROM schema_version") == {"count": 1}
+    await db.execute("UPDATE schema_version SET version = ?", (LATEST_VERSION + 1,))
+    await db.close()
+    with pytest.raises(StoreError, match="newer than this commentwarden supports.*DATABASE_URL"):
+        await Store.open(pg_url)
+
+
+async def test_postgres_discord_ids_do_not_overflow(pg_url):
+    s = await Store.open(pg_url)
+    big = 1_234_567_890_123_456_789  # snowflakes need 64 bits
+    case = await s.cases.add(NewCase(guild_id=big, action="warn", target_kind="member", target_id="1",
+                                     moderator_id=big - 1, channel_id=big - 2, message_id=big - 3))
+    got = await s.cases.get(big, case.case_number)
+    assert (got.guild_id, got.moderator_id, got.channel_id, got.message_id) == (big, big - 1, big - 2, big - 3)
+    await s.close()
+
+
+async def test_postgres_lost_connection_is_retried_with_backoff(pg_url, postgres_server):
+    s = await Store.open(pg_url)
+    await s.cases.add(NewCase(guild_id=1, action="flag", target_kind="member", target_id="1"))
+    postgres_server.stop()
+    restart = asyncio.get_running_loop().run_in_executor(
+        None, lambda: (__import__("time").sleep(1.0), postgres_server.start()))
+    try:
+        # Sent while the server is down: retried until it is back, then answered.
+        case = await s.cases.add(NewCase(guild_id=1, action="flag", target_kind="member", target_id="2"))
+        assert case.case_number == 2
+        assert await s.cases.count(1, CaseFilter()) == 2
+    finally:
+        await restart
+        await s.close()
+
+
+async def test_postgres_unreachable_server_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr("bot.store.postgres.POOL_TIMEOUT_S", 1.0)
+    with pytest.raises(StoreError, match="cannot connect to the database at postgresql://u:\\*\\*\\*@/x.*DATABASE_URL"):
+        await Store.open(f"postgresql://u:secret@/x?host={tmp_path}&connect_timeout=1")
+
+
+def test_postgres_errors_read_like_sqlite_ones():
+    from psycopg import errors as pg_errors
+
+    from bot.store.postgres import explain
+
+    assert str(explain(pg_errors.DiskFull("could not extend file"))) == (
+        "the database disk is full: nothing was written; free some space and retry")
+    assert "lost the connection" in str(explain(pg_errors.AdminShutdown("terminating connection")))
+    assert "\n" not in str(explain(pg_errors.InternalError_("line one\nline two")))
