@@ -25,6 +25,7 @@ from bot.scan import scan_thread
 from bot.scoring import ScoringError
 from bot.sources import SourceError, open_source
 from bot.store import Store, StoreError
+from bot.store.engines import is_postgres_url, missing_driver, redact
 
 log = logging.getLogger("commentwarden")
 
@@ -41,7 +42,7 @@ async def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
     # Read the thread before loading the model: a bad file or URL fails in a second, not after a model load.
     async with await open_source(spec, settings=settings) as source:
         thread = await source.fetch()
-    store = await Store.open(settings.database_path)
+    store = await Store.open(settings.database_target)
     try:
         scorer = await open_scorer(settings)
         try:
@@ -69,15 +70,15 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    store = await Store.open(settings.database_path)
+    store = await Store.open(settings.database_target)
     version = await store.db.schema_version()
     await store.close()
-    print(f"{settings.database_path}: schema version {version}")
+    print(f"{store.db.path}: schema version {version}")
     return 0
 
 
 async def cmd_db_export(args: argparse.Namespace, settings: Settings) -> int:
-    store = await Store.open(settings.database_path)
+    store = await Store.open(settings.database_target)
     try:
         # A one-shot CLI command owns its event loop: a blocking local file write stalls nothing else.
         out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: ASYNC230
@@ -89,6 +90,22 @@ async def cmd_db_export(args: argparse.Namespace, settings: Settings) -> int:
         print(f"exported {count} cases to {args.output or 'stdout'}", file=sys.stderr)
     finally:
         await store.close()
+    return 0
+
+
+async def cmd_db_copy(args: argparse.Namespace, settings: Settings) -> int:
+    if not is_postgres_url(args.to):
+        raise ConfigError("--to is not valid: expected postgresql://user:password@host/dbname")
+    try:
+        from bot.store.copy import copy_sqlite_to_postgres  # psycopg is the optional `postgres` extra
+    except ImportError:
+        raise StoreError(missing_driver()) from None
+
+    report = await copy_sqlite_to_postgres(
+        settings.database_path, args.to, progress=lambda table, n: print(f"  {table}: {n:,} rows", file=sys.stderr)
+    )
+    print(f"copied {settings.database_path} to {redact(args.to)}: {report.rows['cases']:,} cases in "
+          f"{report.guilds} guilds, {sum(report.rows.values()):,} rows; counts and case numbers match")
     return 0
 
 
@@ -116,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("csv", "json"), default="csv")
     export.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
     export.set_defaults(handler=cmd_db_export)
+    copy = dbsub.add_parser("copy", help="copy the whole SQLite history into an empty PostgreSQL database")
+    copy.add_argument("--to", required=True, metavar="postgresql://…", help="the PostgreSQL database to fill")
+    copy.set_defaults(handler=cmd_db_copy)
     return parser
 
 
@@ -124,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(args.env_file)
         if args.db is not None:
-            settings = replace(settings, database_path=args.db)
+            settings = replace(settings, database_path=args.db, database_url=None)  # an explicit file wins
         configure_logging(settings.log_level if args.command == "run" else "WARNING", settings.secrets())
         return asyncio.run(args.handler(args, settings))
     except USER_ERRORS as exc:

@@ -73,7 +73,7 @@ class CommentWarden(commands.Bot):
         return task
 
     async def setup_hook(self) -> None:
-        self.store = await Store.open(self.settings.database_path)
+        self.store = await Store.open(self.settings.database_target)
         self.scorer = await open_scorer(self.settings)
         for name in EXTENSIONS:
             await self.load_extension(name)

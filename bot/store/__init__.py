@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from bot.store.cases import AUTO, Case, CaseFilter, CaseStore, NewCase
 from bot.store.database import Database, StoreError
-from bot.store.engines import is_postgres_url
+from bot.store.engines import is_postgres_url, missing_driver
 from bot.store.guilds import GuildSettings, GuildStore, Level
 from bot.store.mirror import CLI_GUILD, MirrorStore, SourceRow, StoredComment
 from bot.store.scores import MessageScore, ScoreStore
@@ -39,7 +39,10 @@ class Store:
         """`target` is a SQLite file path or a `postgresql://` URL."""
         db: Database | PostgresDatabase
         if is_postgres_url(target):
-            from bot.store.postgres import PostgresDatabase  # psycopg is the optional `postgres` extra
+            try:
+                from bot.store.postgres import PostgresDatabase  # psycopg is the optional `postgres` extra
+            except ImportError:
+                raise StoreError(missing_driver()) from None
 
             db = await PostgresDatabase.open(str(target))
         else:

@@ -23,3 +23,8 @@ def redact(url: str) -> str:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def missing_driver() -> str:
+    """The line to show when a postgresql:// target meets an install without the `postgres` extra."""
+    return "DATABASE_URL names PostgreSQL, but psycopg is not installed: pip install 'commentwarden[postgres]'"
