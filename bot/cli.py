@@ -71,9 +71,9 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
     store = await Store.open(settings.database_target)
-    version = await store.db.schema_version()
+    version = await store.schema_version()
     await store.close()
-    print(f"{store.db.path}: schema version {version}")
+    print(f"{store.location}: schema version {version}")
     return 0
 
 

@@ -134,7 +134,7 @@ class ModerationCommands(commands.Cog):
             header = "Mirrored comment author"
         if scored:
             header += "\nRecent scores: " + ", ".join(
-                f"{s['top_label'] or '-'} {s['top_score']:.2f}" for s in scored
+                f"{s.top_label or '-'} {s.top_score:.2f}" for s in scored
             )
         total = await self.bot.store.cases.count(guild_id, flt)
         pages = page_count(total)

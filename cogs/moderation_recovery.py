@@ -139,10 +139,10 @@ class Recovery(commands.Cog):
         text, place = flag.evidence or "", f"<#{flag.channel_id}>"
         if flag.target_kind == "comment":
             row = await self.bot.store.mirror.comment_row(int(flag.target_id))
-            article = await self.bot.store.mirror.article(row["article_id"]) if row is not None else None
-            text = row["text"] if row is not None else text
+            article = await self.bot.store.mirror.article(row.article_id) if row is not None else None
+            text = row.comment.text if row is not None else text
             if article is not None:
-                place = article_place(article["title"], article["url"])
+                place = article_place(article.title, article.url)
         elif flag.channel_id and flag.message_id:
             channel = guild.get_channel_or_thread(flag.channel_id)
             if isinstance(channel, discord.abc.Messageable):

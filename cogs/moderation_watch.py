@@ -205,11 +205,10 @@ class Watcher(commands.Cog):
         # Scores and flag cases commit together: after a kill -9 a message is either fully logged (and only
         # its card may be missing, which the restart posts) or not at all (and the restart's catch-up scores it).
         # A refused commit wrote nothing, so it can simply be tried again.
-        async with self.bot.store.db.transaction() as conn:
-            await self.bot.store.scores.add_many(rows, conn=conn)
-            return [await self.bot.store.cases.add(self.service.flag_case(target, score, verdict, guild_settings),
-                                                   conn=conn)
-                    for target, (_, _, guild_settings, score, verdict, _) in zip(targets, flags, strict=True)]
+        return await self.bot.store.scores.add_many(rows, [
+            self.service.flag_case(target, score, verdict, guild_settings)
+            for target, (_, _, guild_settings, score, verdict, _) in zip(targets, flags, strict=True)
+        ])
 
     # Mirrored comments
 

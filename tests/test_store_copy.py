@@ -42,7 +42,7 @@ async def _seed(path) -> None:
     article = await store.mirror.upsert_article(source.id, Article("a1", "Title", None, None, None, ""))
     comment = Comment("c1", None, "ann", None, "hello", None, None)
     await store.mirror.save_scored(article, [(comment, TextScore.stored({"insult": 0.2}, "insult", 0.2))])
-    await store.mirror.record_mirrored(article, "c1", [555, 556])
+    await store.mirror.record_mirrored(article, ["c1"], [555, 556])
     await store.scores.add_many([MessageScore(1, 2, 3, 4, {"insult": 0.1}, "insult", 0.1)])
     await store.close()
 
@@ -54,7 +54,7 @@ async def _snapshot(target) -> dict:
         cases = {g: [c async for c in store.cases.iterate(g)] for g in GUILDS}
         return {
             "counts": counts, "cases": cases, "guild": await store.guilds.get(1),
-            "cards": await store.cases.cards(1, "all"), "card": dict(await store.cases.card(1, 5)),
+            "cards": await store.cases.cards(1, "all"), "card": await store.cases.card(1, 5),
             "comments": await store.mirror.mirror_comments(1), "history": await store.scores.for_author(1, 4),
         }
     finally:

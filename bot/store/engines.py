@@ -6,7 +6,10 @@ target is PostgreSQL without having it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -28,3 +31,23 @@ def redact(url: str) -> str:
 def missing_driver() -> str:
     """The line to show when a postgresql:// target meets an install without the `postgres` extra."""
     return "DATABASE_URL names PostgreSQL, but psycopg is not installed: pip install 'commentwarden[postgres]'"
+
+
+class Engine(Protocol):
+    """What the query modules need from a database: SQLite's `Database` and `PostgresDatabase` both offer it.
+
+    SQL is written once with `?` marks; `dialect` ("sqlite" | "postgresql") picks the statement where the
+    two differ. `transaction()` yields a connection with aiosqlite's `execute`/`executemany`.
+    """
+
+    dialect: str
+
+    @property
+    def path(self) -> Any: ...
+    def transaction(self) -> AbstractAsyncContextManager[Any]: ...
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+    async def schema_version(self) -> int: ...
+    async def close(self) -> None: ...

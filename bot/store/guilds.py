@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.store.cases import utcnow_iso
-from bot.store.database import Database
+from bot.store.engines import Engine
 
 EDITABLE = (
     "review_channel_id", "shadow_mode", "mod_role_ids", "watched_channel_ids", "act_timeout_minutes",
@@ -48,7 +48,7 @@ class GuildSettings:
 
 
 class GuildStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Engine) -> None:
         self.db = db
 
     async def get(self, guild_id: int) -> GuildSettings:
