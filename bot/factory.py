@@ -15,6 +15,7 @@ from discord.ext import commands
 from bot.config import Settings
 from bot.model import open_scorer
 from bot.scoring import Scorer
+from bot.sharding import IdentifyGate, owns_guild, syncs_commands
 from bot.store import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -52,16 +53,36 @@ class CommentTree(app_commands.CommandTree):
             await interaction.response.send_message(message, ephemeral=True)
 
 
-class CommentWarden(commands.Bot):
+class CommentWarden(commands.AutoShardedBot):
+    """One process of the bot; with SHARD_COUNT/SHARD_IDS, one of several splitting the shards (README
+    "Scaling out"). Unsharded, discord.py asks Discord how many shards to run and runs them all."""
+
     store: Store
     scorer: Scorer
 
     def __init__(self, settings: Settings, **client_kwargs: Any) -> None:
+        if settings.shard_count is not None:
+            client_kwargs.setdefault("shard_count", settings.shard_count)
+        if settings.shard_ids is not None:
+            client_kwargs.setdefault("shard_ids", list(settings.shard_ids))
         client_kwargs.setdefault("intents", intents())
         client_kwargs.setdefault("allowed_mentions", discord.AllowedMentions.none())
         super().__init__(command_prefix=commands.when_mentioned, tree_cls=CommentTree, help_command=None, **client_kwargs)
         self.settings = settings
         self._event_tasks: set[asyncio.Task[None]] = set()
+        self.identify_gate: IdentifyGate | None = None
+
+    def owns_guild(self, guild_id: int) -> bool:
+        """Whether this process runs the guild's shard, so its sources are this process's to poll."""
+        return owns_guild(guild_id, self.shard_count, self.shard_ids)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """With REDIS_URL, every process of the bot queues its IDENTIFYs in one gate (Discord counts them per
+        bot); without it, discord.py's own 5-second wait, which only spaces this process's shards."""
+        if self.identify_gate is not None:
+            await self.identify_gate.wait(shard_id or 0)
+        else:
+            await super().before_identify_hook(shard_id, initial=initial)
 
     def _schedule_event(
         self, coro: Callable[..., Coroutine[Any, Any, Any]], event_name: str, *args: Any, **kwargs: Any
@@ -75,10 +96,17 @@ class CommentWarden(commands.Bot):
     async def setup_hook(self) -> None:
         self.store = await Store.open(self.settings.database_target)
         self.scorer = await open_scorer(self.settings)
+        if self.settings.redis_url:
+            limits = await self.fetch_session_start_limits()
+            self.identify_gate = await IdentifyGate.connect(
+                self.settings.redis_url, max_concurrency=limits.max_concurrency, namespace=str(self.application_id))
         for name in EXTENSIONS:
             await self.load_extension(name)
-        synced = await self.tree.sync()
-        log.info("synced %d application commands", len(synced))
+        if syncs_commands(self.shard_ids):
+            synced = await self.tree.sync()
+            log.info("synced %d application commands", len(synced))
+        else:
+            log.info("application commands are synced by the process running shard 0")
 
     async def drain_events(self) -> set[asyncio.Task[None]]:
         """Wait for running event handlers (not the caller); returns those still running after the grace period."""
@@ -100,6 +128,8 @@ class CommentWarden(commands.Bot):
             await scorer.close()
         if store := getattr(self, "store", None):
             await store.close()
+        if self.identify_gate is not None:
+            await self.identify_gate.close()
 
 
 def create_bot(settings: Settings, **client_kwargs: Any) -> CommentWarden:

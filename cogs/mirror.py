@@ -225,7 +225,7 @@ class Mirror(commands.GroupCog, group_name="mirror", group_description="Mirror a
         self.engine = MirrorEngine(bot.store, bot.scorer, self.publisher, self._open)
         self.engine.events.subscribe(self._forward)
         self.scheduler = MirrorScheduler(bot.store, self.engine, interval=settings.poll_interval,
-                                         ready=bot.wait_until_ready)
+                                         ready=bot.wait_until_ready, owns=bot.owns_guild)
         super().__init__()
 
     async def cog_load(self) -> None:
