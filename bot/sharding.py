@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 IDENTIFY_INTERVAL_S = 5.0  # Discord's window per max_concurrency bucket
 KEY_PREFIX = "commentwarden:identify"
+SLOT_MARGIN = 1.1
 
 
 def shard_of(guild_id: int, shard_count: int) -> int:
@@ -88,7 +89,8 @@ class IdentifyGate:
     async def wait(self, shard_id: int) -> None:
         """Return once this shard may IDENTIFY; its bucket is then closed to everyone for `interval`."""
         key = self.key(shard_id)
-        ttl_ms = int(self.interval * 1000)
+        # The slot is held a little past the window: the IDENTIFY reaches Discord a moment after it is taken.
+        ttl_ms = int(self.interval * 1000 * SLOT_MARGIN)
         while True:
             if await self.redis.set(key, f"{self.holder}:{shard_id}", nx=True, px=ttl_ms):
                 log.info("identify slot taken for shard %d (bucket %s)", shard_id, key)
