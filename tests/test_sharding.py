@@ -100,7 +100,7 @@ class ShardProcess(BotProcess):
                 sys.executable, "-m", "tests.crashbot", json.dumps(self.config), cwd=REPO,
                 stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
         try:
-            await self.fake.wait_until(lambda: self.exited() or self.connected(), within=START_WITHIN)
+            await self.fake.wait_until(lambda: self.exited() or self.connected(), within=2 * START_WITHIN)
         except TimeoutError:
             raise AssertionError(f"shard {self.shard_id} did not start:\n{self.tail()}") from None
         assert not self.exited(), f"shard {self.shard_id} exited:\n{self.tail()}"
@@ -142,11 +142,12 @@ async def test_two_shard_processes_on_one_postgres_and_redis_survive_a_kill_9(
 
     procs = {sid: ShardProcess(fake, pg_url, redis_url, detoxify_checkpoint, sid, tmp_path / f"shard{sid}.log")
              for sid in range(SHARDS)}
-    await asyncio.gather(*(p.start() for p in procs.values()))  # started together: the gate spaces them
-    assert fake.gateway.identifies == SHARDS and fake.gateway.identify_refusals == []
-    assert fake.state.command_syncs == 1  # only shard 0's process synced
-
+    started = list(procs.values())
     try:
+        await asyncio.gather(*(p.start() for p in procs.values()))  # started together: the gate spaces them
+        assert fake.gateway.identifies == SHARDS and fake.gateway.identify_refusals == []
+        assert fake.state.command_syncs == 1  # only shard 0's process synced
+
         # Every source is mirrored, once, by the process owning its guild.
         comments = [spec(n) for n in range(1, 13)]
         source_of: dict[int, int] = {}
@@ -184,13 +185,15 @@ async def test_two_shard_processes_on_one_postgres_and_redis_survive_a_kill_9(
         assert procs[0].connected()  # the other process carried on
 
         restarted = ShardProcess(fake, pg_url, redis_url, detoxify_checkpoint, 1, tmp_path / "shard1-again.log")
+        started.append(restarted)
         procs[1] = await restarted.start()
         for sid, g in guilds.items():
             await fake.wait_until(lambda g=g, sid=sid: len(_cards(fake, g["review"])) >= len(sent[sid]), within=60)
         await asyncio.sleep(0.5)  # a duplicate would land now
     finally:
-        for p in procs.values():
-            await p.stop()
+        for p in started:
+            if p.proc is not None and p.proc.returncode is None:
+                await p.stop()
 
     assert fake.gateway.identify_refusals == []  # the restart's IDENTIFY went through the gate too
     for sid, g in guilds.items():
