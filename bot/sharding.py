@@ -57,8 +57,14 @@ class IdentifyGate:
     time to live and try again. A crashed holder costs at most one interval: the key expires by itself.
     """
 
-    def __init__(self, redis: Redis, *, max_concurrency: int, interval: float = IDENTIFY_INTERVAL_S,
-                 namespace: str = "") -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        max_concurrency: int,
+        interval: float = IDENTIFY_INTERVAL_S,
+        namespace: str = "",
+    ) -> None:
         self.redis = redis
         self.max_concurrency = max(1, max_concurrency)
         self.interval = interval
@@ -72,15 +78,19 @@ class IdentifyGate:
             from redis.asyncio import Redis
             from redis.exceptions import RedisError
         except ImportError:
-            raise ConfigError("REDIS_URL is set but the redis package is not installed: "
-                            "pip install 'commentwarden[postgres]'") from None
+            raise ConfigError(
+                "REDIS_URL is set but the redis package is not installed: "
+                "pip install 'commentwarden[postgres]'"
+            ) from None
         redis = Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
         try:
             await redis.ping()
         except RedisError as exc:
             await redis.aclose()
-            raise ConfigError(f"cannot reach Redis at REDIS_URL ({type(exc).__name__}: {exc}): "
-                            "check the URL and that Redis is up") from None
+            raise ConfigError(
+                f"cannot reach Redis at REDIS_URL ({type(exc).__name__}: {exc}): "
+                "check the URL and that Redis is up"
+            ) from None
         return cls(redis, max_concurrency=max_concurrency, namespace=namespace)
 
     def key(self, shard_id: int) -> str:

@@ -37,22 +37,32 @@ def test_only_the_process_running_shard_0_syncs_commands():
     assert not syncs_commands([1]) and not syncs_commands([2, 3])
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    ({"SHARD_IDS": "0"}, "SHARD_IDS is set but SHARD_COUNT is not"),
-    ({"SHARD_COUNT": "2", "SHARD_IDS": "0,2"}, "expected numbers from 0 to 1"),
-    ({"SHARD_COUNT": "2", "SHARD_IDS": "one"}, "expected shard numbers"),
-    ({"SHARD_COUNT": "0"}, "SHARD_COUNT"),
-    ({"DATABASE_URL": "mysql://db/x"}, "expected postgresql://"),
-    ({"REDIS_URL": "http://r"}, "expected redis://"),
-])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SHARD_IDS": "0"}, "SHARD_IDS is set but SHARD_COUNT is not"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "0,2"}, "expected numbers from 0 to 1"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "one"}, "expected shard numbers"),
+        ({"SHARD_COUNT": "0"}, "SHARD_COUNT"),
+        ({"DATABASE_URL": "mysql://db/x"}, "expected postgresql://"),
+        ({"REDIS_URL": "http://r"}, "expected redis://"),
+    ],
+)
 def test_scaling_settings_are_checked_with_one_line(env, message):
     with pytest.raises(ConfigError, match=message):
         load_settings(None, env)
 
 
 def test_scaling_settings_parse_and_their_passwords_are_secrets():
-    s = load_settings(None, {"SHARD_COUNT": "4", "SHARD_IDS": "3, 1", "DATABASE_URL": "postgresql://cw:pw1@db/cw",
-                             "REDIS_URL": "redis://:pw2@r:6379/0"})
+    s = load_settings(
+        None,
+        {
+            "SHARD_COUNT": "4",
+            "SHARD_IDS": "3, 1",
+            "DATABASE_URL": "postgresql://cw:pw1@db/cw",
+            "REDIS_URL": "redis://:pw2@r:6379/0",
+        },
+    )
     assert (s.shard_count, s.shard_ids, s.database_target) == (4, (1, 3), "postgresql://cw:pw1@db/cw")
     assert {"pw1", "pw2"} <= set(s.secrets())
 
@@ -85,10 +95,16 @@ async def test_identify_gate_names_an_unreachable_redis_in_one_line():
 class ShardProcess(BotProcess):
     """tests/crashbot.py running one shard of two, on PostgreSQL, identifying through the Redis gate."""
 
-    def __init__(self, fake: FakeDiscord, pg_url: str, redis_url: str, checkpoint: Any, shard_id: int,
-                 log: Path) -> None:
+    def __init__(
+        self, fake: FakeDiscord, pg_url: str, redis_url: str, checkpoint: Any, shard_id: int, log: Path
+    ) -> None:
         super().__init__(fake, Path(), checkpoint, log)
-        self.config |= {"database": pg_url, "shard_count": SHARDS, "shard_ids": [shard_id], "redis_url": redis_url}
+        self.config |= {
+            "database": pg_url,
+            "shard_count": SHARDS,
+            "shard_ids": [shard_id],
+            "redis_url": redis_url,
+        }
         self.shard_id = shard_id
 
     def connected(self) -> list[Any]:
@@ -97,8 +113,15 @@ class ShardProcess(BotProcess):
     async def start(self) -> ShardProcess:
         with self.log.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "tests.crashbot", json.dumps(self.config), cwd=REPO,
-                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
+                sys.executable,
+                "-m",
+                "tests.crashbot",
+                json.dumps(self.config),
+                cwd=REPO,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
         try:
             await self.fake.wait_until(lambda: self.exited() or self.connected(), within=2 * START_WITHIN)
         except TimeoutError:
@@ -119,29 +142,45 @@ def _cards(fake: FakeDiscord, review: Any) -> list[Message]:
 
 @pytest.mark.fake_discord(shards=(SHARDS, 1), identify_limit=(1, 5.0))
 async def test_two_shard_processes_on_one_postgres_and_redis_survive_a_kill_9(
-        fake_discord: FakeDiscord, discord_world: Any, detoxify_checkpoint: Any, pg_url: str, redis_url: str,
-        tmp_path: Path) -> None:
+    fake_discord: FakeDiscord,
+    discord_world: Any,
+    detoxify_checkpoint: Any,
+    pg_url: str,
+    redis_url: str,
+    tmp_path: Path,
+) -> None:
     fake, w = fake_discord, discord_world
     toxic = detoxify_checkpoint.toxic_word
     first_shard = shard_of(w.guild.id, SHARDS)
     other = fake.create_guild("Second Guild", shard=(1 - first_shard, SHARDS))
     mods = fake.create_role(other, "Moderators", int(MODERATOR_DEFAULT))
     guilds = {
-        first_shard: {"guild": w.guild, "general": w.general, "forum": w.forum, "review": w.review,
-                      "moderator": w.moderator, "member": w.member},
-        1 - first_shard: {"guild": other, "general": fake.create_text_channel(other, "general"),
-                          "forum": fake.create_forum_channel(other, "article-comments"),
-                          "review": fake.create_text_channel(other, "mod-review"),
-                          "moderator": fake.create_member(other, "mod-mo", roles=[mods]),
-                          "member": fake.create_member(other, "member-meg")},
+        first_shard: {
+            "guild": w.guild,
+            "general": w.general,
+            "forum": w.forum,
+            "review": w.review,
+            "moderator": w.moderator,
+            "member": w.member,
+        },
+        1 - first_shard: {
+            "guild": other,
+            "general": fake.create_text_channel(other, "general"),
+            "forum": fake.create_forum_channel(other, "article-comments"),
+            "review": fake.create_text_channel(other, "mod-review"),
+            "moderator": fake.create_member(other, "mod-mo", roles=[mods]),
+            "member": fake.create_member(other, "member-meg"),
+        },
     }
     store = await Store.open(pg_url)
     for g in guilds.values():
         await store.guilds.update(g["guild"].id, review_channel_id=g["review"].id)
     await store.close()
 
-    procs = {sid: ShardProcess(fake, pg_url, redis_url, detoxify_checkpoint, sid, tmp_path / f"shard{sid}.log")
-             for sid in range(SHARDS)}
+    procs = {
+        sid: ShardProcess(fake, pg_url, redis_url, detoxify_checkpoint, sid, tmp_path / f"shard{sid}.log")
+        for sid in range(SHARDS)
+    }
     started = list(procs.values())
     try:
         await asyncio.gather(*(p.start() for p in procs.values()))  # started together: the gate spaces them
@@ -153,8 +192,13 @@ async def test_two_shard_processes_on_one_postgres_and_redis_survive_a_kill_9(
         source_of: dict[int, int] = {}
         for sid, g in guilds.items():
             path = thread_file(tmp_path, comments, name=f"thread{sid}.json")
-            added = await fake.invoke_slash("mirror add", {"url": str(path), "channel": g["forum"]},
-                                            user=g["moderator"], channel=g["general"], within=15)
+            added = await fake.invoke_slash(
+                "mirror add",
+                {"url": str(path), "channel": g["forum"]},
+                user=g["moderator"],
+                channel=g["general"],
+                within=15,
+            )
             assert "Mirroring source #" in added.content, added.content
             source_of[sid] = int(added.content.split("#", 1)[1].split()[0])
         for g in guilds.values():
@@ -166,7 +210,9 @@ async def test_two_shard_processes_on_one_postgres_and_redis_survive_a_kill_9(
             for sid, g in guilds.items():
                 sent[sid].append(await fake.send_message(g["general"], g["member"], f"you {toxic} {i}"))
         for sid, g in guilds.items():
-            await fake.wait_until(lambda g=g, sid=sid: len(_cards(fake, g["review"])) >= len(sent[sid]), within=30)
+            await fake.wait_until(
+                lambda g=g, sid=sid: len(_cards(fake, g["review"])) >= len(sent[sid]), within=30
+            )
 
         # kill -9 shard 1's process in the middle of a burst in its guild; its members keep writing meanwhile.
         victim, g1 = procs[1], guilds[1]
@@ -177,18 +223,26 @@ async def test_two_shard_processes_on_one_postgres_and_redis_survive_a_kill_9(
         with kill_when(fake, victim, counter(card_of_guild1, len(sent[1]) + 2)):
             for i in range(8):
                 sent[1].append(await fake.send_message(g1["general"], g1["member"], f"still {toxic} {i}"))
-                sent[0].append(await fake.send_message(guilds[0]["general"], guilds[0]["member"], f"also {toxic} {i}"))
+                sent[0].append(
+                    await fake.send_message(guilds[0]["general"], guilds[0]["member"], f"also {toxic} {i}")
+                )
                 await asyncio.sleep(0.05)
             await victim.wait_killed()
-        sent[1] += [await fake.send_message(g1["general"], g1["member"], f"away {toxic} {i}") for i in range(3)]
+        sent[1] += [
+            await fake.send_message(g1["general"], g1["member"], f"away {toxic} {i}") for i in range(3)
+        ]
         assert len(_cards(fake, g1["review"])) < len(sent[1])
         assert procs[0].connected()  # the other process carried on
 
-        restarted = ShardProcess(fake, pg_url, redis_url, detoxify_checkpoint, 1, tmp_path / "shard1-again.log")
+        restarted = ShardProcess(
+            fake, pg_url, redis_url, detoxify_checkpoint, 1, tmp_path / "shard1-again.log"
+        )
         started.append(restarted)
         procs[1] = await restarted.start()
         for sid, g in guilds.items():
-            await fake.wait_until(lambda g=g, sid=sid: len(_cards(fake, g["review"])) >= len(sent[sid]), within=60)
+            await fake.wait_until(
+                lambda g=g, sid=sid: len(_cards(fake, g["review"])) >= len(sent[sid]), within=60
+            )
         await asyncio.sleep(0.5)  # a duplicate would land now
     finally:
         for p in started:

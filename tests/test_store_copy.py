@@ -28,12 +28,25 @@ async def _seed(path) -> None:
     for i in range(CASES):
         guild = GUILDS[i % len(GUILDS)]
         numbers[guild] += 1
-        rows.append((guild, numbers[guild], rng.choice(("flag", "warn", "ban")), "member", str(rng.randrange(5000)),
-                     rng.randrange(20) or None, f"reason {i} 100% ‘quoted’ \\ tab\there", f"k{i}",
-                     to_iso(start + timedelta(seconds=i)), 0.5 + (i % 7) / 100))
+        rows.append(
+            (
+                guild,
+                numbers[guild],
+                rng.choice(("flag", "warn", "ban")),
+                "member",
+                str(rng.randrange(5000)),
+                rng.randrange(20) or None,
+                f"reason {i} 100% ‘quoted’ \\ tab\there",
+                f"k{i}",
+                to_iso(start + timedelta(seconds=i)),
+                0.5 + (i % 7) / 100,
+            )
+        )
     await store.db.executemany(
         "INSERT INTO cases (guild_id, case_number, action, target_kind, target_id, moderator_id, reason, dedup_key, "
-        "created_at, score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        "created_at, score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
     await store.cases.set_card(1, 5, 10, 11)
     await store.cases.decide(1, 5, "remove", 7, "mod")
     await store.guilds.update(1, review_channel_id=99, mod_role_ids=[3, 4])
@@ -53,9 +66,13 @@ async def _snapshot(target) -> dict:
         counts = {t: (await store.db.fetchone(f"SELECT COUNT(*) FROM {t}"))[0] for t in TABLES}  # noqa: S608
         cases = {g: [c async for c in store.cases.iterate(g)] for g in GUILDS}
         return {
-            "counts": counts, "cases": cases, "guild": await store.guilds.get(1),
-            "cards": await store.cases.cards(1, "all"), "card": await store.cases.card(1, 5),
-            "comments": await store.mirror.mirror_comments(1), "history": await store.scores.for_author(1, 4),
+            "counts": counts,
+            "cases": cases,
+            "guild": await store.guilds.get(1),
+            "cards": await store.cases.cards(1, "all"),
+            "card": await store.cases.card(1, 5),
+            "comments": await store.mirror.mirror_comments(1),
+            "history": await store.scores.for_author(1, 4),
         }
     finally:
         await store.close()
@@ -72,7 +89,9 @@ def test_db_copy_round_trips_a_100000_case_history(tmp_path, pg_url, capsys, cli
     before, after = asyncio.run(_snapshot(path)), asyncio.run(_snapshot(pg_url))
     assert after["counts"] == before["counts"] and before["counts"]["cases"] == CASES
     for guild in GUILDS:
-        assert [c.case_number for c in after["cases"][guild]] == list(range(1, len(before["cases"][guild]) + 1))
+        assert [c.case_number for c in after["cases"][guild]] == list(
+            range(1, len(before["cases"][guild]) + 1)
+        )
         assert after["cases"][guild] == before["cases"][guild]  # every field of every case
     for key in ("guild", "cards", "card", "comments", "history"):
         assert after[key] == before[key], key
@@ -80,7 +99,9 @@ def test_db_copy_round_trips_a_100000_case_history(tmp_path, pg_url, capsys, cli
     async def carry_on() -> tuple[int, int]:
         store = await Store.open(pg_url)
         try:
-            case = await store.cases.add(NewCase(guild_id=2, action="warn", target_kind="member", target_id="1"))
+            case = await store.cases.add(
+                NewCase(guild_id=2, action="warn", target_kind="member", target_id="1")
+            )
             source = await store.mirror.add_source(1, 50, "feed", "https://example.org/feed")
             return case.case_number, source.id
         finally:

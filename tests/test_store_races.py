@@ -29,8 +29,17 @@ async def race(url: str, job: str, n: int) -> list[Any]:
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     procs = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.store_racer", url, str(start_at), job, str(n),
-            cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "tests.store_racer",
+            url,
+            str(start_at),
+            job,
+            str(n),
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         for _ in range(2)
     ]
@@ -74,7 +83,9 @@ async def test_the_warning_limit_is_crossed_exactly_once_across_processes(pg_url
 async def test_a_card_is_claimed_by_exactly_one_process(pg_url, pg_store):
     n = 40
     for i in range(n):
-        case = await pg_store.cases.add(NewCase(guild_id=1, action="flag", target_kind="member", target_id=str(i)))
+        case = await pg_store.cases.add(
+            NewCase(guild_id=1, action="flag", target_kind="member", target_id=str(i))
+        )
         await pg_store.cases.set_card(1, case.case_number, 10, 1000 + i)
     a, b = await race(pg_url, "claims", n)
     assert not set(a) & set(b), "a card was claimed twice"
@@ -91,7 +102,9 @@ async def test_dedup_keys_hold_across_processes_without_burning_numbers(pg_url, 
 
 
 async def test_postgres_cases_refuse_update_delete_and_truncate_from_any_session(pg_url, pg_store):
-    case = await pg_store.cases.add(NewCase(guild_id=1, action="warn", target_kind="member", target_id="5", reason="x"))
+    case = await pg_store.cases.add(
+        NewCase(guild_id=1, action="warn", target_kind="member", target_id="5", reason="x")
+    )
     for sql in ("UPDATE cases SET reason = 'changed'", "DELETE FROM cases", "TRUNCATE cases"):
         with pytest.raises(StoreError, match="append-only"):
             await pg_store.db.execute(sql)

@@ -22,12 +22,23 @@ from bot.store.schema import LATEST_VERSION
 log = logging.getLogger(__name__)
 
 # Parents before children, so foreign keys hold at every row.
-TABLES = ("guild_settings", "thresholds", "sources", "articles", "comments", "message_scores", "cases", "review_cards")
+TABLES = (
+    "guild_settings",
+    "thresholds",
+    "sources",
+    "articles",
+    "comments",
+    "message_scores",
+    "cases",
+    "review_cards",
+)
 WITH_IDENTITY = ("sources", "articles", "comments", "message_scores", "cases")
 PAGE = 5000
 # Per guild: how many cases, and which numbers (first, last, sum: dense numbering gives sum = n(n+1)/2).
-CASE_NUMBERS = ("SELECT guild_id, COUNT(*), MIN(case_number), MAX(case_number), SUM(case_number) FROM cases "
-                "GROUP BY guild_id ORDER BY guild_id")
+CASE_NUMBERS = (
+    "SELECT guild_id, COUNT(*), MIN(case_number), MAX(case_number), SUM(case_number) FROM cases "
+    "GROUP BY guild_id ORDER BY guild_id"
+)
 
 
 @dataclass(frozen=True)
@@ -38,7 +49,9 @@ class CopyReport:
 
 
 async def copy_sqlite_to_postgres(
-    sqlite_path: Path, url: str, progress: Callable[[str, int], None] | None = None,
+    sqlite_path: Path,
+    url: str,
+    progress: Callable[[str, int], None] | None = None,
 ) -> CopyReport:
     """Copy the file at `sqlite_path` into the (empty) PostgreSQL database at `url`."""
     if not await asyncio.to_thread(sqlite_path.is_file):
@@ -47,8 +60,10 @@ async def copy_sqlite_to_postgres(
     try:
         version = await source.schema_version()
         if version != LATEST_VERSION:
-            raise StoreError(f"{sqlite_path} has schema version {version}, this commentwarden copies version "
-                             f"{LATEST_VERSION}: run `commentwarden db migrate` on it first")
+            raise StoreError(
+                f"{sqlite_path} has schema version {version}, this commentwarden copies version "
+                f"{LATEST_VERSION}: run `commentwarden db migrate` on it first"
+            )
         target = await PostgresDatabase.open(url)
         try:
             return await _copy(source, target, progress)
@@ -58,7 +73,9 @@ async def copy_sqlite_to_postgres(
         await source.close()
 
 
-async def _copy(source: Database, target: PostgresDatabase, progress: Callable[[str, int], None] | None) -> CopyReport:
+async def _copy(
+    source: Database, target: PostgresDatabase, progress: Callable[[str, int], None] | None
+) -> CopyReport:
     rows: dict[str, int] = {}
     async with target.transaction() as tx:
         for table in TABLES:
@@ -93,7 +110,8 @@ async def _copy_table(source: Database, tx: PgConnection, table: str) -> int:
     async with tx.raw.cursor() as cur, cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:  # noqa: S608
         while True:
             page = await source.fetchall(
-                f"SELECT rowid, {names} FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?", (last, PAGE)  # noqa: S608
+                f"SELECT rowid, {names} FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?",  # noqa: S608
+                (last, PAGE),
             )
             if not page:
                 break
@@ -110,15 +128,19 @@ async def _count(tx: PgConnection, table: str) -> int:
     return int(row[0]) if row else 0
 
 
-async def _verify(source: Database, tx: PgConnection, copied: dict[str, int]) -> dict[int, tuple[int, int, int, int]]:
+async def _verify(
+    source: Database, tx: PgConnection, copied: dict[str, int]
+) -> dict[int, tuple[int, int, int, int]]:
     """Refuse to commit unless every table and every guild's case numbers match the file."""
     for table in TABLES:
         row = await source.fetchone(f"SELECT COUNT(*) FROM {table}")  # noqa: S608
         expected = int(row[0]) if row else 0
         landed = await _count(tx, table)
         if not expected == copied[table] == landed:
-            raise StoreError(f"copy check failed: {table} has {expected} rows in SQLite but {landed} in PostgreSQL; "
-                             "nothing was committed")
+            raise StoreError(
+                f"copy check failed: {table} has {expected} rows in SQLite but {landed} in PostgreSQL; "
+                "nothing was committed"
+            )
     want = {int(r[0]): _numbers(r) for r in await source.fetchall(CASE_NUMBERS)}
     async with tx.execute(CASE_NUMBERS) as cur:
         got = {int(r[0]): _numbers(r) for r in await cur.fetchall()}

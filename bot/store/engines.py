@@ -30,7 +30,9 @@ def redact(url: str) -> str:
 
 def missing_driver() -> str:
     """The line to show when a postgresql:// target meets an install without the `postgres` extra."""
-    return "DATABASE_URL names PostgreSQL, but psycopg is not installed: pip install 'commentwarden[postgres]'"
+    return (
+        "DATABASE_URL names PostgreSQL, but psycopg is not installed: pip install 'commentwarden[postgres]'"
+    )
 
 
 class Engine(Protocol):

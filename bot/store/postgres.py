@@ -106,10 +106,14 @@ def explain(exc: psycopg.Error) -> StoreError:
         return StoreError("the database is read-only: check the server (a standby?) and DATABASE_URL")
     if isinstance(exc, pg_errors.UniqueViolation):
         return StoreError(f"database error: UNIQUE constraint failed: {exc.diag.constraint_name or first}")
-    if isinstance(exc, pg_errors.LockNotAvailable | pg_errors.DeadlockDetected | pg_errors.SerializationFailure):
+    if isinstance(
+        exc, pg_errors.LockNotAvailable | pg_errors.DeadlockDetected | pg_errors.SerializationFailure
+    ):
         return StoreError("the database is locked by another process: nothing was written; retry shortly")
     if _lost(exc):
-        return StoreError(f"lost the connection to the database: nothing was written; retry shortly ({first})")
+        return StoreError(
+            f"lost the connection to the database: nothing was written; retry shortly ({first})"
+        )
     return StoreError(f"database error: {first}")
 
 
@@ -166,17 +170,23 @@ class PostgresDatabase:
     async def open(cls, url: str, *, migrate: bool = True, max_size: int = POOL_MAX) -> PostgresDatabase:
         """Connect (waiting for the first connection) and bring the schema up to date."""
         pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] = AsyncConnectionPool(
-            url, open=False, min_size=1, max_size=max_size, timeout=POOL_TIMEOUT_S,
+            url,
+            open=False,
+            min_size=1,
+            max_size=max_size,
+            timeout=POOL_TIMEOUT_S,
             kwargs={"autocommit": True, "row_factory": row_factory},
-            check=AsyncConnectionPool.check_connection, name="commentwarden",
+            check=AsyncConnectionPool.check_connection,
+            name="commentwarden",
         )
         try:
             await pool.open(wait=True, timeout=POOL_TIMEOUT_S)
         except (psycopg.Error, PoolTimeout) as exc:
             await pool.close()
-            raise StoreError(f"cannot connect to the database at {redact(url)}: check DATABASE_URL and that "
-                             f"the server is up ({str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r})"
-                             ) from None
+            raise StoreError(
+                f"cannot connect to the database at {redact(url)}: check DATABASE_URL and that "
+                f"the server is up ({str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r})"
+            ) from None
         db = cls(pool, url)
         if migrate:
             try:
@@ -211,6 +221,7 @@ class PostgresDatabase:
 
         One transaction under an advisory lock, so processes starting together migrate once, in order.
         """
+
         async def run() -> int:
             async with self.pool.connection() as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
@@ -226,7 +237,9 @@ class PostgresDatabase:
                     await conn.execute(PG_MIGRATIONS[number - 1])
                 if version < PG_LATEST_VERSION:
                     await conn.execute("DELETE FROM schema_version")
-                    await conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (PG_LATEST_VERSION,))
+                    await conn.execute(
+                        "INSERT INTO schema_version (version) VALUES (%s)", (PG_LATEST_VERSION,)
+                    )
             return PG_LATEST_VERSION
 
         return await self._retrying(run)
@@ -268,6 +281,7 @@ class PostgresDatabase:
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One write in its own transaction; returns the number of rows it touched."""
+
         async def run() -> int:
             async with self.pool.connection() as conn, conn.cursor() as cur:
                 await cur.execute(to_pg(sql), tuple(params))
@@ -296,4 +310,3 @@ async def _version(conn: psycopg.AsyncConnection[Row]) -> int:
     cur = await conn.execute("SELECT MAX(version) FROM schema_version")
     row = await cur.fetchone()
     return int(row[0]) if row and row[0] is not None else 0
-
