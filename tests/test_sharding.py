@@ -272,3 +272,43 @@ async def test_two_shard_processes_on_one_postgres_and_redis_survive_a_kill_9(
             assert sorted(c.message_id for c in flags) == sorted(m.id for m in sent[sid])
     finally:
         await store.close()
+
+
+async def _identify(fake: FakeDiscord, session: Any, shard: list[int] | None) -> dict[str, Any]:
+    """A raw gateway client: HELLO, then IDENTIFY; the first frame the fake answers with."""
+    ws = await session.ws_connect(fake.gateway_url + "?v=10&encoding=json")
+    hello = await ws.receive_json(timeout=5)
+    assert hello["op"] == 10
+    data: dict[str, Any] = {"token": fake.token, "intents": 1 << 9, "properties": {}}
+    if shard is not None:
+        data["shard"] = shard
+    await ws.send_json({"op": 2, "d": data})
+    msg = await ws.receive(timeout=5)
+    await ws.close()
+    return (
+        {"close": ws.close_code} if msg.type.name in ("CLOSE", "CLOSED", "CLOSING") else json.loads(msg.data)
+    )
+
+
+@pytest.mark.fake_discord(shards=(SHARDS, 1), identify_limit=(1, 5.0))
+async def test_fake_discord_shards_like_discord(fake_discord: FakeDiscord, discord_world: Any) -> None:
+    import aiohttp
+
+    fake = fake_discord
+    async with aiohttp.ClientSession() as http:
+        async with http.get(
+            f"{fake.api_base}/gateway/bot", headers={"Authorization": f"Bot {fake.token}"}
+        ) as r:
+            info = await r.json(content_type=None)
+        assert info["shards"] == SHARDS and info["session_start_limit"]["max_concurrency"] == 1
+        assert (await _identify(fake, http, None)) == {"close": 4011}  # sharding required
+        assert (await _identify(fake, http, [2, SHARDS])) == {"close": 4010}  # no such shard
+        own = shard_of(discord_world.guild.id, SHARDS)
+        ready = await _identify(fake, http, [own, SHARDS])
+        assert ready["t"] == "READY" and [g["id"] for g in ready["d"]["guilds"]] == [
+            str(discord_world.guild.id)
+        ]
+        # The other shard, in the same bucket, within 5 s: refused as Discord refuses it.
+        assert (await _identify(fake, http, [1 - own, SHARDS]))["op"] == 9
+    assert fake.gateway.identify_refusals and "bucket 0" in fake.gateway.identify_refusals[0]
+    fake.gateway.identify_refusals.clear()  # provoked on purpose; any other refusal fails a test
