@@ -11,13 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bot.config import ConfigError, load_settings
 from bot.sharding import IdentifyGate, owns_guild, shard_of, syncs_commands
 from bot.store import CaseFilter, Store
 from tests.fakediscord import FakeDiscord
-from tests.fakediscord.models import Message
+from tests.fakediscord.models import DM, Channel, Message
 from tests.fakediscord.permissions import MODERATOR_DEFAULT
 from tests.test_mirror_discord import assert_thread_shows, spec, thread_file, wait_mirrored
 from tests.test_reliability_crash import REPO, START_WITHIN, BotProcess, counter, kill_when
@@ -292,8 +293,6 @@ async def _identify(fake: FakeDiscord, session: Any, shard: list[int] | None) ->
 
 @pytest.mark.fake_discord(shards=(SHARDS, 1), identify_limit=(1, 5.0))
 async def test_fake_discord_shards_like_discord(fake_discord: FakeDiscord, discord_world: Any) -> None:
-    import aiohttp
-
     fake = fake_discord
     async with aiohttp.ClientSession() as http:
         async with http.get(
@@ -312,3 +311,44 @@ async def test_fake_discord_shards_like_discord(fake_discord: FakeDiscord, disco
         assert (await _identify(fake, http, [1 - own, SHARDS]))["op"] == 9
     assert fake.gateway.identify_refusals and "bucket 0" in fake.gateway.identify_refusals[0]
     fake.gateway.identify_refusals.clear()  # provoked on purpose; any other refusal fails a test
+
+
+@pytest.mark.fake_discord(shards=(SHARDS, 2))
+async def test_fake_discord_routes_guild_events_to_their_shard_and_dms_to_shard_0(
+    fake_discord: FakeDiscord, discord_world: Any
+) -> None:
+    fake, w = fake_discord, discord_world
+    other = fake.create_guild("Other", shard=(1 - shard_of(w.guild.id, SHARDS), SHARDS))
+    other_general = fake.create_text_channel(other, "general")
+    other_member = fake.create_member(other, "oscar")
+    async with aiohttp.ClientSession() as http:
+        sockets = []
+        for sid in range(SHARDS):
+            ws = await http.ws_connect(fake.gateway_url + "?v=10&encoding=json")
+            await ws.receive_json(timeout=5)
+            intents = (1 << 0) | (1 << 9) | (1 << 12)  # guilds, guild messages, direct messages
+            await ws.send_json(
+                {"op": 2, "d": {"token": fake.token, "intents": intents, "shard": [sid, SHARDS]}}
+            )
+            sockets.append(ws)
+        await fake.wait_until(lambda: len(fake.gateway.connected_sessions) == SHARDS, within=5)
+        by_shard = {s.shard[0]: s for s in fake.gateway.connected_sessions}
+        dm = Channel(id=fake.state.ids.next(), type=DM, guild_id=None, name="", recipients=[w.member.user])
+        fake.state.channels[dm.id] = dm
+        in_dm = await fake.send_message(dm, w.member.user, "a direct message")
+        in_first = await fake.send_message(w.general, w.member, "in the first guild")
+        in_other = await fake.send_message(other_general, other_member, "in the other guild")
+        for ws in sockets:
+            await ws.close()
+
+    def seen(sid: int) -> set[int]:
+        return {int(d["id"]) for e, d in by_shard[sid].received if e == "MESSAGE_CREATE"}
+
+    first = shard_of(w.guild.id, SHARDS)
+    assert seen(first) >= {in_first.id} and in_other.id not in seen(first)
+    assert seen(1 - first) >= {in_other.id} and in_first.id not in seen(1 - first)
+    assert in_dm.id in seen(0) and in_dm.id not in seen(1)
+    created = {
+        sid: {int(d["id"]) for e, d in by_shard[sid].received if e == "GUILD_CREATE"} for sid in by_shard
+    }
+    assert created[first] == {w.guild.id} and created[1 - first] == {other.id}
