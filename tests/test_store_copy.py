@@ -14,6 +14,7 @@ from bot.sources.base import Article, Comment
 from bot.store import NewCase, Store
 from bot.store.cases import to_iso
 from bot.store.copy import TABLES
+from bot.store.schema import LATEST_VERSION
 from bot.store.scores import MessageScore
 
 CASES = 100_000
@@ -128,3 +129,21 @@ def test_db_copy_refuses_a_missing_file(tmp_path, pg_url, capsys, cli_logging):
     assert main(["--db", str(tmp_path / "nope.db"), "db", "copy", "--to", pg_url]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "nope.db").exists()  # only read, never created
+
+
+def test_database_url_points_every_db_command_at_postgres(tmp_path, pg_url, capsys, cli_logging, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    monkeypatch.chdir(tmp_path)  # where DATABASE_PATH's default file would appear
+    env = ["--env-file", str(tmp_path / "none.env")]
+    assert main([*env, "db", "migrate"]) == 0
+    assert capsys.readouterr().out.strip() == f"{pg_url}: schema version {LATEST_VERSION}"
+
+    async def one_case() -> None:
+        store = await Store.open(pg_url)
+        await store.cases.add(NewCase(guild_id=7, action="warn", target_kind="member", target_id="3", reason="r"))
+        await store.close()
+
+    asyncio.run(one_case())
+    assert main([*env, "db", "export", "--guild", "7", "--format", "json"]) == 0
+    assert '"reason": "r"' in capsys.readouterr().out
+    assert not list(tmp_path.glob("*.db"))  # no SQLite file was made on the side
