@@ -5,7 +5,10 @@ killed with SIGKILL and restarted."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -21,9 +24,11 @@ from tests.fakediscord import FakeDiscord
 from tests.fakediscord.models import DM, Channel, Message
 from tests.fakediscord.permissions import MODERATOR_DEFAULT
 from tests.test_mirror_discord import assert_thread_shows, spec, thread_file, wait_mirrored
-from tests.test_reliability_crash import REPO, START_WITHIN, BotProcess, counter, kill_when
+from tests.test_reliability_crash import counter, kill_when
 
 SHARDS = 2
+REPO = Path(__file__).resolve().parents[1]
+START_WITHIN = 150.0  # two cold interpreters import torch, transformers and discord.py at once
 
 
 def test_a_process_owns_the_guilds_of_its_shards_only():
@@ -93,23 +98,37 @@ async def test_identify_gate_names_an_unreachable_redis_in_one_line():
         await IdentifyGate.connect("redis://127.0.0.1:1/0", max_concurrency=1)
 
 
-class ShardProcess(BotProcess):
-    """tests/crashbot.py running one shard of two, on PostgreSQL, identifying through the Redis gate."""
+class ShardProcess:
+    """tests/crashbot.py running one shard of two, on PostgreSQL, identifying through the Redis gate; its log
+    is kept for the failure message."""
 
     def __init__(
         self, fake: FakeDiscord, pg_url: str, redis_url: str, checkpoint: Any, shard_id: int, log: Path
     ) -> None:
-        super().__init__(fake, Path(), checkpoint, log)
-        self.config |= {
+        self.fake = fake
+        self.config = {
+            "api": fake.api_base,
+            "gateway": fake.gateway_url,
+            "token": fake.token,
             "database": pg_url,
+            "checkpoint": str(checkpoint.checkpoint),
+            "config_dir": str(checkpoint.config_dir),
             "shard_count": SHARDS,
             "shard_ids": [shard_id],
             "redis_url": redis_url,
         }
         self.shard_id = shard_id
+        self.log = log
+        self.proc: asyncio.subprocess.Process | None = None
 
     def connected(self) -> list[Any]:
         return [s for s in self.fake.gateway.connected_sessions if s.shard == (self.shard_id, SHARDS)]
+
+    def exited(self) -> bool:
+        return self.proc is not None and self.proc.returncode is not None
+
+    def tail(self) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
 
     async def start(self) -> ShardProcess:
         with self.log.open("ab") as log:
@@ -124,17 +143,34 @@ class ShardProcess(BotProcess):
                 stderr=log,
             )
         try:
-            await self.fake.wait_until(lambda: self.exited() or self.connected(), within=2 * START_WITHIN)
+            await self.fake.wait_until(lambda: self.exited() or self.connected(), within=START_WITHIN)
         except TimeoutError:
             raise AssertionError(f"shard {self.shard_id} did not start:\n{self.tail()}") from None
         assert not self.exited(), f"shard {self.shard_id} exited:\n{self.tail()}"
         await asyncio.sleep(0.5)  # READY, then guild_ready_timeout
         return self
 
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGKILL)
+
     async def wait_killed(self) -> None:
         assert self.proc is not None
-        await asyncio.wait_for(self.proc.wait(), 10)
+        assert await asyncio.wait_for(self.proc.wait(), 10) == -signal.SIGKILL, self.tail()
         await self.fake.wait_until(lambda: not self.connected(), within=10)
+
+    async def stop(self) -> None:
+        """SIGTERM, as an operator stops it; SIGKILL if it hangs (and say so)."""
+        if self.proc is None or self.proc.returncode is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self.proc.wait(), 30)
+        except TimeoutError:
+            self.kill()
+            await self.proc.wait()
+            raise AssertionError(f"shard {self.shard_id} did not stop on SIGTERM:\n{self.tail()}") from None
 
 
 def _cards(fake: FakeDiscord, review: Any) -> list[Message]:
@@ -247,8 +283,7 @@ async def test_two_shard_processes_on_one_postgres_and_redis_survive_a_kill_9(
         await asyncio.sleep(0.5)  # a duplicate would land now
     finally:
         for p in started:
-            if p.proc is not None and p.proc.returncode is None:
-                await p.stop()
+            await p.stop()
 
     assert fake.gateway.identify_refusals == []  # the restart's IDENTIFY went through the gate too
     for sid, g in guilds.items():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from dataclasses import replace
 
 import pytest
 
@@ -245,3 +246,53 @@ def test_postgres_errors_read_like_sqlite_ones():
         "the database disk is full: nothing was written; free some space and retry")
     assert "lost the connection" in str(explain(pg_errors.AdminShutdown("terminating connection")))
     assert "\n" not in str(explain(pg_errors.InternalError_("line one\nline two")))
+
+
+async def test_every_query_of_the_moderation_and_mirror_views_answers_alike(store):
+    """The statistics, recovery and mirror queries (the ones whose SQL differs most between dialects)."""
+    from bot.scoring.engine import TextScore
+    from bot.sources.base import Article, Comment
+    from bot.store import MessageScore
+
+    since = "2000-01-01T00:00:00.000Z"
+    flag = NewCase(guild_id=1, action="flag", target_kind="member", target_id="5", label="insult", score=0.9,
+                   scores={"insult": 0.9}, channel_id=42, message_id=500)
+    cases = await store.cases.add_many([flag, replace(flag, message_id=501, label="threat", channel_id=43),
+                                        replace(flag, message_id=502)])
+    await store.cases.set_card(1, cases[0].case_number, 9, 900)
+    await store.cases.decide(1, cases[0].case_number, "remove", 7, "mod")
+    assert [c.case_number for c in await store.cases.uncarded_flags(1, since)] == [2, 3]
+    assert await store.cases.decided_flags(1, ["remove"]) == [({"insult": 0.9}, "remove")]
+    assert sum((await store.cases.per_day(1, since, ["flag"])).values()) == 3
+    assert await store.cases.flag_labels(1, since) == {"insult": 2, "threat": 1}
+    assert await store.cases.top_flag_channels(1, since) == [(42, 2), (43, 1)]
+    assert (await store.cases.latest(1, "5", "flag")).case_number == 3
+    assert await store.cases.count_cards(1, "decided") == 1
+
+    await store.scores.add_many([MessageScore(1, 42, 700 + i, 5, {"insult": 0.1}, "insult", 0.1) for i in range(3)])
+    assert await store.scores.scored_ids([700, 701, 999]) == {700, 701}
+    assert await store.scores.newest_in_channel(1, 42) == 702
+    assert len(await store.scores.for_author(1, 5)) == 3
+
+    source = await store.mirror.add_source(1, 50, "file", "/t.json")
+    assert (await store.mirror.add_source(1, 50, "file", "/t.json")).id == source.id  # idempotent
+    article = await store.mirror.upsert_article(source.id, Article("a1", "Title", None, None, None, ""))
+    comments = [Comment(f"c{i}", None, "ann", None, f"text {i}", None, None) for i in range(2)]
+    await store.mirror.save_scored(article, [(c, TextScore.stored({"insult": 0.2}, "insult", 0.2)) for c in comments])
+    assert await store.mirror.has_unpublished(source.id) is True
+    await store.mirror.set_article_thread(article, 8000, 8001)
+    await store.mirror.record_mirrored(article, ["c0", "c1"], [8100])
+    assert await store.mirror.has_unpublished(source.id) is False
+    unjudged = await store.mirror.unjudged(1, since)
+    assert [u.row.comment.external_id for u in unjudged] == ["c0", "c1"] and unjudged[0].thread_id == 8000
+    await store.mirror.set_judged(unjudged[0].row.id, unjudged[0].row.content_hash)
+    assert [u.row.comment.external_id for u in await store.mirror.unjudged(1, since)] == ["c1"]
+    assert len(await store.scores.for_comment_author(1, "ann")) == 2
+    assert sum((await store.scores.per_day(1, since)).values()) == 5  # 3 member messages + 2 comments
+    assert (await store.mirror.source_of_comment(unjudged[0].row.id)).id == source.id
+    await store.mirror.record_poll(source.id, ok=False, error="site down")
+    assert (await store.mirror.source(source.id)).failures == 1
+    assert await store.mirror.set_paused(1, source.id, True) and (await store.mirror.source(source.id)).paused
+    await store.mirror.reset_article(article)
+    assert await store.mirror.has_unpublished(source.id) is True
+    assert await store.mirror.remove_source(1, source.id) and await store.mirror.sources(1) == []
