@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.store import CaseFilter, NewCase, Store  # noqa: E402
-from bot.store.cases import to_iso  # noqa: E402
+from bot.timestamps import to_iso  # noqa: E402
 
 GUILD = 1
 MEMBERS = 20_000
@@ -52,11 +52,20 @@ async def seed(store: Store, count: int) -> None:
     batch = []
     for number in range(1, count + 1):
         moderator = rng.randrange(MODERATORS) if rng.random() < 0.6 else None
-        batch.append((
-            GUILD, number, rng.choice(ACTIONS), "member", str(rng.randrange(MEMBERS)), f"user{number % 997}",
-            moderator, f"mod{moderator}" if moderator is not None else "auto", "seeded",
-            to_iso(start + timedelta(seconds=span * number / count)),
-        ))
+        batch.append(
+            (
+                GUILD,
+                number,
+                rng.choice(ACTIONS),
+                "member",
+                str(rng.randrange(MEMBERS)),
+                f"user{number % 997}",
+                moderator,
+                f"mod{moderator}" if moderator is not None else "auto",
+                "seeded",
+                to_iso(start + timedelta(seconds=span * number / count)),
+            )
+        )
         if len(batch) == 50_000:
             await _insert(store, batch)
             batch = []
@@ -65,15 +74,19 @@ async def seed(store: Store, count: int) -> None:
     await store.db.execute("ANALYZE")
 
 
-SEED_COLUMNS = ("guild_id, case_number, action, target_kind, target_id, target_name, moderator_id, moderator_name, "
-                "reason, created_at")
+SEED_COLUMNS = (
+    "guild_id, case_number, action, target_kind, target_id, target_name, moderator_id, moderator_name, "
+    "reason, created_at"
+)
 
 
 async def _insert(store: Store, rows: list[tuple]) -> None:
     if store.db.dialect == "postgresql":  # COPY: seeding a million rows one INSERT at a time takes minutes
-        async with store.db.transaction() as tx, tx.raw.cursor() as cur, cur.copy(
-            f"COPY cases ({SEED_COLUMNS}) FROM STDIN"
-        ) as copy:
+        async with (
+            store.db.transaction() as tx,
+            tx.raw.cursor() as cur,
+            cur.copy(f"COPY cases ({SEED_COLUMNS}) FROM STDIN") as copy,
+        ):
             for row in rows:
                 await copy.write_row(row)
         return
@@ -122,7 +135,9 @@ async def write_worker(url: str, guild: int, n: int, start_at: float) -> None:
     async def writer() -> None:
         while queue:
             i = queue.pop()
-            await store.cases.add(NewCase(guild_id=guild, action="flag", target_kind="member", target_id=str(i)))
+            await store.cases.add(
+                NewCase(guild_id=guild, action="flag", target_kind="member", target_id=str(i))
+            )
 
     await asyncio.gather(*(writer() for _ in range(8)))
     elapsed = time.perf_counter() - t0
@@ -136,8 +151,15 @@ async def processes_writing(url: str, guilds: list[int], n: int) -> float:
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     procs = [
         await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--write-worker", url, str(guild), str(n), str(start_at),
-            stdout=asyncio.subprocess.PIPE, env=env,
+            sys.executable,
+            __file__,
+            "--write-worker",
+            url,
+            str(guild),
+            str(n),
+            str(start_at),
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
         )
         for guild in guilds
     ]
@@ -154,48 +176,84 @@ async def run(count: int, quick: bool, url: str | None = None) -> int:
         print(f"seeded {count:,} cases in {time.perf_counter() - t0:.1f}s")
         since = to_iso(datetime(2025, 6, 1, tzinfo=UTC))
 
-        history = await timed(lambda i: store.cases.query(GUILD, CaseFilter(target_id=str(i * 7 % MEMBERS))), 50)
+        history = await timed(
+            lambda i: store.cases.query(GUILD, CaseFilter(target_id=str(i * 7 % MEMBERS))), 50
+        )
         modlog = await timed(
             lambda i: store.cases.query(GUILD, CaseFilter(moderator_id=i % MODERATORS, since=since)), 50
         )
-        scan_history = await timed(lambda i: full_scan(store,
-            "SELECT * FROM cases WHERE guild_id = ? AND target_id = ? "
-            "ORDER BY created_at DESC LIMIT 10", (GUILD, str(i * 7 % MEMBERS))), 3)
-        scan_modlog = await timed(lambda i: full_scan(store,
-            "SELECT * FROM cases WHERE guild_id = ? AND moderator_id = ? AND created_at >= ? "
-            "ORDER BY created_at DESC LIMIT 10", (GUILD, i % MODERATORS, since)), 3)
+        scan_history = await timed(
+            lambda i: full_scan(
+                store,
+                "SELECT * FROM cases WHERE guild_id = ? AND target_id = ? ORDER BY created_at DESC LIMIT 10",
+                (GUILD, str(i * 7 % MEMBERS)),
+            ),
+            3,
+        )
+        scan_modlog = await timed(
+            lambda i: full_scan(
+                store,
+                "SELECT * FROM cases WHERE guild_id = ? AND moderator_id = ? AND created_at >= ? "
+                "ORDER BY created_at DESC LIMIT 10",
+                (GUILD, i % MODERATORS, since),
+            ),
+            3,
+        )
 
         print("\n/history member (10 newest):")
-        print(f"  indexed {history:.2f} ms   full scan {scan_history:.1f} ms   speedup x{scan_history / history:.0f}")
-        print("  plan:", await plan(store, "SELECT * FROM cases WHERE guild_id = ? AND target_id = ? "
-                                    "ORDER BY created_at DESC LIMIT 10", (GUILD, "5")))
+        print(
+            f"  indexed {history:.2f} ms   full scan {scan_history:.1f} ms   speedup x{scan_history / history:.0f}"
+        )
+        print(
+            "  plan:",
+            await plan(
+                store,
+                "SELECT * FROM cases WHERE guild_id = ? AND target_id = ? ORDER BY created_at DESC LIMIT 10",
+                (GUILD, "5"),
+            ),
+        )
         print("/modlog moderator + since (10 newest):")
-        print(f"  indexed {modlog:.2f} ms   full scan {scan_modlog:.1f} ms   speedup x{scan_modlog / modlog:.0f}")
-        print("  plan:", await plan(store, "SELECT * FROM cases WHERE guild_id = ? AND moderator_id = ? AND "
-                                    "created_at >= ? ORDER BY created_at DESC LIMIT 10", (GUILD, 3, since)))
+        print(
+            f"  indexed {modlog:.2f} ms   full scan {scan_modlog:.1f} ms   speedup x{scan_modlog / modlog:.0f}"
+        )
+        print(
+            "  plan:",
+            await plan(
+                store,
+                "SELECT * FROM cases WHERE guild_id = ? AND moderator_id = ? AND "
+                "created_at >= ? ORDER BY created_at DESC LIMIT 10",
+                (GUILD, 3, since),
+            ),
+        )
 
         n = 2_000 if quick else 10_000
         new = [NewCase(guild_id=2, action="flag", target_kind="member", target_id=str(i)) for i in range(n)]
         t0 = time.perf_counter()
         for start in range(0, n, 500):
-            await store.cases.add_many(new[start:start + 500])
+            await store.cases.add_many(new[start : start + 500])
         batched = n / (time.perf_counter() - t0)
         single_n = n // 10
         t0 = time.perf_counter()
         for case in new[:single_n]:
-            await store.cases.add(NewCase(guild_id=3, action=case.action, target_kind="member", target_id=case.target_id))
+            await store.cases.add(
+                NewCase(guild_id=3, action=case.action, target_kind="member", target_id=case.target_id)
+            )
         single = single_n / (time.perf_counter() - t0)
-        print(f"\nbulk case writes: batched {batched:,.0f} rows/s   one transaction each {single:,.0f} rows/s   "
-              f"x{batched / single:.1f}")
+        print(
+            f"\nbulk case writes: batched {batched:,.0f} rows/s   one transaction each {single:,.0f} rows/s   "
+            f"x{batched / single:.1f}"
+        )
         await store.close()
         if url is not None:
             n = 500 if quick else 3000
             one = await processes_writing(url, [10], n)
             two_guilds = await processes_writing(url, [11, 12], n)
             same_guild = await processes_writing(url, [13, 13], n)
-            print(f"case writes (one transaction each, 8 tasks a process): one process {one:,.0f} cases/s   "
-                  f"two processes, two guilds {two_guilds:,.0f} cases/s (x{two_guilds / one:.2f})   "
-                  f"two processes, one guild {same_guild:,.0f} cases/s (x{same_guild / one:.2f})")
+            print(
+                f"case writes (one transaction each, 8 tasks a process): one process {one:,.0f} cases/s   "
+                f"two processes, two guilds {two_guilds:,.0f} cases/s (x{two_guilds / one:.2f})   "
+                f"two processes, one guild {same_guild:,.0f} cases/s (x{same_guild / one:.2f})"
+            )
 
     failures = []
     if history > LIMIT_MS or modlog > LIMIT_MS:
@@ -215,7 +273,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small seed and floors, for CI")
     parser.add_argument("--cases", type=int, help="number of cases to seed")
     parser.add_argument("--database-url", help="an empty PostgreSQL database to run on instead of SQLite")
-    parser.add_argument("--write-worker", nargs=4, metavar=("URL", "GUILD", "N", "START_AT"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--write-worker", nargs=4, metavar=("URL", "GUILD", "N", "START_AT"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.write_worker:
         url, guild, n, start_at = args.write_worker

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from bot.errors import WardenError
 from bot.labels import DEFAULT_FLAG_THRESHOLDS
 
 T = TypeVar("T")
@@ -26,7 +27,7 @@ MODEL_TYPES = ("original", "unbiased", "multilingual", "original-small", "unbias
 SCORING_BACKENDS = ("auto", "torch", "onnx")
 
 
-class ConfigError(ValueError):
+class ConfigError(WardenError, ValueError):
     """A setting is missing or malformed; the message is one line that names the key."""
 
 
@@ -139,7 +140,9 @@ def _credentials(key: str, raw: str) -> dict[str, tuple[str, str]]:
         user, colon, password = pair.partition(":")
         if not sep or not colon or not origin.startswith(("http://", "https://")) or not user:
             # Never echo the value: it holds a password.
-            raise ConfigError(f"{key} is not valid: expected ORIGIN=USER:APP_PASSWORD entries separated by ';'")
+            raise ConfigError(
+                f"{key} is not valid: expected ORIGIN=USER:APP_PASSWORD entries separated by ';'"
+            )
         creds[origin.rstrip("/")] = (user, password.strip())
     return creds
 
@@ -156,8 +159,10 @@ def _scaling(get: Callable[[str], str | None]) -> dict[str, object]:
     out: dict[str, object] = {}
     if (raw := get("DATABASE_URL")) is not None:
         if not raw.startswith(("postgresql://", "postgres://")):
-            raise ConfigError("DATABASE_URL is not valid: expected postgresql://user:password@host/dbname "
-                              "(leave it unset for the SQLite file at DATABASE_PATH)")
+            raise ConfigError(
+                "DATABASE_URL is not valid: expected postgresql://user:password@host/dbname "
+                "(leave it unset for the SQLite file at DATABASE_PATH)"
+            )
         out["database_url"] = raw
     if (raw := get("REDIS_URL")) is not None:
         if not raw.startswith(("redis://", "rediss://", "unix://")):
@@ -168,7 +173,9 @@ def _scaling(get: Callable[[str], str | None]) -> dict[str, object]:
         out["shard_count"] = count = _parse("SHARD_COUNT", raw, _positive(int), "a positive whole number")
     if (raw := get("SHARD_IDS")) is not None:
         if count is None:
-            raise ConfigError("SHARD_IDS is set but SHARD_COUNT is not: set both (e.g. SHARD_COUNT=4 SHARD_IDS=0,1)")
+            raise ConfigError(
+                "SHARD_IDS is set but SHARD_COUNT is not: set both (e.g. SHARD_COUNT=4 SHARD_IDS=0,1)"
+            )
         try:
             ids = tuple(sorted({int(part) for part in raw.split(",") if part.strip()}))
         except ValueError:
@@ -179,7 +186,9 @@ def _scaling(get: Callable[[str], str | None]) -> dict[str, object]:
     return out
 
 
-def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    env_file: str | os.PathLike[str] | None = ".env", environ: Mapping[str, str] | None = None
+) -> Settings:
     """Merge `.env` (if present) under the real environment, which wins, and validate every key."""
     env: dict[str, str] = {}
     if env_file is not None and Path(env_file).is_file():
@@ -197,7 +206,9 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: Map
         kwargs["database_path"] = Path(raw).expanduser()
     if (raw := get("DETOXIFY_MODEL")) is not None:
         if raw not in MODEL_TYPES:
-            raise ConfigError(f"DETOXIFY_MODEL={raw!r} is not valid: expected one of {', '.join(MODEL_TYPES)}")
+            raise ConfigError(
+                f"DETOXIFY_MODEL={raw!r} is not valid: expected one of {', '.join(MODEL_TYPES)}"
+            )
         kwargs["model_type"] = raw
     if (raw := get("DETOXIFY_CHECKPOINT")) is not None:
         kwargs["checkpoint"] = _path("DETOXIFY_CHECKPOINT", raw, must_exist=True)
@@ -218,13 +229,19 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: Map
     if (raw := get("SCORING_BATCH_WAIT_MS")) is not None:
         kwargs["batch_wait_ms"] = _parse("SCORING_BATCH_WAIT_MS", raw, float, "milliseconds, e.g. 5")
     if (raw := get("POLL_INTERVAL_SECONDS")) is not None:
-        kwargs["poll_interval"] = _parse("POLL_INTERVAL_SECONDS", raw, _positive(float), "a positive number of seconds")
+        kwargs["poll_interval"] = _parse(
+            "POLL_INTERVAL_SECONDS", raw, _positive(float), "a positive number of seconds"
+        )
     if (raw := get("ALLOW_PRIVATE_URLS")) is not None:
         kwargs["allow_private_urls"] = _parse("ALLOW_PRIVATE_URLS", raw, _boolean, "true or false")
     if (raw := get("HTTP_TIMEOUT_SECONDS")) is not None:
-        kwargs["http_timeout"] = _parse("HTTP_TIMEOUT_SECONDS", raw, _positive(float), "a positive number of seconds")
+        kwargs["http_timeout"] = _parse(
+            "HTTP_TIMEOUT_SECONDS", raw, _positive(float), "a positive number of seconds"
+        )
     if (raw := get("MAX_RESPONSE_BYTES")) is not None:
-        kwargs["max_response_bytes"] = _parse("MAX_RESPONSE_BYTES", raw, _positive(int), "a positive whole number")
+        kwargs["max_response_bytes"] = _parse(
+            "MAX_RESPONSE_BYTES", raw, _positive(int), "a positive whole number"
+        )
     if (raw := get("WORDPRESS_CREDENTIALS")) is not None:
         kwargs["wordpress_credentials"] = _credentials("WORDPRESS_CREDENTIALS", raw)
     if (raw := get("DEMO_MODEL_DIR")) is not None:
@@ -236,5 +253,7 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: Map
     kwargs.update(_scaling(get))
     kwargs["thresholds"] = _thresholds(env)
     if kwargs.get("hf_config_dir") and not kwargs.get("checkpoint"):
-        raise ConfigError("DETOXIFY_CONFIG_DIR is set but DETOXIFY_CHECKPOINT is not: set both for offline use")
+        raise ConfigError(
+            "DETOXIFY_CONFIG_DIR is set but DETOXIFY_CHECKPOINT is not: set both for offline use"
+        )
     return Settings(**kwargs)  # type: ignore[arg-type]

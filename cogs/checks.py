@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
+from discord.ext import commands
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
@@ -32,12 +33,26 @@ async def is_moderator(interaction: discord.Interaction) -> bool:
     return any(role.id in settings.mod_role_ids for role in member.roles)
 
 
-def moderator_only():
-    """An app-command check; apply to every moderator command (the tests call each as a non-moderator)."""
+def command_guild(interaction: discord.Interaction) -> discord.Guild:
+    """The guild a guild-only command runs in; in a DM, the same refusal discord.py's `guild_only` gives."""
+    if interaction.guild is None:
+        raise app_commands.NoPrivateMessage()
+    return interaction.guild
 
-    async def predicate(interaction: discord.Interaction) -> bool:
-        if await is_moderator(interaction):
-            return True
-        raise NotModerator(NOT_A_MODERATOR)
 
-    return app_commands.check(predicate)
+async def require_moderator(interaction: discord.Interaction) -> bool:
+    """True for a moderator; anyone else gets `NotModerator`, which the tree answers with one line."""
+    if await is_moderator(interaction):
+        return True
+    raise NotModerator(NOT_A_MODERATOR)
+
+
+class ModeratorCog(commands.Cog):
+    """A cog whose every app command (and subcommand) is for moderators only, checked on every call.
+
+    discord.py runs a cog's `interaction_check` before each of its app commands, so a command added later
+    is safe by default (the tests call every synced command as a non-moderator).
+    """
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        return await require_moderator(interaction)

@@ -6,24 +6,24 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.moderation.cards import score_lines
-from cogs.checks import moderator_only
+from cogs.checks import ModeratorCog
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
 
 
-class Toxicity(commands.Cog):
+class Toxicity(ModeratorCog):
     def __init__(self, bot: CommentWarden) -> None:
         self.bot = bot
 
     @app_commands.command(name="toxicity", description="Score a text for toxicity (only you see the answer)")
     @app_commands.describe(text="The text to score")
     @app_commands.guild_only()
-    @moderator_only()
-    async def toxicity(self, interaction: discord.Interaction, text: app_commands.Range[str, 1, 4000]) -> None:
+    async def toxicity(
+        self, interaction: discord.Interaction, text: app_commands.Range[str, 1, 4000]
+    ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         result = await self.bot.scorer.score_one(text)
         if result.top_label is None:
@@ -34,7 +34,8 @@ class Toxicity(commands.Cog):
             body += f"\nMost of it comes from: “{discord.utils.escape_mentions(result.evidence[:300])}”"
         await interaction.followup.send(
             f"**Top: {result.top_label} {result.top_score:.2f}**\n{body}",
-            ephemeral=True, allowed_mentions=discord.AllowedMentions.none(),
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
         )
 
 

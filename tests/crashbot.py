@@ -30,11 +30,19 @@ def settings_from(config: dict[str, Any]) -> Settings:
     database = config["database"]
     shard_ids = config.get("shard_ids")
     return Settings(
-        discord_token=config["token"], model_type="unbiased",
-        checkpoint=Path(config["checkpoint"]), hf_config_dir=Path(config["config_dir"]), allow_private_urls=True,
+        discord_token=config["token"],
+        model_type="unbiased",
+        checkpoint=Path(config["checkpoint"]),
+        hf_config_dir=Path(config["config_dir"]),
+        allow_private_urls=True,
         poll_interval=float(config.get("poll_interval", 3600)),
-        **({"database_url": database} if database.startswith("postgresql://") else {"database_path": Path(database)}),
-        shard_count=config.get("shard_count"), shard_ids=tuple(shard_ids) if shard_ids is not None else None,
+        **(
+            {"database_url": database}
+            if database.startswith("postgresql://")
+            else {"database_path": Path(database)}
+        ),
+        shard_count=config.get("shard_count"),
+        shard_ids=tuple(shard_ids) if shard_ids is not None else None,
         redis_url=config.get("redis_url"),
     )
 
@@ -62,8 +70,9 @@ async def run(config: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    )
     asyncio.run(run(json.loads(sys.argv[1])))
 
 

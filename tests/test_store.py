@@ -43,8 +43,11 @@ async def test_sqlite_open_sets_wal_foreign_keys_and_version(sqlite_store):
 
 async def test_case_numbers_are_per_guild_and_concurrent_writers_never_collide(store):
     cases = await asyncio.gather(
-        *(store.cases.add(NewCase(guild_id=g, action="flag", target_kind="member", target_id=str(i)))
-          for i in range(20) for g in (1, 2))
+        *(
+            store.cases.add(NewCase(guild_id=g, action="flag", target_kind="member", target_id=str(i)))
+            for i in range(20)
+            for g in (1, 2)
+        )
     )
     for guild in (1, 2):
         numbers = sorted(c.case_number for c in cases if c.guild_id == guild)
@@ -52,33 +55,57 @@ async def test_case_numbers_are_per_guild_and_concurrent_writers_never_collide(s
 
 
 async def test_cases_are_append_only(store):
-    case = await store.cases.add(NewCase(guild_id=1, action="warn", target_kind="member", target_id="5", reason="x"))
+    case = await store.cases.add(
+        NewCase(guild_id=1, action="warn", target_kind="member", target_id="5", reason="x")
+    )
     with pytest.raises(StoreError, match="append-only"):
-        await store.db.execute("UPDATE cases SET reason = 'changed' WHERE case_number = ?", (case.case_number,))
+        await store.db.execute(
+            "UPDATE cases SET reason = 'changed' WHERE case_number = ?", (case.case_number,)
+        )
     with pytest.raises(StoreError, match="append-only"):
         await store.db.execute("DELETE FROM cases")
     assert (await store.cases.get(1, case.case_number)).reason == "x"
 
 
 async def test_amendment_is_a_new_row_referencing_the_case(store):
-    first = await store.cases.add(NewCase(guild_id=1, action="ban", target_kind="member", target_id="9", reason="spam"))
-    fix = await store.cases.add(NewCase(guild_id=1, action="reason", target_kind="case", target_id=str(first.case_number),
-                                        ref_case=first.case_number, reason="raid", moderator_id=3, moderator_name="mod"))
+    first = await store.cases.add(
+        NewCase(guild_id=1, action="ban", target_kind="member", target_id="9", reason="spam")
+    )
+    fix = await store.cases.add(
+        NewCase(
+            guild_id=1,
+            action="reason",
+            target_kind="case",
+            target_id=str(first.case_number),
+            ref_case=first.case_number,
+            reason="raid",
+            moderator_id=3,
+            moderator_name="mod",
+        )
+    )
     assert [c.case_number for c in await store.cases.amendments(1, first.case_number)] == [fix.case_number]
     assert (await store.cases.get(1, first.case_number)).reason == "spam"
 
 
 async def test_dedup_key_makes_retries_idempotent(store):
-    a = await store.cases.add(NewCase(guild_id=1, action="flag", target_kind="comment", target_id="c1", dedup_key="k1"))
-    b = await store.cases.add(NewCase(guild_id=1, action="flag", target_kind="comment", target_id="c1", dedup_key="k1"))
+    a = await store.cases.add(
+        NewCase(guild_id=1, action="flag", target_kind="comment", target_id="c1", dedup_key="k1")
+    )
+    b = await store.cases.add(
+        NewCase(guild_id=1, action="flag", target_kind="comment", target_id="c1", dedup_key="k1")
+    )
     assert a.case_number == b.case_number
     assert await store.cases.count(1, CaseFilter()) == 1
 
 
 async def test_bulk_add_numbers_in_order_and_skips_known_keys(store):
-    await store.cases.add(NewCase(guild_id=1, action="flag", target_kind="member", target_id="0", dedup_key="a"))
-    batch = [NewCase(guild_id=1, action="flag", target_kind="member", target_id=str(i), dedup_key=k)
-             for i, k in enumerate(["a", "b", "b", None, "c"])]
+    await store.cases.add(
+        NewCase(guild_id=1, action="flag", target_kind="member", target_id="0", dedup_key="a")
+    )
+    batch = [
+        NewCase(guild_id=1, action="flag", target_kind="member", target_id=str(i), dedup_key=k)
+        for i, k in enumerate(["a", "b", "b", None, "c"])
+    ]
     result = await store.cases.add_many(batch)
     assert [c.case_number for c in result] == [1, 2, 2, 3, 4]
     assert await store.cases.count(1, CaseFilter()) == 4
@@ -91,15 +118,18 @@ async def test_failed_transaction_leaves_no_partial_rows(store):
     good = NewCase(guild_id=1, action="flag", target_kind="member", target_id="1")
     refused = NewCase(guild_id=1, action="flag", target_kind="no such kind", target_id="2")
     with pytest.raises(StoreError):
-        await store.scores.add_many([MessageScore(1, 10, 100, 5, {"insult": 0.9}, "insult", 0.9, True)],
-                                    [good, refused])
+        await store.scores.add_many(
+            [MessageScore(1, 10, 100, 5, {"insult": 0.9}, "insult", 0.9, True)], [good, refused]
+        )
     assert await store.cases.count(1, CaseFilter()) == 0
     assert await store.scores.scored_ids([100]) == set()
 
 
 async def test_filters_are_parameterised_not_interpolated(store):
     hostile = "1' OR '1'='1"
-    await store.cases.add(NewCase(guild_id=1, action="warn", target_kind="member", target_id="42", reason=hostile))
+    await store.cases.add(
+        NewCase(guild_id=1, action="warn", target_kind="member", target_id="42", reason=hostile)
+    )
     assert await store.cases.query(1, CaseFilter(target_id=hostile)) == []
     assert await store.cases.count(1, CaseFilter(action="warn'; DROP TABLE cases; --")) == 0
     assert (await store.cases.query(1, CaseFilter(target_id="42")))[0].reason == hostile
@@ -174,16 +204,22 @@ async def test_locked_database_reports_clearly(tmp_path, monkeypatch):
     finally:
         other.rollback()
         other.close()
-    assert (await s.cases.add(NewCase(guild_id=1, action="flag", target_kind="member", target_id="1"))).case_number == 1
+    assert (
+        await s.cases.add(NewCase(guild_id=1, action="flag", target_kind="member", target_id="1"))
+    ).case_number == 1
     await s.close()
 
 
 async def test_simultaneous_warnings_cross_the_limit_exactly_once(store):
     """Each warning reads the points before it under the write lock, so the running totals never repeat."""
-    warnings = await asyncio.gather(*(
-        store.cases.add_warning(NewCase(guild_id=1, action="warn", target_kind="member", target_id="7", points=1))
-        for _ in range(6)
-    ))
+    warnings = await asyncio.gather(
+        *(
+            store.cases.add_warning(
+                NewCase(guild_id=1, action="warn", target_kind="member", target_id="7", points=1)
+            )
+            for _ in range(6)
+        )
+    )
     befores = sorted(before for _, before in warnings)
     assert befores == [0, 1, 2, 3, 4, 5]
     assert sum(1 for before in befores if before < 3 <= before + 1) == 1
@@ -208,10 +244,24 @@ async def test_postgres_migrations_track_sqlite_versions_and_refuse_a_newer_sche
 async def test_postgres_discord_ids_do_not_overflow(pg_url):
     s = await Store.open(pg_url)
     big = 1_234_567_890_123_456_789  # snowflakes need 64 bits
-    case = await s.cases.add(NewCase(guild_id=big, action="warn", target_kind="member", target_id="1",
-                                     moderator_id=big - 1, channel_id=big - 2, message_id=big - 3))
+    case = await s.cases.add(
+        NewCase(
+            guild_id=big,
+            action="warn",
+            target_kind="member",
+            target_id="1",
+            moderator_id=big - 1,
+            channel_id=big - 2,
+            message_id=big - 3,
+        )
+    )
     got = await s.cases.get(big, case.case_number)
-    assert (got.guild_id, got.moderator_id, got.channel_id, got.message_id) == (big, big - 1, big - 2, big - 3)
+    assert (got.guild_id, got.moderator_id, got.channel_id, got.message_id) == (
+        big,
+        big - 1,
+        big - 2,
+        big - 3,
+    )
     await s.close()
 
 
@@ -220,7 +270,8 @@ async def test_postgres_lost_connection_is_retried_with_backoff(pg_url, postgres
     await s.cases.add(NewCase(guild_id=1, action="flag", target_kind="member", target_id="1"))
     postgres_server.stop()
     restart = asyncio.get_running_loop().run_in_executor(
-        None, lambda: (__import__("time").sleep(1.0), postgres_server.start()))
+        None, lambda: (__import__("time").sleep(1.0), postgres_server.start())
+    )
     try:
         # Sent while the server is down: retried until it is back, then answered.
         case = await s.cases.add(NewCase(guild_id=1, action="flag", target_kind="member", target_id="2"))
@@ -233,7 +284,9 @@ async def test_postgres_lost_connection_is_retried_with_backoff(pg_url, postgres
 
 async def test_postgres_unreachable_server_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr("bot.store.postgres.POOL_TIMEOUT_S", 1.0)
-    with pytest.raises(StoreError, match="cannot connect to the database at postgresql://u:\\*\\*\\*@/x.*DATABASE_URL"):
+    with pytest.raises(
+        StoreError, match="cannot connect to the database at postgresql://u:\\*\\*\\*@/x.*DATABASE_URL"
+    ):
         await Store.open(f"postgresql://u:secret@/x?host={tmp_path}&connect_timeout=1")
 
 
@@ -243,7 +296,8 @@ def test_postgres_errors_read_like_sqlite_ones():
     from bot.store.postgres import explain
 
     assert str(explain(pg_errors.DiskFull("could not extend file"))) == (
-        "the database disk is full: nothing was written; free some space and retry")
+        "the database disk is full: nothing was written; free some space and retry"
+    )
     assert "lost the connection" in str(explain(pg_errors.AdminShutdown("terminating connection")))
     assert "\n" not in str(explain(pg_errors.InternalError_("line one\nline two")))
 
@@ -255,10 +309,20 @@ async def test_every_query_of_the_moderation_and_mirror_views_answers_alike(stor
     from bot.store import MessageScore
 
     since = "2000-01-01T00:00:00.000Z"
-    flag = NewCase(guild_id=1, action="flag", target_kind="member", target_id="5", label="insult", score=0.9,
-                   scores={"insult": 0.9}, channel_id=42, message_id=500)
-    cases = await store.cases.add_many([flag, replace(flag, message_id=501, label="threat", channel_id=43),
-                                        replace(flag, message_id=502)])
+    flag = NewCase(
+        guild_id=1,
+        action="flag",
+        target_kind="member",
+        target_id="5",
+        label="insult",
+        score=0.9,
+        scores={"insult": 0.9},
+        channel_id=42,
+        message_id=500,
+    )
+    cases = await store.cases.add_many(
+        [flag, replace(flag, message_id=501, label="threat", channel_id=43), replace(flag, message_id=502)]
+    )
     await store.cases.set_card(1, cases[0].case_number, 9, 900)
     await store.cases.decide(1, cases[0].case_number, "remove", 7, "mod")
     assert [c.case_number for c in await store.cases.uncarded_flags(1, since)] == [2, 3]
@@ -269,7 +333,9 @@ async def test_every_query_of_the_moderation_and_mirror_views_answers_alike(stor
     assert (await store.cases.latest(1, "5", "flag")).case_number == 3
     assert await store.cases.count_cards(1, "decided") == 1
 
-    await store.scores.add_many([MessageScore(1, 42, 700 + i, 5, {"insult": 0.1}, "insult", 0.1) for i in range(3)])
+    await store.scores.add_many(
+        [MessageScore(1, 42, 700 + i, 5, {"insult": 0.1}, "insult", 0.1) for i in range(3)]
+    )
     assert await store.scores.scored_ids([700, 701, 999]) == {700, 701}
     assert await store.scores.newest_in_channel(1, 42) == 702
     assert len(await store.scores.for_author(1, 5)) == 3
@@ -278,7 +344,9 @@ async def test_every_query_of_the_moderation_and_mirror_views_answers_alike(stor
     assert (await store.mirror.add_source(1, 50, "file", "/t.json")).id == source.id  # idempotent
     article = await store.mirror.upsert_article(source.id, Article("a1", "Title", None, None, None, ""))
     comments = [Comment(f"c{i}", None, "ann", None, f"text {i}", None, None) for i in range(2)]
-    await store.mirror.save_scored(article, [(c, TextScore.stored({"insult": 0.2}, "insult", 0.2)) for c in comments])
+    await store.mirror.save_scored(
+        article, [(c, TextScore.stored({"insult": 0.2}, "insult", 0.2)) for c in comments]
+    )
     assert await store.mirror.has_unpublished(source.id) is True
     await store.mirror.set_article_thread(article, 8000, 8001)
     await store.mirror.record_mirrored(article, ["c0", "c1"], [8100])

@@ -12,10 +12,10 @@ from bot.cli import main
 from bot.scoring.engine import TextScore
 from bot.sources.base import Article, Comment
 from bot.store import NewCase, Store
-from bot.store.cases import to_iso
 from bot.store.copy import TABLES
 from bot.store.schema import LATEST_VERSION
 from bot.store.scores import MessageScore
+from bot.timestamps import to_iso
 
 CASES = 100_000
 GUILDS = (1, 2, 1_234_567_890_123_456_789)
@@ -140,7 +140,9 @@ def test_database_url_points_every_db_command_at_postgres(tmp_path, pg_url, caps
 
     async def one_case() -> None:
         store = await Store.open(pg_url)
-        await store.cases.add(NewCase(guild_id=7, action="warn", target_kind="member", target_id="3", reason="r"))
+        await store.cases.add(
+            NewCase(guild_id=7, action="warn", target_kind="member", target_id="3", reason="r")
+        )
         await store.close()
 
     asyncio.run(one_case())

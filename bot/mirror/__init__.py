@@ -7,6 +7,18 @@ from bot.mirror.scheduler import MirrorScheduler
 from bot.mirror.writeback import WritebackResult, hold_on_site
 
 __all__ = [
-    "CommentScored", "EventHub", "MessageGone", "MirrorEngine", "MirrorScheduler", "PostedMessage", "PublishError",
-    "Publisher", "SyncFailed", "SyncReport", "ThreadGone", "ThreadRef", "WritebackResult", "hold_on_site",
+    "CommentScored",
+    "EventHub",
+    "MessageGone",
+    "MirrorEngine",
+    "MirrorScheduler",
+    "PostedMessage",
+    "PublishError",
+    "Publisher",
+    "SyncFailed",
+    "SyncReport",
+    "ThreadGone",
+    "ThreadRef",
+    "WritebackResult",
+    "hold_on_site",
 ]

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from bot.errors import WardenError
 from bot.mirror import render
 from bot.mirror.events import CommentScored, EventHub
 from bot.mirror.publisher import MessageGone, PostedMessage, Publisher, PublishError, ThreadGone, ThreadRef
@@ -43,12 +44,8 @@ SITE = "site"
 MODERATOR = "moderator"
 
 
-class SyncFailed(Exception):
+class SyncFailed(WardenError):
     """The source could not be read or Discord refused; `reason` is the line `/mirror list` shows."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass
@@ -96,18 +93,32 @@ def announced(pending: UnjudgedComment) -> CommentScored:
     """The `comment_scored` event of a version already in Discord, rebuilt from the store: what moderation
     judges again when the first event's handler never finished (a kill -9, a database refusing the flag)."""
     row = pending.row
-    assert row.message_id is not None
+    if row.message_id is None:
+        raise ValueError(f"comment {row.id} is not shown in Discord: it has no comment_scored event")
     return CommentScored(
-        guild_id=pending.guild_id, source_id=pending.source_id, article=pending.article, comment=row.comment,
-        comment_id=row.id, channel_id=pending.channel_id, thread_id=pending.thread_id, message_id=row.message_id,
+        guild_id=pending.guild_id,
+        source_id=pending.source_id,
+        article=pending.article,
+        comment=row.comment,
+        comment_id=row.id,
+        channel_id=pending.channel_id,
+        thread_id=pending.thread_id,
+        message_id=row.message_id,
         score=TextScore.stored(row.scores, row.top_label, row.top_score, row.evidence),
     )
 
 
 class MirrorEngine:
     def __init__(
-        self, store: Store, scorer: Scorer, publisher: Publisher, open_source: SourceOpener, *,
-        events: EventHub | None = None, pack_threshold: int = PACK_THRESHOLD, lookback: int = LOOKBACK,
+        self,
+        store: Store,
+        scorer: Scorer,
+        publisher: Publisher,
+        open_source: SourceOpener,
+        *,
+        events: EventHub | None = None,
+        pack_threshold: int = PACK_THRESHOLD,
+        lookback: int = LOOKBACK,
     ) -> None:
         self.store = store
         self.scorer = scorer
@@ -145,7 +156,9 @@ class MirrorEngine:
         report.title = thread.article.title
         article_id = await self.store.mirror.upsert_article(row.id, thread.article)
         guild = await self.store.guilds.get(row.guild_id)
-        run = _ArticleRun(self, row, article_id, thread, report, delete_removed=guild.removed_comment_mode == "delete")
+        run = _ArticleRun(
+            self, row, article_id, thread, report, delete_removed=guild.removed_comment_mode == "delete"
+        )
         try:
             await run.execute()
         except PublishError as exc:
@@ -172,8 +185,14 @@ class MirrorEngine:
             if article is None or article.thread_id is None:
                 return False
             guild = await self.store.guilds.get(source.guild_id)
-            run = _ArticleRun(self, source, article.id, None, SyncReport(source.id),
-                              delete_removed=guild.removed_comment_mode == "delete")
+            run = _ArticleRun(
+                self,
+                source,
+                article.id,
+                None,
+                SyncReport(source.id),
+                delete_removed=guild.removed_comment_mode == "delete",
+            )
             run.thread_id = article.thread_id
             run.rows = await self.store.mirror.mirror_comments(article.id)
             target = run.rows.get(stored.comment.external_id)
@@ -186,8 +205,16 @@ class MirrorEngine:
 class _ArticleRun:
     """One article's pass; holds the state the steps share so each step stays small."""
 
-    def __init__(self, engine: MirrorEngine, source: SourceRow, article_id: int, thread: Thread | None,
-                 report: SyncReport, *, delete_removed: bool) -> None:
+    def __init__(
+        self,
+        engine: MirrorEngine,
+        source: SourceRow,
+        article_id: int,
+        thread: Thread | None,
+        report: SyncReport,
+        *,
+        delete_removed: bool,
+    ) -> None:
         self.engine = engine
         self.store = engine.store
         self.publisher = engine.publisher
@@ -204,11 +231,18 @@ class _ArticleRun:
         self.landed_parts: dict[str, int] = {}  # resume: comment -> how many parts it was posted in
         self.pack = False
 
+    @property
+    def fetched(self) -> Thread:
+        """The thread this pass publishes; a moderator's removal (`MirrorEngine.remove_comment`) fetches none."""
+        if self.thread is None:
+            raise RuntimeError(f"article {self.article_id}: a removal pass has no fetched thread to publish")
+        return self.thread
+
     # -- the pass ---------------------------------------------------------------------------------
 
     async def execute(self) -> None:
-        assert self.thread is not None
-        comments = self.thread.comments
+        thread = self.fetched
+        comments = thread.comments
         thread_existed = await self._ensure_thread()
         known = await self.store.mirror.mirror_comments(self.article_id)
         self.rows = dict(known)
@@ -216,7 +250,7 @@ class _ArticleRun:
         to_post = sum(1 for c in comments if (r := known.get(c.external_id)) is None or _awaits_post(r))
         self.pack = to_post >= self.engine.pack_threshold
         for start in range(0, len(comments), SCORE_BATCH):
-            chunk = comments[start:start + SCORE_BATCH]
+            chunk = comments[start : start + SCORE_BATCH]
             await self._score(chunk, known)
             for comment in chunk:
                 previous = known.get(comment.external_id)
@@ -224,7 +258,7 @@ class _ArticleRun:
                     await self._read_landed()
                 await self._bring_up_to_date(comment, previous)
         await self._flush()
-        if self.thread.complete:
+        if thread.complete:
             present = {c.external_id for c in comments}
             for row in list(self.rows.values()):
                 if row.comment.external_id not in present and row.status == "live":
@@ -232,15 +266,17 @@ class _ArticleRun:
 
     async def _ensure_thread(self) -> bool:
         """Find or make the article's thread; True when it existed before this pass."""
-        assert self.thread is not None
         article = await self.store.mirror.article(self.article_id)
         existing = article.thread_id if article else None
-        card = render.article_card(self.source.id, self.thread.article)
+        card = render.article_card(self.source.id, self.fetched.article)
         try:
             ref = await finish_even_if_cancelled(self._thread_ref(card, existing))
         except ThreadGone:
-            log.warning("source %s: the thread of article %s was deleted; mirroring it afresh",
-                        self.source.id, self.article_id)
+            log.warning(
+                "source %s: the thread of article %s was deleted; mirroring it afresh",
+                self.source.id,
+                self.article_id,
+            )
             await self.store.mirror.reset_article(self.article_id)
             existing = None
             ref = await finish_even_if_cancelled(self._thread_ref(card, None))
@@ -249,29 +285,40 @@ class _ArticleRun:
         return existing is not None and ref.thread_id == existing
 
     async def _thread_ref(self, card: EmbedSpec, existing: int | None) -> ThreadRef:
-        assert self.thread is not None
+        article = self.fetched.article
         ref = None
         if existing is None:
-            ref = await self.publisher.find_thread(self.source, self.thread.article, card.footer)
+            ref = await self.publisher.find_thread(self.source, article, card.footer)
             if ref is not None:
-                log.info("source %s: adopting thread %s of article %s, made before an interrupted sync",
-                         self.source.id, ref.thread_id, self.article_id)
+                log.info(
+                    "source %s: adopting thread %s of article %s, made before an interrupted sync",
+                    self.source.id,
+                    ref.thread_id,
+                    self.article_id,
+                )
         if ref is None:
-            ref = await self.publisher.ensure_thread(self.source, self.thread.article, card, existing)
+            ref = await self.publisher.ensure_thread(self.source, article, card, existing)
         if ref.thread_id != existing:
             await self.store.mirror.set_article_thread(self.article_id, ref.thread_id, ref.card_message_id)
         return ref
 
     async def _score(self, chunk: list[Comment], known: dict[str, MirrorComment]) -> None:
         """Score only new or changed text, store it, and refresh the rows of this chunk."""
-        stale = [c for c in chunk if (r := known.get(c.external_id)) is None or r.scored_hash != c.content_hash]
+        stale = [
+            c for c in chunk if (r := known.get(c.external_id)) is None or r.scored_hash != c.content_hash
+        ]
         if stale:
             scores = await score_in_batches(self.engine.scorer, [c.text for c in stale])
             await self.store.mirror.save_scored(self.article_id, zip(stale, scores, strict=True))
             self.fresh.update(zip((c.external_id for c in stale), scores, strict=True))
             self.report.scored += len(stale)
-        changed = {c.external_id for c in chunk if (r := known.get(c.external_id)) is None
-                   or r.content_hash != c.content_hash or r.scored_hash != c.content_hash}
+        changed = {
+            c.external_id
+            for c in chunk
+            if (r := known.get(c.external_id)) is None
+            or r.content_hash != c.content_hash
+            or r.scored_hash != c.content_hash
+        }
         if changed:
             self.rows.update(await self.store.mirror.mirror_comments(self.article_id, sorted(changed)))
 
@@ -323,7 +370,9 @@ class _ArticleRun:
             return
         embeds = self._batch_embeds()
         batch, self.batch = self.batch, []
-        message = render.single_message(batch[0], embeds) if len(batch) == 1 else render.packed_message(embeds)
+        message = (
+            render.single_message(batch[0], embeds) if len(batch) == 1 else render.packed_message(embeds)
+        )
         await self._publish([message], batch)
 
     async def _publish(self, messages: list[OutgoingMessage], comments: list[Comment]) -> None:
@@ -347,14 +396,23 @@ class _ArticleRun:
         row = self.rows[comment.external_id]
         row = replace(row, message_ids=ids, status="live", removed_by=None, mirrored_hash=row.content_hash)
         self.rows[comment.external_id] = row
-        assert self.thread is not None
-        score = self.fresh.get(comment.external_id) or TextScore.stored(row.scores, row.top_label, row.top_score,
-                                                                         row.evidence)
-        await self.engine.events.emit(CommentScored(
-            guild_id=self.source.guild_id, source_id=self.source.id, article=self.thread.article, comment=comment,
-            comment_id=row.id, channel_id=self.source.channel_id, thread_id=self.thread_id, message_id=ids[0],
-            score=score, edited=edited,
-        ))
+        score = self.fresh.get(comment.external_id) or TextScore.stored(
+            row.scores, row.top_label, row.top_score, row.evidence
+        )
+        await self.engine.events.emit(
+            CommentScored(
+                guild_id=self.source.guild_id,
+                source_id=self.source.id,
+                article=self.fetched.article,
+                comment=comment,
+                comment_id=row.id,
+                channel_id=self.source.channel_id,
+                thread_id=self.thread_id,
+                message_id=ids[0],
+                score=score,
+                edited=edited,
+            )
+        )
 
     def _reply_to(self, comment: Comment, *, batch: list[Comment]) -> ReplyTo | None:
         if comment.parent_id is None:
@@ -372,7 +430,9 @@ class _ArticleRun:
 
     async def _read_landed(self) -> None:
         """Collect the markers of our last messages: posts that landed just before a crash."""
-        recent: list[PostedMessage] = await self.publisher.recent(self.source, self.thread_id, self.engine.lookback)
+        recent: list[PostedMessage] = await self.publisher.recent(
+            self.source, self.thread_id, self.engine.lookback
+        )
         landed: dict[str, dict[int, int]] = {}
         for message in recent:
             for footer in message.footers:
@@ -380,17 +440,23 @@ class _ArticleRun:
                 if marker is not None:
                     landed.setdefault(marker.external_id, {})[marker.part] = message.message_id
                     self.landed_parts[marker.external_id] = marker.parts
-        self.landed = {k: v for k, v in landed.items() if (row := self.rows.get(k)) is not None and _awaits_post(row)}
+        self.landed = {
+            k: v for k, v in landed.items() if (row := self.rows.get(k)) is not None and _awaits_post(row)
+        }
 
     async def _adopt(self, comment: Comment, previous: MirrorComment | None) -> bool:
         """Record a post that reached Discord before a crash; False when only part of it did."""
-        assert self.landed is not None
+        if self.landed is None or comment.external_id not in self.landed:
+            return False  # nothing of it landed: post it
         parts = self.landed.pop(comment.external_id)
         total = self.landed_parts[comment.external_id]
         ids = list(dict.fromkeys(parts[n] for n in sorted(parts)))
         if sorted(parts) != list(range(1, total + 1)):
-            log.info("source %s: comment %s only partly posted before a restart; reposting it",
-                     self.source.id, comment.external_id)
+            log.info(
+                "source %s: comment %s only partly posted before a restart; reposting it",
+                self.source.id,
+                comment.external_id,
+            )
             for message_id in ids:
                 await self.publisher.delete(self.source, self.thread_id, message_id)
             return False
@@ -399,7 +465,9 @@ class _ArticleRun:
         # The message shows the text saved before the crash; if the site changed it since, fix it.
         landed_hash = previous.content_hash if previous else comment.content_hash
         row = self.rows[comment.external_id]
-        self.rows[comment.external_id] = replace(row, message_ids=ids, status="live", mirrored_hash=landed_hash)
+        self.rows[comment.external_id] = replace(
+            row, message_ids=ids, status="live", mirrored_hash=landed_hash
+        )
         if landed_hash != comment.content_hash:
             await self._rewrite_comment(self.rows[comment.external_id], comment)
         else:
@@ -418,8 +486,7 @@ class _ArticleRun:
         """Show the current text of a mirrored comment (an edit on the site, or a comeback)."""
         self.rows[comment.external_id] = row = replace(row, status="live", removed_by=None)
         try:
-            if self._shared(row):
-                assert row.message_id is not None
+            if row.message_id is not None and self._shared(row):
                 await self._rewrite_message(row.message_id)
                 ids = [row.message_id]
             else:
@@ -437,7 +504,7 @@ class _ArticleRun:
             groups = groups[: len(ids) - 1] + [render.clamp(_overflowed(groups[len(ids) - 1]))]
         for message_id, group in zip(ids, groups, strict=False):
             await self.publisher.edit(self.source, self.thread_id, message_id, tuple(group))
-        for message_id in ids[len(groups):]:
+        for message_id in ids[len(groups) :]:
             await self.publisher.delete(self.source, self.thread_id, message_id)
         return ids[: len(groups)]
 
@@ -485,11 +552,16 @@ class _ArticleRun:
 
     async def _gone(self, row: MirrorComment) -> None:
         """Someone deleted our message in Discord: treat it as a moderator's removal, never repost."""
-        log.info("source %s: message of comment %s was deleted in Discord", self.source.id, row.comment.external_id)
+        log.info(
+            "source %s: message of comment %s was deleted in Discord", self.source.id, row.comment.external_id
+        )
         for sibling in self._siblings(row.message_id) if row.message_id is not None else [row]:
-            await self.store.mirror.record_removed(self.article_id, sibling.comment.external_id, [], MODERATOR)
-            self.rows[sibling.comment.external_id] = replace(sibling, message_ids=[], status="removed",
-                                                             removed_by=MODERATOR)
+            await self.store.mirror.record_removed(
+                self.article_id, sibling.comment.external_id, [], MODERATOR
+            )
+            self.rows[sibling.comment.external_id] = replace(
+                sibling, message_ids=[], status="removed", removed_by=MODERATOR
+            )
 
 
 def _awaits_post(row: MirrorComment) -> bool:

@@ -57,4 +57,6 @@ class EventHub:
                 if inspect.isawaitable(result):
                     await result
             except Exception:
-                log.exception("comment_scored subscriber %r failed for comment %s", subscriber, event.comment_id)
+                log.exception(
+                    "comment_scored subscriber %r failed for comment %s", subscriber, event.comment_id
+                )

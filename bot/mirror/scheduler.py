@@ -7,6 +7,7 @@ reason and retried later with exponential backoff; it never delays or stops the 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from typing import Any
 from bot.backoff import MAX_BACKOFF, backoff_delay
 from bot.mirror.engine import MirrorEngine, SyncFailed, SyncReport
 from bot.store import SourceRow, Store, StoreError
-from bot.store.cases import to_iso
+from bot.timestamps import to_iso
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +29,18 @@ def _at(delay: float) -> str:
 
 
 class MirrorScheduler:
-    def __init__(self, store: Store, engine: MirrorEngine, *, interval: float, max_backoff: float = MAX_BACKOFF,
-                 concurrency: int = CONCURRENCY, tick: float = TICK,
-                 ready: Callable[[], Awaitable[object]] | None = None,
-                 owns: Callable[[int], bool] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        engine: MirrorEngine,
+        *,
+        interval: float,
+        max_backoff: float = MAX_BACKOFF,
+        concurrency: int = CONCURRENCY,
+        tick: float = TICK,
+        ready: Callable[[], Awaitable[object]] | None = None,
+        owns: Callable[[int], bool] | None = None,
+    ) -> None:
         self.store = store
         # Sharded: this process polls only the sources of guilds on its shards (another process polls the rest).
         self.owns = owns
@@ -84,7 +93,7 @@ class MirrorScheduler:
         try:
             return await self._poll(row)
         finally:
-            self._manual.discard(task)  # type: ignore[arg-type]
+            self._manual.discard(task)
 
     async def _loop(self) -> None:
         if self.ready is not None:
@@ -105,13 +114,20 @@ class MirrorScheduler:
         now = to_iso(datetime.now(UTC))
         clock = asyncio.get_running_loop().time()
         for row in await self._sources():
-            if row.paused or row.id in self._running or (row.next_poll_at is not None and row.next_poll_at > now):
+            if (
+                row.paused
+                or row.id in self._running
+                or (row.next_poll_at is not None and row.next_poll_at > now)
+            ):
                 continue
             if self._held.get(row.id, 0.0) > clock:
                 continue
             task = asyncio.create_task(self._scheduled(row), name=f"mirror-source-{row.id}")
             self._running[row.id] = task
-            task.add_done_callback(lambda _t, source_id=row.id: self._finished(source_id))
+            task.add_done_callback(functools.partial(self._on_done, row.id))
+
+    def _on_done(self, source_id: int, _task: asyncio.Task[Any]) -> None:
+        self._finished(source_id)
 
     async def _sources(self) -> list[SourceRow]:
         rows = await self.store.mirror.sources()
@@ -130,8 +146,12 @@ class MirrorScheduler:
         now = datetime.now(UTC)
         clock = asyncio.get_running_loop().time()
         waits = [
-            max((datetime.fromisoformat(r.next_poll_at) - now).total_seconds(), self._held.get(r.id, clock) - clock)
-            for r in rows if not r.paused and r.id not in self._running and r.next_poll_at is not None
+            max(
+                (datetime.fromisoformat(r.next_poll_at) - now).total_seconds(),
+                self._held.get(r.id, clock) - clock,
+            )
+            for r in rows
+            if not r.paused and r.id not in self._running and r.next_poll_at is not None
         ]
         return max(0.05, min([self.tick, *waits]))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from bot.labels import LABELS
 from bot.moderation.policy import Verdict
@@ -37,7 +38,9 @@ DECISION_WORDS = {
 
 def score_lines(scores: Mapping[str, float]) -> str:
     """A small bar list, known labels first, so moderators read it at a glance."""
-    ordered = sorted(scores, key=lambda label: (LABELS.index(label) if label in LABELS else len(LABELS), label))
+    ordered = sorted(
+        scores, key=lambda label: (LABELS.index(label) if label in LABELS else len(LABELS), label)
+    )
     lines = []
     for label in ordered:
         value = scores[label]
@@ -63,7 +66,9 @@ class FlagCard:
     verdict: Verdict
     evidence: str
     shadow: bool = False
-    acted: str | None = None  # what the bot did automatically, e.g. "Message deleted, member timed out 10 min"
+    acted: str | None = (
+        None  # what the bot did automatically, e.g. "Message deleted, member timed out 10 min"
+    )
 
 
 def explanation(verdict: Verdict, evidence: str, text: str) -> str:
@@ -89,7 +94,9 @@ def flag_embed(card: FlagCard) -> dict:
     ]
     if card.link:
         fields.append({"name": "Link", "value": f"[Jump to it]({card.link})", "inline": True})
-    fields.append({"name": "Why", "value": explanation(card.verdict, card.evidence, card.text), "inline": False})
+    fields.append(
+        {"name": "Why", "value": explanation(card.verdict, card.evidence, card.text), "inline": False}
+    )
     fields.append({"name": "Crossed", "value": card.verdict.reason() or "none", "inline": False})
     fields.append({"name": "Scores", "value": score_lines(card.scores) or "none", "inline": False})
     if card.acted:
@@ -104,7 +111,9 @@ def flag_embed(card: FlagCard) -> dict:
     }
 
 
-def decided_embed(embed: dict, decision: str, moderator: str, when: datetime, case_number: int | None) -> dict:
+def decided_embed(
+    embed: Mapping[str, Any], decision: str, moderator: str, when: datetime, case_number: int | None
+) -> dict[str, Any]:
     """The same card with who decided what and when, so a glance at the channel shows the queue's state."""
     done = dict(embed)
     fields = [f for f in done.get("fields", []) if f.get("name") != "Decision"]
@@ -144,7 +153,11 @@ def case_embed(case: Case, amendments: list[Case]) -> dict:
     """`/case show`: everything logged, with later corrections listed under it."""
     fields = [
         {"name": "Action", "value": case.action + (" (shadow)" if case.shadow else ""), "inline": True},
-        {"name": "Target", "value": clip(neutralise(case.target_name or case.target_id), 200), "inline": True},
+        {
+            "name": "Target",
+            "value": clip(neutralise(case.target_name or case.target_id), 200),
+            "inline": True,
+        },
         {"name": "By", "value": clip(neutralise(case.moderator_name), 100), "inline": True},
         {"name": "When", "value": timestamp(case.created_at), "inline": True},
     ]
@@ -153,16 +166,29 @@ def case_embed(case: Case, amendments: list[Case]) -> dict:
     if case.duration_seconds:
         fields.append({"name": "Duration", "value": f"{case.duration_seconds // 60} min", "inline": True})
     if case.points:
-        fields.append({"name": "Points", "value": f"{case.points} (expire {case.expires_at or 'never'})", "inline": True})
+        fields.append(
+            {
+                "name": "Points",
+                "value": f"{case.points} (expire {case.expires_at or 'never'})",
+                "inline": True,
+            }
+        )
     if case.ref_case:
         fields.append({"name": "Refers to", "value": f"case #{case.ref_case}", "inline": True})
     if case.link:
         fields.append({"name": "Link", "value": f"[Jump to it]({case.link})", "inline": True})
     if case.evidence:
-        fields.append({"name": "Evidence", "value": clip(neutralise(case.evidence), EVIDENCE_LIMIT), "inline": False})
+        fields.append(
+            {"name": "Evidence", "value": clip(neutralise(case.evidence), EVIDENCE_LIMIT), "inline": False}
+        )
     if case.scores:
         fields.append({"name": "Scores", "value": score_lines(case.scores), "inline": False})
     if amendments:
-        fields.append({"name": "Corrections", "value": "\n".join(case_line(a) for a in amendments)[:1024],
-                       "inline": False})
+        fields.append(
+            {
+                "name": "Corrections",
+                "value": "\n".join(case_line(a) for a in amendments)[:1024],
+                "inline": False,
+            }
+        )
     return {"title": f"Case #{case.case_number}", "fields": fields, "color": COLOUR_OPEN}

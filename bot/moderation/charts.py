@@ -38,9 +38,13 @@ def render_stats(stats: Stats, title: str = "Moderation activity") -> bytes:
     days = [d.day[5:] for d in stats.days]  # MM-DD keeps the axis readable
     x = range(len(days))
     width = 0.27
-    per_day.bar([i - width for i in x], [d.scored for d in stats.days], width, label="scored", color="#7f8c8d")
+    per_day.bar(
+        [i - width for i in x], [d.scored for d in stats.days], width, label="scored", color="#7f8c8d"
+    )
     per_day.bar(list(x), [d.flagged for d in stats.days], width, label="flagged", color="#e67e22")
-    per_day.bar([i + width for i in x], [d.actioned for d in stats.days], width, label="actioned", color="#c0392b")
+    per_day.bar(
+        [i + width for i in x], [d.actioned for d in stats.days], width, label="actioned", color="#c0392b"
+    )
     per_day.set_xticks(list(x), days, rotation=45, ha="right", fontsize=8)
     per_day.set_title("Per day (UTC)")
     per_day.legend(fontsize=8)

@@ -17,12 +17,14 @@ from urllib.parse import urlsplit
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
+from bot.errors import WardenError
+
 ALLOWED_SCHEMES = ("http", "https")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-class UnsafeUrlError(ValueError):
+class UnsafeUrlError(WardenError, ValueError):
     """The URL is malformed, uses a refused scheme, or points at a non-public address."""
 
 
@@ -100,9 +102,7 @@ async def validate_url(url: str, *, allow_private: bool) -> str:
         reason = address_refusal(ip)
         if reason is not None:
             shown = host if host == str(ip) else f"{host} ({ip})"
-            raise UnsafeUrlError(
-                f"refusing to fetch {shown}: {reason} (set ALLOW_PRIVATE_URLS to allow it)"
-            )
+            raise UnsafeUrlError(f"refusing to fetch {shown}: {reason} (set ALLOW_PRIVATE_URLS to allow it)")
     return url
 
 
@@ -138,4 +138,3 @@ def origin_of(url: str) -> str:
     default = {"http": 80, "https": 443}.get(parts.scheme.lower())
     port = "" if parts.port in (None, default) else f":{parts.port}"
     return f"{parts.scheme.lower()}://{host.lower()}{port}"
-

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.errors import WardenError
 from bot.scoring.bucketing import DEFAULT_CALL_COST, length_buckets
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ _OFFSET_POSITION_MODELS = {"roberta", "xlm-roberta", "camembert"}
 _REASON_CHARS = 200
 
 
-class ScoringError(RuntimeError):
+class ScoringError(WardenError, RuntimeError):
     """Scoring is impossible or failed; the message is one line a moderator can act on."""
 
 
@@ -154,8 +155,15 @@ def load_backend(settings: Settings) -> DetoxifyBackend:
     key = (settings.model_type, checkpoint, config_dir, settings.device, settings.scoring_backend)
     with _cache_lock:
         if key not in _cache:
-            _cache[key] = _load(settings.model_type, checkpoint, config_dir, settings.device, kind,
-                                settings.torch_threads, fallback=settings.scoring_backend == "auto")
+            _cache[key] = _load(
+                settings.model_type,
+                checkpoint,
+                config_dir,
+                settings.device,
+                kind,
+                settings.torch_threads,
+                fallback=settings.scoring_backend == "auto",
+            )
         return _cache[key]
 
 
@@ -173,8 +181,14 @@ def _existing(path: Path | None, key: str, *, want_dir: bool) -> str | None:
 
 
 def _load(
-    model_type: str, checkpoint: str | None, config_dir: str | None, device: str, kind: str,
-    threads: int | None, *, fallback: bool,
+    model_type: str,
+    checkpoint: str | None,
+    config_dir: str | None,
+    device: str,
+    kind: str,
+    threads: int | None,
+    *,
+    fallback: bool,
 ) -> DetoxifyBackend:
     from detoxify import Detoxify
     from transformers.utils import logging as hf_logging

@@ -52,8 +52,13 @@ class TextScore:
         return self.coverage < 1.0
 
     @classmethod
-    def stored(cls, scores: dict[str, float] | None, top_label: str | None, top_score: float | None,
-               evidence: str | None = None) -> TextScore:
+    def stored(
+        cls,
+        scores: dict[str, float] | None,
+        top_label: str | None,
+        top_score: float | None,
+        evidence: str | None = None,
+    ) -> TextScore:
         """A score read back from the store, whose columns may be NULL; the span is not kept there."""
         return cls(scores or {}, top_label, top_score or 0.0, evidence or "", None)
 
@@ -109,9 +114,10 @@ class Scorer:
                     future: asyncio.Future[dict[str, float]] = loop.create_future()
                     self._queue.put_nowait(_Job(chunk.text, future))
                     futures.append(future)
-            outputs = await asyncio.gather(*futures, return_exceptions=True)
-            if error := next((o for o in outputs if isinstance(o, BaseException)), None):
+            gathered = await asyncio.gather(*futures, return_exceptions=True)
+            if error := next((o for o in gathered if isinstance(o, BaseException)), None):
                 raise error
+            outputs = [o for o in gathered if not isinstance(o, BaseException)]  # all of them, none failed
             start = 0
             for i, plan in zip(todo, plans, strict=True):
                 results[i] = self._combine(plan, outputs[start : start + len(plan.chunks)])

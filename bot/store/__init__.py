@@ -35,9 +35,28 @@ if TYPE_CHECKING:
     from bot.store.postgres import PostgresDatabase
 
 __all__ = [
-    "AUTO", "CLI_GUILD", "ArticleRow", "Case", "CaseFilter", "CaseStore", "Database", "GuildSettings", "GuildStore",
-    "Level", "MessageScore", "MirrorComment", "MirrorStore", "NewCase", "RecentScore", "ReviewCard", "ScoreStore",
-    "SourceRow", "Store", "StoreError", "StoredComment", "UnjudgedComment",
+    "AUTO",
+    "CLI_GUILD",
+    "ArticleRow",
+    "Case",
+    "CaseFilter",
+    "CaseStore",
+    "Database",
+    "GuildSettings",
+    "GuildStore",
+    "Level",
+    "MessageScore",
+    "MirrorComment",
+    "MirrorStore",
+    "NewCase",
+    "RecentScore",
+    "ReviewCard",
+    "ScoreStore",
+    "SourceRow",
+    "Store",
+    "StoreError",
+    "StoredComment",
+    "UnjudgedComment",
 ]
 
 

@@ -75,7 +75,7 @@ class Row(dict[str, Any]):
         super().__init__(zip(names, values, strict=True))
         self._values = tuple(values)
 
-    def __getitem__(self, key: str | int) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: str | int) -> Any:
         if isinstance(key, int):
             return self._values[key]
         return super().__getitem__(key)

@@ -41,14 +41,27 @@ AUTO_MODERATION_EXECUTION = 1 << 21
 PRIVILEGED = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT
 
 EVENT_INTENTS: dict[str, int] = {
-    "GUILD_CREATE": GUILDS, "GUILD_UPDATE": GUILDS, "GUILD_DELETE": GUILDS,
-    "GUILD_ROLE_CREATE": GUILDS, "GUILD_ROLE_UPDATE": GUILDS, "GUILD_ROLE_DELETE": GUILDS,
-    "CHANNEL_CREATE": GUILDS, "CHANNEL_UPDATE": GUILDS, "CHANNEL_DELETE": GUILDS,
-    "THREAD_CREATE": GUILDS, "THREAD_UPDATE": GUILDS, "THREAD_DELETE": GUILDS, "THREAD_LIST_SYNC": GUILDS,
-    "GUILD_MEMBER_ADD": GUILD_MEMBERS, "GUILD_MEMBER_UPDATE": GUILD_MEMBERS, "GUILD_MEMBER_REMOVE": GUILD_MEMBERS,
-    "GUILD_BAN_ADD": GUILD_MODERATION, "GUILD_BAN_REMOVE": GUILD_MODERATION,
+    "GUILD_CREATE": GUILDS,
+    "GUILD_UPDATE": GUILDS,
+    "GUILD_DELETE": GUILDS,
+    "GUILD_ROLE_CREATE": GUILDS,
+    "GUILD_ROLE_UPDATE": GUILDS,
+    "GUILD_ROLE_DELETE": GUILDS,
+    "CHANNEL_CREATE": GUILDS,
+    "CHANNEL_UPDATE": GUILDS,
+    "CHANNEL_DELETE": GUILDS,
+    "THREAD_CREATE": GUILDS,
+    "THREAD_UPDATE": GUILDS,
+    "THREAD_DELETE": GUILDS,
+    "THREAD_LIST_SYNC": GUILDS,
+    "GUILD_MEMBER_ADD": GUILD_MEMBERS,
+    "GUILD_MEMBER_UPDATE": GUILD_MEMBERS,
+    "GUILD_MEMBER_REMOVE": GUILD_MEMBERS,
+    "GUILD_BAN_ADD": GUILD_MODERATION,
+    "GUILD_BAN_REMOVE": GUILD_MODERATION,
     "GUILD_AUDIT_LOG_ENTRY_CREATE": GUILD_MODERATION,
-    "MESSAGE_REACTION_ADD": GUILD_MESSAGE_REACTIONS, "MESSAGE_REACTION_REMOVE": GUILD_MESSAGE_REACTIONS,
+    "MESSAGE_REACTION_ADD": GUILD_MESSAGE_REACTIONS,
+    "MESSAGE_REACTION_REMOVE": GUILD_MESSAGE_REACTIONS,
     "AUTO_MODERATION_ACTION_EXECUTION": AUTO_MODERATION_EXECUTION,
     "AUTO_MODERATION_RULE_CREATE": AUTO_MODERATION_CONFIGURATION,
     "AUTO_MODERATION_RULE_UPDATE": AUTO_MODERATION_CONFIGURATION,
@@ -83,7 +96,9 @@ class Connection:
             data = json.dumps(item)
             try:
                 if self._zlib is not None:
-                    await self.ws.send_bytes(self._zlib.compress(data.encode()) + self._zlib.flush(zlib.Z_SYNC_FLUSH))
+                    await self.ws.send_bytes(
+                        self._zlib.compress(data.encode()) + self._zlib.flush(zlib.Z_SYNC_FLUSH)
+                    )
                 else:
                     await self.ws.send_str(data)
             except (ConnectionError, RuntimeError):
@@ -170,7 +185,11 @@ class Gateway:
     def _routes_to(self, session: Session, event: str, payload: dict[str, Any]) -> bool:
         if session.shard is None:
             return True
-        guild = payload.get("id") if event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE") else payload.get("guild_id")
+        guild = (
+            payload.get("id")
+            if event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE")
+            else payload.get("guild_id")
+        )
         shard_id, num_shards = session.shard
         return self.shard_of(int(guild) if guild is not None else None, num_shards) == shard_id
 
@@ -291,19 +310,28 @@ class Gateway:
             conn.close(4011)  # Sharding required
             return None
         if shard is not None:
-            if (not isinstance(shard, list) or len(shard) != 2 or not all(isinstance(x, int) for x in shard)
-                    or not 0 <= shard[0] < shard[1] or (self.shard_count > 1 and shard[1] != self.shard_count)):
+            if (
+                not isinstance(shard, list)
+                or len(shard) != 2
+                or not all(isinstance(x, int) for x in shard)
+                or not 0 <= shard[0] < shard[1]
+                or (self.shard_count > 1 and shard[1] != self.shard_count)
+            ):
                 conn.close(4010)  # Invalid shard
                 return None
         if not self._identify_allowed(shard[0] if shard else 0):
             conn.send({"op": 9, "d": False, "s": None, "t": None})
             return None
         self.identifies += 1
-        session = Session(id=uuid.uuid4().hex, intents=intents, conn=conn,
-                          shard=(shard[0], shard[1]) if shard else None)
+        session = Session(
+            id=uuid.uuid4().hex, intents=intents, conn=conn, shard=(shard[0], shard[1]) if shard else None
+        )
         self.sessions[session.id] = session
-        guilds = [g for g in self.fake.bot_guilds()
-                  if session.shard is None or self.shard_of(g.id, session.shard[1]) == session.shard[0]]
+        guilds = [
+            g
+            for g in self.fake.bot_guilds()
+            if session.shard is None or self.shard_of(g.id, session.shard[1]) == session.shard[0]
+        ]
         ready: dict[str, Any] = {
             "v": 10,
             "user": self.fake.bot_user.to_payload(),
@@ -323,7 +351,11 @@ class Gateway:
             ready["shard"] = data["shard"]
         session.send_dispatch("READY", ready)
         for guild in guilds:
-            members = list(guild.members.values()) if intents & GUILD_MEMBERS else [guild.members[self.fake.bot_user.id]]
+            members = (
+                list(guild.members.values())
+                if intents & GUILD_MEMBERS
+                else [guild.members[self.fake.bot_user.id]]
+            )
             session.send_dispatch("GUILD_CREATE", guild.to_payload(members=members))
         self.fake.state.notify()
         return session
@@ -337,8 +369,10 @@ class Gateway:
         now = asyncio.get_running_loop().time()
         last = self._last_identify.get(bucket)
         if last is not None and now - last < window:
-            self.identify_refusals.append(f"shard {shard_id} identified {now - last:.2f}s after the last "
-                                          f"identify in bucket {bucket} (limit: one per {window}s)")
+            self.identify_refusals.append(
+                f"shard {shard_id} identified {now - last:.2f}s after the last "
+                f"identify in bucket {bucket} (limit: one per {window}s)"
+            )
             return False
         self._last_identify[bucket] = now
         return True

@@ -20,7 +20,6 @@ class SnowflakeGenerator:
         self._last = max(candidate, self._last + 1)
         return self._last
 
-
     def next_on_shard(self, shard_id: int, num_shards: int) -> int:
         """The next id whose guild would live on `shard_id` ((id >> 22) % num_shards): up to a few ms ahead."""
         candidate = self.next()

@@ -6,23 +6,26 @@ and never appear here.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.store import GuildSettings
-from cogs.checks import moderator_only
-from cogs.moderation_service import ModerationService
+from cogs.checks import ModeratorCog
+from cogs.moderation._service import ModerationService
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
 
+T = TypeVar("T")
+
 CARD_PERMISSIONS = ("view_channel", "send_messages", "embed_links")
 
 
-def manage_guild_only():
+def manage_guild_only() -> Callable[[T], T]:
+    """Discord-side: /config needs Manage Server as well as being a moderator."""
     return app_commands.checks.has_permissions(manage_guild=True)
 
 
@@ -32,23 +35,31 @@ def describe(settings: GuildSettings) -> str:
 
     roles = ", ".join(f"<@&{r}>" for r in settings.mod_role_ids) or "none (Manage Messages only)"
     watched = ", ".join(f"<#{c}>" for c in settings.watched_channel_ids) or "every channel I can read"
-    warn_action = settings.warn_action + (f" {settings.warn_timeout_minutes} min" if settings.warn_action == "timeout" else "")
-    return "\n".join([
-        f"**Review channel:** {channel(settings.review_channel_id)}",
-        f"**Shadow mode:** {'on (flag only, never act)' if settings.shadow_mode else 'off (act levels enforced)'}",
-        f"**Moderator roles:** {roles}",
-        f"**Watched channels:** {watched}",
-        f"**Automatic timeout on act:** {settings.act_timeout_minutes or 'off'}"
-        + (" min" if settings.act_timeout_minutes else ""),
-        f"**Warnings:** {settings.warn_point_limit} points within {settings.warn_expiry_days or '∞'} days → {warn_action}",
-        f"**Comments removed on the site:** {'deleted' if settings.removed_comment_mode == 'delete' else 'marked'} in Discord",
-        "**Levels:** `/thresholds show`",
-    ])
+    warn_action = settings.warn_action + (
+        f" {settings.warn_timeout_minutes} min" if settings.warn_action == "timeout" else ""
+    )
+    return "\n".join(
+        [
+            f"**Review channel:** {channel(settings.review_channel_id)}",
+            f"**Shadow mode:** {'on (flag only, never act)' if settings.shadow_mode else 'off (act levels enforced)'}",
+            f"**Moderator roles:** {roles}",
+            f"**Watched channels:** {watched}",
+            f"**Automatic timeout on act:** {settings.act_timeout_minutes or 'off'}"
+            + (" min" if settings.act_timeout_minutes else ""),
+            f"**Warnings:** {settings.warn_point_limit} points within {settings.warn_expiry_days or '∞'} days → {warn_action}",
+            f"**Comments removed on the site:** {'deleted' if settings.removed_comment_mode == 'delete' else 'marked'} in Discord",
+            "**Levels:** `/thresholds show`",
+        ]
+    )
 
 
-class Config(commands.Cog):
-    config = app_commands.Group(name="config", description="Moderation settings for this server", guild_only=True,
-                                default_permissions=discord.Permissions(manage_guild=True))
+class Config(ModeratorCog):
+    config = app_commands.Group(
+        name="config",
+        description="Moderation settings for this server",
+        guild_only=True,
+        default_permissions=discord.Permissions(manage_guild=True),
+    )
     modrole = app_commands.Group(name="modrole", description="Roles that count as moderators", parent=config)
     watch = app_commands.Group(name="watch", description="Which channels' messages are scored", parent=config)
 
@@ -61,7 +72,6 @@ class Config(commands.Cog):
         await interaction.response.send_message(line, ephemeral=True)
 
     @config.command(name="show", description="This server's moderation settings")
-    @moderator_only()
     @manage_guild_only()
     async def show(self, interaction: discord.Interaction) -> None:
         settings = await self.service.settings(interaction.guild_id or 0)
@@ -69,7 +79,6 @@ class Config(commands.Cog):
 
     @config.command(name="review-channel", description="Where review cards are posted")
     @app_commands.describe(channel="A text channel moderators read")
-    @moderator_only()
     @manage_guild_only()
     async def review_channel(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         mine = channel.permissions_for(channel.guild.me)
@@ -77,21 +86,25 @@ class Config(commands.Cog):
         if missing:
             await interaction.response.send_message(
                 f"I cannot post cards in {channel.mention}: give my role {', '.join(missing)} there, then retry.",
-                ephemeral=True)
+                ephemeral=True,
+            )
             return
-        await self._update(interaction, f"Review cards go to {channel.mention}.", review_channel_id=channel.id)
+        await self._update(
+            interaction, f"Review cards go to {channel.mention}.", review_channel_id=channel.id
+        )
 
     @config.command(name="shadow", description="Shadow mode: flag for review but never act automatically")
     @app_commands.describe(state="on or off")
-    @moderator_only()
     @manage_guild_only()
     async def shadow(self, interaction: discord.Interaction, state: Literal["on", "off"]) -> None:
-        line = ("Shadow mode is on: flags go to review, nothing is acted on automatically." if state == "on" else
-                "Shadow mode is off: messages at or above an act level are removed automatically.")
+        line = (
+            "Shadow mode is on: flags go to review, nothing is acted on automatically."
+            if state == "on"
+            else "Shadow mode is off: messages at or above an act level are removed automatically."
+        )
         await self._update(interaction, line, shadow_mode=state == "on")
 
     @modrole.command(name="add", description="Members with this role count as moderators")
-    @moderator_only()
     @manage_guild_only()
     async def modrole_add(self, interaction: discord.Interaction, role: discord.Role) -> None:
         settings = await self.service.settings(interaction.guild_id or 0)
@@ -99,42 +112,65 @@ class Config(commands.Cog):
         await self._update(interaction, f"{role.mention} now counts as a moderator role.", mod_role_ids=roles)
 
     @modrole.command(name="remove", description="This role no longer counts as a moderator role")
-    @moderator_only()
     @manage_guild_only()
     async def modrole_remove(self, interaction: discord.Interaction, role: discord.Role) -> None:
         settings = await self.service.settings(interaction.guild_id or 0)
         if role.id not in settings.mod_role_ids:
-            await interaction.response.send_message(f"{role.mention} is not a moderator role.", ephemeral=True)
+            await interaction.response.send_message(
+                f"{role.mention} is not a moderator role.", ephemeral=True
+            )
             return
         roles = tuple(r for r in settings.mod_role_ids if r != role.id)
-        await self._update(interaction, f"{role.mention} no longer counts as a moderator role.", mod_role_ids=roles)
+        await self._update(
+            interaction, f"{role.mention} no longer counts as a moderator role.", mod_role_ids=roles
+        )
 
-    @watch.command(name="add", description="Score messages in this channel (by default every channel is scored)")
-    @moderator_only()
+    @watch.command(
+        name="add", description="Score messages in this channel (by default every channel is scored)"
+    )
     @manage_guild_only()
-    async def watch_add(self, interaction: discord.Interaction,
-                        channel: discord.TextChannel | discord.ForumChannel) -> None:
+    async def watch_add(
+        self, interaction: discord.Interaction, channel: discord.TextChannel | discord.ForumChannel
+    ) -> None:
         settings = await self.service.settings(interaction.guild_id or 0)
         ids = tuple(dict.fromkeys((*settings.watched_channel_ids, channel.id)))
-        await self._update(interaction, f"Watching: {', '.join(f'<#{c}>' for c in ids)}.", watched_channel_ids=ids)
+        await self._update(
+            interaction, f"Watching: {', '.join(f'<#{c}>' for c in ids)}.", watched_channel_ids=ids
+        )
 
     @watch.command(name="all", description="Score messages in every channel I can read")
-    @moderator_only()
     @manage_guild_only()
     async def watch_all(self, interaction: discord.Interaction) -> None:
         await self._update(interaction, "Watching every channel I can read.", watched_channel_ids=())
 
-    @config.command(name="warnings", description="Warning points: limit, expiry and what crossing the limit does")
-    @app_commands.describe(limit="Points that trigger the action (0: never)", expiry_days="Days a warning counts (0: for ever)",
-                           action="What happens at the limit", timeout_minutes="Timeout length when the action is timeout")
-    @moderator_only()
+    @config.command(
+        name="warnings", description="Warning points: limit, expiry and what crossing the limit does"
+    )
+    @app_commands.describe(
+        limit="Points that trigger the action (0: never)",
+        expiry_days="Days a warning counts (0: for ever)",
+        action="What happens at the limit",
+        timeout_minutes="Timeout length when the action is timeout",
+    )
     @manage_guild_only()
-    async def warnings(self, interaction: discord.Interaction, limit: app_commands.Range[int, 0, 100] | None = None,
-                       expiry_days: app_commands.Range[int, 0, 3650] | None = None,
-                       action: Literal["timeout", "kick", "ban", "none"] | None = None,
-                       timeout_minutes: app_commands.Range[int, 1, 40320] | None = None) -> None:
-        changes = {k: v for k, v in (("warn_point_limit", limit), ("warn_expiry_days", expiry_days),
-                                     ("warn_action", action), ("warn_timeout_minutes", timeout_minutes)) if v is not None}
+    async def warnings(
+        self,
+        interaction: discord.Interaction,
+        limit: app_commands.Range[int, 0, 100] | None = None,
+        expiry_days: app_commands.Range[int, 0, 3650] | None = None,
+        action: Literal["timeout", "kick", "ban", "none"] | None = None,
+        timeout_minutes: app_commands.Range[int, 1, 40320] | None = None,
+    ) -> None:
+        changes = {
+            k: v
+            for k, v in (
+                ("warn_point_limit", limit),
+                ("warn_expiry_days", expiry_days),
+                ("warn_action", action),
+                ("warn_timeout_minutes", timeout_minutes),
+            )
+            if v is not None
+        }
         if not changes:
             await interaction.response.send_message("Give at least one setting to change.", ephemeral=True)
             return
@@ -143,18 +179,28 @@ class Config(commands.Cog):
 
     @config.command(name="act-timeout", description="Also time members out when a message hits an act level")
     @app_commands.describe(minutes="Timeout length (0: only delete the message)")
-    @moderator_only()
     @manage_guild_only()
-    async def act_timeout(self, interaction: discord.Interaction, minutes: app_commands.Range[int, 0, 40320]) -> None:
-        line = (f"Act level: delete the message and time the member out for {minutes} min." if minutes
-                else "Act level: delete the message only.")
+    async def act_timeout(
+        self, interaction: discord.Interaction, minutes: app_commands.Range[int, 0, 40320]
+    ) -> None:
+        line = (
+            f"Act level: delete the message and time the member out for {minutes} min."
+            if minutes
+            else "Act level: delete the message only."
+        )
         await self._update(interaction, line, act_timeout_minutes=minutes)
 
-    @config.command(name="removed-comments", description="What happens in Discord to a comment removed on its site")
+    @config.command(
+        name="removed-comments", description="What happens in Discord to a comment removed on its site"
+    )
     @app_commands.describe(mode="mark: keep the message and mark it removed; delete: delete the message")
-    @moderator_only()
     @manage_guild_only()
-    async def removed_comments(self, interaction: discord.Interaction, mode: Literal["mark", "delete"]) -> None:
-        line = ("Comments removed on their site will be deleted from Discord." if mode == "delete"
-                else "Comments removed on their site will be marked as removed in Discord.")
+    async def removed_comments(
+        self, interaction: discord.Interaction, mode: Literal["mark", "delete"]
+    ) -> None:
+        line = (
+            "Comments removed on their site will be deleted from Discord."
+            if mode == "delete"
+            else "Comments removed on their site will be marked as removed in Discord."
+        )
         await self._update(interaction, line, removed_comment_mode=mode)

@@ -8,41 +8,42 @@ bot's own actions recognisable when they come back through the audit log.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import discord
 
+from bot.errors import WardenError
 from bot.mirror.publisher import PublishError
 from bot.mirror.writeback import hold_on_site
 from bot.moderation import actions
 from bot.moderation.cards import FlagCard, flag_embed
 from bot.moderation.durations import describe
-from bot.moderation.policy import Verdict, levels_for_model
+from bot.moderation.judge import (
+    COMMENT,
+    MEMBER,
+    Judge,
+    Judgement,
+    Subject,
+    auto_remove_case,
+    auto_timeout_case,
+)
 from bot.moderation.warnings import escalation, expiry
-from bot.scoring import TextScore
-from bot.store import AUTO, Case, GuildSettings, Level, NewCase, StoreError
-from cogs.moderation_buttons import card_view
+from bot.store import AUTO, Case, GuildSettings, NewCase, StoreError
+from cogs.moderation._buttons import CardButton, card_view
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
+    from bot.mirror import MirrorEngine
 
 log = logging.getLogger(__name__)
 
-MIRROR_COG = "Mirror"
 
-
-class ActionError(Exception):
+class ActionError(WardenError):
     """A Discord action could not be done; the message is one line telling the moderator what to fix."""
-
-
-def content_key(text: str) -> str:
-    """A short hash of a text for dedup keys: an edited message is a new flag, a retried one is not."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def article_place(title: str, url: str | None) -> str:
@@ -50,24 +51,19 @@ def article_place(title: str, url: str | None) -> str:
     return f"[{title}]({url})" if url else title
 
 
-@dataclass
+def channel_ids(channel: discord.abc.Snowflake | None) -> list[int | None]:
+    """Where a Discord channel sits, outermost first (a thread's parent, then the thread), for `Judge`."""
+    return [getattr(channel, "parent_id", None), channel.id] if channel is not None else []
+
+
+@dataclass(frozen=True)
 class FlagTarget:
-    """What was scored and where it lives, for a member message and a mirrored comment alike."""
+    """A judged subject with what its card shows: the guild it is in, the text as scored, and where it lives."""
 
     guild: discord.Guild
-    kind: str  # "member" | "comment"
-    target_id: str
-    target_name: str
+    subject: Subject
     text: str
     place: str
-    link: str | None
-    channel_id: int | None
-    message_ids: list[int] = field(default_factory=list)
-    dedup: str = ""
-
-    @property
-    def message_id(self) -> int | None:
-        return self.message_ids[0] if self.message_ids else None
 
 
 @dataclass(frozen=True)
@@ -87,16 +83,26 @@ class Warned:
 
 
 def forbidden(what: str, permission: str) -> ActionError:
-    return ActionError(f"I could not {what}: give my role the {permission} permission (and a role above the member's).")
+    return ActionError(
+        f"I could not {what}: give my role the {permission} permission (and a role above the member's)."
+    )
 
 
 class ModerationService:
-    def __init__(self, bot: CommentWarden) -> None:
+    # The bot's review-card button class, wired to the review cog by the extension's setup.
+    card_buttons: type[CardButton]
+
+    def __init__(self, bot: CommentWarden, engine: MirrorEngine | None) -> None:
+        """`engine`: the mirror engine, so a mirrored comment is removed as a moderator's removal that a later
+        poll never undoes; None without the mirror extension (then only its Discord messages are deleted)."""
         self.bot = bot
+        self.engine = engine
         self._warned_no_channel: set[int] = set()
         # (guild, case) -> held while its flag is followed up: the live event, a retry and a recovery pass can
         # reach one flag together, and the second must find the first's card rather than post another.
-        self._following: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = weakref.WeakValueDictionary()
+        self._following: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         # Cards sent whose recording failed (the database refused): a retry records these instead of sending again.
         self._unrecorded: dict[tuple[int, int], discord.Message] = {}
 
@@ -105,128 +111,153 @@ class ModerationService:
     async def settings(self, guild_id: int) -> GuildSettings:
         return await self.bot.store.guilds.get(guild_id)
 
-    def levels(self, settings: GuildSettings, channel: discord.abc.Snowflake | None) -> dict[str, Level]:
-        ids = [getattr(channel, "parent_id", None), channel.id] if channel is not None else []
-        return levels_for_model(settings, ids, self.bot.settings.thresholds, self.bot.scorer.labels)
+    @property
+    def judge(self) -> Judge:
+        """The judging rule for the model this process loaded."""
+        return Judge.of(self.bot.settings.thresholds, self.bot.scorer.labels)
 
     # Flags
 
-    @staticmethod
-    def flag_case(target: FlagTarget, score: TextScore, verdict: Verdict, settings: GuildSettings) -> NewCase:
-        """The flag's case, for callers that log it in a transaction of their own (the watcher's batches)."""
-        strongest = verdict.strongest
-        return NewCase(
-            guild_id=target.guild.id, action=actions.FLAG, target_kind=target.kind, target_id=target.target_id,
-            target_name=target.target_name, reason=verdict.reason(), scores=dict(score.scores),
-            label=strongest.label if strongest else score.top_label,
-            score=strongest.score if strongest else score.top_score, evidence=score.evidence or None,
-            link=target.link, channel_id=target.channel_id, message_id=target.message_id,
-            shadow=settings.shadow_mode, dedup_key=f"flag:{target.dedup}",
-        )
+    async def flag(self, target: FlagTarget, judgement: Judgement, settings: GuildSettings) -> Case:
+        """Log a judgement's flag, act on it when allowed, and post its review card (once, even if called again)."""
+        if judgement.flag is None:
+            raise ValueError("only a judgement that flagged has a flag to log")
+        case = await self.bot.store.cases.add(judgement.flag)
+        return await self.follow_up(target, case, judgement, settings, act=judgement.act)
 
-    async def flag(self, target: FlagTarget, score: TextScore, verdict: Verdict, settings: GuildSettings,
-                   *, act: bool) -> Case:
-        """Log a flag, act on it when allowed, and post its review card (once, even if called again)."""
-        case = await self.bot.store.cases.add(self.flag_case(target, score, verdict, settings))
-        return await self.follow_up(target, case, score, verdict, settings, act=act)
-
-    async def follow_up(self, target: FlagTarget, case: Case, score: TextScore, verdict: Verdict,
-                        settings: GuildSettings, *, act: bool) -> Case:
+    async def follow_up(
+        self, target: FlagTarget, case: Case, judgement: Judgement, settings: GuildSettings, *, act: bool
+    ) -> Case:
         """What comes after a flag is logged: the act level, then the card. Also how a flag whose card a
         killed process never posted gets one after the restart; a flag already carded is left alone."""
         async with self._following.setdefault((target.guild.id, case.case_number), asyncio.Lock()):
             if await self.bot.store.cases.card(target.guild.id, case.case_number) is not None:
                 return case  # a retry of a flag already carded
             acted, removed = await self.act_automatically(target, case, settings) if act else (None, False)
-            await self.post_card(target, case, score, verdict, settings, acted, settled=removed)
+            await self.post_card(target, case, judgement, settings, acted, settled=removed)
             return case
 
-    async def act_automatically(self, target: FlagTarget, flag: Case, settings: GuildSettings) -> tuple[str, bool]:
+    async def act_automatically(
+        self, target: FlagTarget, flag: Case, settings: GuildSettings
+    ) -> tuple[str, bool]:
         """The act level: remove the message (or the comment), and time the member out if configured.
 
         Returns what was done, for the card, and whether the removal happened; if not, the card stays open.
         """
         done: list[str] = []
         removed = False
-        guild = target.guild
+        guild, subject = target.guild, target.subject
+        message_ids = list(subject.message_ids)
         try:
-            if target.kind == "comment":
-                done.append(await self.remove_comment(guild, int(target.target_id), target.channel_id,
-                                                      target.message_ids))
+            if subject.kind == COMMENT:
+                done.append(
+                    await self.remove_comment(guild, int(subject.target_id), subject.channel_id, message_ids)
+                )
             else:
-                await self.delete_messages(guild, target.channel_id, target.message_ids)
+                await self.delete_messages(guild, subject.channel_id, message_ids)
                 done.append("Message deleted.")
         except ActionError as exc:
             done.append(str(exc))  # on the card for the moderators; no removal is logged that did not happen
         else:
             removed = True
-            await self.bot.store.cases.add(NewCase(
-                guild_id=guild.id, action=actions.REMOVE, target_kind=target.kind, target_id=target.target_id,
-                target_name=target.target_name, reason=f"automatic: {flag.reason}", scores=flag.scores,
-                label=flag.label, score=flag.score, link=target.link, channel_id=target.channel_id,
-                message_id=target.message_id, ref_case=flag.case_number, dedup_key=f"auto-remove:{target.dedup}",
-            ))
-        if target.kind == "member" and settings.act_timeout_minutes > 0:
+            await self.bot.store.cases.add(auto_remove_case(subject, flag))
+        if subject.kind == MEMBER and settings.act_timeout_minutes > 0:
             seconds = settings.act_timeout_minutes * 60
             try:
-                member = await self.member(guild, int(target.target_id))
+                member = await self.member(guild, int(subject.target_id))
                 await self.timeout(member, seconds, f"automatic: case #{flag.case_number}")
-                await self.bot.store.cases.add(NewCase(
-                    guild_id=guild.id, action=actions.TIMEOUT, target_kind="member", target_id=target.target_id,
-                    target_name=target.target_name, reason=f"automatic: {flag.reason}", duration_seconds=seconds,
-                    ref_case=flag.case_number, dedup_key=f"auto-timeout:{target.dedup}",
-                ))
+                await self.bot.store.cases.add(auto_timeout_case(subject, flag, seconds))
                 done.append(f"Member timed out for {describe(seconds)}.")
             except ActionError as exc:
                 done.append(str(exc))
         return " ".join(done), removed
 
-    async def post_card(self, target: FlagTarget, case: Case, score: TextScore, verdict: Verdict,
-                        settings: GuildSettings, acted: str | None, *, settled: bool = False) -> None:
+    async def post_card(
+        self,
+        target: FlagTarget,
+        case: Case,
+        judgement: Judgement,
+        settings: GuildSettings,
+        acted: str | None,
+        *,
+        settled: bool = False,
+    ) -> None:
         """Post the card (or just queue the flag when no review channel is set); a `settled` card, one the bot
         already acted on, is shown decided with its buttons off."""
         store = self.bot.store.cases
         key = (target.guild.id, case.case_number)
         channel = target.guild.get_channel(settings.review_channel_id) if settings.review_channel_id else None
-        message = self._unrecorded.pop(key, None)  # sent by an attempt whose recording failed: record that one
+        message = self._unrecorded.pop(
+            key, None
+        )  # sent by an attempt whose recording failed: record that one
         if message is None and isinstance(channel, discord.abc.Messageable):
-            embed = discord.Embed.from_dict(flag_embed(FlagCard(
-                case_number=case.case_number, text=target.text, author=target.target_name, place=target.place,
-                link=target.link, scores=score.scores, verdict=verdict, evidence=score.evidence,
-                shadow=settings.shadow_mode, acted=acted,
-            )))
-            view = card_view(target.guild.id, case.case_number, target.kind, disabled=settled)
+            subject, score = target.subject, judgement.score
+            embed = discord.Embed.from_dict(
+                flag_embed(
+                    FlagCard(
+                        case_number=case.case_number,
+                        text=target.text,
+                        author=subject.target_name,
+                        place=target.place,
+                        link=subject.link,
+                        scores=score.scores,
+                        verdict=judgement.verdict,
+                        evidence=score.evidence,
+                        shadow=settings.shadow_mode,
+                        acted=acted,
+                    )
+                )
+            )
+            view = card_view(
+                self.card_buttons, target.guild.id, case.case_number, subject.kind, disabled=settled
+            )
             try:
-                message = await channel.send(embed=embed, view=view, allowed_mentions=discord.AllowedMentions.none())
+                message = await channel.send(
+                    embed=embed, view=view, allowed_mentions=discord.AllowedMentions.none()
+                )
             except discord.HTTPException as exc:
-                log.warning("cannot post review card for case %d in guild %d: %s", case.case_number, target.guild.id, exc)
+                log.warning(
+                    "cannot post review card for case %d in guild %d: %s",
+                    case.case_number,
+                    target.guild.id,
+                    exc,
+                )
         elif message is None and target.guild.id not in self._warned_no_channel:
             self._warned_no_channel.add(target.guild.id)
-            log.warning("guild %d has no review channel: flags are logged but no cards are posted "
-                        "(set one with /config review-channel)", target.guild.id)
+            log.warning(
+                "guild %d has no review channel: flags are logged but no cards are posted "
+                "(set one with /config review-channel)",
+                target.guild.id,
+            )
         try:
-            await store.set_card(target.guild.id, case.case_number, message.channel.id if message else None,
-                                 message.id if message else None)
+            await store.set_card(
+                target.guild.id,
+                case.case_number,
+                message.channel.id if message else None,
+                message.id if message else None,
+            )
         except StoreError:
             if message is not None:
                 self._unrecorded[key] = message
             raise
         if settled:
             me = self.bot.user
-            await store.decide(target.guild.id, case.case_number, actions.AUTO_DECISION, me.id if me else 0, AUTO)
+            await store.decide(
+                target.guild.id, case.case_number, actions.AUTO_DECISION, me.id if me else 0, AUTO
+            )
 
-    async def remove_comment(self, guild: discord.Guild, comment_id: int, channel_id: int | None,
-                             message_ids: list[int]) -> str:
+    async def remove_comment(
+        self, guild: discord.Guild, comment_id: int, channel_id: int | None, message_ids: list[int]
+    ) -> str:
         """Take a mirrored comment out of Discord and hold it on its site where write-back is configured.
 
         Through the mirror engine when it runs, so the removal is recorded as a moderator's and a later
         poll never brings the comment back; the site's answer (held, or why not) is the returned line.
         """
-        engine = getattr(self.bot.get_cog(MIRROR_COG), "engine", None)
         row = await self.bot.store.mirror.comment_row(comment_id)
         try:
-            if engine is not None and row is not None:
-                await engine.remove_comment(comment_id)
+            if self.engine is not None and row is not None:
+                await self.engine.remove_comment(comment_id)
             else:
                 await self.delete_messages(guild, channel_id, message_ids)
         except PublishError as exc:
@@ -247,7 +278,9 @@ class ModerationService:
         except discord.NotFound:
             raise ActionError(f"<@{user_id}> is no longer in this server.") from None
 
-    async def delete_messages(self, guild: discord.Guild, channel_id: int | None, message_ids: list[int]) -> None:
+    async def delete_messages(
+        self, guild: discord.Guild, channel_id: int | None, message_ids: list[int]
+    ) -> None:
         if channel_id is None or not message_ids:
             return
         channel = guild.get_channel_or_thread(channel_id)
@@ -284,8 +317,17 @@ class ModerationService:
 
     # Warnings
 
-    async def warn(self, guild: discord.Guild, member: discord.abc.User, moderator: discord.abc.User, reason: str,
-                   points: int, *, ref_case: int | None = None, dedup: str | None = None) -> Warned:
+    async def warn(
+        self,
+        guild: discord.Guild,
+        member: discord.abc.User,
+        moderator: discord.abc.User,
+        reason: str,
+        points: int,
+        *,
+        ref_case: int | None = None,
+        dedup: str | None = None,
+    ) -> Warned:
         """Add points; crossing the guild's limit triggers its action, logged as a case of its own.
 
         The warning is logged even when the escalation fails (missing permission): it was given.
@@ -293,12 +335,22 @@ class ModerationService:
         settings = await self.settings(guild.id)
         now = datetime.now(UTC)
         target_id = str(member.id)
-        warn_case, before = await self.bot.store.cases.add_warning(NewCase(
-            guild_id=guild.id, action=actions.WARN, target_kind="member", target_id=target_id,
-            target_name=f"{member} ({member.id})", moderator_id=moderator.id, moderator_name=str(moderator),
-            reason=reason, points=points, expires_at=expiry(now, settings.warn_expiry_days), ref_case=ref_case,
-            dedup_key=dedup,
-        ))
+        warn_case, before = await self.bot.store.cases.add_warning(
+            NewCase(
+                guild_id=guild.id,
+                action=actions.WARN,
+                target_kind="member",
+                target_id=target_id,
+                target_name=f"{member} ({member.id})",
+                moderator_id=moderator.id,
+                moderator_name=str(moderator),
+                reason=reason,
+                points=points,
+                expires_at=expiry(now, settings.warn_expiry_days),
+                ref_case=ref_case,
+                dedup_key=dedup,
+            )
+        )
         step = escalation(before, points, settings.warn_point_limit)
         if not step.crossed or settings.warn_action == "none":
             return Warned(warn_case, step.after)
@@ -317,9 +369,17 @@ class ModerationService:
                 action = actions.TIMEOUT
         except ActionError as exc:
             return Warned(warn_case, step.after, problem=f"the limit was crossed but {exc}")
-        escalated = await self.bot.store.cases.add(NewCase(
-            guild_id=guild.id, action=action, target_kind="member", target_id=target_id,
-            target_name=f"{member} ({member.id})", reason=why, duration_seconds=duration,
-            ref_case=warn_case.case_number, dedup_key=f"escalate:{guild.id}:{warn_case.case_number}",
-        ))
+        escalated = await self.bot.store.cases.add(
+            NewCase(
+                guild_id=guild.id,
+                action=action,
+                target_kind="member",
+                target_id=target_id,
+                target_name=f"{member} ({member.id})",
+                reason=why,
+                duration_seconds=duration,
+                ref_case=warn_case.case_number,
+                dedup_key=f"escalate:{guild.id}:{warn_case.case_number}",
+            )
+        )
         return Warned(warn_case, step.after, escalated)

@@ -8,7 +8,7 @@ webhook's posts here (that would loop through the mirror); mirrored comments arr
 A write the database refuses (locked past the busy timeout, disk full) is tried again a few times with
 backoff before a batch or a comment is given up: a brief outage must not lose a flag. What is given up is
 not lost for good either: a member's message has no score, so the next READY's catch-up scores it; a
-comment stays unjudged, so the recovery sweep flags it (cogs/moderation_recovery.py).
+comment stays unjudged, so the recovery sweep flags it (cogs/moderation/recovery.py).
 """
 
 from __future__ import annotations
@@ -28,18 +28,20 @@ from bot.backoff import backoff_delay
 from bot.mirror.events import CommentScored
 from bot.moderation import actions
 from bot.moderation.batching import Batcher
-from bot.moderation.policy import Outcome, Verdict, evaluate, levels_for_model, outcome
+from bot.moderation.judge import Judgement, comment_subject, content_key, member_subject
 from bot.scoring import TextScore
 from bot.store import Case, GuildSettings, MessageScore, NewCase, StoreError
-from cogs.moderation_service import FlagTarget, ModerationService, article_place, content_key
+from cogs.moderation._service import FlagTarget, ModerationService, article_place, channel_ids
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-# A member message to flag: (message, content as scored, its guild's settings, score, verdict, outcome).
-Flag = tuple[discord.Message, str, GuildSettings, TextScore, Verdict, Outcome]
+# A member message to flag: (what its card shows, its guild's settings, the judgement that flagged it).
+Flag = tuple[FlagTarget, GuildSettings, Judgement]
+# A member message in a watched channel: (its guild, the message, content as scored, the guild's settings).
+Watched = tuple[discord.Guild, discord.Message, str, GuildSettings]
 
 SUBMITTED_MEMORY = 10_000  # message versions remembered to keep a restart's catch-up and live events apart
 
@@ -65,8 +67,14 @@ async def retrying(step: Callable[[], Awaitable[T]], what: str) -> T:
             if attempt == RETRY_ATTEMPTS:
                 raise
             delay = backoff_delay(RETRY_BASE, attempt)
-            log.warning("%s failed (attempt %d of %d): %s; trying again in %.1f s", what, attempt, RETRY_ATTEMPTS,
-                        exc, delay)
+            log.warning(
+                "%s failed (attempt %d of %d): %s; trying again in %.1f s",
+                what,
+                attempt,
+                RETRY_ATTEMPTS,
+                exc,
+                delay,
+            )
             await asyncio.sleep(delay)
     raise AssertionError("unreachable")
 
@@ -85,17 +93,6 @@ def watched(settings: GuildSettings, channel: object) -> bool:
     channel_id = getattr(channel, "id", 0)
     parent_id = getattr(channel, "parent_id", None)
     return settings.watches(channel_id) or (parent_id is not None and settings.watches(parent_id))
-
-
-def member_target(message: discord.Message, content: str) -> FlagTarget:
-    """What a flag of a member's message points at (`content`: the text as scored)."""
-    assert message.guild is not None
-    return FlagTarget(
-        guild=message.guild, kind="member", target_id=str(message.author.id),
-        target_name=f"{message.author} ({message.author.id})", text=content,
-        place=f"<#{message.channel.id}>", link=message.jump_url, channel_id=message.channel.id,
-        message_ids=[message.id], dedup=f"{message.guild.id}:{message.id}:{content_key(content)}",
-    )
 
 
 class Watcher(commands.Cog):
@@ -151,64 +148,88 @@ class Watcher(commands.Cog):
             # Given up: forgotten as submitted, so the catch-up after the next READY scores these messages again.
             for message, content in batch:
                 self._submitted.pop((message.id, content_key(content)), None)
-            log.warning("a batch of %d messages was not logged: %s; the catch-up after the next READY scores "
-                        "them again", len(batch), exc)
+            log.warning(
+                "a batch of %d messages was not logged: %s; the catch-up after the next READY scores "
+                "them again",
+                len(batch),
+                exc,
+            )
 
     async def score_batch(self, batch: list[tuple[discord.Message, str]]) -> None:
         previous, self._logged = self._logged, asyncio.Event()
         logged = self._logged
         try:
-            todo = await retrying(lambda: self._watched(batch), f"reading the settings for {len(batch)} messages")
+            todo = await retrying(
+                lambda: self._watched(batch), f"reading the settings for {len(batch)} messages"
+            )
             if not todo:
                 return
-            results = await self.bot.scorer.score([content for _, content, _ in todo])
-            rows, flags = self._evaluate(todo, results)
-            targets = [member_target(message, content) for message, content, *_ in flags]
+            results = await self.bot.scorer.score([content for _, _, content, _ in todo])
+            rows, flags = self._judge(todo, results)
             await previous.wait()
-            cases = await retrying(lambda: self._log(rows, targets, flags), f"logging a batch of {len(rows)} scores")
+            cases = await retrying(lambda: self._log(rows, flags), f"logging a batch of {len(rows)} scores")
         finally:
             logged.set()
-        for target, case, (_, _, guild_settings, score, verdict, result) in zip(targets, cases, flags, strict=True):
-            await retrying(functools.partial(self.service.follow_up, target, case, score, verdict, guild_settings,
-                                             act=result is Outcome.ACT),
-                           f"following up case #{case.case_number}")
+        for case, (target, guild_settings, judgement) in zip(cases, flags, strict=True):
+            await retrying(
+                functools.partial(
+                    self.service.follow_up, target, case, judgement, guild_settings, act=judgement.act
+                ),
+                f"following up case #{case.case_number}",
+            )
 
-    async def _watched(self, batch: list[tuple[discord.Message, str]]) -> list[tuple[discord.Message, str, GuildSettings]]:
+    async def _watched(self, batch: list[tuple[discord.Message, str]]) -> list[Watched]:
         settings: dict[int, GuildSettings] = {}
-        todo: list[tuple[discord.Message, str, GuildSettings]] = []
+        todo: list[Watched] = []
         for message, content in batch:
-            assert message.guild is not None
-            guild_id = message.guild.id
-            if guild_id not in settings:
-                settings[guild_id] = await self.service.settings(guild_id)
-            if watched(settings[guild_id], message.channel):
-                todo.append((message, content, settings[guild_id]))
+            guild = message.guild
+            if guild is None:  # scoreable() let only guild messages in; a DM has no levels to judge by
+                continue
+            if guild.id not in settings:
+                settings[guild.id] = await self.service.settings(guild.id)
+            if watched(settings[guild.id], message.channel):
+                todo.append((guild, message, content, settings[guild.id]))
         return todo
 
-    def _evaluate(self, todo: list[tuple[discord.Message, str, GuildSettings]], results: list[TextScore],
-               ) -> tuple[list[MessageScore], list[Flag]]:
+    def _judge(self, todo: list[Watched], results: list[TextScore]) -> tuple[list[MessageScore], list[Flag]]:
         rows: list[MessageScore] = []
         flags: list[Flag] = []
-        for (message, content, guild_settings), score in zip(todo, results, strict=True):
-            verdict = evaluate(score.scores, self.service.levels(guild_settings, message.channel))
-            result = outcome(verdict, shadow=guild_settings.shadow_mode)
-            rows.append(MessageScore(
-                guild_id=message.guild.id, channel_id=message.channel.id, message_id=message.id,  # type: ignore[union-attr]
-                author_id=message.author.id, scores=dict(score.scores), top_label=score.top_label,
-                top_score=score.top_score, flagged=result is not Outcome.IGNORE,
-            ))
-            if result is not Outcome.IGNORE:
-                flags.append((message, content, guild_settings, score, verdict, result))
+        judge = self.service.judge
+        for (guild, message, content, guild_settings), score in zip(todo, results, strict=True):
+            subject = member_subject(
+                guild.id,
+                message.channel.id,
+                message.id,
+                message.author.id,
+                str(message.author),
+                content,
+                message.jump_url,
+            )
+            judgement = judge.judge(subject, score, guild_settings, channel_ids(message.channel))
+            rows.append(
+                MessageScore(
+                    guild_id=guild.id,
+                    channel_id=message.channel.id,
+                    message_id=message.id,
+                    author_id=message.author.id,
+                    scores=dict(score.scores),
+                    top_label=score.top_label,
+                    top_score=score.top_score,
+                    flagged=judgement.flagged,
+                )
+            )
+            if judgement.flag is not None:
+                target = FlagTarget(guild, subject, text=content, place=f"<#{message.channel.id}>")
+                flags.append((target, guild_settings, judgement))
         return rows, flags
 
-    async def _log(self, rows: list[MessageScore], targets: list[FlagTarget], flags: list[Flag]) -> list[Case]:
+    async def _log(self, rows: list[MessageScore], flags: list[Flag]) -> list[Case]:
         # Scores and flag cases commit together: after a kill -9 a message is either fully logged (and only
         # its card may be missing, which the restart posts) or not at all (and the restart's catch-up scores it).
         # A refused commit wrote nothing, so it can simply be tried again.
-        return await self.bot.store.scores.add_many(rows, [
-            self.service.flag_case(target, score, verdict, guild_settings)
-            for target, (_, _, guild_settings, score, verdict, _) in zip(targets, flags, strict=True)
-        ])
+        return await self.bot.store.scores.add_many(
+            rows, [case for *_, j in flags if (case := j.flag) is not None]
+        )
 
     # Mirrored comments
 
@@ -217,8 +238,11 @@ class Watcher(commands.Cog):
         try:
             await retrying(lambda: self.judge_comment(event), f"judging mirrored comment {event.comment_id}")
         except StoreError as exc:
-            log.warning("mirrored comment %d was not judged: %s; the recovery sweep judges it later",
-                        event.comment_id, exc)
+            log.warning(
+                "mirrored comment %d was not judged: %s; the recovery sweep judges it later",
+                event.comment_id,
+                exc,
+            )
 
     async def judge_comment(self, event: CommentScored) -> Case | None:
         """Flag a mirrored comment version that crosses the guild's levels, then mark the version judged.
@@ -231,24 +255,30 @@ class Watcher(commands.Cog):
         if guild is None:
             return None
         settings = await self.service.settings(guild.id)
-        levels = levels_for_model(settings, [event.channel_id, event.thread_id], self.bot.settings.thresholds,
-                                  self.bot.scorer.labels)
-        verdict = evaluate(event.score.scores, levels)
-        result = outcome(verdict, shadow=settings.shadow_mode)
-        case = None if result is Outcome.IGNORE else await self.service.flag(
-            self._comment_target(guild, event), event.score, verdict, settings, act=result is Outcome.ACT)
+        subject = comment_subject(
+            event.guild_id,
+            event.comment_id,
+            event.comment.author,
+            event.comment.content_hash,
+            event.thread_id,
+            (event.message_id,),
+            event.jump_url,
+        )
+        judgement = self.service.judge.judge(
+            subject, event.score, settings, [event.channel_id, event.thread_id]
+        )
+        case = None
+        if judgement.flagged:
+            article = event.article
+            target = FlagTarget(
+                guild,
+                judgement.subject,
+                text=event.comment.text,
+                place=article_place(article.title, article.url),
+            )
+            case = await self.service.flag(target, judgement, settings)
         await self.bot.store.mirror.set_judged(event.comment_id, event.comment.content_hash)
         return case
-
-    @staticmethod
-    def _comment_target(guild: discord.Guild, event: CommentScored) -> FlagTarget:
-        article = event.article
-        return FlagTarget(
-            guild=guild, kind="comment", target_id=str(event.comment_id), target_name=event.comment.author,
-            text=event.comment.text, place=article_place(article.title, article.url),
-            link=event.jump_url, channel_id=event.thread_id, message_ids=[event.message_id],
-            dedup=f"{guild.id}:comment:{event.comment_id}:{event.comment.content_hash[:16]}",
-        )
 
     # Discord AutoMod
 
@@ -259,20 +289,29 @@ class Watcher(commands.Cog):
         seconds = None
         if kind is discord.AutoModRuleActionType.timeout and execution.action.duration is not None:
             seconds = int(execution.action.duration.total_seconds())
-        anchor = execution.message_id or execution.alert_system_message_id
+        anchor: int | str | None = execution.message_id or execution.alert_system_message_id
         if anchor is None:  # a blocked message never existed: the text and the minute identify it
             anchor = f"{content_key(execution.content)}:{datetime.now(UTC).strftime('%Y%m%d%H%M')}"
         reason = f"AutoMod rule {execution.rule_id}: {kind.name}"
         if execution.matched_keyword:
             reason += f" (matched {execution.matched_keyword!r})"
         member = execution.member
-        await self.bot.store.cases.add(NewCase(
-            guild_id=execution.guild_id, action=actions.AUTOMOD, target_kind="member", target_id=str(execution.user_id),
-            target_name=f"{member} ({member.id})" if member else str(execution.user_id), moderator_name="AutoMod",
-            reason=reason, evidence=execution.content[:1000] or None, channel_id=execution.channel_id,
-            message_id=execution.message_id, duration_seconds=seconds,
-            dedup_key=f"automod:{execution.guild_id}:{execution.rule_id}:{execution.user_id}:{kind.name}:{anchor}",
-        ))
+        await self.bot.store.cases.add(
+            NewCase(
+                guild_id=execution.guild_id,
+                action=actions.AUTOMOD,
+                target_kind="member",
+                target_id=str(execution.user_id),
+                target_name=f"{member} ({member.id})" if member else str(execution.user_id),
+                moderator_name="AutoMod",
+                reason=reason,
+                evidence=execution.content[:1000] or None,
+                channel_id=execution.channel_id,
+                message_id=execution.message_id,
+                duration_seconds=seconds,
+                dedup_key=f"automod:{execution.guild_id}:{execution.rule_id}:{execution.user_id}:{kind.name}:{anchor}",
+            )
+        )
 
     # Actions taken outside the bot
 
@@ -291,16 +330,25 @@ class Watcher(commands.Cog):
             return
         ref: Case | None = None
         if action in (actions.UNBAN, actions.UNTIMEOUT):
-            ref = await self.bot.store.cases.latest(entry.guild.id, target_id,
-                                                     actions.BAN if action == actions.UNBAN else actions.TIMEOUT)
+            ref = await self.bot.store.cases.latest(
+                entry.guild.id, target_id, actions.BAN if action == actions.UNBAN else actions.TIMEOUT
+            )
         user = entry.user
-        await self.bot.store.cases.add(NewCase(
-            guild_id=entry.guild.id, action=action, target_kind="member", target_id=target_id,
-            target_name=f"{target} ({target_id})" if isinstance(target, discord.abc.User) else target_id,
-            moderator_id=entry.user_id, moderator_name=str(user) if user else str(entry.user_id),
-            reason=entry.reason or "(outside the bot, no reason given)", duration_seconds=seconds,
-            ref_case=ref.case_number if ref else None, dedup_key=f"audit:{entry.guild.id}:{entry.id}",
-        ))
+        await self.bot.store.cases.add(
+            NewCase(
+                guild_id=entry.guild.id,
+                action=action,
+                target_kind="member",
+                target_id=target_id,
+                target_name=f"{target} ({target_id})" if isinstance(target, discord.abc.User) else target_id,
+                moderator_id=entry.user_id,
+                moderator_name=str(user) if user else str(entry.user_id),
+                reason=entry.reason or "(outside the bot, no reason given)",
+                duration_seconds=seconds,
+                ref_case=ref.case_number if ref else None,
+                dedup_key=f"audit:{entry.guild.id}:{entry.id}",
+            )
+        )
 
     @staticmethod
     def _audit_action(entry: discord.AuditLogEntry) -> tuple[str | None, int | None]:

@@ -28,20 +28,24 @@ import discord
 from discord.ext import commands
 
 from bot.mirror.engine import announced
-from bot.moderation.policy import Outcome, evaluate, outcome
+from bot.moderation.judge import Subject
 from bot.scoring import TextScore
 from bot.store import Case, GuildSettings, StoreError
-from bot.store.cases import to_iso, utcnow_iso
-from cogs.moderation_service import FlagTarget, ModerationService, article_place
-from cogs.moderation_watch import Watcher, scoreable, watched
+from bot.timestamps import to_iso, utcnow_iso
+from cogs.moderation._service import FlagTarget, ModerationService, article_place, channel_ids
+from cogs.moderation.watch import Watcher, scoreable, watched
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
 
 log = logging.getLogger(__name__)
 
-FLAG_WINDOW = timedelta(days=7)  # flags older than this without a card, comments mirrored before it, are left be
-COMMENTS_PER_PASS = 100  # per guild: the most unjudged comments one pass judges (the next pass takes the rest)
+FLAG_WINDOW = timedelta(
+    days=7
+)  # flags older than this without a card, comments mirrored before it, are left be
+COMMENTS_PER_PASS = (
+    100  # per guild: the most unjudged comments one pass judges (the next pass takes the rest)
+)
 SWEEP_EVERY = 300.0  # seconds between the timed passes
 CATCH_UP_MESSAGES = 100  # per channel: the most a restart reads back
 CARD_LOOKBACK = 100  # review-channel messages searched for a card that landed before a crash
@@ -49,9 +53,10 @@ _CARD_FOOTER = re.compile(r"^case #(\d+)$")
 
 
 class Recovery(commands.Cog):
-    def __init__(self, bot: CommentWarden, service: ModerationService) -> None:
+    def __init__(self, bot: CommentWarden, service: ModerationService, watcher: Watcher) -> None:
         self.bot = bot
         self.service = service
+        self.watcher = watcher  # judges the comments never judged, and scores the messages missed
         # Flags logged before this moment were logged by an earlier process (or session): any without a
         # card is orphaned. Later ones belong to batches of this process still on their way to a card.
         self._started = utcnow_iso()
@@ -64,12 +69,6 @@ class Recovery(commands.Cog):
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
-
-    @property
-    def watcher(self) -> Watcher:
-        cog = self.bot.get_cog("Watcher")
-        assert isinstance(cog, Watcher)
-        return cog
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
@@ -104,7 +103,9 @@ class Recovery(commands.Cog):
     async def recover_cards(self, guild: discord.Guild, settings: GuildSettings, before: str) -> None:
         """Card the recent flags logged before `before` that have none."""
         since = to_iso(datetime.now(UTC) - FLAG_WINDOW)
-        flags = [f for f in await self.bot.store.cases.uncarded_flags(guild.id, since) if f.created_at < before]
+        flags = [
+            f for f in await self.bot.store.cases.uncarded_flags(guild.id, since) if f.created_at < before
+        ]
         if not flags:
             return
         landed = await self._landed_cards(guild, settings)
@@ -115,16 +116,23 @@ class Recovery(commands.Cog):
                 continue
             target = await self._target(guild, flag)
             score = TextScore.stored(flag.scores, flag.label, flag.score, flag.evidence)
-            levels = self.service.levels(settings, guild.get_channel_or_thread(flag.channel_id or 0))
-            verdict = evaluate(score.scores, levels)
-            act = not flag.shadow and outcome(verdict, shadow=settings.shadow_mode) is Outcome.ACT
-            await self.service.follow_up(target, flag, score, verdict, settings, act=act)
+            where = channel_ids(guild.get_channel_or_thread(flag.channel_id or 0))
+            judgement = self.service.judge.judge(target.subject, score, settings, where)
+            # A flag logged in shadow mode is never acted on later, even if shadow mode is off by now.
+            await self.service.follow_up(
+                target, flag, judgement, settings, act=judgement.act and not flag.shadow
+            )
         log.info("guild %d: %d review cards recovered", guild.id, len(flags))
 
-    async def _landed_cards(self, guild: discord.Guild, settings: GuildSettings) -> dict[int, discord.Message]:
+    async def _landed_cards(
+        self, guild: discord.Guild, settings: GuildSettings
+    ) -> dict[int, discord.Message]:
         """Cards this bot posted that the database may not know: case number -> message."""
         channel = guild.get_channel(settings.review_channel_id) if settings.review_channel_id else None
-        if not isinstance(channel, discord.TextChannel) or not channel.permissions_for(guild.me).read_message_history:
+        if (
+            not isinstance(channel, discord.TextChannel)
+            or not channel.permissions_for(guild.me).read_message_history
+        ):
             return {}
         found: dict[int, discord.Message] = {}
         async for message in channel.history(limit=CARD_LOOKBACK):
@@ -150,12 +158,17 @@ class Recovery(commands.Cog):
                     text = (await channel.fetch_message(flag.message_id)).content
                 except discord.NotFound:
                     text = text or "*(the message was deleted before its card was posted)*"
-        return FlagTarget(
-            guild=guild, kind=flag.target_kind, target_id=flag.target_id, target_name=flag.target_name or "",
-            text=text, place=place, link=flag.link, channel_id=flag.channel_id,
-            message_ids=[flag.message_id] if flag.message_id else [],
+        subject = Subject(
+            guild_id=guild.id,
+            kind=flag.target_kind,
+            target_id=flag.target_id,
+            target_name=flag.target_name or "",
+            link=flag.link,
+            channel_id=flag.channel_id,
+            message_ids=(flag.message_id,) if flag.message_id else (),
             dedup=(flag.dedup_key or "").removeprefix("flag:"),
         )
+        return FlagTarget(guild, subject, text=text, place=place)
 
     # Mirrored comments never judged
 
@@ -171,10 +184,17 @@ class Recovery(commands.Cog):
         for comment in pending:
             try:
                 flagged += await self.watcher.judge_comment(announced(comment)) is not None
-            except discord.HTTPException as exc:  # Discord refused an act-level removal: the next pass tries again
+            except (
+                discord.HTTPException
+            ) as exc:  # Discord refused an act-level removal: the next pass tries again
                 log.warning("guild %d: judging mirrored comment %d failed: %s", guild.id, comment.row.id, exc)
         if pending:
-            log.info("guild %d: %d mirrored comments judged late, %d of them flagged", guild.id, len(pending), flagged)
+            log.info(
+                "guild %d: %d mirrored comments judged late, %d of them flagged",
+                guild.id,
+                len(pending),
+                flagged,
+            )
 
     # Messages written while nobody listened
 
