@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -134,7 +135,7 @@ def test_db_copy_refuses_a_missing_file(tmp_path, pg_url, capsys, cli_logging):
 def test_database_url_points_every_db_command_at_postgres(tmp_path, pg_url, capsys, cli_logging, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", pg_url)
     monkeypatch.chdir(tmp_path)  # where DATABASE_PATH's default file would appear
-    env = ["--env-file", str(tmp_path / "none.env")]
+    env = ["--env-file", os.devnull]
     assert main([*env, "db", "migrate"]) == 0
     assert capsys.readouterr().out.strip() == f"{pg_url}: schema version {LATEST_VERSION}"
 
