@@ -5,7 +5,7 @@ Config keys: `api` and `gateway` (the fake's REST base and gateway URLs), `token
 `postgresql://` URL), `checkpoint` and `config_dir` (the tiny Detoxify checkpoint), optional `poll_interval`,
 and for a sharded process `shard_count`, `shard_ids` and `redis_url` (identifies then go through the real
 Redis gate instead of skipping discord.py's wait). Logs go to stderr.
-Exits 0 on SIGTERM after a clean shutdown; SIGKILL is the point.
+SIGTERM and SIGINT go to the product's own handling (`bot.factory.serve`), as under `commentwarden run`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import discord.http
 import yarl
 
 from bot.config import Settings
-from bot.factory import create_bot
+from bot.factory import create_bot, serve
 
 
 def settings_from(config: dict[str, Any]) -> Settings:
@@ -57,16 +56,7 @@ async def run(config: dict[str, Any]) -> None:
 
     if not config.get("redis_url"):
         bot.before_identify_hook = no_identify_wait  # type: ignore[method-assign]
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    async with bot:
-        runner = asyncio.create_task(bot.start(config["token"]))
-        stopper = asyncio.create_task(stop.wait())
-        await asyncio.wait([runner, stopper], return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        if not runner.done():
-            await bot.close()
-        await runner
+    await serve(bot, config["token"])
 
 
 def main() -> None:

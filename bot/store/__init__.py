@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.store.cases import AUTO, Case, CaseFilter, CaseStore, NewCase, ReviewCard
+from bot.store.commands import CommandSyncStore
 from bot.store.database import Database, StoreError
 from bot.store.engines import is_postgres_url, missing_driver
 from bot.store.guilds import GuildSettings, GuildStore, Level
@@ -41,6 +42,7 @@ __all__ = [
     "Case",
     "CaseFilter",
     "CaseStore",
+    "CommandSyncStore",
     "Database",
     "GuildSettings",
     "GuildStore",
@@ -67,10 +69,13 @@ class Store:
     guilds: GuildStore
     mirror: MirrorStore
     scores: ScoreStore
+    commands: CommandSyncStore
 
     @classmethod
-    async def open(cls, target: str | Path) -> Store:
-        """`target` is a SQLite file path or a `postgresql://` URL."""
+    async def open(cls, target: str | Path, *, create: bool = True, migrate: bool = True) -> Store:
+        """`target` is a SQLite file path or a `postgresql://` URL. `create=False`: refuse a path with no
+        database; `migrate=False`: leave its schema as it is (a backup copies the database as found). See
+        `Database.open`; a PostgreSQL database always exists on its server (a missing one fails to connect)."""
         db: Database | PostgresDatabase
         if is_postgres_url(target):
             try:
@@ -78,10 +83,16 @@ class Store:
             except ImportError:
                 raise StoreError(missing_driver()) from None
 
-            db = await PostgresDatabase.open(str(target))
+            db = await PostgresDatabase.open(str(target), migrate=migrate)
         else:
-            db = await Database.open(target)
-        return cls(db, CaseStore(db), GuildStore(db), MirrorStore(db), ScoreStore(db))
+            db = await Database.open(target, create=create, migrate=migrate)
+        return cls(db, CaseStore(db), GuildStore(db), MirrorStore(db), ScoreStore(db), CommandSyncStore(db))
+
+    async def backup(self, dest: Path) -> None:
+        """An online, consistent copy of the database at `dest`; the bot may keep writing meanwhile."""
+        if not isinstance(self.db, Database):
+            raise StoreError("db backup copies the SQLite file; back PostgreSQL up with pg_dump instead")
+        await self.db.backup(dest)
 
     @property
     def location(self) -> str:

@@ -31,6 +31,7 @@ TABLES = (
     "message_scores",
     "cases",
     "review_cards",
+    "command_sync",
 )
 WITH_IDENTITY = ("sources", "articles", "comments", "message_scores", "cases")
 PAGE = 5000

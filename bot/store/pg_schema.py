@@ -193,6 +193,14 @@ PG_MIGRATIONS: list[str] = [
     CREATE INDEX comments_unjudged ON comments(mirrored_at)
         WHERE message_id IS NOT NULL AND judged_hash IS DISTINCT FROM mirrored_hash;
     """,
+    # 4: as SQLite's 4 (the hash of the application-command payload last synced, per scope).
+    f"""
+    CREATE TABLE command_sync (
+        scope        TEXT PRIMARY KEY,
+        payload_hash TEXT NOT NULL,
+        synced_at    TEXT NOT NULL DEFAULT {NOW_ISO}
+    );
+    """,
 ]
 
 PG_LATEST_VERSION = len(PG_MIGRATIONS)

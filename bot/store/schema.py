@@ -180,6 +180,15 @@ MIGRATIONS: list[str] = [
     CREATE INDEX comments_unjudged ON comments(mirrored_at)
         WHERE message_id IS NOT NULL AND judged_hash IS NOT mirrored_hash;
     """,
+    # 4: the hash of the application-command payload last synced to Discord, per application and scope, so a
+    # restart syncs only when the commands changed (Discord limits command creates per day).
+    """
+    CREATE TABLE command_sync (
+        scope        TEXT PRIMARY KEY,
+        payload_hash TEXT NOT NULL,
+        synced_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    """,
 ]
 
 LATEST_VERSION = len(MIGRATIONS)
