@@ -262,7 +262,11 @@ class Mirror(
         self.engine = MirrorEngine(bot.store, bot.scorer, self.publisher, self._open)
         self.engine.events.subscribe(self._forward)
         self.scheduler = MirrorScheduler(
-            bot.store, self.engine, interval=settings.poll_interval, ready=bot.wait_until_ready
+            bot.store,
+            self.engine,
+            interval=settings.poll_interval,
+            ready=bot.wait_until_ready,
+            owns=bot.owns_guild,
         )
         super().__init__()
 

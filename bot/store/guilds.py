@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.store.database import Database
+from bot.store.engines import Engine
 from bot.timestamps import utcnow_iso
 
 EDITABLE = (
@@ -56,7 +56,7 @@ class GuildSettings:
 
 
 class GuildStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Engine) -> None:
         self.db = db
 
     async def get(self, guild_id: int) -> GuildSettings:

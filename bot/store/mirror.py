@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.store.database import Database, Record, StoreError
+from bot.store.database import Record, StoreError
+from bot.store.engines import Engine
 from bot.timestamps import to_iso, utcnow_iso
 
 if TYPE_CHECKING:
@@ -178,12 +179,19 @@ class UnjudgedComment:
         )
 
 
+_UNJUDGED_JOINS = {
+    "sqlite": "FROM comments c INDEXED BY comments_unjudged CROSS JOIN articles a ON a.id = c.article_id "
+    "CROSS JOIN sources s ON s.id = a.source_id",
+    "postgresql": "FROM comments c JOIN articles a ON a.id = c.article_id JOIN sources s ON s.id = a.source_id",
+}
+
+
 def _iso(moment: Any) -> str | None:
     return to_iso(moment) if moment is not None else None
 
 
 class MirrorStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Engine) -> None:
         self.db = db
 
     # Sources
@@ -376,7 +384,7 @@ class MirrorStore:
         """True when a comment is stored but not (fully) in Discord: the next poll must not trust a 304."""
         row = await self.db.fetchone(
             "SELECT 1 FROM comments c JOIN articles a ON a.id = c.article_id WHERE a.source_id = ? AND "
-            "c.removed_by IS NULL AND (c.message_id IS NULL OR c.mirrored_hash IS NOT c.content_hash) LIMIT 1",
+            "c.removed_by IS NULL AND (c.message_id IS NULL OR c.mirrored_hash IS DISTINCT FROM c.content_hash) LIMIT 1",
             (source_id,),
         )
         return row is not None
@@ -415,13 +423,13 @@ class MirrorStore:
         oldest first; only versions whose stored scores are those of the text Discord shows."""
         # Driven by the partial index (its conditions come first), which holds only the versions not judged
         # yet: a few rows, where the guild's sources can hold millions of comments.
+        # SQLite is told the index and the join order; PostgreSQL's planner picks the partial index itself.
+        joins = _UNJUDGED_JOINS[self.db.dialect]
         rows = await self.db.fetchall(
-            "SELECT c.*, a.external_id AS article_external_id, a.title AS article_title, a.url AS article_url, "
+            "SELECT c.*, a.external_id AS article_external_id, a.title AS article_title, a.url AS article_url, "  # noqa: S608 (constant joins)
             "a.author AS article_author, a.published_at AS article_published_at, a.excerpt AS article_excerpt, "
-            "a.thread_id, s.id AS source_id, s.guild_id, s.channel_id "
-            "FROM comments c INDEXED BY comments_unjudged CROSS JOIN articles a ON a.id = c.article_id "
-            "CROSS JOIN sources s ON s.id = a.source_id "
-            "WHERE c.message_id IS NOT NULL AND c.judged_hash IS NOT c.mirrored_hash AND c.mirrored_at >= ? "
+            f"a.thread_id, s.id AS source_id, s.guild_id, s.channel_id {joins} "
+            "WHERE c.message_id IS NOT NULL AND c.judged_hash IS DISTINCT FROM c.mirrored_hash AND c.mirrored_at >= ? "
             "AND s.guild_id = ? AND c.status = 'live' AND c.mirrored_hash = c.content_hash "
             "AND c.scored_hash = c.content_hash AND a.thread_id IS NOT NULL "
             "ORDER BY c.mirrored_at, c.id LIMIT ?",
