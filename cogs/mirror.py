@@ -31,7 +31,7 @@ from bot.sources.base import Article, Source, SourceError
 from bot.sources.registry import open_source
 from bot.store import SourceRow
 from bot.textsafety import neutralise, split_message
-from cogs.checks import is_moderator, moderator_only
+from cogs.checks import MODERATOR_PERMISSIONS, is_moderator, moderator_only
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
@@ -214,6 +214,7 @@ def _describe(row: SourceRow) -> str:
 
 
 @app_commands.guild_only()
+@app_commands.default_permissions(MODERATOR_PERMISSIONS)
 class Mirror(commands.GroupCog, group_name="mirror", group_description="Mirror article comment threads into Discord"):
     def __init__(self, bot: CommentWarden) -> None:
         self.bot = bot

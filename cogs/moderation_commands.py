@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 from discord import app_commands
@@ -16,13 +16,14 @@ from discord.ext import commands
 
 from bot.export import write_cases
 from bot.moderation import actions
-from bot.moderation.cards import case_embed, case_line, clip, timestamp
+from bot.moderation.cards import case_embed, case_line, clip, score_report, timestamp
 from bot.moderation.durations import DurationError, parse_since
+from bot.moderation.policy import evaluate
 from bot.moderation.warnings import MAX_POINTS
-from bot.store import CaseFilter, NewCase
+from bot.store import Case, CaseFilter, NewCase
 from bot.store.cases import to_iso
 from bot.textsafety import neutralise
-from cogs.checks import moderator_only
+from cogs.checks import MODERATOR_PERMISSIONS, moderator_only, require_moderator
 from cogs.moderation_pages import PAGE_SIZE, Pager, page_count, send_paged, stop_all
 from cogs.moderation_service import ModerationService
 
@@ -30,6 +31,23 @@ if TYPE_CHECKING:
     from bot.factory import CommentWarden
 
 ACTION_CHOICES = [app_commands.Choice(name=a, value=a) for a in actions.ALL]
+
+
+def moderator_menu(name: str, callback: Any) -> app_commands.ContextMenu:
+    """A context-menu command with the same gate as the slash commands: hidden from members by default,
+    and checked on every call."""
+    menu = app_commands.ContextMenu(name=name, callback=callback)
+    menu.guild_only = True
+    menu.default_permissions = MODERATOR_PERMISSIONS
+    menu.add_check(require_moderator)
+    return menu
+
+
+def message_text(message: discord.Message) -> str:
+    """What a message says: its content, or a mirrored comment's embed text when it has none."""
+    if message.content.strip():
+        return message.content
+    return "\n".join(e.description for e in message.embeds if e.description)
 
 
 def list_embed(title: str, lines: list[str], page: int, pages: int, empty: str, header: str = "") -> discord.Embed:
@@ -41,22 +59,71 @@ def list_embed(title: str, lines: list[str], page: int, pages: int, empty: str, 
 
 class ModerationCommands(commands.Cog):
     case = app_commands.Group(name="case", description="Look up or amend a case in the moderation log",
-                              guild_only=True)
-    modlog = app_commands.Group(name="modlog", description="The moderation log", guild_only=True)
+                              guild_only=True, default_permissions=MODERATOR_PERMISSIONS)
+    modlog = app_commands.Group(name="modlog", description="The moderation log", guild_only=True,
+                                default_permissions=MODERATOR_PERMISSIONS)
 
     def __init__(self, bot: CommentWarden, service: ModerationService) -> None:
         self.bot = bot
         self.service = service
         self.pagers: set[Pager] = set()
+        self.menus = [
+            moderator_menu("Score message", self.score_menu),
+            moderator_menu("Flag for review", self.flag_menu),
+            moderator_menu("Moderation history", self.history_menu),
+        ]
+
+    async def cog_load(self) -> None:
+        for menu in self.menus:
+            self.bot.tree.add_command(menu)
 
     async def cog_unload(self) -> None:
         stop_all(self.pagers)
+        for menu in self.menus:
+            self.bot.tree.remove_command(menu.name, type=menu.type)
+
+    # Message context menus
+
+    async def score_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """Score a message where it stands: its scores and what this server's levels would do with it."""
+        text = message_text(message)
+        if not text.strip():
+            await interaction.response.send_message("That message has no text to score.", ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        score = await self.bot.scorer.score_one(text)
+        settings = await self.service.settings(interaction.guild_id or 0)
+        verdict = evaluate(score.scores, self.service.levels(settings, message.channel))
+        await interaction.followup.send(score_report(score, text, verdict, shadow=settings.shadow_mode),
+                                        ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+
+    async def flag_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """A moderator sends a message to the review queue by hand, whatever its scores; one card per message."""
+        if interaction.guild is None:
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        target = await self.service.target_of(interaction.guild, message)
+        if target is None:
+            await interaction.followup.send("That message is neither a member's nor a mirrored comment.",
+                                            ephemeral=True)
+            return
+        settings = await self.service.settings(interaction.guild.id)
+        score = await self.bot.scorer.score_one(target.text)
+        verdict = evaluate(score.scores, self.service.levels(settings, message.channel))
+        case = await self.service.flag_by_hand(target, score, verdict, settings, interaction.user)
+        card = await self.bot.store.cases.card(interaction.guild.id, case.case_number)
+        if card is not None and card["channel_id"]:
+            where = f" in <#{card['channel_id']}>"
+        else:
+            where = " (no review channel is set, so no card: `/config review-channel`)"
+        await interaction.followup.send(f"Flagged as case #{case.case_number}{where}.", ephemeral=True)
 
     # /flags
 
     @app_commands.command(name="flags", description="The review queue: flags waiting for a decision")
     @app_commands.describe(status="open (default), decided or all")
     @app_commands.guild_only()
+    @app_commands.default_permissions(MODERATOR_PERMISSIONS)
     @moderator_only()
     async def flags(self, interaction: discord.Interaction,
                     status: Literal["open", "decided", "all"] = "open") -> None:
@@ -112,12 +179,21 @@ class ModerationCommands(commands.Cog):
     @app_commands.command(name="history", description="A member's (or a comment author's) cases and scores")
     @app_commands.describe(member="A server member", author="A mirrored comment author's name")
     @app_commands.guild_only()
+    @app_commands.default_permissions(MODERATOR_PERMISSIONS)
     @moderator_only()
     async def history(self, interaction: discord.Interaction, member: discord.User | None = None,
                       author: str | None = None) -> None:
         if (member is None) == (author is None):
             await interaction.response.send_message("Give either a member or a comment author's name.", ephemeral=True)
             return
+        await self.show_history(interaction, member, author)
+
+    async def history_menu(self, interaction: discord.Interaction, member: discord.Member) -> None:
+        """The "Moderation history" user menu: /history for the member right-clicked."""
+        await self.show_history(interaction, member, None)
+
+    async def show_history(self, interaction: discord.Interaction, member: discord.abc.User | None,
+                           author: str | None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild_id = interaction.guild_id or 0
         if member is not None:
@@ -127,7 +203,7 @@ class ModerationCommands(commands.Cog):
             who = f"{member} ({member.id})"
             header = f"Active warning points: **{points}**"
         else:
-            assert author is not None
+            author = author or ""
             flt = CaseFilter(target_name=author)
             scored = await self.bot.store.scores.for_comment_author(guild_id, author, limit=5)
             who = author
@@ -207,6 +283,7 @@ class ModerationCommands(commands.Cog):
     @app_commands.command(name="warn", description="Warn a member; points expire, and too many trigger a timeout")
     @app_commands.describe(member="Who", reason="Why (kept in the log)", points="Points (default 1)")
     @app_commands.guild_only()
+    @app_commands.default_permissions(MODERATOR_PERMISSIONS)
     @moderator_only()
     async def warn(self, interaction: discord.Interaction, member: discord.Member,
                    reason: app_commands.Range[str, 1, 500], points: app_commands.Range[int, 1, MAX_POINTS] = 1) -> None:
@@ -221,20 +298,71 @@ class ModerationCommands(commands.Cog):
     @app_commands.command(name="warnings", description="A member's warnings and when they expire")
     @app_commands.describe(member="Who")
     @app_commands.guild_only()
+    @app_commands.default_permissions(MODERATOR_PERMISSIONS)
     @moderator_only()
     async def warnings(self, interaction: discord.Interaction, member: discord.User) -> None:
         guild_id = interaction.guild_id or 0
-        now = to_iso(datetime.now(UTC))
         every = await self.bot.store.cases.warnings(guild_id, str(member.id), include_expired=True)
+        withdrawn = await self.bot.store.cases.withdrawn(guild_id, str(member.id))
         settings = await self.service.settings(guild_id)
-        active = sum(w.points or 0 for w in every if w.expires_at is None or w.expires_at > now)
-        lines = []
-        for w in every[:15]:
-            state = ("expires " + timestamp(w.expires_at) if w.expires_at > now else "expired") if w.expires_at else "never expires"
-            lines.append(f"**#{w.case_number}** {w.points or 0} pt · {state} · by {neutralise(w.moderator_name)}"
-                         + (f"\n> {clip(neutralise(w.reason), 150)}" if w.reason else ""))
+        active = await self.bot.store.cases.active_points(guild_id, str(member.id))
+        lines = [warning_line(w, withdrawn, moderator=True) for w in every[:15]]
         embed = discord.Embed(
             title=f"Warnings of {clip(neutralise(str(member)), 100)}",
             description=f"Active points: **{active}** / {settings.warn_point_limit}\n\n" + ("\n".join(lines) or "None."),
         )
         await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @app_commands.command(name="unwarn", description="Withdraw a warning given in error: its points stop counting")
+    @app_commands.describe(case="The warning's case number", reason="Why it is withdrawn (kept in the log)")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(MODERATOR_PERMISSIONS)
+    @moderator_only()
+    async def unwarn(self, interaction: discord.Interaction, case: app_commands.Range[int, 1],
+                     reason: app_commands.Range[str, 1, 500] = "given in error") -> None:
+        guild_id = interaction.guild_id or 0
+        warning = await self.bot.store.cases.get(guild_id, case)
+        if warning is None or warning.action != actions.WARN:
+            await interaction.response.send_message(f"Case #{case} is not a warning.", ephemeral=True)
+            return
+        if case in await self.bot.store.cases.withdrawn(guild_id, warning.target_id):
+            await interaction.response.send_message(f"Warning #{case} is already withdrawn.", ephemeral=True)
+            return
+        fix = await self.bot.store.cases.add(NewCase(
+            guild_id=guild_id, action=actions.UNWARN, target_kind="member", target_id=warning.target_id,
+            target_name=warning.target_name, moderator_id=interaction.user.id, moderator_name=str(interaction.user),
+            reason=reason, points=warning.points, ref_case=case, dedup_key=f"unwarn:{guild_id}:{case}",
+        ))
+        active = await self.bot.store.cases.active_points(guild_id, warning.target_id)
+        await interaction.response.send_message(
+            f"Warning #{case} withdrawn (logged as case #{fix.case_number}); active points now: {active}.",
+            ephemeral=True)
+
+    @app_commands.command(name="mywarnings", description="Your own warnings on this server that still count")
+    @app_commands.guild_only()
+    async def mywarnings(self, interaction: discord.Interaction) -> None:
+        """For every member, not only moderators: what counts against them, and when it stops counting."""
+        guild_id = interaction.guild_id or 0
+        active = await self.bot.store.cases.warnings(guild_id, str(interaction.user.id))
+        settings = await self.service.settings(guild_id)
+        points = sum(w.points or 0 for w in active)
+        lines = [warning_line(w, set(), moderator=False) for w in active[:15]]
+        await interaction.response.send_message(
+            f"Your active warning points: **{points}** / {settings.warn_point_limit}\n"
+            + ("\n".join(lines) or "You have no active warnings."),
+            ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+
+
+def warning_line(warning: Case, withdrawn: set[int], *, moderator: bool) -> str:
+    """One warning for /warnings (with who gave it) and /mywarnings (without)."""
+    now = to_iso(datetime.now(UTC))
+    if warning.case_number in withdrawn:
+        state = "withdrawn"
+    elif warning.expires_at is None:
+        state = "never expires"
+    else:
+        state = "expires " + timestamp(warning.expires_at) if warning.expires_at > now else "expired"
+    line = f"**#{warning.case_number}** {warning.points or 0} pt · {state}"
+    if moderator:
+        line += f" · by {neutralise(warning.moderator_name)}"
+    return line + (f"\n> {clip(neutralise(warning.reason), 150)}" if warning.reason else "")

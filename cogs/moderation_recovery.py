@@ -32,7 +32,7 @@ from bot.moderation.policy import Outcome, evaluate, outcome
 from bot.scoring import TextScore
 from bot.store import Case, GuildSettings, StoreError
 from bot.store.cases import to_iso, utcnow_iso
-from cogs.moderation_service import FlagTarget, ModerationService, article_place
+from cogs.moderation_service import FlagTarget, ModerationService
 from cogs.moderation_watch import Watcher, scoreable, watched
 
 if TYPE_CHECKING:
@@ -136,13 +136,13 @@ class Recovery(commands.Cog):
 
     async def _target(self, guild: discord.Guild, flag: Case) -> FlagTarget:
         """Rebuild what the flag points at; the text is read again from Discord or the mirrored comment."""
-        text, place = flag.evidence or "", f"<#{flag.channel_id}>"
+        text, place = flag.evidence or "", ""
         if flag.target_kind == "comment":
             row = await self.bot.store.mirror.comment_row(int(flag.target_id))
             article = await self.bot.store.mirror.article(row["article_id"]) if row is not None else None
             text = row["text"] if row is not None else text
             if article is not None:
-                place = article_place(article["title"], article["url"])
+                place = article["title"]
         elif flag.channel_id and flag.message_id:
             channel = guild.get_channel_or_thread(flag.channel_id)
             if isinstance(channel, discord.abc.Messageable):

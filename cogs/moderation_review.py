@@ -18,11 +18,12 @@ from discord.ext import commands
 from bot.moderation import actions
 from bot.moderation.cards import DECISION_WORDS, decided_embed
 from bot.moderation.durations import DurationError, describe, parse_duration
+from bot.moderation.notices import Notice
 from bot.moderation.warnings import DEFAULT_POINTS, MAX_POINTS
 from bot.store import Case, NewCase
 from cogs.checks import NOT_A_MODERATOR, is_moderator
 from cogs.moderation_buttons import REVIEW_COG, card_view
-from cogs.moderation_service import ActionError, ModerationService
+from cogs.moderation_service import ActionError, ModerationService, forbidden
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
@@ -135,6 +136,8 @@ class Review(commands.Cog, name=REVIEW_COG):
                                              ref_case=flag.case_number, dedup=dedup)
             return warned.case, warned.describe()
         note = ""
+        member: discord.Member | None = None
+        untold: str | None = None
         if decision == actions.REMOVE:
             message_ids = [flag.message_id] if flag.message_id else []
             if flag.target_kind == "comment":
@@ -145,6 +148,12 @@ class Review(commands.Cog, name=REVIEW_COG):
             member = await self.service.member(guild, int(flag.target_id))
             await self.service.timeout(member, seconds or 3600, f"case #{flag.case_number}: {reason}")
         elif decision == actions.BAN:
+            if not guild.me.guild_permissions.ban_members:
+                raise forbidden(f"ban <@{flag.target_id}>", "Ban Members")
+            banned = guild.get_member(int(flag.target_id))
+            if banned is not None:  # told before the ban, while the bot can still reach them
+                notice = Notice(actions.BAN, guild.name, reason, flag.case_number)
+                untold = await self.service.tell(guild, banned, notice, await self.service.settings(guild.id))
             await self.service.ban(guild, int(flag.target_id), f"case #{flag.case_number}: {reason}")
         case = await self.bot.store.cases.add(NewCase(
             guild_id=guild.id, action=decision, target_kind=flag.target_kind, target_id=flag.target_id,
@@ -153,6 +162,9 @@ class Review(commands.Cog, name=REVIEW_COG):
             scores=flag.scores, label=flag.label, score=flag.score, link=flag.link, channel_id=flag.channel_id,
             message_id=flag.message_id, ref_case=flag.case_number, duration_seconds=seconds, dedup_key=dedup,
         ))
+        if member is not None:
+            await self.service.tell_case(guild, member, case)
+        await self.service.note_untold(guild, case, untold)
         return case, f"case #{case.case_number} logged.{note}"
 
     async def _mark_card(self, interaction: discord.Interaction, flag: Case, decision: str, moderator: str,

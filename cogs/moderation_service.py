@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import logging
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from bot.mirror.writeback import hold_on_site
 from bot.moderation import actions
 from bot.moderation.cards import FlagCard, flag_embed
 from bot.moderation.durations import describe
+from bot.moderation.notices import Notice, render_notice
 from bot.moderation.policy import Verdict, levels_for_model
 from bot.moderation.warnings import escalation, expiry
 from bot.scoring import TextScore
@@ -45,11 +46,6 @@ def content_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def article_place(title: str, url: str | None) -> str:
-    """Where a mirrored comment lives, as a card's "Where": the article, linked when it has a URL."""
-    return f"[{title}]({url})" if url else title
-
-
 @dataclass
 class FlagTarget:
     """What was scored and where it lives, for a member message and a mirrored comment alike."""
@@ -59,7 +55,7 @@ class FlagTarget:
     target_id: str
     target_name: str
     text: str
-    place: str
+    place: str  # what to name beside the channel mention: an article's title, or "" for a member's message
     link: str | None
     channel_id: int | None
     message_ids: list[int] = field(default_factory=list)
@@ -79,11 +75,27 @@ class Warned:
 
     def describe(self) -> str:
         line = f"case #{self.case.case_number}; active points: {self.active_points}."
-        if self.escalated is not None:
+        if self.escalated is not None and self.escalated.shadow:
+            line += (f" The limit was crossed; shadow mode is on, so nothing was done "
+                     f"(`{self.escalated.action}` logged as case #{self.escalated.case_number}).")
+        elif self.escalated is not None:
             line += f" The limit was crossed: `{self.escalated.action}` logged as case #{self.escalated.case_number}."
         if self.problem:
             line += f" Note: {self.problem}"
         return line
+
+
+def member_target(message: discord.Message, content: str, guild: discord.Guild | None = None) -> FlagTarget:
+    """What a flag of a member's message points at (`content`: the text as scored)."""
+    guild = guild or message.guild
+    if guild is None:
+        raise ValueError("a member's message to flag must be in a guild")
+    return FlagTarget(
+        guild=guild, kind="member", target_id=str(message.author.id),
+        target_name=f"{message.author} ({message.author.id})", text=content,
+        place="", link=message.jump_url, channel_id=message.channel.id,
+        message_ids=[message.id], dedup=f"{guild.id}:{message.id}:{content_key(content)}",
+    )
 
 
 def forbidden(what: str, permission: str) -> ActionError:
@@ -133,13 +145,66 @@ class ModerationService:
     async def follow_up(self, target: FlagTarget, case: Case, score: TextScore, verdict: Verdict,
                         settings: GuildSettings, *, act: bool) -> Case:
         """What comes after a flag is logged: the act level, then the card. Also how a flag whose card a
-        killed process never posted gets one after the restart; a flag already carded is left alone."""
+        killed process never posted gets one after the restart; a flag already carded is left alone.
+
+        In shadow mode a flag at an act level is not acted on; what would have been done is logged as such.
+        """
         async with self._following.setdefault((target.guild.id, case.case_number), asyncio.Lock()):
             if await self.bot.store.cases.card(target.guild.id, case.case_number) is not None:
                 return case  # a retry of a flag already carded
             acted, removed = await self.act_automatically(target, case, settings) if act else (None, False)
+            if not act and verdict.act and settings.shadow_mode:
+                acted = await self.log_would_act(target, case, settings)
             await self.post_card(target, case, score, verdict, settings, acted, settled=removed)
             return case
+
+    async def log_would_act(self, target: FlagTarget, flag: Case, settings: GuildSettings) -> str:
+        """Shadow mode at an act level: log the removal (and timeout) that would have happened, marked so."""
+        would: list[tuple[str, int | None]] = [(actions.WOULD_REMOVE, None)]
+        if target.kind == "member" and settings.act_timeout_minutes > 0:
+            would.append((actions.WOULD_TIMEOUT, settings.act_timeout_minutes * 60))
+        numbers = []
+        for action, seconds in would:
+            logged = await self.bot.store.cases.add(NewCase(
+                guild_id=target.guild.id, action=action, target_kind=target.kind, target_id=target.target_id,
+                target_name=target.target_name, reason=f"shadow mode, not done: {flag.reason}", scores=flag.scores,
+                label=flag.label, score=flag.score, link=target.link, channel_id=target.channel_id,
+                message_id=target.message_id, duration_seconds=seconds, ref_case=flag.case_number, shadow=True,
+                dedup_key=f"{action}:{target.dedup}",
+            ))
+            numbers.append(f"#{logged.case_number}")
+        what = "removed the message" if target.kind == "member" else "removed the comment"
+        if len(would) > 1:
+            what += " and timed the member out"
+        return f"Shadow mode: would have {what} (logged as {', '.join(numbers)}); nothing was done."
+
+    async def flag_by_hand(self, target: FlagTarget, score: TextScore, verdict: Verdict, settings: GuildSettings,
+                           moderator: discord.abc.User) -> Case:
+        """A moderator's "Flag for review": a flag whatever the scores, carded like any other, never acted on.
+
+        It shares the automatic flag's dedup key, so a message already flagged finds that case and card.
+        """
+        reason = f"flagged by {moderator}" + (f": {verdict.reason()}" if verdict.flag else "")
+        case = await self.bot.store.cases.add(replace(
+            self.flag_case(target, score, verdict, settings), reason=reason, moderator_id=moderator.id,
+            moderator_name=str(moderator)))
+        return await self.follow_up(target, case, score, replace(verdict, acted=()), settings, act=False)
+
+    async def target_of(self, guild: discord.Guild, message: discord.Message) -> FlagTarget | None:
+        """What a message in Discord stands for: a mirrored comment (our webhook's post) or a member's words."""
+        if message.webhook_id is not None:
+            row = await self.bot.store.mirror.comment_by_message(message.id)
+            if row is None:
+                return None
+            article = await self.bot.store.mirror.article(row["article_id"])
+            return FlagTarget(
+                guild=guild, kind="comment", target_id=str(row["id"]), target_name=row["author"], text=row["text"],
+                place=article["title"] if article else "", link=message.jump_url, channel_id=message.channel.id,
+                message_ids=[message.id], dedup=f"{guild.id}:comment:{row['id']}:{row['content_hash'][:16]}",
+            )
+        if message.author.bot or not message.content.strip():
+            return None
+        return member_target(message, message.content, guild)
 
     async def act_automatically(self, target: FlagTarget, flag: Case, settings: GuildSettings) -> tuple[str, bool]:
         """The act level: remove the message (or the comment), and time the member out if configured.
@@ -171,11 +236,12 @@ class ModerationService:
             try:
                 member = await self.member(guild, int(target.target_id))
                 await self.timeout(member, seconds, f"automatic: case #{flag.case_number}")
-                await self.bot.store.cases.add(NewCase(
+                timed_out = await self.bot.store.cases.add(NewCase(
                     guild_id=guild.id, action=actions.TIMEOUT, target_kind="member", target_id=target.target_id,
                     target_name=target.target_name, reason=f"automatic: {flag.reason}", duration_seconds=seconds,
                     ref_case=flag.case_number, dedup_key=f"auto-timeout:{target.dedup}",
                 ))
+                await self.tell_case(guild, member, timed_out, settings)
                 done.append(f"Member timed out for {describe(seconds)}.")
             except ActionError as exc:
                 done.append(str(exc))
@@ -193,7 +259,7 @@ class ModerationService:
             embed = discord.Embed.from_dict(flag_embed(FlagCard(
                 case_number=case.case_number, text=target.text, author=target.target_name, place=target.place,
                 link=target.link, scores=score.scores, verdict=verdict, evidence=score.evidence,
-                shadow=settings.shadow_mode, acted=acted,
+                shadow=settings.shadow_mode, acted=acted, channel_id=target.channel_id, coverage=score.coverage,
             )))
             view = card_view(target.guild.id, case.case_number, target.kind, disabled=settled)
             try:
@@ -282,6 +348,43 @@ class ModerationService:
         except discord.Forbidden:
             raise forbidden(f"kick {member}", "Kick Members") from None
 
+    # Telling the member
+
+    async def tell(self, guild: discord.Guild, user: discord.abc.User, notice: Notice,
+                   settings: GuildSettings) -> str | None:
+        """DM the member about a case, unless the guild turned DMs off; returns why it failed, else None.
+
+        Never raises: a member with closed DMs (or one who left) is normal, and the action stands.
+        Kicks and bans call this before acting, while the member still shares the server with the bot.
+        """
+        if not settings.dm_members:
+            return None
+        text = render_notice(notice, settings.dm_template, settings.appeal)
+        try:
+            await user.send(text, allowed_mentions=discord.AllowedMentions.none())
+        except discord.Forbidden:
+            return "their DMs are closed to the bot"
+        except discord.HTTPException as exc:
+            return f"Discord refused the DM ({exc.status})"
+        return None
+
+    async def note_untold(self, guild: discord.Guild, case: Case, why: str | None) -> None:
+        """A DM that failed is noted in the log as a row referring to the case, never as an error."""
+        if why is None:
+            return
+        await self.bot.store.cases.add(NewCase(
+            guild_id=guild.id, action=actions.DM_FAILED, target_kind=case.target_kind, target_id=case.target_id,
+            target_name=case.target_name, reason=f"member not told: {why}", ref_case=case.case_number,
+            dedup_key=f"dm-failed:{guild.id}:{case.case_number}",
+        ))
+
+    async def tell_case(self, guild: discord.Guild, user: discord.abc.User, case: Case,
+                        settings: GuildSettings | None = None) -> None:
+        """Tell the member about a case already carried out and logged (warn, timeout)."""
+        settings = settings or await self.settings(guild.id)
+        notice = Notice(case.action, guild.name, case.reason, case.case_number, case.duration_seconds, case.points)
+        await self.note_untold(guild, case, await self.tell(guild, user, notice, settings))
+
     # Warnings
 
     async def warn(self, guild: discord.Guild, member: discord.abc.User, moderator: discord.abc.User, reason: str,
@@ -299,27 +402,40 @@ class ModerationService:
             reason=reason, points=points, expires_at=expiry(now, settings.warn_expiry_days), ref_case=ref_case,
             dedup_key=dedup,
         ))
+        await self.tell_case(guild, member, warn_case, settings)
         step = escalation(before, points, settings.warn_point_limit)
         if not step.crossed or settings.warn_action == "none":
             return Warned(warn_case, step.after)
         why = f"warning points {step.after}/{step.limit} (case #{warn_case.case_number})"
-        duration = None
-        try:
-            if settings.warn_action == "ban":
-                await self.ban(guild, member.id, why)
-                action = actions.BAN
-            elif settings.warn_action == "kick":
-                await self.kick(await self.member(guild, member.id), why)
-                action = actions.KICK
-            else:
-                duration = settings.warn_timeout_minutes * 60
-                await self.timeout(await self.member(guild, member.id), duration, why)
-                action = actions.TIMEOUT
-        except ActionError as exc:
-            return Warned(warn_case, step.after, problem=f"the limit was crossed but {exc}")
-        escalated = await self.bot.store.cases.add(NewCase(
+        action = settings.warn_action if settings.warn_action in (actions.BAN, actions.KICK) else actions.TIMEOUT
+        duration = settings.warn_timeout_minutes * 60 if action == actions.TIMEOUT else None
+        escalation_case = NewCase(
             guild_id=guild.id, action=action, target_kind="member", target_id=target_id,
             target_name=f"{member} ({member.id})", reason=why, duration_seconds=duration,
             ref_case=warn_case.case_number, dedup_key=f"escalate:{guild.id}:{warn_case.case_number}",
-        ))
+        )
+        if settings.shadow_mode:  # logged as what it would have been, never as done
+            return Warned(warn_case, step.after, await self.bot.store.cases.add(
+                replace(escalation_case, action=actions.would(action), shadow=True)))
+        untold = None
+        try:
+            if action != actions.TIMEOUT:  # told first: after a kick or a ban the DM may no longer reach them
+                permission = "Ban Members" if action == actions.BAN else "Kick Members"
+                if not getattr(guild.me.guild_permissions, permission.lower().replace(" ", "_")):
+                    raise forbidden(f"{action} {member}", permission)
+                untold = await self.tell(guild, member, Notice(action, guild.name, why, warn_case.case_number),
+                                         settings)
+            if action == actions.BAN:
+                await self.ban(guild, member.id, why)
+            elif action == actions.KICK:
+                await self.kick(await self.member(guild, member.id), why)
+            else:
+                await self.timeout(await self.member(guild, member.id), duration or 0, why)
+        except ActionError as exc:
+            return Warned(warn_case, step.after, problem=f"the limit was crossed but {exc}")
+        escalated = await self.bot.store.cases.add(escalation_case)
+        if action == actions.TIMEOUT:
+            await self.tell_case(guild, member, escalated, settings)
+        else:
+            await self.note_untold(guild, escalated, untold)
         return Warned(warn_case, step.after, escalated)

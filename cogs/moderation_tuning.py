@@ -15,7 +15,7 @@ from bot.moderation.cards import clip
 from bot.moderation.charts import DayCounts, Stats, render_stats_png
 from bot.store.cases import to_iso
 from bot.textsafety import code_block, neutralise
-from cogs.checks import moderator_only
+from cogs.checks import MODERATOR_PERMISSIONS, moderator_only
 from cogs.moderation_service import ModerationService
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ def _level(value: float | None) -> str:
 
 class Tuning(commands.Cog):
     thresholds = app_commands.Group(name="thresholds", description="Flag and act levels per label",
-                                    guild_only=True)
+                                    guild_only=True, default_permissions=MODERATOR_PERMISSIONS)
 
     def __init__(self, bot: CommentWarden, service: ModerationService) -> None:
         self.bot = bot
@@ -110,6 +110,7 @@ class Tuning(commands.Cog):
     @app_commands.command(name="stats", description="A chart of messages scored, flagged and actioned per day")
     @app_commands.describe(days="How many days back (default 14)")
     @app_commands.guild_only()
+    @app_commands.default_permissions(MODERATOR_PERMISSIONS)
     @moderator_only()
     async def stats(self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 90] = 14) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -144,6 +145,7 @@ class Tuning(commands.Cog):
     @app_commands.describe(label="Only this label")
     @app_commands.autocomplete(label=label_autocomplete)
     @app_commands.guild_only()
+    @app_commands.default_permissions(MODERATOR_PERMISSIONS)
     @moderator_only()
     async def tune(self, interaction: discord.Interaction, label: str | None = None) -> None:
         guild_id = interaction.guild_id or 0

@@ -31,7 +31,8 @@ from bot.moderation.batching import Batcher
 from bot.moderation.policy import Outcome, Verdict, evaluate, levels_for_model, outcome
 from bot.scoring import TextScore
 from bot.store import Case, GuildSettings, MessageScore, NewCase, StoreError
-from cogs.moderation_service import FlagTarget, ModerationService, article_place, content_key
+from cogs.checks import counts_as_moderator
+from cogs.moderation_service import FlagTarget, ModerationService, content_key, member_target
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
@@ -87,15 +88,11 @@ def watched(settings: GuildSettings, channel: object) -> bool:
     return settings.watches(channel_id) or (parent_id is not None and settings.watches(parent_id))
 
 
-def member_target(message: discord.Message, content: str) -> FlagTarget:
-    """What a flag of a member's message points at (`content`: the text as scored)."""
-    assert message.guild is not None
-    return FlagTarget(
-        guild=message.guild, kind="member", target_id=str(message.author.id),
-        target_name=f"{message.author} ({message.author.id})", text=content,
-        place=f"<#{message.channel.id}>", link=message.jump_url, channel_id=message.channel.id,
-        message_ids=[message.id], dedup=f"{message.guild.id}:{message.id}:{content_key(content)}",
-    )
+def exempt(message: discord.Message, settings: GuildSettings) -> bool:
+    """Moderators' own messages are not scored unless the guild opts in (`/config score-moderators`):
+    quoting abuse to discuss it is their job, and flagging it only fills the queue."""
+    author = message.author
+    return not settings.score_moderators and isinstance(author, discord.Member) and counts_as_moderator(author, settings)
 
 
 class Watcher(commands.Cog):
@@ -181,7 +178,7 @@ class Watcher(commands.Cog):
             guild_id = message.guild.id
             if guild_id not in settings:
                 settings[guild_id] = await self.service.settings(guild_id)
-            if watched(settings[guild_id], message.channel):
+            if watched(settings[guild_id], message.channel) and not exempt(message, settings[guild_id]):
                 todo.append((message, content, settings[guild_id]))
         return todo
 
@@ -246,7 +243,7 @@ class Watcher(commands.Cog):
         article = event.article
         return FlagTarget(
             guild=guild, kind="comment", target_id=str(event.comment_id), target_name=event.comment.author,
-            text=event.comment.text, place=article_place(article.title, article.url),
+            text=event.comment.text, place=article.title,
             link=event.jump_url, channel_id=event.thread_id, message_ids=[event.message_id],
             dedup=f"{guild.id}:comment:{event.comment_id}:{event.comment.content_hash[:16]}",
         )

@@ -1,4 +1,4 @@
-"""`/toxicity text:` — score a text on demand, privately."""
+"""`/toxicity text:` — score a text on demand, privately, and say what this server's levels would do."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.moderation.cards import score_lines
-from cogs.checks import moderator_only
+from bot.moderation.cards import score_report
+from bot.moderation.policy import evaluate, levels_for_model
+from cogs.checks import MODERATOR_PERMISSIONS, moderator_only
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
@@ -22,6 +23,7 @@ class Toxicity(commands.Cog):
     @app_commands.command(name="toxicity", description="Score a text for toxicity (only you see the answer)")
     @app_commands.describe(text="The text to score")
     @app_commands.guild_only()
+    @app_commands.default_permissions(MODERATOR_PERMISSIONS)
     @moderator_only()
     async def toxicity(self, interaction: discord.Interaction, text: app_commands.Range[str, 1, 4000]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -29,13 +31,11 @@ class Toxicity(commands.Cog):
         if result.top_label is None:
             await interaction.followup.send("That text is empty once whitespace is removed.", ephemeral=True)
             return
-        body = score_lines(result.scores)
-        if result.evidence and result.evidence.strip() != text.strip():
-            body += f"\nMost of it comes from: “{discord.utils.escape_mentions(result.evidence[:300])}”"
-        await interaction.followup.send(
-            f"**Top: {result.top_label} {result.top_score:.2f}**\n{body}",
-            ephemeral=True, allowed_mentions=discord.AllowedMentions.none(),
-        )
+        settings = await self.bot.store.guilds.get(interaction.guild_id or 0)
+        channels = [getattr(interaction.channel, "parent_id", None), interaction.channel_id]
+        levels = levels_for_model(settings, channels, self.bot.settings.thresholds, self.bot.scorer.labels)
+        report = score_report(result, text, evaluate(result.scores, levels), shadow=settings.shadow_mode)
+        await interaction.followup.send(report, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
 
 
 async def setup(bot: CommentWarden) -> None:

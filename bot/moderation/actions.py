@@ -16,6 +16,13 @@ UNBAN = "unban"
 KICK = "kick"
 AUTOMOD = "automod"        # an execution of Discord's own AutoMod
 REASON = "reason"          # a correction of an earlier case's reason (`/case reason`)
+UNWARN = "unwarn"          # a warning withdrawn (`/unwarn`): its points stop counting; `ref_case` names it
+DM_FAILED = "dm-failed"    # the member could not be told by DM about the case `ref_case` names
+# Shadow mode: what an automatic action would have been, logged as such and never as done.
+WOULD_REMOVE = "would-remove"
+WOULD_TIMEOUT = "would-timeout"
+WOULD_KICK = "would-kick"
+WOULD_BAN = "would-ban"
 
 # Decisions a review card's buttons can make; "auto-remove" marks a card the bot settled itself.
 CARD_DECISIONS = (APPROVE, REMOVE, WARN, TIMEOUT, BAN)
@@ -24,4 +31,10 @@ AUTO_DECISION = "auto-remove"
 # Cases that did something to a member or a comment: /stats counts these as "actioned".
 ENFORCEMENT = (REMOVE, WARN, TIMEOUT, BAN, KICK, AUTOMOD)
 
-ALL = (FLAG, APPROVE, REMOVE, WARN, TIMEOUT, UNTIMEOUT, BAN, UNBAN, KICK, AUTOMOD, REASON)
+ALL = (FLAG, APPROVE, REMOVE, WARN, UNWARN, TIMEOUT, UNTIMEOUT, BAN, UNBAN, KICK, AUTOMOD, REASON, DM_FAILED,
+       WOULD_REMOVE, WOULD_TIMEOUT, WOULD_KICK, WOULD_BAN)
+
+
+def would(action: str) -> str:
+    """The shadow-mode word for an automatic action that was not carried out."""
+    return f"would-{action}"

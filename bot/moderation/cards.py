@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.labels import LABELS
-from bot.moderation.policy import Verdict
+from bot.moderation.policy import Outcome, Verdict, outcome
+from bot.scoring import TextScore
 from bot.store.cases import Case
 from bot.textsafety import neutralise
 
@@ -64,6 +65,8 @@ class FlagCard:
     evidence: str
     shadow: bool = False
     acted: str | None = None  # what the bot did automatically, e.g. "Message deleted, member timed out 10 min"
+    channel_id: int | None = None  # shown as a channel mention in "Where" (the bot's own text, not neutralised)
+    coverage: float = 1.0  # < 1: part of a huge text was not scored
 
 
 def explanation(verdict: Verdict, evidence: str, text: str) -> str:
@@ -77,6 +80,44 @@ def explanation(verdict: Verdict, evidence: str, text: str) -> str:
     return line
 
 
+def where(channel_id: int | None, place: str) -> str:
+    """A card's "Where": a channel mention Discord renders as a link (mentioning a channel pings no one), then
+    the place's name (an article title), neutralised since it comes from outside."""
+    parts = [f"<#{channel_id}>"] if channel_id else []
+    if place.strip():
+        parts.append(clip(neutralise(place), 200))
+    return " · ".join(parts) or "unknown"
+
+
+def partial_note(coverage: float) -> str:
+    """Said wherever a score of a partly scored text is shown: a low score there is no clean bill."""
+    return f"Only {coverage:.0%} of this text was scored (it is very long); the rest may hold what the scores miss."
+
+
+def judgement(verdict: Verdict, *, shadow: bool) -> str:
+    """What this server's levels would do with a score, in one line (`/toxicity`, "Score message")."""
+    result = outcome(verdict, shadow=shadow)
+    if result is Outcome.ACT:
+        return f"At this server's levels: **removed automatically** ({verdict.reason()})."
+    if verdict.act:  # shadow mode
+        return (f"At this server's levels: **flagged for review**; it crosses an act level ({verdict.reason()}) "
+                "but shadow mode is on, so nothing would be done automatically.")
+    if result is Outcome.FLAG:
+        return f"At this server's levels: **flagged for review** ({verdict.reason()})."
+    return "At this server's levels: no level crossed; it would not be flagged."
+
+
+def score_report(score: TextScore, text: str, verdict: Verdict, *, shadow: bool) -> str:
+    """Scores of a text on demand, with the evidence, partial coverage and the server's verdict."""
+    lines = [f"**Top: {score.top_label} {score.top_score:.2f}**", score_lines(score.scores)]
+    if score.evidence and score.evidence.strip() != text.strip():
+        lines.append(f"Most of it comes from: “{clip(neutralise(score.evidence), EVIDENCE_LIMIT)}”")
+    if score.partial:
+        lines.append(partial_note(score.coverage))
+    lines.append(judgement(verdict, shadow=shadow))
+    return "\n".join(lines)
+
+
 def flag_embed(card: FlagCard) -> dict:
     """The review card as an embed dict (`discord.Embed.from_dict`)."""
     title = f"Flag #{card.case_number}"
@@ -85,13 +126,15 @@ def flag_embed(card: FlagCard) -> dict:
     body = clip(neutralise(card.text), TEXT_LIMIT) or "*(no text)*"
     fields = [
         {"name": "Author", "value": clip(neutralise(card.author), 256) or "unknown", "inline": True},
-        {"name": "Where", "value": clip(neutralise(card.place), 256) or "unknown", "inline": True},
+        {"name": "Where", "value": where(card.channel_id, card.place), "inline": True},
     ]
     if card.link:
         fields.append({"name": "Link", "value": f"[Jump to it]({card.link})", "inline": True})
     fields.append({"name": "Why", "value": explanation(card.verdict, card.evidence, card.text), "inline": False})
     fields.append({"name": "Crossed", "value": card.verdict.reason() or "none", "inline": False})
     fields.append({"name": "Scores", "value": score_lines(card.scores) or "none", "inline": False})
+    if card.coverage < 1.0:
+        fields.append({"name": "Partly scored", "value": partial_note(card.coverage), "inline": False})
     if card.acted:
         fields.append({"name": "Automatic action", "value": card.acted, "inline": False})
     colour = COLOUR_SHADOW if card.shadow else (COLOUR_ACTED if card.acted else COLOUR_OPEN)
