@@ -52,10 +52,16 @@ def check_template(template: str) -> str:
     if len(text) > TEMPLATE_LIMIT:
         raise TemplateError(f"The template is {len(text)} characters; keep it under {TEMPLATE_LIMIT}.")
     try:
-        names = [name for _, name, spec, conv in string.Formatter().parse(text) if name is not None]
+        fields = [
+            (name, spec, conv) for _, name, spec, conv in string.Formatter().parse(text) if name is not None
+        ]
     except ValueError as exc:
         raise TemplateError(f"The template is malformed ({exc}); write braces as {{{{ and }}}}.") from None
-    unknown = sorted({n for n in names if n not in PLACEHOLDERS})
+    if any(spec or conv for _, spec, conv in fields):
+        raise TemplateError(
+            "Placeholders take no format or conversion: write {reason}, not {reason!r} or {reason:>9}."
+        )
+    unknown = sorted({n for n, _, _ in fields if n not in PLACEHOLDERS})
     if unknown:
         raise TemplateError(
             f"Unknown placeholder {{{unknown[0]}}}; use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}."
