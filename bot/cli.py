@@ -70,7 +70,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
     store = await Store.open(settings.database_path)
-    version = await store.db.schema_version()
+    version = await store.schema_version()
     await store.close()
     print(f"{settings.database_path}: schema version {version}")
     return 0

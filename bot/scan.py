@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.config import Settings
-from bot.moderation.policy import Verdict, evaluate, levels_for_model
+from bot.moderation.judge import COMMENT, Judge, Subject
+from bot.moderation.policy import Verdict
 from bot.scoring import Scorer, TextScore
 from bot.sources.base import Article, Comment, Thread
 from bot.store import CLI_GUILD, CaseFilter, GuildSettings, NewCase, Store
@@ -64,24 +65,26 @@ async def scan_thread(
     await store.mirror.save_scored(article_id, zip(stale, fresh, strict=True))
     scored = dict(zip((c.external_id for c in stale), fresh, strict=True))
 
-    # The CLI has no guild to configure: the process defaults alone, for the labels the model has.
-    levels = levels_for_model(GuildSettings(CLI_GUILD), (), settings.thresholds, scorer.labels)
-    rows, cases = [], []
+    # The CLI has no guild to configure: the process defaults alone, for the labels the model has; it never
+    # acts, so its flags are not shadow flags.
+    judge = Judge.of(settings.thresholds, scorer.labels)
+    cli = GuildSettings(CLI_GUILD, shadow_mode=False)
+    rows: list[ScanRow] = []
+    cases: list[NewCase] = []
     for comment in thread.comments:
         score = scored.get(comment.external_id)
         if score is None:
             stored = known[comment.external_id]
             score = TextScore.stored(stored.scores, stored.top_label, stored.top_score)
-        verdict = evaluate(score.scores, levels)
-        rows.append(ScanRow(comment, score, verdict, comment.external_id in scored))
-        if verdict.flag and (strongest := verdict.strongest) is not None:
-            cases.append(NewCase(
-                guild_id=CLI_GUILD, action="flag", target_kind="comment",
-                target_id=f"{source.id}:{comment.external_id}", target_name=comment.author,
-                reason=verdict.reason(), scores=score.scores, label=strongest.label, score=strongest.score,
-                evidence=score.evidence or None, link=comment.url,
-                dedup_key=f"scan:{source.id}:{comment.external_id}:{comment.content_hash}",
-            ))
+        subject = Subject(
+            guild_id=CLI_GUILD, kind=COMMENT, target_id=f"{source.id}:{comment.external_id}",
+            target_name=comment.author, link=comment.url, channel_id=None, message_ids=(),
+            dedup=f"{source.id}:{comment.external_id}:{comment.content_hash}", origin="scan",
+        )
+        judgement = judge.judge(subject, score, cli, ())
+        rows.append(ScanRow(comment, score, judgement.verdict, comment.external_id in scored))
+        if judgement.flag is not None:
+            cases.append(judgement.flag)
     before = await store.cases.count(CLI_GUILD, _ALL)
     await store.cases.add_many(cases)
     new_cases = await store.cases.count(CLI_GUILD, _ALL) - before

@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.moderation.cards import score_report
-from bot.moderation.policy import evaluate, levels_for_model
+from bot.moderation.judge import Judge
 from cogs.checks import MODERATOR_PERMISSIONS, moderator_only
 
 if TYPE_CHECKING:
@@ -33,8 +33,8 @@ class Toxicity(commands.Cog):
             return
         settings = await self.bot.store.guilds.get(interaction.guild_id or 0)
         channels = [getattr(interaction.channel, "parent_id", None), interaction.channel_id]
-        levels = levels_for_model(settings, channels, self.bot.settings.thresholds, self.bot.scorer.labels)
-        report = score_report(result, text, evaluate(result.scores, levels), shadow=settings.shadow_mode)
+        verdict = Judge.of(self.bot.settings.thresholds, self.bot.scorer.labels).verdict(result, settings, channels)
+        report = score_report(result, text, verdict, shadow=settings.shadow_mode)
         await interaction.followup.send(report, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
 
 

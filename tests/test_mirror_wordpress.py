@@ -83,12 +83,13 @@ async def test_big_wordpress_thread_survives_crashes_edits_and_deletes(
     real_record = MirrorStore.record_mirrored
     calls = 0
 
-    async def disk_full_once(self: MirrorStore, *args: Any, **kwargs: Any) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 6:
+    async def disk_full_once(self: MirrorStore, article_id: int, external_ids: list[str],
+                             message_ids: list[int]) -> None:
+        nonlocal calls  # comments recorded: the transaction that records the sixth fails
+        before, calls = calls, calls + len(external_ids)
+        if before < 6 <= calls:
             raise StoreError("the database disk is full: nothing was written; free some space and retry")
-        await real_record(self, *args, **kwargs)
+        await real_record(self, article_id, external_ids, message_ids)
 
     monkeypatch.setattr(MirrorStore, "record_mirrored", disk_full_once)
     async with bot_runner(make_bot(settings)) as bot:
@@ -184,9 +185,8 @@ async def test_write_back_holds_and_trashes_on_the_site(wordpress_site: Any, tmp
                                                     (replace(base, external_id=str(trashed)), score)])
         feed_article = await store.mirror.upsert_article(feed.id, article)
         await store.mirror.save_scored(feed_article, [(replace(base, external_id=str(held)), score)])
-        rows = {r["external_id"]: r for r in await store.db.fetchall("SELECT * FROM comments WHERE article_id = ?",
-                                                                      (article_id,))}
-        feed_row = await store.db.fetchone("SELECT * FROM comments WHERE article_id = ?", (feed_article,))
+        rows = await store.mirror.mirror_comments(article_id)
+        feed_row = next(iter((await store.mirror.mirror_comments(feed_article)).values()))
 
         without = Settings(allow_private_urls=True)
         result = await hold_on_site(without, store, rows[str(held)], "hold")

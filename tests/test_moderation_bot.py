@@ -162,7 +162,7 @@ async def test_bad_duration_is_refused_and_the_card_stays_open(fake_discord, dis
         card = await wait_card(fake_discord, w)
         answer = await decide(fake_discord, w, card, 1, "timeout", {"reason": "x", "duration": "forever"})
         assert answer.ephemeral and "not a duration" in answer.content
-        assert (await bot.store.cases.card(w.guild.id, 1))["decision"] is None
+        assert (await bot.store.cases.card(w.guild.id, 1)).decision is None
 
 
 async def test_ban_button_bans(fake_discord, discord_world, bot_runner, settings, toxic):
@@ -447,7 +447,7 @@ async def test_flagged_mirrored_comment_gets_a_card_and_remove_takes_it_out_of_d
         answer = await decide(fake_discord, w, card, flag.case_number, "remove", {"reason": "insult"})
         assert "can only act in Discord" in answer.content  # a thread file has no write-back
         row = await bot.store.mirror.comment_row(int(flag.target_id))
-        assert row["status"] == "removed" and row["removed_by"] == "moderator"
+        assert row.status == "removed" and row.removed_by == "moderator"
         shown = json.dumps(fake_discord.state.message_index[flag.message_id].embeds)
         assert "toxicword" not in shown and "removed by a moderator" in shown  # the guild's "mark" mode
         history = await fake_discord.invoke_slash("history", {"author": "Rude Reader"}, user=w.moderator,
@@ -742,7 +742,7 @@ async def test_missing_bot_permission_is_one_actionable_line_and_the_card_stays_
         assert "\n" not in answer.content
         assert w.member.user.id not in fake_discord.state.guilds[w.guild.id].bans
         assert await bot.store.cases.count(w.guild.id, CaseFilter(action="ban")) == 0
-        assert (await bot.store.cases.card(w.guild.id, 1))["decision"] is None
+        assert (await bot.store.cases.card(w.guild.id, 1)).decision is None
         fake_discord.set_bot_permissions(w.guild, int(BOT_DEFAULT))
         await fake_discord.wait_until(lambda: bot.get_guild(w.guild.id).me.guild_permissions.ban_members)
         await decide(fake_discord, w, card, 1, "ban", {"reason": "spam"})

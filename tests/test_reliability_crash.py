@@ -215,7 +215,7 @@ async def test_kill_9_during_a_burst_of_flags_leaves_one_card_and_one_case_per_m
         assert sorted(c.message_id for c in flags) == sorted(m.id for m in sent)  # one case per message
         for flag in flags:
             row = await store.cases.card(w.guild.id, flag.case_number)
-            assert row is not None and row["message_id"] in {c.id for c in cards}, flag.case_number
+            assert row is not None and row.message_id in {c.id for c in cards}, flag.case_number
         scored = await store.db.fetchall("SELECT message_id FROM message_scores")
         assert sorted(r["message_id"] for r in scored) == sorted(m.id for m in sent)  # scored once each
     finally:

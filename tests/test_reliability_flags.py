@@ -25,7 +25,7 @@ from bot.sources.base import Article, Comment
 from bot.store import CaseFilter, Store, StoreError
 from bot.store.mirror import MirrorStore
 from bot.store.schema import MIGRATIONS
-from cogs.moderation_service import FlagTarget, ModerationService
+from cogs.moderation._service import FlagTarget, ModerationService
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.models import Message
 from tests.test_mirror_discord import make_bot, spec, thread_file, wait_mirrored
@@ -45,7 +45,7 @@ def settings(tmp_path: Path, detoxify_checkpoint: Any) -> Settings:
 
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("cogs.moderation_watch.RETRY_BASE", 0.02)
+    monkeypatch.setattr("cogs.moderation.watch.RETRY_BASE", 0.02)
 
 
 def cards(fake: FakeDiscord, world: Any) -> list[Message]:
@@ -70,7 +70,7 @@ async def comment_flags(bot: Any, guild_id: int) -> dict[str, int]:
     for case in await bot.store.cases.query(guild_id, FLAGS, limit=100):
         assert case.target_kind == "comment", case
         row = await bot.store.mirror.comment_row(int(case.target_id))
-        found[row["external_id"]] = found.get(row["external_id"], 0) + 1
+        found[row.comment.external_id] = found.get(row.comment.external_id, 0) + 1
     return found
 
 
@@ -81,7 +81,7 @@ async def assert_carded_once(bot: Any, fake: FakeDiscord, world: Any) -> None:
     assert sorted(case_of(c) for c in shown) == sorted(f.case_number for f in flags)
     for flag in flags:
         row = await bot.store.cases.card(world.guild.id, flag.case_number)
-        assert row is not None and row["message_id"] in {c.id for c in shown}, flag.case_number
+        assert row is not None and row.message_id in {c.id for c in shown}, flag.case_number
 
 
 def comment(n: int, text: str | None = None) -> Comment:
@@ -104,7 +104,7 @@ async def test_only_live_versions_shown_and_never_judged_are_pending(tmp_path: P
             await store.mirror.save_scored(article_id, [(c, score) for c in comments])
             for n, c in enumerate(comments, 1):
                 if n != 2:  # c2 never reached Discord
-                    await store.mirror.record_mirrored(article_id, c.external_id, [1000 * src.id + n])
+                    await store.mirror.record_mirrored(article_id, [c.external_id], [1000 * src.id + n])
             rows = await store.mirror.mirror_comments(article_id)
             ids[src.guild_id] = {key: row.id for key, row in rows.items()}
             if src is source:
@@ -169,7 +169,7 @@ async def test_a_comment_whose_flag_was_refused_is_flagged_once_after_a_restart(
 
     async def set_judged(self: MirrorStore, comment_id: int, content_hash: str) -> None:
         row = await self.comment_row(comment_id)
-        if outage and row["external_id"] == "c3":  # c3: flagged and carded, but the version never marked judged
+        if outage and row.comment.external_id == "c3":  # c3: flagged and carded, but the version never marked judged
             refusals["judged"] += 1
             raise StoreError(REFUSED)
         await real_set_judged(self, comment_id, content_hash)
@@ -205,7 +205,7 @@ async def test_the_timed_sweep_flags_a_refused_comment_without_a_restart(
         fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path,
         detoxify_checkpoint: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     w = discord_world
-    monkeypatch.setattr("cogs.moderation_recovery.SWEEP_EVERY", 0.2)
+    monkeypatch.setattr("cogs.moderation.recovery.SWEEP_EVERY", 0.2)
     path = thread_file(tmp_path, [spec(1), spec(2, text=f"you are a {detoxify_checkpoint.toxic_word}")])
     refusals = 0
     real_flag = ModerationService.flag
@@ -235,8 +235,8 @@ async def test_a_batch_meeting_a_locked_database_is_retried_in_order_with_one_ca
         detoxify_checkpoint: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     w = discord_world
     monkeypatch.setattr("bot.store.database.BUSY_TIMEOUT_MS", 200)  # the lock below outlasts it several times
-    monkeypatch.setattr("cogs.moderation_watch.RETRY_BASE", 0.25)
-    caplog.set_level(logging.WARNING, "cogs.moderation_watch")
+    monkeypatch.setattr("cogs.moderation.watch.RETRY_BASE", 0.25)
+    caplog.set_level(logging.WARNING, "cogs.moderation.watch")
     async with bot_runner(make_bot(settings)) as bot:
         await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id)
         locker = await hold_write_lock(settings.database_path, 1.0)
@@ -279,4 +279,4 @@ async def test_a_card_whose_recording_is_refused_is_recorded_on_retry_not_posted
         flags = await bot.store.cases.query(w.guild.id, FLAGS, limit=10)
         assert [f.message_id for f in flags] == [sent.id]
         row = await wait_for(lambda: bot.store.cases.card(w.guild.id, flags[0].case_number))
-        assert row["message_id"] == shown[0].id  # the card that was sent is the one recorded
+        assert row.message_id == shown[0].id  # the card that was sent is the one recorded

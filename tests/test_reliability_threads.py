@@ -59,5 +59,5 @@ async def test_unrecorded_thread_is_adopted_not_made_twice(
         assert thread.id == orphan.id and len(fake_discord.state.threads_of(channel.id)) == 1
         assert_thread_shows(fake_discord, thread, comments)
         article = await bot.store.mirror.article(1)
-        assert article is not None and article["thread_id"] == orphan.id
-        assert article["card_message_id"] == card.id
+        assert article is not None and article.thread_id == orphan.id
+        assert article.card_message_id == card.id

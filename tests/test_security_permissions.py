@@ -159,7 +159,7 @@ async def test_a_moderator_demoted_between_click_and_submit_is_refused(
         assert refused.ephemeral and refused.content == NOT_A_MODERATOR
         assert w.member.user.id not in fake_discord.state.guilds[w.guild.id].bans
         assert not fake_discord.state.message_index[sent.id].deleted
-        assert (await bot.store.cases.card(w.guild.id, 1))["decision"] is None
+        assert (await bot.store.cases.card(w.guild.id, 1)).decision is None
         assert [c.action for c in await bot.store.cases.query(w.guild.id, CaseFilter())] == ["flag"]
 
 

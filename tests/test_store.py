@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from bot.moderation.policy import levels_for_model
-from bot.store import CaseFilter, NewCase, Store, StoreError
+from bot.store import CaseFilter, MessageScore, NewCase, Store, StoreError
 from bot.store.database import Database
 from bot.store.schema import LATEST_VERSION
 
@@ -72,11 +72,15 @@ async def test_bulk_add_numbers_in_order_and_skips_known_keys(store):
 
 
 async def test_failed_transaction_leaves_no_partial_rows(store):
-    with pytest.raises(RuntimeError):
-        async with store.db.transaction() as tx:
-            await store.cases.add(NewCase(guild_id=1, action="flag", target_kind="member", target_id="1"), conn=tx)
-            raise RuntimeError("discord went away mid-write")
+    # A batch's scores and flags commit together: the second flag is refused (no such target kind), so
+    # neither the first flag nor the scores survive.
+    good = NewCase(guild_id=1, action="flag", target_kind="member", target_id="1")
+    refused = NewCase(guild_id=1, action="flag", target_kind="no such kind", target_id="2")
+    with pytest.raises(StoreError):
+        await store.scores.add_many([MessageScore(1, 10, 100, 5, {"insult": 0.9}, "insult", 0.9, True)],
+                                    [good, refused])
     assert await store.cases.count(1, CaseFilter()) == 0
+    assert await store.scores.scored_ids([100]) == set()
 
 
 async def test_filters_are_parameterised_not_interpolated(store):
@@ -93,7 +97,7 @@ async def test_review_card_decision_is_claimed_once(store):
     assert [c.case_number for c in await store.cases.cards(1, "open")] == [case.case_number]
     assert await store.cases.decide(1, case.case_number, "remove", 7, "mod") is True
     assert await store.cases.decide(1, case.case_number, "approve", 8, "other") is False
-    assert (await store.cases.card(1, case.case_number))["decided_name"] == "mod"
+    assert (await store.cases.card(1, case.case_number)).decided_name == "mod"
     assert await store.cases.cards(1, "open") == []
 
 

@@ -168,15 +168,15 @@ class MirrorEngine:
         if source is None or stored is None:
             return False
         async with self.lock(source.id):
-            article = await self.store.mirror.article(stored["article_id"])
-            if article is None or article["thread_id"] is None:
+            article = await self.store.mirror.article(stored.article_id)
+            if article is None or article.thread_id is None:
                 return False
             guild = await self.store.guilds.get(source.guild_id)
-            run = _ArticleRun(self, source, article["id"], None, SyncReport(source.id),
+            run = _ArticleRun(self, source, article.id, None, SyncReport(source.id),
                               delete_removed=guild.removed_comment_mode == "delete")
-            run.thread_id = article["thread_id"]
-            run.rows = await self.store.mirror.mirror_comments(article["id"])
-            target = run.rows.get(stored["external_id"])
+            run.thread_id = article.thread_id
+            run.rows = await self.store.mirror.mirror_comments(article.id)
+            target = run.rows.get(stored.comment.external_id)
             if target is None or target.removed_by == MODERATOR:
                 return False
             await run.remove(target, by=MODERATOR)
@@ -234,7 +234,7 @@ class _ArticleRun:
         """Find or make the article's thread; True when it existed before this pass."""
         assert self.thread is not None
         article = await self.store.mirror.article(self.article_id)
-        existing = article["thread_id"] if article else None
+        existing = article.thread_id if article else None
         card = render.article_card(self.source.id, self.thread.article)
         try:
             ref = await finish_even_if_cancelled(self._thread_ref(card, existing))
@@ -333,9 +333,7 @@ class _ArticleRun:
             ids = []
             for message in messages:
                 ids.append(await self.publisher.post(self.source, self.thread_id, message))
-            async with self.store.db.transaction() as conn:
-                for comment in comments:
-                    await self.store.mirror.record_mirrored(self.article_id, comment.external_id, ids, conn)
+            await self.store.mirror.record_mirrored(self.article_id, [c.external_id for c in comments], ids)
             return ids
 
         ids = await finish_even_if_cancelled(post_and_record())
@@ -396,8 +394,7 @@ class _ArticleRun:
             for message_id in ids:
                 await self.publisher.delete(self.source, self.thread_id, message_id)
             return False
-        async with self.store.db.transaction() as conn:
-            await self.store.mirror.record_mirrored(self.article_id, comment.external_id, ids, conn)
+        await self.store.mirror.record_mirrored(self.article_id, [comment.external_id], ids)
         self.report.adopted += 1
         # The message shows the text saved before the crash; if the site changed it since, fix it.
         landed_hash = previous.content_hash if previous else comment.content_hash
@@ -430,8 +427,7 @@ class _ArticleRun:
         except MessageGone:
             await self._gone(row)
             return
-        async with self.store.db.transaction() as conn:
-            await self.store.mirror.record_mirrored(self.article_id, comment.external_id, ids, conn)
+        await self.store.mirror.record_mirrored(self.article_id, [comment.external_id], ids)
         await self._mirrored(comment, ids, edited=True)
 
     async def _rewrite_own(self, row: MirrorComment, comment: Comment) -> list[int]:

@@ -8,9 +8,7 @@ in one line, that the bot can only act in Discord, so the moderator knows the si
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from bot.config import Settings
 from bot.net.http import HttpClient
@@ -18,7 +16,7 @@ from bot.net.urlsafety import origin_of
 from bot.sources.base import SourceError
 from bot.sources.wordpress import KIND as WORDPRESS
 from bot.sources.wordpress import WordPressWriter
-from bot.store import Store
+from bot.store import MirrorComment, Store
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +35,16 @@ def credentials_for(settings: Settings, url: str) -> tuple[str, str] | None:
     return next((pair for origin, pair in settings.wordpress_credentials.items() if origin_of(origin) == wanted), None)
 
 
-async def hold_on_site(settings: Settings, store: Store, comment_row: Mapping[str, Any],
+async def hold_on_site(settings: Settings, store: Store, comment: MirrorComment,
                        status: str = "hold") -> WritebackResult:
     """Set a mirrored comment's status on its WordPress site to `status` ('hold' or 'trash').
 
-    `comment_row` is a row of the `comments` table (e.g. from `store.mirror.comment_by_message`); its
-    `id` and `external_id` are used. Never raises for a site problem: the result carries the reason.
+    `comment` is the stored comment (`store.mirror.comment_row`). Never raises for a site problem: the
+    result carries the reason.
     """
     if status not in STATUSES:
         raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
-    source = await store.mirror.source_of_comment(int(comment_row["id"]))
+    source = await store.mirror.source_of_comment(comment.id)
     if source is None:
         return WritebackResult(False, "That comment is no longer mirrored; I can only act in Discord.")
     if source.kind != WORDPRESS:
@@ -60,9 +58,9 @@ async def hold_on_site(settings: Settings, store: Store, comment_row: Mapping[st
                           max_bytes=settings.max_response_bytes) as http:
         writer = WordPressWriter(source.url, pair[0], pair[1], http=http)
         try:
-            reported = await writer.set_comment_status(comment_row["external_id"], status)
+            reported = await writer.set_comment_status(comment.comment.external_id, status)
         except SourceError as exc:
-            log.warning("write-back of comment %s failed: %s", comment_row["id"], exc.reason)
+            log.warning("write-back of comment %s failed: %s", comment.id, exc.reason)
             return WritebackResult(False, f"{exc.reason}; the comment was handled in Discord only.")
     verb = "held for moderation" if status == "hold" else "moved to the trash"
     return WritebackResult(True, f"The comment was also {verb} on {origin_of(source.url)}.", reported or status)

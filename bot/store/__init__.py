@@ -1,25 +1,41 @@
-"""The SQLite store: one `Store` bundles the connection and the per-domain query objects."""
+"""The store: one `Store` bundles the per-domain stores behind which the database lives.
+
+Callers use the domain stores' methods (`store.cases`, `store.guilds`, `store.mirror`, `store.scores`) and
+the frozen row dataclasses they return, nothing else: no connection, transaction or engine row leaves this
+package. A write that must be atomic (case numbering, a warning against the points limit, a card's claim, a
+batch's scores with its flags, a packed message's comments) is one method here, never SQL composed by a
+caller; that is the seam a second database engine implements.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.store.cases import AUTO, Case, CaseFilter, CaseStore, NewCase
+from bot.store.cases import AUTO, Case, CaseFilter, CaseStore, NewCase, ReviewCard
 from bot.store.database import Database, StoreError
 from bot.store.guilds import GuildSettings, GuildStore, Level
-from bot.store.mirror import CLI_GUILD, MirrorStore, SourceRow, StoredComment
-from bot.store.scores import MessageScore, ScoreStore
+from bot.store.mirror import (
+    CLI_GUILD,
+    ArticleRow,
+    MirrorComment,
+    MirrorStore,
+    SourceRow,
+    StoredComment,
+    UnjudgedComment,
+)
+from bot.store.scores import MessageScore, RecentScore, ScoreStore
 
 __all__ = [
-    "AUTO", "CLI_GUILD", "Case", "CaseFilter", "CaseStore", "Database", "GuildSettings", "GuildStore", "Level",
-    "MessageScore", "MirrorStore", "NewCase", "ScoreStore", "SourceRow", "Store", "StoreError", "StoredComment",
+    "AUTO", "CLI_GUILD", "ArticleRow", "Case", "CaseFilter", "CaseStore", "Database", "GuildSettings", "GuildStore",
+    "Level", "MessageScore", "MirrorComment", "MirrorStore", "NewCase", "RecentScore", "ReviewCard", "ScoreStore",
+    "SourceRow", "Store", "StoreError", "StoredComment", "UnjudgedComment",
 ]
 
 
 @dataclass
 class Store:
-    db: Database
+    db: Database  # the engine, for the store's own modules and the tests that inspect the file
     cases: CaseStore
     guilds: GuildStore
     mirror: MirrorStore
@@ -29,6 +45,10 @@ class Store:
     async def open(cls, path: str | Path) -> Store:
         db = await Database.open(path)
         return cls(db, CaseStore(db), GuildStore(db), MirrorStore(db), ScoreStore(db))
+
+    async def schema_version(self) -> int:
+        """The schema version of the open database (`db migrate` reports it)."""
+        return await self.db.schema_version()
 
     async def close(self) -> None:
         await self.db.close()

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.store.database import Database
+from bot.store.database import Database, Record, StoreError
 
 AUTO = "auto"
 
@@ -63,7 +63,7 @@ class Case(NewCase):
     created_at: str = field(default="")
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> Case:
+    def from_row(cls, row: Record) -> Case:
         data: dict[str, Any] = {f.name: row[f.name] for f in fields(cls)}
         data["scores"] = json.loads(data["scores"]) if data["scores"] else None
         data["shadow"] = bool(data["shadow"])
@@ -76,6 +76,24 @@ class Case(NewCase):
 _COLUMNS = [f.name for f in fields(NewCase) if f.name != "created_at"]
 # Built once from the dataclass fields (fixed identifiers, no user input).
 _SELECT = "SELECT guild_id, case_number, " + ", ".join(c for c in _COLUMNS if c != "guild_id") + ", created_at FROM cases"  # noqa: S608
+
+
+@dataclass(frozen=True)
+class ReviewCard:
+    """The mutable side of a flag: where its review card was posted, and who decided it, when."""
+
+    guild_id: int
+    case_number: int
+    channel_id: int | None
+    message_id: int | None
+    decision: str | None
+    decided_by: int | None
+    decided_name: str | None
+    decided_at: str | None
+
+    @classmethod
+    def from_row(cls, row: Record) -> ReviewCard:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -126,16 +144,39 @@ _ACTIVE_POINTS = (
 )
 
 
+async def insert_case(conn: aiosqlite.Connection, case: NewCase) -> Case:
+    """Log one case inside an open transaction, numbering it in the INSERT itself.
+
+    For the store's own compound writes (a warning with its points, a batch of scores with its flags).
+    """
+    if case.dedup_key is not None:
+        async with conn.execute(_SELECT + " WHERE dedup_key = ?", (case.dedup_key,)) as cur:
+            existing = await cur.fetchone()
+        if existing is not None:
+            return Case.from_row(existing)
+    stamped = replace(case, created_at=case.created_at or utcnow_iso())
+    columns = [*_COLUMNS, "created_at"]
+    sql = (
+        f"INSERT INTO cases (case_number, {', '.join(columns)}) VALUES ("  # noqa: S608
+        "(SELECT COALESCE(MAX(case_number), 0) + 1 FROM cases WHERE guild_id = ?), "
+        + ", ".join("?" for _ in columns)
+        + ") RETURNING case_number"
+    )
+    async with conn.execute(sql, (case.guild_id, *_row(stamped, columns))) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        raise StoreError(f"the database numbered no case for guild {case.guild_id}: nothing was logged")
+    return Case(**asdict(stamped) | {"case_number": row[0]})
+
+
 class CaseStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def add(self, case: NewCase, conn: aiosqlite.Connection | None = None) -> Case:
-        """Log a case; with `conn`, inside the caller's transaction so it commits with their other writes."""
-        if conn is None:
-            async with self.db.transaction() as tx:
-                return await self._insert(tx, case)
-        return await self._insert(conn, case)
+    async def add(self, case: NewCase) -> Case:
+        """Log a case (or, for a dedup key already logged, return that case unchanged)."""
+        async with self.db.transaction() as tx:
+            return await insert_case(tx, case)
 
     async def add_many(self, cases: Iterable[NewCase]) -> list[Case]:
         """Bulk logging in one transaction and one `executemany`: a scan's flags land together or not at all.
@@ -183,25 +224,6 @@ class CaseStore:
                 for row in await cur.fetchall():
                     found[row["dedup_key"]] = Case.from_row(row)
         return found
-
-    async def _insert(self, conn: aiosqlite.Connection, case: NewCase) -> Case:
-        if case.dedup_key is not None:
-            async with conn.execute(_SELECT + " WHERE dedup_key = ?", (case.dedup_key,)) as cur:
-                existing = await cur.fetchone()
-            if existing is not None:
-                return Case.from_row(existing)
-        stamped = replace(case, created_at=case.created_at or utcnow_iso())
-        columns = [*_COLUMNS, "created_at"]
-        sql = (
-            f"INSERT INTO cases (case_number, {', '.join(columns)}) VALUES ("  # noqa: S608
-            "(SELECT COALESCE(MAX(case_number), 0) + 1 FROM cases WHERE guild_id = ?), "
-            + ", ".join("?" for _ in columns)
-            + ") RETURNING case_number"
-        )
-        async with conn.execute(sql, (case.guild_id, *_row(stamped, columns))) as cur:
-            row = await cur.fetchone()
-        assert row is not None
-        return Case(**asdict(stamped) | {"case_number": row[0]})
 
     async def get(self, guild_id: int, case_number: int) -> Case | None:
         row = await self.db.fetchone(_SELECT + " WHERE guild_id = ? AND case_number = ?", (guild_id, case_number))
@@ -257,7 +279,7 @@ class CaseStore:
         async with self.db.transaction() as tx:
             async with tx.execute(_ACTIVE_POINTS, (case.guild_id, case.target_id, utcnow_iso())) as cur:
                 row = await cur.fetchone()
-            return await self._insert(tx, case), int(row[0]) if row else 0
+            return await insert_case(tx, case), int(row[0]) if row else 0
 
     # Review cards: the only mutable moderation state, kept apart from the append-only log.
 
@@ -269,10 +291,11 @@ class CaseStore:
             (guild_id, case_number, channel_id, message_id),
         )
 
-    async def card(self, guild_id: int, case_number: int) -> aiosqlite.Row | None:
-        return await self.db.fetchone(
+    async def card(self, guild_id: int, case_number: int) -> ReviewCard | None:
+        row = await self.db.fetchone(
             "SELECT * FROM review_cards WHERE guild_id = ? AND case_number = ?", (guild_id, case_number)
         )
+        return ReviewCard.from_row(row) if row else None
 
     async def uncarded_flags(self, guild_id: int, since: str, *, limit: int = 100) -> list[Case]:
         """Flags logged since `since` whose review card was never recorded: the bot died between the two."""
@@ -284,19 +307,14 @@ class CaseStore:
         )
         return [Case.from_row(r) for r in rows]
 
-    async def decide(
-        self, guild_id: int, case_number: int, decision: str, moderator_id: int, moderator_name: str,
-        conn: aiosqlite.Connection | None = None,
-    ) -> bool:
-        """Claim a card for one decision; False when someone already decided it (a second click)."""
+    async def decide(self, guild_id: int, case_number: int, decision: str, moderator_id: int,
+                     moderator_name: str) -> bool:
+        """Claim a card for one decision, atomically; False when someone already decided it (a second click)."""
         sql = (
             "UPDATE review_cards SET decision = ?, decided_by = ?, decided_name = ?, decided_at = ? "
             "WHERE guild_id = ? AND case_number = ? AND decision IS NULL"
         )
         params = (decision, moderator_id, moderator_name, utcnow_iso(), guild_id, case_number)
-        if conn is not None:
-            async with conn.execute(sql, params) as cur:
-                return cur.rowcount == 1
         async with self.db.transaction() as tx, tx.execute(sql, params) as cur:
             return cur.rowcount == 1
 

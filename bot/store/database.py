@@ -3,6 +3,9 @@
 One aiosqlite connection serves the whole process. Its queries run on aiosqlite's own thread, so the
 event loop never waits on disk; an asyncio lock keeps one coroutine's transaction from interleaving with
 another's on that shared connection.
+
+The connection never leaves `bot/store/`: callers see the per-domain stores' methods and frozen row
+dataclasses only, so another engine can stand behind the same methods.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -22,6 +25,12 @@ from bot.store.schema import LATEST_VERSION, MIGRATIONS
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
+
+
+class Record(Protocol):
+    """A result row read by column name: what the row dataclasses' `from_row` needs from any engine."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
 
 
 class StoreError(RuntimeError):

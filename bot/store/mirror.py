@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import aiosqlite
-
 from bot.store.cases import to_iso, utcnow_iso
-from bot.store.database import Database
+from bot.store.database import Database, Record, StoreError
 
 if TYPE_CHECKING:
     from bot.sources.base import Article, Comment
@@ -40,7 +38,7 @@ class SourceRow:
     next_poll_at: str | None
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> SourceRow:
+    def from_row(cls, row: Record) -> SourceRow:
         return cls(**{name: row[name] for name in cls.__dataclass_fields__} | {"paused": bool(row["paused"])})
 
     @property
@@ -65,7 +63,7 @@ class StoredComment:
     status: str
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> StoredComment:
+    def from_row(cls, row: Record) -> StoredComment:
         data: dict[str, Any] = {name: row[name] for name in cls.__dataclass_fields__}
         data["scores"] = json.loads(data["scores"]) if data["scores"] else None
         data["message_ids"] = json.loads(data["message_ids"])
@@ -74,9 +72,11 @@ class StoredComment:
 
 @dataclass(frozen=True)
 class MirrorComment:
-    """Everything the mirror engine needs to re-render a comment that is no longer in the fetch."""
+    """A stored comment: everything the mirror engine needs to re-render one no longer in the fetch, and what
+    moderation reads back about a flagged comment (its text, where it is, whether it was removed)."""
 
     id: int
+    article_id: int
     comment: Comment
     content_hash: str
     scored_hash: str | None
@@ -94,7 +94,7 @@ class MirrorComment:
         return self.message_ids[0] if self.message_ids else None
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> MirrorComment:
+    def from_row(cls, row: Record) -> MirrorComment:
         from bot.sources.base import Comment  # at run time only: the store must import without the sources
 
         posted = row["posted_at"]
@@ -104,11 +104,31 @@ class MirrorComment:
             avatar_url=row["avatar_url"],
         )
         return cls(
-            id=row["id"], comment=comment, content_hash=row["content_hash"], scored_hash=row["scored_hash"],
+            id=row["id"], article_id=row["article_id"], comment=comment, content_hash=row["content_hash"], scored_hash=row["scored_hash"],
             mirrored_hash=row["mirrored_hash"], scores=json.loads(row["scores"]) if row["scores"] else None,
             top_label=row["top_label"], top_score=row["top_score"], evidence=row["evidence"],
             message_ids=json.loads(row["message_ids"]), status=row["status"], removed_by=row["removed_by"],
         )
+
+
+@dataclass(frozen=True)
+class ArticleRow:
+    """A stored article and, once mirrored, its Discord thread and the card that opens it."""
+
+    id: int
+    source_id: int
+    external_id: str
+    title: str
+    url: str | None
+    author: str | None
+    published_at: str | None
+    excerpt: str
+    thread_id: int | None
+    card_message_id: int | None
+
+    @classmethod
+    def from_row(cls, row: Record) -> ArticleRow:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -123,7 +143,7 @@ class UnjudgedComment:
     row: MirrorComment
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> UnjudgedComment:
+    def from_row(cls, row: Record) -> UnjudgedComment:
         from bot.sources.base import Article  # at run time only, as in MirrorComment
 
         published = row["article_published_at"]
@@ -156,7 +176,8 @@ class MirrorStore:
             )
             async with tx.execute("SELECT * FROM sources WHERE guild_id = ? AND url = ?", (guild_id, url)) as cur:
                 row = await cur.fetchone()
-        assert row is not None
+        if row is None:
+            raise StoreError(f"the source {url} was not kept: nothing was added")
         return SourceRow.from_row(row)
 
     async def source(self, source_id: int) -> SourceRow | None:
@@ -217,11 +238,13 @@ class MirrorStore:
                 "SELECT id FROM articles WHERE source_id = ? AND external_id = ?", (source_id, article.external_id)
             ) as cur:
                 row = await cur.fetchone()
-        assert row is not None
+        if row is None:
+            raise StoreError(f"the article {article.external_id} was not kept: nothing was stored")
         return int(row[0])
 
-    async def article(self, article_id: int) -> aiosqlite.Row | None:
-        return await self.db.fetchone("SELECT * FROM articles WHERE id = ?", (article_id,))
+    async def article(self, article_id: int) -> ArticleRow | None:
+        row = await self.db.fetchone("SELECT * FROM articles WHERE id = ?", (article_id,))
+        return ArticleRow.from_row(row) if row else None
 
     async def set_article_thread(self, article_id: int, thread_id: int, card_message_id: int | None) -> None:
         await self.db.execute(
@@ -233,9 +256,6 @@ class MirrorStore:
     async def comments(self, article_id: int) -> dict[str, StoredComment]:
         rows = await self.db.fetchall("SELECT * FROM comments WHERE article_id = ?", (article_id,))
         return {r["external_id"]: StoredComment.from_row(r) for r in rows}
-
-    async def comment_by_message(self, message_id: int) -> aiosqlite.Row | None:
-        return await self.db.fetchone("SELECT * FROM comments WHERE message_id = ?", (message_id,))
 
     async def save_scored(self, article_id: int, scored: Iterable[tuple[Comment, Any]]) -> None:
         """Store comments with their scores (a TextScore), keeping any Discord mapping already recorded."""
@@ -260,19 +280,18 @@ class MirrorStore:
                 rows,
             )
 
-    async def record_mirrored(self, article_id: int, external_id: str, message_ids: list[int],
-                              conn: aiosqlite.Connection | None = None) -> None:
-        """Write the Discord side of the map; pass `conn` to commit it with the caller's other writes."""
+    async def record_mirrored(self, article_id: int, external_ids: Sequence[str], message_ids: list[int]) -> None:
+        """Write the Discord side of the map: these comments (several when packed) are shown by these messages.
+
+        One transaction for all of them, so a packed message is recorded for every comment in it or for none.
+        """
         # The version just published is the one whose text was saved before publishing it.
-        sql = (
+        now, first, ids = utcnow_iso(), message_ids[0] if message_ids else None, json.dumps(message_ids)
+        await self.db.executemany(
             "UPDATE comments SET message_id = ?, message_ids = ?, mirrored_at = ?, status = 'live', "
-            "mirrored_hash = content_hash, removed_by = NULL WHERE article_id = ? AND external_id = ?"
+            "mirrored_hash = content_hash, removed_by = NULL WHERE article_id = ? AND external_id = ?",
+            [(first, ids, now, article_id, external_id) for external_id in external_ids],
         )
-        params = (message_ids[0] if message_ids else None, json.dumps(message_ids), utcnow_iso(), article_id, external_id)
-        if conn is not None:
-            await conn.execute(sql, params)
-        else:
-            await self.db.execute(sql, params)
 
     # The mirror engine's view (schema v2)
 
@@ -297,19 +316,14 @@ class MirrorStore:
         )
         return row is not None
 
-    async def record_removed(self, article_id: int, external_id: str, message_ids: list[int], by: str,
-                             conn: aiosqlite.Connection | None = None) -> None:
+    async def record_removed(self, article_id: int, external_id: str, message_ids: list[int], by: str) -> None:
         """A comment left Discord (or was marked there); `message_ids` is what is still showing it."""
-        sql = (
+        await self.db.execute(
             "UPDATE comments SET status = 'removed', removed_by = ?, message_id = ?, message_ids = ?, "
-            "updated_at = ? WHERE article_id = ? AND external_id = ?"
+            "updated_at = ? WHERE article_id = ? AND external_id = ?",
+            (by, message_ids[0] if message_ids else None, json.dumps(message_ids), utcnow_iso(), article_id,
+             external_id),
         )
-        params = (by, message_ids[0] if message_ids else None, json.dumps(message_ids), utcnow_iso(), article_id,
-                  external_id)
-        if conn is not None:
-            await conn.execute(sql, params)
-        else:
-            await self.db.execute(sql, params)
 
     async def reset_article(self, article_id: int) -> None:
         """The article's Discord thread is gone: forget it and every message in it, to mirror afresh."""
@@ -344,8 +358,15 @@ class MirrorStore:
         """Moderation judged this version (flagged it, or found it under every level)."""
         await self.db.execute("UPDATE comments SET judged_hash = ? WHERE id = ?", (content_hash, comment_id))
 
-    async def comment_row(self, comment_id: int) -> aiosqlite.Row | None:
-        return await self.db.fetchone("SELECT * FROM comments WHERE id = ?", (comment_id,))
+    async def comment_row(self, comment_id: int) -> MirrorComment | None:
+        """One stored comment by its id (the id a comment flag names as its target)."""
+        row = await self.db.fetchone("SELECT * FROM comments WHERE id = ?", (comment_id,))
+        return MirrorComment.from_row(row) if row else None
+
+    async def comment_by_message(self, message_id: int) -> MirrorComment | None:
+        """The comment shown by a Discord message (its first one; served by the comments_message index)."""
+        row = await self.db.fetchone("SELECT * FROM comments WHERE message_id = ?", (message_id,))
+        return MirrorComment.from_row(row) if row else None
 
     async def source_of_comment(self, comment_id: int) -> SourceRow | None:
         row = await self.db.fetchone(

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import aiosqlite
-
-from bot.store.database import Database
+from bot.store.cases import Case, NewCase, insert_case
+from bot.store.database import Database, Record
 
 
 @dataclass(frozen=True)
@@ -23,23 +22,39 @@ class MessageScore:
     flagged: bool = False
 
 
+@dataclass(frozen=True)
+class RecentScore:
+    """One scored text of an author (a member's message or a mirrored comment), for /history."""
+
+    top_label: str | None
+    top_score: float
+    scores: dict[str, float]
+    created_at: str
+
+    @classmethod
+    def from_row(cls, row: Record) -> RecentScore:
+        return cls(top_label=row["top_label"], top_score=float(row["top_score"] or 0.0),
+                   scores=json.loads(row["scores"]), created_at=row["created_at"])
+
+
 class ScoreStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def add_many(self, items: Iterable[MessageScore], conn: aiosqlite.Connection | None = None) -> None:
-        """One transaction per batch: a burst of messages costs one commit, not one per message.
+    async def add_many(self, items: Iterable[MessageScore], flags: Sequence[NewCase] = ()) -> list[Case]:
+        """Store a batch's scores and log the flag cases they raised, in one transaction.
 
-        With `conn`, inside the caller's transaction (the watcher commits a batch's flag cases with it).
+        A burst of messages costs one commit, not one per message; and after a kill -9 a message is either
+        fully logged (scores and flag) or not at all, so a refused commit can simply be tried again.
+        Returns the flags' cases in the order given.
         """
         sql = ("INSERT INTO message_scores (guild_id, channel_id, message_id, author_id, scores, top_label, "
                "top_score, flagged) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
         rows = [(s.guild_id, s.channel_id, s.message_id, s.author_id, json.dumps(s.scores, sort_keys=True),
                  s.top_label, s.top_score, int(s.flagged)) for s in items]
-        if conn is None:
-            await self.db.executemany(sql, rows)
-        else:
-            await conn.executemany(sql, rows)
+        async with self.db.transaction() as tx:
+            await tx.executemany(sql, rows)
+            return [await insert_case(tx, case) for case in flags]
 
     async def scored_ids(self, message_ids: Iterable[int]) -> set[int]:
         """Which of these messages already have a score (the catch-up after a restart skips them)."""
@@ -59,12 +74,13 @@ class ScoreStore:
             "SELECT MAX(message_id) FROM message_scores WHERE guild_id = ? AND channel_id = ?", (guild_id, channel_id))
         return int(row[0]) if row and row[0] is not None else None
 
-    async def for_author(self, guild_id: int, author_id: int, *, limit: int = 10, offset: int = 0) -> list[dict]:
+    async def for_author(self, guild_id: int, author_id: int, *, limit: int = 10, offset: int = 0) -> list[RecentScore]:
+        """A member's scored messages, newest first."""
         rows = await self.db.fetchall(
             "SELECT * FROM message_scores WHERE guild_id = ? AND author_id = ? ORDER BY created_at DESC LIMIT ? OFFSET ?",
             (guild_id, author_id, limit, offset),
         )
-        return [dict(r) | {"scores": json.loads(r["scores"])} for r in rows]
+        return [RecentScore.from_row(r) for r in rows]
 
     async def per_day(self, guild_id: int, since: str) -> dict[str, int]:
         """Member messages and mirrored comments scored per UTC day, for /stats."""
@@ -81,7 +97,8 @@ class ScoreStore:
         )
         return {r["day"]: int(r["n"]) for r in rows}
 
-    async def for_comment_author(self, guild_id: int, author: str, *, limit: int = 10, offset: int = 0) -> list[dict]:
+    async def for_comment_author(self, guild_id: int, author: str, *, limit: int = 10,
+                                 offset: int = 0) -> list[RecentScore]:
         """A mirrored author's scored comments, newest first (they have no Discord id, only a name)."""
         rows = await self.db.fetchall(
             "SELECT c.external_id, c.url, c.top_label, c.top_score, c.scores, c.updated_at AS created_at, "
@@ -90,4 +107,4 @@ class ScoreStore:
             "ORDER BY c.updated_at DESC LIMIT ? OFFSET ?",
             (guild_id, author, limit, offset),
         )
-        return [dict(r) | {"scores": json.loads(r["scores"])} for r in rows]
+        return [RecentScore.from_row(r) for r in rows]

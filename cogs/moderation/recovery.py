@@ -28,12 +28,12 @@ import discord
 from discord.ext import commands
 
 from bot.mirror.engine import announced
-from bot.moderation.policy import Outcome, evaluate, outcome
+from bot.moderation.judge import Subject
 from bot.scoring import TextScore
 from bot.store import Case, GuildSettings, StoreError
 from bot.store.cases import to_iso, utcnow_iso
-from cogs.moderation_service import FlagTarget, ModerationService
-from cogs.moderation_watch import Watcher, scoreable, watched
+from cogs.moderation._service import FlagTarget, ModerationService, channel_ids
+from cogs.moderation.watch import Watcher, scoreable, watched
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
@@ -115,10 +115,10 @@ class Recovery(commands.Cog):
                 continue
             target = await self._target(guild, flag)
             score = TextScore.stored(flag.scores, flag.label, flag.score, flag.evidence)
-            levels = self.service.levels(settings, guild.get_channel_or_thread(flag.channel_id or 0))
-            verdict = evaluate(score.scores, levels)
-            act = not flag.shadow and outcome(verdict, shadow=settings.shadow_mode) is Outcome.ACT
-            await self.service.follow_up(target, flag, score, verdict, settings, act=act)
+            where = channel_ids(guild.get_channel_or_thread(flag.channel_id or 0))
+            judgement = self.service.judge.judge(target.subject, score, settings, where)
+            # A flag logged in shadow mode is never acted on later, even if shadow mode is off by now.
+            await self.service.follow_up(target, flag, judgement, settings, act=judgement.act and not flag.shadow)
         log.info("guild %d: %d review cards recovered", guild.id, len(flags))
 
     async def _landed_cards(self, guild: discord.Guild, settings: GuildSettings) -> dict[int, discord.Message]:
@@ -139,10 +139,10 @@ class Recovery(commands.Cog):
         text, place = flag.evidence or "", ""
         if flag.target_kind == "comment":
             row = await self.bot.store.mirror.comment_row(int(flag.target_id))
-            article = await self.bot.store.mirror.article(row["article_id"]) if row is not None else None
-            text = row["text"] if row is not None else text
+            article = await self.bot.store.mirror.article(row.article_id) if row is not None else None
+            text = row.comment.text if row is not None else text
             if article is not None:
-                place = article["title"]
+                place = article.title
         elif flag.channel_id and flag.message_id:
             channel = guild.get_channel_or_thread(flag.channel_id)
             if isinstance(channel, discord.abc.Messageable):
@@ -150,12 +150,12 @@ class Recovery(commands.Cog):
                     text = (await channel.fetch_message(flag.message_id)).content
                 except discord.NotFound:
                     text = text or "*(the message was deleted before its card was posted)*"
-        return FlagTarget(
-            guild=guild, kind=flag.target_kind, target_id=flag.target_id, target_name=flag.target_name or "",
-            text=text, place=place, link=flag.link, channel_id=flag.channel_id,
-            message_ids=[flag.message_id] if flag.message_id else [],
+        subject = Subject(
+            guild_id=guild.id, kind=flag.target_kind, target_id=flag.target_id, target_name=flag.target_name or "",
+            link=flag.link, channel_id=flag.channel_id, message_ids=(flag.message_id,) if flag.message_id else (),
             dedup=(flag.dedup_key or "").removeprefix("flag:"),
         )
+        return FlagTarget(guild, subject, text=text, place=place)
 
     # Mirrored comments never judged
 

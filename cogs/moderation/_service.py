@@ -8,10 +8,9 @@ bot's own actions recognisable when they come back through the audit log.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import weakref
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -22,12 +21,23 @@ from bot.mirror.writeback import hold_on_site
 from bot.moderation import actions
 from bot.moderation.cards import FlagCard, flag_embed
 from bot.moderation.durations import describe
+from bot.moderation.judge import (
+    COMMENT,
+    MEMBER,
+    Judge,
+    Judgement,
+    Subject,
+    auto_remove_case,
+    auto_timeout_case,
+    comment_subject,
+    flag_case,
+    member_subject,
+    would_act_cases,
+)
 from bot.moderation.notices import Notice, render_notice
-from bot.moderation.policy import Verdict, levels_for_model
 from bot.moderation.warnings import escalation, expiry
-from bot.scoring import TextScore
-from bot.store import AUTO, Case, GuildSettings, Level, NewCase, StoreError
-from cogs.moderation_buttons import card_view
+from bot.store import AUTO, Case, GuildSettings, NewCase, StoreError
+from cogs.moderation._buttons import card_view
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
@@ -41,29 +51,19 @@ class ActionError(Exception):
     """A Discord action could not be done; the message is one line telling the moderator what to fix."""
 
 
-def content_key(text: str) -> str:
-    """A short hash of a text for dedup keys: an edited message is a new flag, a retried one is not."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+def channel_ids(channel: discord.abc.Snowflake | None) -> list[int | None]:
+    """Where a Discord channel sits, outermost first (a thread's parent, then the thread), for `Judge`."""
+    return [getattr(channel, "parent_id", None), channel.id] if channel is not None else []
 
 
-@dataclass
+@dataclass(frozen=True)
 class FlagTarget:
-    """What was scored and where it lives, for a member message and a mirrored comment alike."""
+    """A judged subject with what its card shows: the guild it is in, the text as scored, and where it lives."""
 
     guild: discord.Guild
-    kind: str  # "member" | "comment"
-    target_id: str
-    target_name: str
+    subject: Subject
     text: str
-    place: str  # what to name beside the channel mention: an article's title, or "" for a member's message
-    link: str | None
-    channel_id: int | None
-    message_ids: list[int] = field(default_factory=list)
-    dedup: str = ""
-
-    @property
-    def message_id(self) -> int | None:
-        return self.message_ids[0] if self.message_ids else None
+    place: str  # named beside the channel mention on the card: an article's title, or "" for a member's message
 
 
 @dataclass(frozen=True)
@@ -85,17 +85,11 @@ class Warned:
         return line
 
 
-def member_target(message: discord.Message, content: str, guild: discord.Guild | None = None) -> FlagTarget:
+def member_target(guild: discord.Guild, message: discord.Message, content: str) -> FlagTarget:
     """What a flag of a member's message points at (`content`: the text as scored)."""
-    guild = guild or message.guild
-    if guild is None:
-        raise ValueError("a member's message to flag must be in a guild")
-    return FlagTarget(
-        guild=guild, kind="member", target_id=str(message.author.id),
-        target_name=f"{message.author} ({message.author.id})", text=content,
-        place="", link=message.jump_url, channel_id=message.channel.id,
-        message_ids=[message.id], dedup=f"{guild.id}:{message.id}:{content_key(content)}",
-    )
+    subject = member_subject(guild.id, message.channel.id, message.id, message.author.id, str(message.author),
+                             content, message.jump_url)
+    return FlagTarget(guild, subject, text=content, place="")
 
 
 def forbidden(what: str, permission: str) -> ActionError:
@@ -117,33 +111,22 @@ class ModerationService:
     async def settings(self, guild_id: int) -> GuildSettings:
         return await self.bot.store.guilds.get(guild_id)
 
-    def levels(self, settings: GuildSettings, channel: discord.abc.Snowflake | None) -> dict[str, Level]:
-        ids = [getattr(channel, "parent_id", None), channel.id] if channel is not None else []
-        return levels_for_model(settings, ids, self.bot.settings.thresholds, self.bot.scorer.labels)
+    @property
+    def judge(self) -> Judge:
+        """The judging rule for the model this process loaded."""
+        return Judge.of(self.bot.settings.thresholds, self.bot.scorer.labels)
 
     # Flags
 
-    @staticmethod
-    def flag_case(target: FlagTarget, score: TextScore, verdict: Verdict, settings: GuildSettings) -> NewCase:
-        """The flag's case, for callers that log it in a transaction of their own (the watcher's batches)."""
-        strongest = verdict.strongest
-        return NewCase(
-            guild_id=target.guild.id, action=actions.FLAG, target_kind=target.kind, target_id=target.target_id,
-            target_name=target.target_name, reason=verdict.reason(), scores=dict(score.scores),
-            label=strongest.label if strongest else score.top_label,
-            score=strongest.score if strongest else score.top_score, evidence=score.evidence or None,
-            link=target.link, channel_id=target.channel_id, message_id=target.message_id,
-            shadow=settings.shadow_mode, dedup_key=f"flag:{target.dedup}",
-        )
+    async def flag(self, target: FlagTarget, judgement: Judgement, settings: GuildSettings) -> Case:
+        """Log a judgement's flag, act on it when allowed, and post its review card (once, even if called again)."""
+        if judgement.flag is None:
+            raise ValueError("only a judgement that flagged has a flag to log")
+        case = await self.bot.store.cases.add(judgement.flag)
+        return await self.follow_up(target, case, judgement, settings, act=judgement.act)
 
-    async def flag(self, target: FlagTarget, score: TextScore, verdict: Verdict, settings: GuildSettings,
-                   *, act: bool) -> Case:
-        """Log a flag, act on it when allowed, and post its review card (once, even if called again)."""
-        case = await self.bot.store.cases.add(self.flag_case(target, score, verdict, settings))
-        return await self.follow_up(target, case, score, verdict, settings, act=act)
-
-    async def follow_up(self, target: FlagTarget, case: Case, score: TextScore, verdict: Verdict,
-                        settings: GuildSettings, *, act: bool) -> Case:
+    async def follow_up(self, target: FlagTarget, case: Case, judgement: Judgement, settings: GuildSettings,
+                        *, act: bool) -> Case:
         """What comes after a flag is logged: the act level, then the card. Also how a flag whose card a
         killed process never posted gets one after the restart; a flag already carded is left alone.
 
@@ -153,42 +136,33 @@ class ModerationService:
             if await self.bot.store.cases.card(target.guild.id, case.case_number) is not None:
                 return case  # a retry of a flag already carded
             acted, removed = await self.act_automatically(target, case, settings) if act else (None, False)
-            if not act and verdict.act and settings.shadow_mode:
+            if not act and judgement.verdict.act and settings.shadow_mode:
                 acted = await self.log_would_act(target, case, settings)
-            await self.post_card(target, case, score, verdict, settings, acted, settled=removed)
+            await self.post_card(target, case, judgement, settings, acted, settled=removed)
             return case
 
     async def log_would_act(self, target: FlagTarget, flag: Case, settings: GuildSettings) -> str:
-        """Shadow mode at an act level: log the removal (and timeout) that would have happened, marked so."""
-        would: list[tuple[str, int | None]] = [(actions.WOULD_REMOVE, None)]
-        if target.kind == "member" and settings.act_timeout_minutes > 0:
-            would.append((actions.WOULD_TIMEOUT, settings.act_timeout_minutes * 60))
-        numbers = []
-        for action, seconds in would:
-            logged = await self.bot.store.cases.add(NewCase(
-                guild_id=target.guild.id, action=action, target_kind=target.kind, target_id=target.target_id,
-                target_name=target.target_name, reason=f"shadow mode, not done: {flag.reason}", scores=flag.scores,
-                label=flag.label, score=flag.score, link=target.link, channel_id=target.channel_id,
-                message_id=target.message_id, duration_seconds=seconds, ref_case=flag.case_number, shadow=True,
-                dedup_key=f"{action}:{target.dedup}",
-            ))
-            numbers.append(f"#{logged.case_number}")
-        what = "removed the message" if target.kind == "member" else "removed the comment"
-        if len(would) > 1:
+        """Shadow mode at an act level: log what would have been done (never as done); the card's line."""
+        logged = [await self.bot.store.cases.add(case) for case in would_act_cases(target.subject, flag, settings)]
+        what = "removed the message" if target.subject.kind == MEMBER else "removed the comment"
+        if len(logged) > 1:
             what += " and timed the member out"
-        return f"Shadow mode: would have {what} (logged as {', '.join(numbers)}); nothing was done."
+        numbers = ", ".join(f"#{case.case_number}" for case in logged)
+        return f"Shadow mode: would have {what} (logged as {numbers}); nothing was done."
 
-    async def flag_by_hand(self, target: FlagTarget, score: TextScore, verdict: Verdict, settings: GuildSettings,
+    async def flag_by_hand(self, target: FlagTarget, judgement: Judgement, settings: GuildSettings,
                            moderator: discord.abc.User) -> Case:
         """A moderator's "Flag for review": a flag whatever the scores, carded like any other, never acted on.
 
         It shares the automatic flag's dedup key, so a message already flagged finds that case and card.
         """
+        verdict = judgement.verdict
         reason = f"flagged by {moderator}" + (f": {verdict.reason()}" if verdict.flag else "")
-        case = await self.bot.store.cases.add(replace(
-            self.flag_case(target, score, verdict, settings), reason=reason, moderator_id=moderator.id,
-            moderator_name=str(moderator)))
-        return await self.follow_up(target, case, score, replace(verdict, acted=()), settings, act=False)
+        flag = flag_case(target.subject, judgement.score, verdict, shadow=settings.shadow_mode)
+        case = await self.bot.store.cases.add(replace(flag, reason=reason, moderator_id=moderator.id,
+                                                      moderator_name=str(moderator)))
+        by_hand = replace(judgement, verdict=replace(verdict, acted=()))
+        return await self.follow_up(target, case, by_hand, settings, act=False)
 
     async def target_of(self, guild: discord.Guild, message: discord.Message) -> FlagTarget | None:
         """What a message in Discord stands for: a mirrored comment (our webhook's post) or a member's words."""
@@ -196,15 +170,13 @@ class ModerationService:
             row = await self.bot.store.mirror.comment_by_message(message.id)
             if row is None:
                 return None
-            article = await self.bot.store.mirror.article(row["article_id"])
-            return FlagTarget(
-                guild=guild, kind="comment", target_id=str(row["id"]), target_name=row["author"], text=row["text"],
-                place=article["title"] if article else "", link=message.jump_url, channel_id=message.channel.id,
-                message_ids=[message.id], dedup=f"{guild.id}:comment:{row['id']}:{row['content_hash'][:16]}",
-            )
+            article = await self.bot.store.mirror.article(row.article_id)
+            subject = comment_subject(guild.id, row.id, row.comment.author, row.comment.content_hash,
+                                      message.channel.id, (message.id,), message.jump_url)
+            return FlagTarget(guild, subject, text=row.comment.text, place=article.title if article else "")
         if message.author.bot or not message.content.strip():
             return None
-        return member_target(message, message.content, guild)
+        return member_target(guild, message, message.content)
 
     async def act_automatically(self, target: FlagTarget, flag: Case, settings: GuildSettings) -> tuple[str, bool]:
         """The act level: remove the message (or the comment), and time the member out if configured.
@@ -213,42 +185,33 @@ class ModerationService:
         """
         done: list[str] = []
         removed = False
-        guild = target.guild
+        guild, subject = target.guild, target.subject
+        message_ids = list(subject.message_ids)
         try:
-            if target.kind == "comment":
-                done.append(await self.remove_comment(guild, int(target.target_id), target.channel_id,
-                                                      target.message_ids))
+            if subject.kind == COMMENT:
+                done.append(await self.remove_comment(guild, int(subject.target_id), subject.channel_id, message_ids))
             else:
-                await self.delete_messages(guild, target.channel_id, target.message_ids)
+                await self.delete_messages(guild, subject.channel_id, message_ids)
                 done.append("Message deleted.")
         except ActionError as exc:
             done.append(str(exc))  # on the card for the moderators; no removal is logged that did not happen
         else:
             removed = True
-            await self.bot.store.cases.add(NewCase(
-                guild_id=guild.id, action=actions.REMOVE, target_kind=target.kind, target_id=target.target_id,
-                target_name=target.target_name, reason=f"automatic: {flag.reason}", scores=flag.scores,
-                label=flag.label, score=flag.score, link=target.link, channel_id=target.channel_id,
-                message_id=target.message_id, ref_case=flag.case_number, dedup_key=f"auto-remove:{target.dedup}",
-            ))
-        if target.kind == "member" and settings.act_timeout_minutes > 0:
+            await self.bot.store.cases.add(auto_remove_case(subject, flag))
+        if subject.kind == MEMBER and settings.act_timeout_minutes > 0:
             seconds = settings.act_timeout_minutes * 60
             try:
-                member = await self.member(guild, int(target.target_id))
+                member = await self.member(guild, int(subject.target_id))
                 await self.timeout(member, seconds, f"automatic: case #{flag.case_number}")
-                timed_out = await self.bot.store.cases.add(NewCase(
-                    guild_id=guild.id, action=actions.TIMEOUT, target_kind="member", target_id=target.target_id,
-                    target_name=target.target_name, reason=f"automatic: {flag.reason}", duration_seconds=seconds,
-                    ref_case=flag.case_number, dedup_key=f"auto-timeout:{target.dedup}",
-                ))
+                timed_out = await self.bot.store.cases.add(auto_timeout_case(subject, flag, seconds))
                 await self.tell_case(guild, member, timed_out, settings)
                 done.append(f"Member timed out for {describe(seconds)}.")
             except ActionError as exc:
                 done.append(str(exc))
         return " ".join(done), removed
 
-    async def post_card(self, target: FlagTarget, case: Case, score: TextScore, verdict: Verdict,
-                        settings: GuildSettings, acted: str | None, *, settled: bool = False) -> None:
+    async def post_card(self, target: FlagTarget, case: Case, judgement: Judgement, settings: GuildSettings,
+                        acted: str | None, *, settled: bool = False) -> None:
         """Post the card (or just queue the flag when no review channel is set); a `settled` card, one the bot
         already acted on, is shown decided with its buttons off."""
         store = self.bot.store.cases
@@ -256,12 +219,13 @@ class ModerationService:
         channel = target.guild.get_channel(settings.review_channel_id) if settings.review_channel_id else None
         message = self._unrecorded.pop(key, None)  # sent by an attempt whose recording failed: record that one
         if message is None and isinstance(channel, discord.abc.Messageable):
+            subject, score = target.subject, judgement.score
             embed = discord.Embed.from_dict(flag_embed(FlagCard(
-                case_number=case.case_number, text=target.text, author=target.target_name, place=target.place,
-                link=target.link, scores=score.scores, verdict=verdict, evidence=score.evidence,
-                shadow=settings.shadow_mode, acted=acted, channel_id=target.channel_id, coverage=score.coverage,
+                case_number=case.case_number, text=target.text, author=subject.target_name, place=target.place,
+                link=subject.link, scores=score.scores, verdict=judgement.verdict, evidence=score.evidence,
+                shadow=settings.shadow_mode, acted=acted, channel_id=subject.channel_id, coverage=score.coverage,
             )))
-            view = card_view(target.guild.id, case.case_number, target.kind, disabled=settled)
+            view = card_view(target.guild.id, case.case_number, subject.kind, disabled=settled)
             try:
                 message = await channel.send(embed=embed, view=view, allowed_mentions=discord.AllowedMentions.none())
             except discord.HTTPException as exc:

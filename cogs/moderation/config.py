@@ -15,7 +15,7 @@ from discord.ext import commands
 from bot.moderation.notices import Notice, TemplateError, check_template, render_notice
 from bot.store import GuildSettings
 from cogs.checks import moderator_only
-from cogs.moderation_service import ModerationService
+from cogs.moderation._service import ModerationService
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden

@@ -11,7 +11,6 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-import aiosqlite
 import discord
 from discord.ext import commands
 
@@ -20,10 +19,10 @@ from bot.moderation.cards import DECISION_WORDS, decided_embed
 from bot.moderation.durations import DurationError, describe, parse_duration
 from bot.moderation.notices import Notice
 from bot.moderation.warnings import DEFAULT_POINTS, MAX_POINTS
-from bot.store import Case, NewCase
+from bot.store import Case, NewCase, ReviewCard
 from cogs.checks import NOT_A_MODERATOR, is_moderator
-from cogs.moderation_buttons import REVIEW_COG, card_view
-from cogs.moderation_service import ActionError, ModerationService, forbidden
+from cogs.moderation._buttons import REVIEW_COG, card_view
+from cogs.moderation._service import ActionError, ModerationService, forbidden
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
@@ -31,12 +30,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def already_decided(card: aiosqlite.Row | None) -> str:
-    if card is None or card["decision"] is None:
+def already_decided(card: ReviewCard | None) -> str:
+    if card is None or card.decision is None or card.decided_at is None:
         return "That card is not in the review queue (the case is not an open flag)."
-    word = DECISION_WORDS.get(card["decision"], card["decision"])
-    when = datetime.fromisoformat(card["decided_at"].replace("Z", "+00:00"))
-    return f"Already done: {word} by {card['decided_name']} <t:{int(when.timestamp())}:R>."
+    word = DECISION_WORDS.get(card.decision, card.decision)
+    when = datetime.fromisoformat(card.decided_at.replace("Z", "+00:00"))
+    return f"Already done: {word} by {card.decided_name} <t:{int(when.timestamp())}:R>."
 
 
 class DecisionModal(discord.ui.Modal):
@@ -80,7 +79,7 @@ class Review(commands.Cog, name=REVIEW_COG):
             await interaction.response.send_message(NOT_A_MODERATOR, ephemeral=True)
             return
         card = await self.bot.store.cases.card(guild_id, case_number)
-        if card is None or card["decision"] is not None:
+        if card is None or card.decision is not None:
             await interaction.response.send_message(already_decided(card), ephemeral=True)
             return
         settings = await self.service.settings(guild_id)
@@ -173,11 +172,11 @@ class Review(commands.Cog, name=REVIEW_COG):
         message = interaction.message
         if message is None:
             card = await self.bot.store.cases.card(flag.guild_id, flag.case_number)
-            channel = self.bot.get_channel(card["channel_id"]) if card and card["channel_id"] else None
-            if not isinstance(channel, discord.abc.Messageable):
+            channel = self.bot.get_channel(card.channel_id) if card and card.channel_id else None
+            if card is None or card.message_id is None or not isinstance(channel, discord.abc.Messageable):
                 return
             try:
-                message = await channel.fetch_message(card["message_id"])
+                message = await channel.fetch_message(card.message_id)
             except discord.HTTPException:
                 return
         embed = message.embeds[0].to_dict() if message.embeds else {"title": f"Flag #{flag.case_number}"}

@@ -8,7 +8,7 @@ webhook's posts here (that would loop through the mirror); mirrored comments arr
 A write the database refuses (locked past the busy timeout, disk full) is tried again a few times with
 backoff before a batch or a comment is given up: a brief outage must not lose a flag. What is given up is
 not lost for good either: a member's message has no score, so the next READY's catch-up scores it; a
-comment stays unjudged, so the recovery sweep flags it (cogs/moderation_recovery.py).
+comment stays unjudged, so the recovery sweep flags it (cogs/moderation/recovery.py).
 """
 
 from __future__ import annotations
@@ -28,19 +28,21 @@ from bot.backoff import backoff_delay
 from bot.mirror.events import CommentScored
 from bot.moderation import actions
 from bot.moderation.batching import Batcher
-from bot.moderation.policy import Outcome, Verdict, evaluate, levels_for_model, outcome
+from bot.moderation.judge import Judgement, comment_subject, content_key
 from bot.scoring import TextScore
 from bot.store import Case, GuildSettings, MessageScore, NewCase, StoreError
 from cogs.checks import counts_as_moderator
-from cogs.moderation_service import FlagTarget, ModerationService, content_key, member_target
+from cogs.moderation._service import FlagTarget, ModerationService, channel_ids, member_target
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-# A member message to flag: (message, content as scored, its guild's settings, score, verdict, outcome).
-Flag = tuple[discord.Message, str, GuildSettings, TextScore, Verdict, Outcome]
+# A member message to flag: (what its card shows, its guild's settings, the judgement that flagged it).
+Flag = tuple[FlagTarget, GuildSettings, Judgement]
+# A member message in a watched channel: (its guild, the message, content as scored, the guild's settings).
+Watched = tuple[discord.Guild, discord.Message, str, GuildSettings]
 
 SUBMITTED_MEMORY = 10_000  # message versions remembered to keep a restart's catch-up and live events apart
 
@@ -82,17 +84,17 @@ def scoreable(message: discord.Message) -> bool:
     )
 
 
-def watched(settings: GuildSettings, channel: object) -> bool:
-    channel_id = getattr(channel, "id", 0)
-    parent_id = getattr(channel, "parent_id", None)
-    return settings.watches(channel_id) or (parent_id is not None and settings.watches(parent_id))
-
-
 def exempt(message: discord.Message, settings: GuildSettings) -> bool:
     """Moderators' own messages are not scored unless the guild opts in (`/config score-moderators`):
     quoting abuse to discuss it is their job, and flagging it only fills the queue."""
     author = message.author
     return not settings.score_moderators and isinstance(author, discord.Member) and counts_as_moderator(author, settings)
+
+
+def watched(settings: GuildSettings, channel: object) -> bool:
+    channel_id = getattr(channel, "id", 0)
+    parent_id = getattr(channel, "parent_id", None)
+    return settings.watches(channel_id) or (parent_id is not None and settings.watches(parent_id))
 
 
 class Watcher(commands.Cog):
@@ -158,55 +160,51 @@ class Watcher(commands.Cog):
             todo = await retrying(lambda: self._watched(batch), f"reading the settings for {len(batch)} messages")
             if not todo:
                 return
-            results = await self.bot.scorer.score([content for _, content, _ in todo])
-            rows, flags = self._evaluate(todo, results)
-            targets = [member_target(message, content) for message, content, *_ in flags]
+            results = await self.bot.scorer.score([content for _, _, content, _ in todo])
+            rows, flags = self._judge(todo, results)
             await previous.wait()
-            cases = await retrying(lambda: self._log(rows, targets, flags), f"logging a batch of {len(rows)} scores")
+            cases = await retrying(lambda: self._log(rows, flags), f"logging a batch of {len(rows)} scores")
         finally:
             logged.set()
-        for target, case, (_, _, guild_settings, score, verdict, result) in zip(targets, cases, flags, strict=True):
-            await retrying(functools.partial(self.service.follow_up, target, case, score, verdict, guild_settings,
-                                             act=result is Outcome.ACT),
+        for case, (target, guild_settings, judgement) in zip(cases, flags, strict=True):
+            await retrying(functools.partial(self.service.follow_up, target, case, judgement, guild_settings,
+                                             act=judgement.act),
                            f"following up case #{case.case_number}")
 
-    async def _watched(self, batch: list[tuple[discord.Message, str]]) -> list[tuple[discord.Message, str, GuildSettings]]:
+    async def _watched(self, batch: list[tuple[discord.Message, str]]) -> list[Watched]:
         settings: dict[int, GuildSettings] = {}
-        todo: list[tuple[discord.Message, str, GuildSettings]] = []
+        todo: list[Watched] = []
         for message, content in batch:
-            assert message.guild is not None
-            guild_id = message.guild.id
-            if guild_id not in settings:
-                settings[guild_id] = await self.service.settings(guild_id)
-            if watched(settings[guild_id], message.channel) and not exempt(message, settings[guild_id]):
-                todo.append((message, content, settings[guild_id]))
+            guild = message.guild
+            if guild is None:  # scoreable() let only guild messages in; a DM has no levels to judge by
+                continue
+            if guild.id not in settings:
+                settings[guild.id] = await self.service.settings(guild.id)
+            if watched(settings[guild.id], message.channel) and not exempt(message, settings[guild.id]):
+                todo.append((guild, message, content, settings[guild.id]))
         return todo
 
-    def _evaluate(self, todo: list[tuple[discord.Message, str, GuildSettings]], results: list[TextScore],
-               ) -> tuple[list[MessageScore], list[Flag]]:
+    def _judge(self, todo: list[Watched], results: list[TextScore]) -> tuple[list[MessageScore], list[Flag]]:
         rows: list[MessageScore] = []
         flags: list[Flag] = []
-        for (message, content, guild_settings), score in zip(todo, results, strict=True):
-            verdict = evaluate(score.scores, self.service.levels(guild_settings, message.channel))
-            result = outcome(verdict, shadow=guild_settings.shadow_mode)
+        judge = self.service.judge
+        for (guild, message, content, guild_settings), score in zip(todo, results, strict=True):
+            target = member_target(guild, message, content)
+            judgement = judge.judge(target.subject, score, guild_settings, channel_ids(message.channel))
             rows.append(MessageScore(
-                guild_id=message.guild.id, channel_id=message.channel.id, message_id=message.id,  # type: ignore[union-attr]
+                guild_id=guild.id, channel_id=message.channel.id, message_id=message.id,
                 author_id=message.author.id, scores=dict(score.scores), top_label=score.top_label,
-                top_score=score.top_score, flagged=result is not Outcome.IGNORE,
+                top_score=score.top_score, flagged=judgement.flagged,
             ))
-            if result is not Outcome.IGNORE:
-                flags.append((message, content, guild_settings, score, verdict, result))
+            if judgement.flag is not None:
+                flags.append((target, guild_settings, judgement))
         return rows, flags
 
-    async def _log(self, rows: list[MessageScore], targets: list[FlagTarget], flags: list[Flag]) -> list[Case]:
+    async def _log(self, rows: list[MessageScore], flags: list[Flag]) -> list[Case]:
         # Scores and flag cases commit together: after a kill -9 a message is either fully logged (and only
         # its card may be missing, which the restart posts) or not at all (and the restart's catch-up scores it).
         # A refused commit wrote nothing, so it can simply be tried again.
-        async with self.bot.store.db.transaction() as conn:
-            await self.bot.store.scores.add_many(rows, conn=conn)
-            return [await self.bot.store.cases.add(self.service.flag_case(target, score, verdict, guild_settings),
-                                                   conn=conn)
-                    for target, (_, _, guild_settings, score, verdict, _) in zip(targets, flags, strict=True)]
+        return await self.bot.store.scores.add_many(rows, [case for *_, j in flags if (case := j.flag) is not None])
 
     # Mirrored comments
 
@@ -229,24 +227,16 @@ class Watcher(commands.Cog):
         if guild is None:
             return None
         settings = await self.service.settings(guild.id)
-        levels = levels_for_model(settings, [event.channel_id, event.thread_id], self.bot.settings.thresholds,
-                                  self.bot.scorer.labels)
-        verdict = evaluate(event.score.scores, levels)
-        result = outcome(verdict, shadow=settings.shadow_mode)
-        case = None if result is Outcome.IGNORE else await self.service.flag(
-            self._comment_target(guild, event), event.score, verdict, settings, act=result is Outcome.ACT)
+        subject = comment_subject(event.guild_id, event.comment_id, event.comment.author, event.comment.content_hash,
+                                  event.thread_id, (event.message_id,), event.jump_url)
+        judgement = self.service.judge.judge(subject, event.score, settings, [event.channel_id, event.thread_id])
+        case = None
+        if judgement.flagged:
+            article = event.article
+            target = FlagTarget(guild, judgement.subject, text=event.comment.text, place=article.title)
+            case = await self.service.flag(target, judgement, settings)
         await self.bot.store.mirror.set_judged(event.comment_id, event.comment.content_hash)
         return case
-
-    @staticmethod
-    def _comment_target(guild: discord.Guild, event: CommentScored) -> FlagTarget:
-        article = event.article
-        return FlagTarget(
-            guild=guild, kind="comment", target_id=str(event.comment_id), target_name=event.comment.author,
-            text=event.comment.text, place=article.title,
-            link=event.jump_url, channel_id=event.thread_id, message_ids=[event.message_id],
-            dedup=f"{guild.id}:comment:{event.comment_id}:{event.comment.content_hash[:16]}",
-        )
 
     # Discord AutoMod
 

@@ -18,14 +18,13 @@ from bot.export import write_cases
 from bot.moderation import actions
 from bot.moderation.cards import case_embed, case_line, clip, score_report, timestamp
 from bot.moderation.durations import DurationError, parse_since
-from bot.moderation.policy import evaluate
 from bot.moderation.warnings import MAX_POINTS
 from bot.store import Case, CaseFilter, NewCase
 from bot.store.cases import to_iso
 from bot.textsafety import neutralise
 from cogs.checks import MODERATOR_PERMISSIONS, moderator_only, require_moderator
-from cogs.moderation_pages import PAGE_SIZE, Pager, page_count, send_paged, stop_all
-from cogs.moderation_service import ModerationService
+from cogs.moderation._pages import PAGE_SIZE, Pager, page_count, send_paged, stop_all
+from cogs.moderation._service import ModerationService, channel_ids
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
@@ -93,7 +92,7 @@ class ModerationCommands(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         score = await self.bot.scorer.score_one(text)
         settings = await self.service.settings(interaction.guild_id or 0)
-        verdict = evaluate(score.scores, self.service.levels(settings, message.channel))
+        verdict = self.service.judge.verdict(score, settings, channel_ids(message.channel))
         await interaction.followup.send(score_report(score, text, verdict, shadow=settings.shadow_mode),
                                         ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
 
@@ -109,11 +108,11 @@ class ModerationCommands(commands.Cog):
             return
         settings = await self.service.settings(interaction.guild.id)
         score = await self.bot.scorer.score_one(target.text)
-        verdict = evaluate(score.scores, self.service.levels(settings, message.channel))
-        case = await self.service.flag_by_hand(target, score, verdict, settings, interaction.user)
+        judgement = self.service.judge.judge(target.subject, score, settings, channel_ids(message.channel))
+        case = await self.service.flag_by_hand(target, judgement, settings, interaction.user)
         card = await self.bot.store.cases.card(interaction.guild.id, case.case_number)
-        if card is not None and card["channel_id"]:
-            where = f" in <#{card['channel_id']}>"
+        if card is not None and card.channel_id:
+            where = f" in <#{card.channel_id}>"
         else:
             where = " (no review channel is set, so no card: `/config review-channel`)"
         await interaction.followup.send(f"Flagged as case #{case.case_number}{where}.", ephemeral=True)
@@ -210,7 +209,7 @@ class ModerationCommands(commands.Cog):
             header = "Mirrored comment author"
         if scored:
             header += "\nRecent scores: " + ", ".join(
-                f"{s['top_label'] or '-'} {s['top_score']:.2f}" for s in scored
+                f"{s.top_label or '-'} {s.top_score:.2f}" for s in scored
             )
         total = await self.bot.store.cases.count(guild_id, flt)
         pages = page_count(total)

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cogs.moderation_buttons import CardButton
-from cogs.moderation_commands import ModerationCommands
-from cogs.moderation_config import Config
-from cogs.moderation_recovery import Recovery
-from cogs.moderation_review import Review
-from cogs.moderation_service import ModerationService
-from cogs.moderation_tuning import Tuning
-from cogs.moderation_watch import Watcher
+from cogs.moderation._buttons import CardButton
+from cogs.moderation._service import ModerationService
+from cogs.moderation.commands import ModerationCommands
+from cogs.moderation.config import Config
+from cogs.moderation.recovery import Recovery
+from cogs.moderation.review import Review
+from cogs.moderation.tuning import Tuning
+from cogs.moderation.watch import Watcher
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden

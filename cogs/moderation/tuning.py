@@ -16,7 +16,7 @@ from bot.moderation.charts import DayCounts, Stats, render_stats_png
 from bot.store.cases import to_iso
 from bot.textsafety import code_block, neutralise
 from cogs.checks import MODERATOR_PERMISSIONS, moderator_only
-from cogs.moderation_service import ModerationService
+from cogs.moderation._service import ModerationService, channel_ids
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
@@ -46,7 +46,7 @@ class Tuning(commands.Cog):
     async def thresholds_show(self, interaction: discord.Interaction,
                               channel: discord.TextChannel | discord.Thread | None = None) -> None:
         settings = await self.service.settings(interaction.guild_id or 0)
-        levels = self.service.levels(settings, channel)
+        levels = self.service.judge.levels(settings, channel_ids(channel))
         guild_levels = settings.thresholds.get(0, {})
         own = settings.thresholds.get(channel.id, {}) if channel else {}
         lines = ["label             flag   act   set by"]
@@ -99,7 +99,7 @@ class Tuning(commands.Cog):
         guild_id = interaction.guild_id or 0
         await self.bot.store.guilds.clear_threshold(guild_id, label, channel.id if channel else 0)
         settings = await self.service.settings(guild_id)
-        level = self.service.levels(settings, channel).get(label)
+        level = self.service.judge.levels(settings, channel_ids(channel)).get(label)
         where = channel.mention if channel else "this server"
         now = f"flag {level.flag:.2f}, act {_level(level.act)}" if level else "no level (the model lacks it)"
         await interaction.response.send_message(
@@ -163,7 +163,7 @@ class Tuning(commands.Cog):
                 "No decided flags yet: decide some review cards (Approve or Remove…) and ask again.", ephemeral=True)
             return
         settings = await self.service.settings(guild_id)
-        levels = self.service.levels(settings, None)
+        levels = self.service.judge.levels(settings, channel_ids(None))
         confirmed = sum(d.confirmed for d in decided)
         embed = discord.Embed(
             title="Threshold tuning",
