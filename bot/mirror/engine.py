@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -366,6 +366,8 @@ class _ArticleRun:
         jump = None
         if not in_batch and parent.message_id is not None:
             jump = render.jump_url(self.source.guild_id, self.thread_id, parent.message_id)
+        if parent.status == "removed":  # its text is gone from Discord, quotes included
+            return ReplyTo(parent.comment.author, "", jump, removed=True)
         return ReplyTo(parent.comment.author, parent.comment.text, jump, same_message=in_batch)
 
     # -- resuming after a crash -------------------------------------------------------------------
@@ -429,6 +431,7 @@ class _ArticleRun:
             return
         await self.store.mirror.record_mirrored(self.article_id, [comment.external_id], ids)
         await self._mirrored(comment, ids, edited=True)
+        await self._requote(comment.external_id, done=ids if self._shared(row) else ())
 
     async def _rewrite_own(self, row: MirrorComment, comment: Comment) -> list[int]:
         groups = render.group_parts(render.comment_embeds(comment, self._reply_to(comment, batch=[])))
@@ -482,6 +485,24 @@ class _ArticleRun:
         await self.store.mirror.record_removed(self.article_id, external_id, kept, by)
         self.rows[external_id] = replace(row, message_ids=kept)
         self.report.removed += 1
+        await self._requote(external_id, done=kept)
+
+    async def _requote(self, external_id: str, *, done: Iterable[int] = ()) -> None:
+        """Re-render every live message that quotes a comment, after it was edited or removed: a quote must
+        never keep text the comment no longer has (a removed comment's text leaves Discord entirely).
+        `done`: messages already re-rendered whole (a packed message holding the comment itself)."""
+        rewritten = set(done)
+        for reply in [r for r in self.rows.values() if r.comment.parent_id == external_id]:
+            if reply.status != "live" or reply.message_id is None or reply.message_id in rewritten:
+                continue
+            rewritten.add(reply.message_id)
+            try:
+                if self._shared(reply):
+                    await self._rewrite_message(reply.message_id)
+                else:
+                    await self._rewrite_own(reply, reply.comment)
+            except MessageGone:
+                await self._gone(reply)
 
     async def _gone(self, row: MirrorComment) -> None:
         """Someone deleted our message in Discord: treat it as a moderator's removal, never repost."""

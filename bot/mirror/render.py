@@ -26,6 +26,7 @@ EXCERPT_CHARS = 600
 PACKED_USERNAME = "Earlier comments"
 REMOVED_ON_SITE = "*[removed on the site]*"
 REMOVED_BY_MODERATOR = "*[removed by a moderator]*"
+REPLY_TO_REMOVED = "↪ Reply to a removed comment"
 TOO_LONG = "\n… *(too long to show here after an edit; read it on the site)*"
 GREY = 0x99AAB5
 CARD_COLOUR = 0x5865F2
@@ -68,6 +69,7 @@ class ReplyTo:
     text: str
     jump_url: str | None  # None while the parent is not in Discord (or is in the same message)
     same_message: bool = False
+    removed: bool = False  # the parent was removed: name it so, never quote its text
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,9 @@ def display_name(comment: Comment) -> str:
 
 
 def _reply_header(reply: ReplyTo) -> str:
+    if reply.removed:
+        line = REPLY_TO_REMOVED
+        return f"{line} · [jump to it]({reply.jump_url})\n" if reply.jump_url else f"{line}\n"
     name = neutralise(safe_display_name(reply.author))
     line = f"↪ Replying to **{name}**"
     if reply.jump_url:

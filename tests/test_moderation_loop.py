@@ -1,0 +1,137 @@
+"""The moderation loop around mirrored comments (issue 12): removals remove, cards follow the site, every flag
+gets a card, and pre-moderation. The real bot against the loopback fake Discord, with thread files as the
+site and the tiny deterministic Detoxify checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import Settings
+from bot.factory import create_bot
+from bot.mirror.render import REPLY_TO_REMOVED
+from tests.fakediscord import FakeDiscord
+from tests.fakediscord.models import Message
+
+
+@pytest.fixture
+def settings(tmp_path, detoxify_checkpoint) -> Settings:
+    return replace(Settings(database_path=tmp_path / "cw.db", **detoxify_checkpoint.settings_kwargs()),
+                   poll_interval=3600, allow_private_urls=True)
+
+
+@pytest.fixture
+def toxic(detoxify_checkpoint) -> str:
+    return f"you are a {detoxify_checkpoint.toxic_word} zebra"
+
+
+def write_thread(path: Path, comments: list[dict[str, Any]]) -> Path:
+    path.write_text(json.dumps({
+        "article": {"id": "a1", "title": "Garden news", "url": "https://news.example/a1", "author": "Editor",
+                    "date": "2026-01-02T10:00:00Z", "body": "Body."},
+        "comments": comments,
+    }))
+    return path
+
+
+def comment(cid: str, text: str, parent: str | None = None, author: str | None = None) -> dict[str, Any]:
+    return {"id": cid, "parent": parent, "author": author or f"Reader {cid}", "date": "2026-01-02T11:00:00Z",
+            "text": text, "url": f"https://news.example/a1#{cid}", "avatar_url": None}
+
+
+def thread_messages(fake: FakeDiscord, world) -> list[Message]:
+    threads = fake.state.threads_of(world.forum.id)
+    assert len(threads) == 1
+    return fake.messages(threads[0])
+
+
+def shown(messages: list[Message]) -> str:
+    return json.dumps([m.embeds for m in messages], ensure_ascii=False)
+
+
+async def start_mirror(fake: FakeDiscord, world, path: Path, posts: int) -> None:
+    """Add the source and wait until its first sync posted the article card and `posts` comment messages."""
+    added = await fake.invoke_slash("mirror add", {"url": str(path), "channel": world.forum},
+                                    user=world.moderator, channel=world.general)
+    assert "Mirroring source #" in added.content, added.content
+
+    def landed() -> bool:
+        threads = fake.state.threads_of(world.forum.id)
+        return len(threads) == 1 and len(fake.messages(threads[0])) >= posts + 1
+
+    await fake.wait_until(landed)
+
+
+async def sync(fake: FakeDiscord, world) -> None:
+    answer = await fake.invoke_slash("mirror sync", {"source": 1}, user=world.moderator, channel=world.general)
+    assert answer.content and "failed" not in answer.content.lower(), answer.content
+
+
+def card_for(fake: FakeDiscord, world, count: int = 1):
+    return fake.wait_until(lambda: [m for m in fake.messages(world.review) if m.embeds][count - 1:] or None)
+
+
+async def decide(fake: FakeDiscord, world, card: Message, decision: str, fields: dict[str, str]):
+    case_number = int(card.embeds[0]["title"].split("#")[1].split()[0])
+    clicked = await fake.click_button(card, f"cw:card:{world.guild.id}:{case_number}:{decision}",
+                                      user=world.moderator)
+    assert clicked.modal is not None, clicked.content
+    return await fake.submit_modal(clicked, fields, user=world.moderator)
+
+
+# Removals remove
+
+
+async def test_no_live_message_keeps_a_removed_comments_text(
+        fake_discord, discord_world, bot_runner, settings, toxic, tmp_path):
+    w = discord_world
+    path = write_thread(tmp_path / "t.json", [
+        comment("c1", toxic, author="Rude Reader"),
+        comment("c2", "I disagree with that", parent="c1"),
+        comment("c3", "me too", parent="c1"),
+    ])
+    async with bot_runner(create_bot(settings, guild_ready_timeout=0.05)) as bot:
+        await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id)
+        await start_mirror(fake_discord, w, path, 3)
+        card = (await card_for(fake_discord, w))[0]
+        assert "zebra" in shown(thread_messages(fake_discord, w))  # quoted by both replies, and shown itself
+        await decide(fake_discord, w, card, "remove", {"reason": "insult"})
+        messages = thread_messages(fake_discord, w)
+        assert "zebra" not in shown(messages) and "toxicword" not in shown(messages)
+        replies = [m for m in messages if "I disagree" in shown([m]) or "me too" in shown([m])]
+        assert len(replies) == 2 and all(REPLY_TO_REMOVED in shown([m]) for m in replies)
+        assert all("jump to it" in shown([m]) for m in replies)  # "mark" mode keeps the removed one's place
+
+        # A reply posted later says what it answers without quoting it.
+        write_thread(path, [
+            comment("c1", toxic, author="Rude Reader"),
+            comment("c2", "I disagree with that", parent="c1"),
+            comment("c3", "me too", parent="c1"),
+            comment("c4", "what did they say?", parent="c1"),
+        ])
+        await sync(fake_discord, w)
+        messages = thread_messages(fake_discord, w)
+        late = next(m for m in messages if "what did they say" in shown([m]))
+        assert REPLY_TO_REMOVED in shown([late]) and "zebra" not in shown(messages)
+
+
+async def test_an_edit_of_a_parent_updates_its_quotes(fake_discord, discord_world, bot_runner, settings, tmp_path):
+    w = discord_world
+    path = write_thread(tmp_path / "t.json", [
+        comment("c1", "the first version of the parent"),
+        comment("c2", "a reply", parent="c1"),
+    ])
+    async with bot_runner(create_bot(settings, guild_ready_timeout=0.05)):
+        await start_mirror(fake_discord, w, path, 2)
+        assert "first version" in shown(thread_messages(fake_discord, w))
+        write_thread(path, [comment("c1", "the corrected parent"), comment("c2", "a reply", parent="c1")])
+        await sync(fake_discord, w)
+        messages = thread_messages(fake_discord, w)
+        assert "first version" not in shown(messages)
+        reply = next(m for m in messages if "a reply" in shown([m]))
+        assert "the corrected parent" in shown([reply])
