@@ -17,6 +17,7 @@ import pytest
 
 from bot.config import Settings
 from bot.factory import create_bot
+from bot.moderation.charts import SIZE
 from bot.store import CaseFilter, MessageScore, NewCase
 from tests.fakediscord import BOT_DEFAULT, FakeDiscord, Perm
 from tests.fakediscord.models import Message
@@ -605,7 +606,7 @@ async def test_stats_sends_a_real_png_chart(fake_discord, discord_world, bot_run
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
         image = PIL.Image.open(io.BytesIO(png))
         image.load()  # decodes every pixel: a truncated or corrupt file fails here
-        assert image.size == (900, 450)
+        assert image.size == SIZE
 
 
 async def test_history_modlog_and_case_answer_from_the_log(fake_discord, discord_world, bot_runner, settings):
