@@ -5,6 +5,7 @@ site and the tiny deterministic Detoxify checkpoint.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -135,3 +136,35 @@ async def test_an_edit_of_a_parent_updates_its_quotes(fake_discord, discord_worl
         assert "first version" not in shown(messages)
         reply = next(m for m in messages if "a reply" in shown([m]))
         assert "the corrected parent" in shown([reply])
+
+
+# Every flag gets a card
+
+
+async def test_a_flag_from_before_the_review_channel_gets_exactly_one_card(
+        fake_discord, discord_world, bot_runner, settings, toxic):
+    w = discord_world
+    async with bot_runner(create_bot(settings, guild_ready_timeout=0.05)) as bot:
+        await fake_discord.send_message(w.general, w.member, toxic)
+        for _ in range(250):
+            if await bot.store.cases.queued_flags(w.guild.id):
+                break
+            await asyncio.sleep(0.02)
+        queue = await fake_discord.invoke_slash("flags", user=w.moderator, channel=w.general)
+        assert "1 open flag(s) have no card" in queue.embeds[0]["description"]
+        answer = await fake_discord.invoke_slash("config review-channel", {"channel": w.review}, user=w.owner,
+                                                 channel=w.general)
+        assert "1 open flag logged before it got a card" in answer.content
+        cards = await card_for(fake_discord, w)
+        assert "toxicword" in cards[0].embeds[0]["description"]
+        again = await fake_discord.invoke_slash("config review-channel", {"channel": w.review}, user=w.owner,
+                                                channel=w.general)
+        assert "before it got" not in again.content
+        shown = await fake_discord.invoke_slash("flags", {"card": 1}, user=w.moderator, channel=w.general)
+        assert "has a card" in shown.content
+        assert len([m for m in fake_discord.messages(w.review) if m.embeds]) == 1
+    async with bot_runner(create_bot(settings, guild_ready_timeout=0.05)) as bot:  # the recovery pass too
+        await fake_discord.send_message(w.general, w.member, "hello nice article")
+        await asyncio.sleep(0.3)
+        assert len([m for m in fake_discord.messages(w.review) if m.embeds]) == 1
+        assert (await bot.store.cases.card(w.guild.id, 1)).message_id == cards[0].id

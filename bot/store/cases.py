@@ -307,6 +307,16 @@ class CaseStore:
         )
         return [Case.from_row(r) for r in rows]
 
+    async def queued_flags(self, guild_id: int, *, limit: int = 100) -> list[Case]:
+        """Open flags logged while the guild had no review channel: in the queue, but without a card message."""
+        rows = await self.db.fetchall(
+            f"{_SELECT} WHERE guild_id = ? AND action = 'flag' AND EXISTS ("  # noqa: S608
+            "SELECT 1 FROM review_cards r WHERE r.guild_id = cases.guild_id AND r.case_number = cases.case_number "
+            "AND r.message_id IS NULL AND r.decision IS NULL) ORDER BY case_number LIMIT ?",
+            (guild_id, limit),
+        )
+        return [Case.from_row(r) for r in rows]
+
     async def decide(self, guild_id: int, case_number: int, decision: str, moderator_id: int,
                      moderator_name: str) -> bool:
         """Claim a card for one decision, atomically; False when someone already decided it (a second click)."""

@@ -36,6 +36,7 @@ from bot.moderation.judge import (
 )
 from bot.moderation.notices import Notice, render_notice
 from bot.moderation.warnings import escalation, expiry
+from bot.scoring import TextScore
 from bot.store import AUTO, Case, GuildSettings, NewCase, StoreError
 from cogs.moderation._buttons import card_view
 
@@ -177,6 +178,56 @@ class ModerationService:
         if message.author.bot or not message.content.strip():
             return None
         return member_target(guild, message, message.content)
+
+    async def flag_target(self, guild: discord.Guild, flag: Case) -> FlagTarget:
+        """Rebuild what the flag points at; the text is read again from Discord or the mirrored comment."""
+        text, place = flag.evidence or "", ""
+        if flag.target_kind == "comment":
+            row = await self.bot.store.mirror.comment_row(int(flag.target_id))
+            article = await self.bot.store.mirror.article(row.article_id) if row is not None else None
+            text = row.comment.text if row is not None else text
+            if article is not None:
+                place = article.title
+        elif flag.channel_id and flag.message_id:
+            channel = guild.get_channel_or_thread(flag.channel_id)
+            if isinstance(channel, discord.abc.Messageable):
+                try:
+                    text = (await channel.fetch_message(flag.message_id)).content
+                except discord.NotFound:
+                    text = text or "*(the message was deleted before its card was posted)*"
+        subject = Subject(
+            guild_id=guild.id, kind=flag.target_kind, target_id=flag.target_id, target_name=flag.target_name or "",
+            link=flag.link, channel_id=flag.channel_id, message_ids=(flag.message_id,) if flag.message_id else (),
+            dedup=(flag.dedup_key or "").removeprefix("flag:"),
+        )
+        return FlagTarget(guild, subject, text=text, place=place)
+
+    async def rejudge(self, guild: discord.Guild, flag: Case, settings: GuildSettings) -> tuple[FlagTarget, Judgement]:
+        """A logged flag's target and its judgement again from the stored scores, to card it later."""
+        target = await self.flag_target(guild, flag)
+        score = TextScore.stored(flag.scores, flag.label, flag.score, flag.evidence)
+        where = channel_ids(guild.get_channel_or_thread(flag.channel_id or 0))
+        return target, self.judge.judge(target.subject, score, settings, where)
+
+    async def card_queued(self, guild: discord.Guild, flag: Case, settings: GuildSettings) -> bool:
+        """Post the card of an open flag logged while there was no review channel; False when it has one
+        already or is decided. Under the flag's lock, so two callers post one card."""
+        async with self._following.setdefault((guild.id, flag.case_number), asyncio.Lock()):
+            card = await self.bot.store.cases.card(guild.id, flag.case_number)
+            if card is not None and (card.message_id is not None or card.decision is not None):
+                return False
+            target, judgement = await self.rejudge(guild, flag, settings)
+            await self.post_card(target, flag, judgement, settings, None)
+            card = await self.bot.store.cases.card(guild.id, flag.case_number)
+            return card is not None and card.message_id is not None
+
+    async def card_all_queued(self, guild: discord.Guild) -> int:
+        """Every open flag without a card gets one, now that the guild has a review channel; how many did."""
+        settings = await self.settings(guild.id)
+        carded = 0
+        for flag in await self.bot.store.cases.queued_flags(guild.id):
+            carded += await self.card_queued(guild, flag, settings)
+        return carded
 
     async def act_automatically(self, target: FlagTarget, flag: Case, settings: GuildSettings) -> tuple[str, bool]:
         """The act level: remove the message (or the comment), and time the member out if configured.

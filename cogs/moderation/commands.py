@@ -120,24 +120,48 @@ class ModerationCommands(commands.Cog):
     # /flags
 
     @app_commands.command(name="flags", description="The review queue: flags waiting for a decision")
-    @app_commands.describe(status="open (default), decided or all")
+    @app_commands.describe(status="open (default), decided or all",
+                           card="Open a review card for this flag (one logged without a card)")
     @app_commands.guild_only()
     @app_commands.default_permissions(MODERATOR_PERMISSIONS)
     @moderator_only()
-    async def flags(self, interaction: discord.Interaction,
-                    status: Literal["open", "decided", "all"] = "open") -> None:
+    async def flags(self, interaction: discord.Interaction, status: Literal["open", "decided", "all"] = "open",
+                    card: app_commands.Range[int, 1] | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild_id = interaction.guild_id or 0
+        if card is not None and interaction.guild is not None:
+            await interaction.followup.send(await self.open_card(interaction.guild, card), ephemeral=True)
+            return
         store = self.bot.store.cases
         total = await store.count_cards(guild_id, status)
         pages = page_count(total)
+        queued = len(await store.queued_flags(guild_id)) if status != "decided" else 0
+        header = (f"{queued} open flag(s) have no card: set a review channel (`/config review-channel`) "
+                  "or open one with `/flags card:<number>`." if queued else "")
 
         async def render(page: int) -> discord.Embed:
             cases = await store.cards(guild_id, status, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
             return list_embed(f"Flags ({status}): {total}", [case_line(c) for c in cases], page, pages,
-                              "Nothing here." if status != "open" else "The queue is empty.")
+                              "Nothing here." if status != "open" else "The queue is empty.", header)
 
         await send_paged(interaction, total, render, self.pagers)
+
+    async def open_card(self, guild: discord.Guild, number: int) -> str:
+        """`/flags card:`: post the review card of a flag that has none, or say where it is."""
+        flag = await self.bot.store.cases.get(guild.id, number)
+        if flag is None or flag.action != actions.FLAG:
+            return f"Case #{number} is not a flag."
+        settings = await self.service.settings(guild.id)
+        existing = await self.bot.store.cases.card(guild.id, number)
+        if existing is not None and existing.decision is not None:
+            return f"Flag #{number} is already decided."
+        if existing is not None and existing.message_id is not None and existing.channel_id is not None:
+            return f"Flag #{number} has a card: https://discord.com/channels/{guild.id}/{existing.channel_id}/{existing.message_id}"
+        if settings.review_channel_id is None:
+            return "There is no review channel to post it in: set one with `/config review-channel`."
+        if not await self.service.card_queued(guild, flag, settings):
+            return f"I could not post the card of flag #{number}; check my permissions in <#{settings.review_channel_id}>."
+        return f"The card of flag #{number} is in <#{settings.review_channel_id}>."
 
     # /case show, /case reason
 

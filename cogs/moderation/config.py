@@ -83,7 +83,13 @@ class Config(commands.Cog):
                 f"I cannot post cards in {channel.mention}: give my role {', '.join(missing)} there, then retry.",
                 ephemeral=True)
             return
-        await self._update(interaction, f"Review cards go to {channel.mention}.", review_channel_id=channel.id)
+        await self.bot.store.guilds.update(channel.guild.id, review_channel_id=channel.id)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        carded = await self.service.card_all_queued(channel.guild)
+        line = f"Review cards go to {channel.mention}."
+        if carded:
+            line += f" {carded} open flag{'s' if carded != 1 else ''} logged before it got {'a card' if carded == 1 else 'cards'}."
+        await interaction.followup.send(line, ephemeral=True)
 
     @config.command(name="shadow", description="Shadow mode: flag for review but never act automatically")
     @app_commands.describe(state="on or off")
