@@ -14,6 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.mirror import (
+    CommentRemoved,
     CommentScored,
     MessageGone,
     MirrorEngine,
@@ -43,6 +44,7 @@ NO_PINGS = discord.AllowedMentions.none()
 UNKNOWN_WEBHOOK = 10015
 ARCHIVE_MINUTES = 10080
 EVENT = "comment_scored"
+REMOVED_EVENT = "comment_removed"
 
 
 def to_embed(spec: EmbedSpec) -> discord.Embed:
@@ -238,9 +240,9 @@ class Mirror(commands.GroupCog, group_name="mirror", group_description="Mirror a
         # Moderation may still be handling the last events the scheduler emitted: let it finish.
         await self.bot.drain_events()
 
-    def _forward(self, event: CommentScored) -> None:
-        """Moderation listens with `on_comment_scored(event)`."""
-        self.bot.dispatch(EVENT, event)
+    def _forward(self, event: CommentScored | CommentRemoved) -> None:
+        """Moderation listens with `on_comment_scored(event)` and `on_comment_removed(event)`."""
+        self.bot.dispatch(EVENT if isinstance(event, CommentScored) else REMOVED_EVENT, event)
 
     async def _open(self, row: SourceRow) -> Source:
         """Sources are kept between polls: a WordPress source remembers its REST route, a feed its validators."""

@@ -16,6 +16,7 @@ import pytest
 from bot.config import Settings
 from bot.factory import create_bot
 from bot.mirror.render import REPLY_TO_REMOVED
+from bot.store import CaseFilter
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.models import Message
 
@@ -168,3 +169,66 @@ async def test_a_flag_from_before_the_review_channel_gets_exactly_one_card(
         await asyncio.sleep(0.3)
         assert len([m for m in fake_discord.messages(w.review) if m.embeds]) == 1
         assert (await bot.store.cases.card(w.guild.id, 1)).message_id == cards[0].id
+
+
+# Cards follow the site
+
+
+def card_field(card: Message, name: str) -> str:
+    return next(f["value"] for f in card.embeds[0]["fields"] if f["name"] == name)
+
+
+def live(fake: FakeDiscord, world, card: Message) -> Message:
+    return next(m for m in fake.messages(world.review) if m.id == card.id)
+
+
+def buttons_disabled(card: Message) -> list[bool]:
+    return [b.get("disabled", False) for row in card.components for b in row["components"]]
+
+
+async def test_a_card_follows_site_edits_and_closes_when_the_site_fixes_the_comment(
+        fake_discord, discord_world, bot_runner, settings, toxic, tmp_path):
+    w = discord_world
+    path = write_thread(tmp_path / "t.json", [comment("c1", toxic, author="Rude Reader")])
+    async with bot_runner(create_bot(settings, guild_ready_timeout=0.05)) as bot:
+        await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id)
+        await start_mirror(fake_discord, w, path, 1)
+        card = (await card_for(fake_discord, w))[0]
+
+        # Still toxic after the edit: the same card shows the new text and scores, and stays open.
+        write_thread(path, [comment("c1", toxic + " and worse", author="Rude Reader")])
+        await sync(fake_discord, w)
+        await fake_discord.wait_until(lambda: "and worse" in (live(fake_discord, w, card).embeds[0]["description"]))
+        updated = live(fake_discord, w, card)
+        assert "Before:" in card_field(updated, "Edited on the site") and not any(buttons_disabled(updated))
+        assert len([m for m in fake_discord.messages(w.review) if m.embeds]) == 1  # no second card
+
+        # Fixed on the site: closed as resolved on the site, the old text kept on the card.
+        write_thread(path, [comment("c1", "sorry, I take that back", author="Rude Reader")])
+        await sync(fake_discord, w)
+        await fake_discord.wait_until(lambda: all(buttons_disabled(live(fake_discord, w, card))) or None)
+        closed = live(fake_discord, w, card)
+        assert "sorry, I take that back" in closed.embeds[0]["description"]
+        assert "Resolved on the site" in card_field(closed, "Decision")
+        assert "zebra" in card_field(closed, "Edited on the site")
+        assert "under every flag level" in card_field(closed, "Edited on the site")
+        edits = [c for c in await bot.store.cases.query(w.guild.id, CaseFilter(action="site-edit"))]
+        assert len(edits) == 2 and all(c.ref_case == 1 for c in edits)
+        assert (await bot.store.cases.card(w.guild.id, 1)).decision == "resolved-site"
+        assert await bot.store.cases.count(w.guild.id, CaseFilter(action="flag")) == 1
+
+
+async def test_a_card_closes_when_the_site_removes_the_comment(
+        fake_discord, discord_world, bot_runner, settings, toxic, tmp_path):
+    w = discord_world
+    path = write_thread(tmp_path / "t.json", [comment("c1", toxic), comment("c2", "fine")])
+    async with bot_runner(create_bot(settings, guild_ready_timeout=0.05)) as bot:
+        await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id)
+        await start_mirror(fake_discord, w, path, 2)
+        card = (await card_for(fake_discord, w))[0]
+        write_thread(path, [comment("c2", "fine")])
+        await sync(fake_discord, w)
+        await fake_discord.wait_until(lambda: all(buttons_disabled(live(fake_discord, w, card))) or None)
+        assert "Removed on the site" in card_field(live(fake_discord, w, card), "Decision")
+        removal = (await bot.store.cases.query(w.guild.id, CaseFilter(action="site-remove")))[0]
+        assert removal.ref_case == 1 and removal.reason == "removed on the site"

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from bot.mirror import render
-from bot.mirror.events import CommentScored, EventHub
+from bot.mirror.events import CommentRemoved, CommentScored, EventHub
 from bot.mirror.publisher import MessageGone, PostedMessage, Publisher, PublishError, ThreadGone, ThreadRef
 from bot.mirror.render import EmbedSpec, OutgoingMessage, ReplyTo
 from bot.scan import SCORE_BATCH, score_in_batches
@@ -485,6 +485,7 @@ class _ArticleRun:
         await self.store.mirror.record_removed(self.article_id, external_id, kept, by)
         self.rows[external_id] = replace(row, message_ids=kept)
         self.report.removed += 1
+        await self.engine.events.emit(CommentRemoved(self.source.guild_id, self.source.id, row.id, by))
         await self._requote(external_id, done=kept)
 
     async def _requote(self, external_id: str, *, done: Iterable[int] = ()) -> None:

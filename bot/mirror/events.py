@@ -40,7 +40,18 @@ class CommentScored:
         return jump_url(self.guild_id, self.thread_id, self.message_id)
 
 
-Subscriber = Callable[[CommentScored], Awaitable[None] | None]
+@dataclass(frozen=True)
+class CommentRemoved:
+    """A mirrored comment left Discord: gone from its site (`by` "site") or taken down by a moderator."""
+
+    guild_id: int
+    source_id: int
+    comment_id: int
+    by: str  # "site" | "moderator"
+
+
+Event = CommentScored | CommentRemoved
+Subscriber = Callable[[Event], Awaitable[None] | None]
 
 
 class EventHub:
@@ -50,11 +61,11 @@ class EventHub:
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)
 
-    async def emit(self, event: CommentScored) -> None:
+    async def emit(self, event: Event) -> None:
         for subscriber in list(self._subscribers):
             try:
                 result = subscriber(event)
                 if inspect.isawaitable(result):
                     await result
             except Exception:
-                log.exception("comment_scored subscriber %r failed for comment %s", subscriber, event.comment_id)
+                log.exception("mirror event subscriber %r failed for comment %s", subscriber, event.comment_id)

@@ -33,6 +33,8 @@ DECISION_WORDS = {
     "timeout": "Timed out",
     "ban": "Banned",
     "auto-remove": "Removed automatically",
+    "resolved-site": "Resolved on the site (edited under the flag level)",
+    "removed-site": "Removed on the site",
 }
 
 
@@ -145,6 +147,19 @@ def flag_embed(card: FlagCard) -> dict:
         "fields": fields,
         "footer": {"text": f"case #{card.case_number}"},
     }
+
+
+def site_edit_embed(embed: dict, old_text: str, new_text: str, scores: Mapping[str, float], verdict: Verdict) -> dict:
+    """The card of a comment its site edited: the new text and scores, the text it was flagged for kept below."""
+    edited = dict(embed)
+    edited["description"] = clip(neutralise(new_text), TEXT_LIMIT) or "*(no text)*"
+    fields = [f for f in edited.get("fields", []) if f.get("name") not in ("Scores", "Crossed", "Edited on the site")]
+    now = f"Crossed now: {verdict.reason()}" if verdict.flag else "Now under every flag level."
+    fields.append({"name": "Edited on the site",
+                   "value": f"Before: “{clip(neutralise(old_text), EVIDENCE_LIMIT)}”\n{now}", "inline": False})
+    fields.append({"name": "Scores", "value": score_lines(scores) or "none", "inline": False})
+    edited["fields"] = fields
+    return edited
 
 
 def decided_embed(embed: dict, decision: str, moderator: str, when: datetime, case_number: int | None) -> dict:

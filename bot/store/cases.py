@@ -307,6 +307,16 @@ class CaseStore:
         )
         return [Case.from_row(r) for r in rows]
 
+    async def open_flags_of(self, guild_id: int, target_kind: str, target_id: str) -> list[Case]:
+        """A target's flags still waiting for a decision (carded or queued), oldest first."""
+        rows = await self.db.fetchall(
+            f"{_SELECT} WHERE guild_id = ? AND action = 'flag' AND target_kind = ? AND target_id = ? "  # noqa: S608
+            "AND EXISTS (SELECT 1 FROM review_cards r WHERE r.guild_id = cases.guild_id "
+            "AND r.case_number = cases.case_number AND r.decision IS NULL) ORDER BY case_number",
+            (guild_id, target_kind, target_id),
+        )
+        return [Case.from_row(r) for r in rows]
+
     async def queued_flags(self, guild_id: int, *, limit: int = 100) -> list[Case]:
         """Open flags logged while the guild had no review channel: in the queue, but without a card message."""
         rows = await self.db.fetchall(

@@ -19,7 +19,7 @@ import discord
 from bot.mirror.publisher import PublishError
 from bot.mirror.writeback import hold_on_site
 from bot.moderation import actions
-from bot.moderation.cards import FlagCard, flag_embed
+from bot.moderation.cards import FlagCard, decided_embed, flag_embed, site_edit_embed
 from bot.moderation.durations import describe
 from bot.moderation.judge import (
     COMMENT,
@@ -228,6 +228,71 @@ class ModerationService:
         for flag in await self.bot.store.cases.queued_flags(guild.id):
             carded += await self.card_queued(guild, flag, settings)
         return carded
+
+    # Cards that follow the site
+
+    async def card_message(self, flag: Case) -> discord.Message | None:
+        """The review card of a flag as Discord has it now; None when it was never posted or is gone."""
+        card = await self.bot.store.cases.card(flag.guild_id, flag.case_number)
+        if card is None or card.channel_id is None or card.message_id is None:
+            return None
+        channel = self.bot.get_channel(card.channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            return None
+        try:
+            return await channel.fetch_message(card.message_id)
+        except discord.HTTPException:
+            return None
+
+    async def site_edited(self, guild: discord.Guild, flag: Case, new_text: str, judgement: Judgement) -> None:
+        """The site edited a flagged comment: log the new version against the flag and show it on the card;
+        a version under every flag level closes the card as resolved on the site."""
+        score, verdict = judgement.score, judgement.verdict
+        resolved = not judgement.flagged
+        reason = ("edited on the site, now under every flag level" if resolved
+                  else f"edited on the site, still crosses {verdict.reason()}")
+        note = await self.bot.store.cases.add(NewCase(
+            guild_id=guild.id, action=actions.SITE_EDIT, target_kind=flag.target_kind, target_id=flag.target_id,
+            target_name=flag.target_name, reason=reason, scores=dict(score.scores), label=score.top_label,
+            score=score.top_score, evidence=score.evidence or None, link=flag.link, channel_id=flag.channel_id,
+            message_id=flag.message_id, ref_case=flag.case_number,
+            dedup_key=f"site-edit:{guild.id}:{flag.case_number}:{judgement.subject.dedup}",
+        ))
+        message = await self.card_message(flag)
+        embed = message.embeds[0].to_dict() if message is not None and message.embeds else None
+        if embed is not None:
+            embed = site_edit_embed(embed, embed.get("description") or flag.evidence or "", new_text, score.scores,
+                                    verdict)
+        await self._settle_on_site(guild, flag, note, message, embed,
+                                   actions.RESOLVED_ON_SITE if resolved else None)
+
+    async def site_removed(self, guild: discord.Guild, flag: Case) -> None:
+        """The site removed a flagged comment: nothing is left to decide, so its card closes saying why."""
+        note = await self.bot.store.cases.add(NewCase(
+            guild_id=guild.id, action=actions.SITE_REMOVE, target_kind=flag.target_kind, target_id=flag.target_id,
+            target_name=flag.target_name, reason="removed on the site", link=flag.link, channel_id=flag.channel_id,
+            ref_case=flag.case_number, dedup_key=f"site-remove:{guild.id}:{flag.case_number}",
+        ))
+        message = await self.card_message(flag)
+        embed = message.embeds[0].to_dict() if message is not None and message.embeds else None
+        await self._settle_on_site(guild, flag, note, message, embed, actions.REMOVED_ON_SITE)
+
+    async def _settle_on_site(self, guild: discord.Guild, flag: Case, note: Case, message: discord.Message | None,
+                              embed: dict | None, decision: str | None) -> None:
+        """Close the card with `decision` (or only show the new version when None), then edit it in Discord."""
+        closed = False
+        if decision is not None:
+            me = self.bot.user
+            closed = await self.bot.store.cases.decide(guild.id, flag.case_number, decision, me.id if me else 0, AUTO)
+        if message is None or embed is None:
+            return
+        if closed and decision is not None:
+            embed = decided_embed(embed, decision, "the site", datetime.now(UTC), note.case_number)
+        view = card_view(guild.id, flag.case_number, flag.target_kind, disabled=closed)
+        try:
+            await message.edit(embed=discord.Embed.from_dict(embed), view=view)
+        except discord.HTTPException as exc:
+            log.warning("could not update the card of case %d after a site change: %s", flag.case_number, exc)
 
     async def act_automatically(self, target: FlagTarget, flag: Case, settings: GuildSettings) -> tuple[str, bool]:
         """The act level: remove the message (or the comment), and time the member out if configured.

@@ -25,10 +25,11 @@ import discord
 from discord.ext import commands
 
 from bot.backoff import backoff_delay
-from bot.mirror.events import CommentScored
+from bot.mirror.engine import SITE
+from bot.mirror.events import CommentRemoved, CommentScored
 from bot.moderation import actions
 from bot.moderation.batching import Batcher
-from bot.moderation.judge import Judgement, comment_subject, content_key
+from bot.moderation.judge import COMMENT, Judgement, comment_subject, content_key
 from bot.scoring import TextScore
 from bot.store import Case, GuildSettings, MessageScore, NewCase, StoreError
 from cogs.checks import counts_as_moderator
@@ -231,12 +232,30 @@ class Watcher(commands.Cog):
                                   event.thread_id, (event.message_id,), event.jump_url)
         judgement = self.service.judge.judge(subject, event.score, settings, [event.channel_id, event.thread_id])
         case = None
-        if judgement.flagged:
+        following = await self.bot.store.cases.open_flags_of(guild.id, COMMENT, str(event.comment_id)) \
+            if event.edited else []
+        for flag in following:  # the open card follows the site's edit instead of a second card being posted
+            await self.service.site_edited(guild, flag, event.comment.text, judgement)
+        if judgement.flagged and not following:
             article = event.article
             target = FlagTarget(guild, judgement.subject, text=event.comment.text, place=article.title)
             case = await self.service.flag(target, judgement, settings)
         await self.bot.store.mirror.set_judged(event.comment_id, event.comment.content_hash)
         return case
+
+    @commands.Cog.listener()
+    async def on_comment_removed(self, event: CommentRemoved) -> None:
+        """A comment its site removed: the cards still open for it close with that reason."""
+        guild = self.bot.get_guild(event.guild_id)
+        if guild is None or event.by != SITE:
+            return
+        try:
+            for flag in await self.bot.store.cases.open_flags_of(guild.id, COMMENT, str(event.comment_id)):
+                await retrying(functools.partial(self.service.site_removed, guild, flag),
+                               f"closing the card of case #{flag.case_number}")
+        except StoreError as exc:
+            log.warning("the cards of comment %d were not closed after its removal on the site: %s",
+                        event.comment_id, exc)
 
     # Discord AutoMod
 
