@@ -26,6 +26,7 @@ from bot.mirror import (
     ThreadRef,
 )
 from bot.mirror.render import EmbedSpec, OutgoingMessage, thread_name
+from bot.moderation.judge import Judge
 from bot.net.http import HttpClient
 from bot.net.urlsafety import UnsafeUrlError, validate_url
 from bot.sources.base import Article, Source, SourceError
@@ -225,7 +226,8 @@ class Mirror(commands.GroupCog, group_name="mirror", group_description="Mirror a
                                max_bytes=settings.max_response_bytes)
         self.publisher = DiscordPublisher(bot)
         self._sources: dict[tuple[int, str], Source] = {}
-        self.engine = MirrorEngine(bot.store, bot.scorer, self.publisher, self._open)
+        self.engine = MirrorEngine(bot.store, bot.scorer, self.publisher, self._open,
+                                   judge=Judge.of(settings.thresholds, bot.scorer.labels))
         self.engine.events.subscribe(self._forward)
         self.scheduler = MirrorScheduler(bot.store, self.engine, interval=settings.poll_interval,
                                          ready=bot.wait_until_ready)

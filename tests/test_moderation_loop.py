@@ -232,3 +232,81 @@ async def test_a_card_closes_when_the_site_removes_the_comment(
         assert "Removed on the site" in card_field(live(fake_discord, w, card), "Decision")
         removal = (await bot.store.cases.query(w.guild.id, CaseFilter(action="site-remove")))[0]
         assert removal.ref_case == 1 and removal.reason == "removed on the site"
+
+
+# Judge before publishing
+
+
+class Watch:
+    """Every text the thread ever showed, caught at each change of the fake's state (posts and edits alike)."""
+
+    def __init__(self, fake: FakeDiscord, world) -> None:
+        self.seen: list[str] = []
+        self.fake, self.world = fake, world
+        original = fake.state.notify
+
+        def notify() -> None:
+            for thread in fake.state.threads_of(world.forum.id):
+                self.seen.append(shown(fake.messages(thread)))
+            original()
+
+        fake.state.notify = notify
+
+    def ever(self, text: str) -> bool:
+        return any(text in snapshot for snapshot in self.seen)
+
+
+async def test_premod_withholds_an_act_level_comment_until_approve_publishes_it_in_place(
+        fake_discord, discord_world, bot_runner, settings, toxic, tmp_path):
+    w = discord_world
+    path = write_thread(tmp_path / "t.json", [
+        comment("c1", "a kind first comment"),
+        comment("c2", toxic, author="Rude Reader"),
+        comment("c3", "what a reply", parent="c2"),
+    ])
+    watch = Watch(fake_discord, w)
+    async with bot_runner(create_bot(settings, guild_ready_timeout=0.05)) as bot:
+        await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id, shadow_mode=False)
+        await bot.store.guilds.set_threshold(w.guild.id, "toxicity", 0.5, 0.6)
+        turned = await fake_discord.invoke_slash("config premod", {"state": "on"}, user=w.owner, channel=w.general)
+        assert "Pre-moderation is on" in turned.content
+        await start_mirror(fake_discord, w, path, 3)
+        card = (await card_for(fake_discord, w))[0]
+        assert "Held for review" in card_field(card, "Automatic action")
+        assert not any(buttons_disabled(card)) and "zebra" in card.embeds[0]["description"]
+        messages = thread_messages(fake_discord, w)
+        order = [m.id for m in messages]
+        assert "held for review" in shown([messages[2]]) and "Rude Reader" in shown([messages[2]])
+        assert "Reply to a comment held for review" in shown([messages[3]])
+        assert not watch.ever("zebra")  # never visible in the thread, not even for a moment
+        assert await bot.store.cases.count(w.guild.id, CaseFilter(action="remove")) == 0
+        assert await bot.store.cases.count(w.guild.id, CaseFilter(action="hold")) == 1
+
+        answer = await decide(fake_discord, w, card, "approve", {})
+        assert "now shown in its thread" in answer.content
+        messages = thread_messages(fake_discord, w)
+        assert [m.id for m in messages] == order  # in its place: the notice's message now shows it
+        assert "zebra" in shown([messages[2]]) and "held for review" not in shown(messages)
+        assert "Replying to **Rude Reader" in shown([messages[3]]) and "zebra" in shown([messages[3]])
+
+
+async def test_remove_keeps_a_held_comment_withheld_and_shadow_mode_still_publishes(
+        fake_discord, discord_world, bot_runner, settings, toxic, tmp_path):
+    w = discord_world
+    path = write_thread(tmp_path / "t.json", [comment("c1", toxic)])
+    watch = Watch(fake_discord, w)
+    async with bot_runner(create_bot(settings, guild_ready_timeout=0.05)) as bot:
+        await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id, shadow_mode=False, premod=True)
+        await bot.store.guilds.set_threshold(w.guild.id, "toxicity", 0.5, 0.6)
+        await start_mirror(fake_discord, w, path, 1)
+        card = (await card_for(fake_discord, w))[0]
+        await decide(fake_discord, w, card, "remove", {"reason": "abuse"})
+        assert "removed by a moderator" in shown(thread_messages(fake_discord, w))
+        assert not watch.ever("zebra")
+
+        # In shadow mode pre-moderation is off: the comment is posted and carded (the act level is not enforced).
+        await bot.store.guilds.update(w.guild.id, shadow_mode=True)
+        write_thread(path, [comment("c1", toxic), comment("c2", toxic + " again")])
+        await sync(fake_discord, w)
+        await card_for(fake_discord, w, 2)
+        assert "again" in shown(thread_messages(fake_discord, w))

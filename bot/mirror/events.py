@@ -34,6 +34,7 @@ class CommentScored:
     message_id: int  # the (first) Discord message showing the comment
     score: TextScore
     edited: bool = False  # True when this is a changed version of a comment already mirrored
+    held: bool = False  # pre-moderation withheld it: the message shows a notice; moderation cards it for review
 
     @property
     def jump_url(self) -> str:

@@ -88,6 +88,7 @@ class MirrorComment:
     message_ids: list[int]
     status: str
     removed_by: str | None
+    held: bool = False  # pre-moderation withheld it: its message shows a notice, not the text
 
     @property
     def message_id(self) -> int | None:
@@ -108,6 +109,7 @@ class MirrorComment:
             mirrored_hash=row["mirrored_hash"], scores=json.loads(row["scores"]) if row["scores"] else None,
             top_label=row["top_label"], top_score=row["top_score"], evidence=row["evidence"],
             message_ids=json.loads(row["message_ids"]), status=row["status"], removed_by=row["removed_by"],
+            held=bool(row["held"]),
         )
 
 
@@ -280,17 +282,19 @@ class MirrorStore:
                 rows,
             )
 
-    async def record_mirrored(self, article_id: int, external_ids: Sequence[str], message_ids: list[int]) -> None:
+    async def record_mirrored(self, article_id: int, external_ids: Sequence[str], message_ids: list[int], *,
+                              held: bool = False) -> None:
         """Write the Discord side of the map: these comments (several when packed) are shown by these messages.
 
         One transaction for all of them, so a packed message is recorded for every comment in it or for none.
+        `held`: the messages show a "held for review" notice in the comment's place, not its text.
         """
         # The version just published is the one whose text was saved before publishing it.
         now, first, ids = utcnow_iso(), message_ids[0] if message_ids else None, json.dumps(message_ids)
         await self.db.executemany(
             "UPDATE comments SET message_id = ?, message_ids = ?, mirrored_at = ?, status = 'live', "
-            "mirrored_hash = content_hash, removed_by = NULL WHERE article_id = ? AND external_id = ?",
-            [(first, ids, now, article_id, external_id) for external_id in external_ids],
+            "mirrored_hash = content_hash, removed_by = NULL, held = ? WHERE article_id = ? AND external_id = ?",
+            [(first, ids, now, int(held), article_id, external_id) for external_id in external_ids],
         )
 
     # The mirror engine's view (schema v2)

@@ -229,6 +229,41 @@ class ModerationService:
             carded += await self.card_queued(guild, flag, settings)
         return carded
 
+    # Pre-moderation
+
+    async def hold(self, target: FlagTarget, judgement: Judgement, settings: GuildSettings) -> Case:
+        """The mirror withheld a comment at an act level (pre-moderation): log the flag and the hold, hold it on
+        its site too where write-back is configured, and card it open for Approve or Remove."""
+        if judgement.flag is None:
+            raise ValueError("only a judgement that flagged has a flag to log")
+        flag = await self.bot.store.cases.add(judgement.flag)
+        subject = target.subject
+        async with self._following.setdefault((target.guild.id, flag.case_number), asyncio.Lock()):
+            if await self.bot.store.cases.card(target.guild.id, flag.case_number) is not None:
+                return flag
+            held = await self.bot.store.cases.add(NewCase(
+                guild_id=subject.guild_id, action=actions.HOLD, target_kind=subject.kind, target_id=subject.target_id,
+                target_name=subject.target_name, reason=f"automatic, before publishing: {flag.reason}",
+                link=subject.link, channel_id=subject.channel_id, message_id=subject.message_id,
+                ref_case=flag.case_number, dedup_key=f"hold:{subject.dedup}",
+            ))
+            row = await self.bot.store.mirror.comment_row(int(subject.target_id))
+            site = (await hold_on_site(self.bot.settings, self.bot.store, row)).message if row is not None else ""
+            acted = (f"Held for review (case #{held.case_number}): not shown in Discord until approved. {site}").strip()
+            await self.post_card(target, flag, judgement, settings, acted)
+        return flag
+
+    async def publish_held(self, comment_id: int) -> str:
+        """Approve of a held comment: publish it in its place. The line for the moderator."""
+        engine = getattr(self.bot.get_cog(MIRROR_COG), "engine", None)
+        if engine is None:
+            raise ActionError("The mirror is not running, so I cannot publish the comment now; try again later.")
+        try:
+            published = await engine.publish_held(comment_id)
+        except PublishError as exc:
+            raise ActionError(f"I could not publish the comment in Discord: {exc.reason}") from None
+        return " The comment is now shown in its thread." if published else ""
+
     # Cards that follow the site
 
     async def card_message(self, flag: Case) -> discord.Message | None:

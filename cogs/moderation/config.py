@@ -47,6 +47,8 @@ def describe(settings: GuildSettings) -> str:
         f"**DMs to members:** {'on' if settings.dm_members else 'off'}"
         + (" (own template)" if settings.dm_template else "") + (" (own appeal line)" if settings.appeal else ""),
         f"**Moderators' own messages:** {'scored' if settings.score_moderators else 'not scored'}",
+        f"**Pre-moderation:** {'on' if settings.premod else 'off'}"
+        + (" (inactive while shadow mode is on)" if settings.premod and settings.shadow_mode else ""),
     ])
 
 
@@ -205,3 +207,18 @@ class Config(commands.Cog):
         line = ("Moderators' messages are scored like everyone's." if state == "on"
                 else "Moderators' own messages are not scored.")
         await self._update(interaction, line, score_moderators=state == "on")
+
+    @config.command(name="premod", description="Hold mirrored comments at an act level for review before they appear")
+    @app_commands.describe(state="on: withheld until a moderator approves; off (default): published, then judged")
+    @moderator_only()
+    @manage_guild_only()
+    async def premod(self, interaction: discord.Interaction, state: Literal["on", "off"]) -> None:
+        settings = await self.bot.store.guilds.update(interaction.guild_id or 0, premod=state == "on")
+        if not settings.premod:
+            line = "Pre-moderation is off: mirrored comments are published, then judged."
+        else:
+            line = ("Pre-moderation is on: a mirrored comment at an act level is held for review, its place in the "
+                    "thread showing a notice, until a moderator approves it.")
+            if settings.shadow_mode:
+                line += " It starts working when shadow mode is off (`/config shadow off`)."
+        await interaction.response.send_message(line, ephemeral=True)

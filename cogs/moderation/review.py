@@ -137,6 +137,8 @@ class Review(commands.Cog, name=REVIEW_COG):
         note = ""
         member: discord.Member | None = None
         untold: str | None = None
+        if decision == actions.APPROVE and flag.target_kind == "comment":
+            note = await self.service.publish_held(int(flag.target_id))
         if decision == actions.REMOVE:
             message_ids = [flag.message_id] if flag.message_id else []
             if flag.target_kind == "comment":

@@ -236,7 +236,10 @@ class Watcher(commands.Cog):
             if event.edited else []
         for flag in following:  # the open card follows the site's edit instead of a second card being posted
             await self.service.site_edited(guild, flag, event.comment.text, judgement)
-        if judgement.flagged and not following:
+        if judgement.flagged and not following and event.held:
+            case = await self.service.hold(FlagTarget(guild, judgement.subject, text=event.comment.text,
+                                                      place=event.article.title), judgement, settings)
+        elif judgement.flagged and not following:
             article = event.article
             target = FlagTarget(guild, judgement.subject, text=event.comment.text, place=article.title)
             case = await self.service.flag(target, judgement, settings)
