@@ -5,7 +5,8 @@
 - `moderation_recovery`: after every READY, cards a killed process never posted and messages written while
   the bot was away;
 - `moderation_review`: the persistent review-card buttons and their modals;
-- `moderation_commands`: /flags, /case, /history, /modlog, /warn, /warnings;
+- `moderation_commands`: /flags, /case, /history, /modlog, /warn, /warnings, /unwarn, /mywarnings and the
+  context menus (Score message, Flag for review, Moderation history);
 - `moderation_tuning`: /thresholds, /stats, /tune;
 - `moderation_config`: /config.
 All of them share one `ModerationService`, the only code that acts on Discord and logs the cases.
