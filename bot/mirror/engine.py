@@ -101,7 +101,8 @@ def announced(pending: UnjudgedComment) -> CommentScored:
     return CommentScored(
         guild_id=pending.guild_id, source_id=pending.source_id, article=pending.article, comment=row.comment,
         comment_id=row.id, channel_id=pending.channel_id, thread_id=pending.thread_id, message_id=row.message_id,
-        score=TextScore.stored(row.scores, row.top_label, row.top_score, row.evidence), held=row.held,
+        score=TextScore.stored(row.scores, row.top_label, row.top_score, row.evidence, row.coverage),
+        held=row.held,
     )
 
 
@@ -368,7 +369,7 @@ class _ArticleRun:
             return False
         row = self.rows[comment.external_id]
         score = self.fresh.get(comment.external_id) or TextScore.stored(row.scores, row.top_label, row.top_score,
-                                                                         row.evidence)
+                                                                         row.evidence, row.coverage)
         return judge.verdict(score, guild, [self.source.channel_id, self.thread_id]).act
 
     async def _publish(self, messages: list[OutgoingMessage], comments: list[Comment], *, held: bool = False) -> None:
@@ -394,7 +395,7 @@ class _ArticleRun:
         self.rows[comment.external_id] = row
         assert self.thread is not None
         score = self.fresh.get(comment.external_id) or TextScore.stored(row.scores, row.top_label, row.top_score,
-                                                                         row.evidence)
+                                                                         row.evidence, row.coverage)
         await self.engine.events.emit(CommentScored(
             guild_id=self.source.guild_id, source_id=self.source.id, article=self.thread.article, comment=comment,
             comment_id=row.id, channel_id=self.source.channel_id, thread_id=self.thread_id, message_id=ids[0],

@@ -61,6 +61,8 @@ class StoredComment:
     message_id: int | None
     message_ids: list[int]
     status: str
+    evidence: str | None = None
+    coverage: float = 1.0
 
     @classmethod
     def from_row(cls, row: Record) -> StoredComment:
@@ -88,7 +90,8 @@ class MirrorComment:
     message_ids: list[int]
     status: str
     removed_by: str | None
-    held: bool = False  # pre-moderation withheld it: its message shows a notice, not the text
+    held: bool = False
+    coverage: float = 1.0  # how much of the text its scores cover (< 1: a huge text only partly scored)  # pre-moderation withheld it: its message shows a notice, not the text
 
     @property
     def message_id(self) -> int | None:
@@ -109,7 +112,7 @@ class MirrorComment:
             mirrored_hash=row["mirrored_hash"], scores=json.loads(row["scores"]) if row["scores"] else None,
             top_label=row["top_label"], top_score=row["top_score"], evidence=row["evidence"],
             message_ids=json.loads(row["message_ids"]), status=row["status"], removed_by=row["removed_by"],
-            held=bool(row["held"]),
+            held=bool(row["held"]), coverage=row["coverage"],
         )
 
 
@@ -265,19 +268,20 @@ class MirrorStore:
             (
                 article_id, c.external_id, c.parent_id, c.author, c.avatar_url, c.url, _iso(c.posted_at), c.text,
                 c.content_hash, json.dumps(s.scores, sort_keys=True), s.top_label, s.top_score, s.evidence,
-                c.content_hash, utcnow_iso(),
+                s.coverage, c.content_hash, utcnow_iso(),
             )
             for c, s in scored
         ]
         async with self.db.transaction() as tx:
             await tx.executemany(
                 "INSERT INTO comments (article_id, external_id, parent_external_id, author, avatar_url, url, "
-                "posted_at, text, content_hash, scores, top_label, top_score, evidence, scored_hash, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (article_id, external_id) DO UPDATE SET "
+                "posted_at, text, content_hash, scores, top_label, top_score, evidence, coverage, scored_hash, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (article_id, external_id) DO UPDATE SET "
                 "parent_external_id = excluded.parent_external_id, author = excluded.author, "
                 "avatar_url = excluded.avatar_url, url = excluded.url, posted_at = excluded.posted_at, "
                 "text = excluded.text, content_hash = excluded.content_hash, scores = excluded.scores, "
                 "top_label = excluded.top_label, top_score = excluded.top_score, evidence = excluded.evidence, "
+                "coverage = excluded.coverage, "
                 "scored_hash = excluded.scored_hash, updated_at = excluded.updated_at",
                 rows,
             )
