@@ -310,3 +310,28 @@ async def test_remove_keeps_a_held_comment_withheld_and_shadow_mode_still_publis
         await sync(fake_discord, w)
         await card_for(fake_discord, w, 2)
         assert "again" in shown(thread_messages(fake_discord, w))
+
+
+async def test_without_premod_the_act_level_removes_as_it_publishes_and_never_waits_for_the_pass(
+        fake_discord, discord_world, bot_runner, settings, toxic, tmp_path):
+    w = discord_world
+    path = write_thread(tmp_path / "t.json", [comment(f"c{i}", f"kind words {i}") for i in range(1, 30)]
+                        + [comment("c30", toxic, author="Rude Reader"), comment("c31", "a reply", parent="c30")])
+    watch = Watch(fake_discord, w)
+    async with bot_runner(create_bot(settings, guild_ready_timeout=0.05)) as bot:
+        await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id, shadow_mode=False)
+        await bot.store.guilds.set_threshold(w.guild.id, "toxicity", 0.5, 0.6)
+        await start_mirror(fake_discord, w, path, 2)  # a backfill: short comments packed together
+        card = (await card_for(fake_discord, w))[0]
+        await fake_discord.wait_until(lambda: all(buttons_disabled(live(fake_discord, w, card))) or None)
+        assert "Comment removed in Discord" in card_field(live(fake_discord, w, card), "Automatic action")
+        flag = (await bot.store.cases.query(w.guild.id, CaseFilter(action="flag")))[0]
+        for _ in range(250):  # the card is recorded settled just after it is posted
+            if (await bot.store.cases.card(w.guild.id, flag.case_number)).decision == "auto-remove":
+                break
+            await asyncio.sleep(0.02)
+        assert (await bot.store.cases.card(w.guild.id, flag.case_number)).decision == "auto-remove"
+        assert not watch.ever("zebra")
+        removal = (await bot.store.cases.query(w.guild.id, CaseFilter(action="remove")))[0]
+        assert removal.moderator_name == "auto" and removal.ref_case == flag.case_number
+        assert REPLY_TO_REMOVED in shown(thread_messages(fake_discord, w))

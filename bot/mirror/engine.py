@@ -171,8 +171,8 @@ class MirrorEngine:
         """
         source = await self.store.mirror.source_of_comment(comment_id)
         stored = await self.store.mirror.comment_row(comment_id)
-        if source is None or stored is None:
-            return False
+        if source is None or stored is None or stored.removed_by == MODERATOR:
+            return False  # removed already (by the act level as it was published): no need to wait for the pass
         async with self.lock(source.id):
             article = await self.store.mirror.article(stored.article_id)
             if article is None or article.thread_id is None:
@@ -336,6 +336,10 @@ class _ArticleRun:
             await self._flush()
             await self._publish([render.single_message(comment, [render.held_embed(comment)])], [comment], held=True)
             return
+        if self._at_act_level(comment):  # removed by the act level as it is published: never shown
+            await self._flush()
+            await self._post_removed(comment)
+            return
         embeds = render.comment_embeds(comment, self._reply_to(comment, batch=self.batch))
         if self.pack and len(embeds) == 1 and embeds[0].size <= render.PACKABLE:
             if self.batch and not render.fits_with(self._batch_embeds(), embeds[0]):
@@ -362,15 +366,43 @@ class _ArticleRun:
         message = render.single_message(batch[0], embeds) if len(batch) == 1 else render.packed_message(embeds)
         await self._publish([message], batch)
 
-    def _withheld(self, comment: Comment) -> bool:
-        """Pre-moderation (on, and shadow mode off): a comment at or over an act level is not published."""
+    def _at_act_level(self, comment: Comment) -> bool:
+        """The judge, before publishing: is this comment at or over an act level outside shadow mode?"""
         guild, judge = self.guild, self.engine.judge
-        if guild is None or judge is None or not guild.premod or guild.shadow_mode:
+        if guild is None or judge is None or guild.shadow_mode:
             return False
         row = self.rows[comment.external_id]
         score = self.fresh.get(comment.external_id) or TextScore.stored(row.scores, row.top_label, row.top_score,
                                                                          row.evidence, row.coverage)
         return judge.verdict(score, guild, [self.source.channel_id, self.thread_id]).act
+
+    def _withheld(self, comment: Comment) -> bool:
+        """Pre-moderation (on, and shadow mode off): a comment at or over an act level is held for review."""
+        return self.guild is not None and self.guild.premod and self._at_act_level(comment)
+
+    async def _post_removed(self, comment: Comment) -> None:
+        """Without pre-moderation, the act level removes: its text never reaches Discord, and the removal is
+        recorded as a moderator's with the post, so moderation logs it without waiting for this pass to end."""
+
+        async def post_and_record() -> list[int]:
+            message = render.single_message(comment, [render.removed_embed(comment, by=MODERATOR)])
+            ids = [await self.publisher.post(self.source, self.thread_id, message)]
+            await self.store.mirror.record_removed(self.article_id, comment.external_id, ids, MODERATOR)
+            return ids
+
+        ids = await finish_even_if_cancelled(post_and_record())
+        self.report.messages += 1
+        self.report.removed += 1
+        row = self.rows[comment.external_id]
+        self.rows[comment.external_id] = replace(row, message_ids=ids, status="removed", removed_by=MODERATOR)
+        assert self.thread is not None
+        score = self.fresh.get(comment.external_id) or TextScore.stored(row.scores, row.top_label, row.top_score,
+                                                                         row.evidence, row.coverage)
+        await self.engine.events.emit(CommentScored(
+            guild_id=self.source.guild_id, source_id=self.source.id, article=self.thread.article, comment=comment,
+            comment_id=row.id, channel_id=self.source.channel_id, thread_id=self.thread_id, message_id=ids[0],
+            score=score,
+        ))
 
     async def _publish(self, messages: list[OutgoingMessage], comments: list[Comment], *, held: bool = False) -> None:
         """Post the messages of one comment (or of one packed group) and record them, uninterrupted."""
