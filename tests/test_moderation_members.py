@@ -333,7 +333,7 @@ async def test_card_where_is_a_channel_mention_and_toxicity_gives_the_servers_ve
         await review_on(bot, w)
         await fake_discord.send_message(w.general, w.member, toxic)
         card = await wait_card(fake_discord, w)
-        assert field(card, "Where") == f"<#{w.general.id}>"
+        assert field(card, "Where") == f"https://discord.com/channels/{w.guild.id}/{w.general.id}"
         answer = await fake_discord.invoke_slash(
             "toxicity", {"text": toxic}, user=w.moderator, channel=w.general
         )

@@ -67,7 +67,8 @@ class FlagCard:
     evidence: str
     shadow: bool = False
     acted: str | None = None  # what the bot did automatically, e.g. "Message deleted, member timed out 10 min"
-    channel_id: int | None = None  # shown as a channel mention in "Where" (the bot's own text, not neutralised)
+    channel_id: int | None = None  # shown as a link to the channel in "Where" (the bot's own text, not neutralised)
+    guild_id: int = 0
     coverage: float = 1.0  # < 1: part of a huge text was not scored
 
 
@@ -82,10 +83,11 @@ def explanation(verdict: Verdict, evidence: str, text: str) -> str:
     return line
 
 
-def where(channel_id: int | None, place: str) -> str:
-    """A card's "Where": a channel mention Discord renders as a link (mentioning a channel pings no one), then
-    the place's name (an article title), neutralised since it comes from outside."""
-    parts = [f"<#{channel_id}>"] if channel_id else []
+def where(guild_id: int, channel_id: int | None, place: str) -> str:
+    """A card's "Where": a link to the channel (or article thread), which Discord shows as the channel's name —
+    never a raw `<#id>` mention, which the bot sends nowhere — then the place's name (an article title),
+    neutralised since it comes from outside."""
+    parts = [f"https://discord.com/channels/{guild_id}/{channel_id}"] if channel_id else []
     if place.strip():
         parts.append(clip(neutralise(place), 200))
     return " · ".join(parts) or "unknown"
@@ -128,7 +130,7 @@ def flag_embed(card: FlagCard) -> dict:
     body = clip(neutralise(card.text), TEXT_LIMIT) or "*(no text)*"
     fields = [
         {"name": "Author", "value": clip(neutralise(card.author), 256) or "unknown", "inline": True},
-        {"name": "Where", "value": where(card.channel_id, card.place), "inline": True},
+        {"name": "Where", "value": where(card.guild_id, card.channel_id, card.place), "inline": True},
     ]
     if card.link:
         fields.append({"name": "Link", "value": f"[Jump to it]({card.link})", "inline": True})

@@ -375,6 +375,7 @@ class ModerationService:
                 case_number=case.case_number, text=target.text, author=subject.target_name, place=target.place,
                 link=subject.link, scores=score.scores, verdict=judgement.verdict, evidence=score.evidence,
                 shadow=settings.shadow_mode, acted=acted, channel_id=subject.channel_id, coverage=score.coverage,
+                guild_id=target.guild.id,
             )))
             view = card_view(target.guild.id, case.case_number, subject.kind, disabled=settled)
             try:
