@@ -68,11 +68,18 @@ FLOOR_UNCHANGED_200 = 1.5  # first poll / unchanged poll without validators (par
 
 
 def demo_settings(tmp: Path, **kwargs: Any) -> Settings:
-    return Settings(database_path=tmp / "cw.db", model_type="demo", demo_model_dir=CACHE / "demo-model",
-                    allow_private_urls=True, poll_interval=3600, **kwargs)
+    return Settings(
+        database_path=tmp / "cw.db",
+        model_type="demo",
+        demo_model_dir=CACHE / "demo-model",
+        allow_private_urls=True,
+        poll_interval=3600,
+        **kwargs,
+    )
 
 
 # -- backfill ---------------------------------------------------------------------------------------
+
 
 @dataclass
 class Backfill:
@@ -85,13 +92,33 @@ class Backfill:
 
 def thread_file(path: Path, texts: list[str]) -> Path:
     start = datetime(2026, 1, 2, 11, tzinfo=UTC)
-    comments = [{"id": f"c{n}", "parent": f"c{n - 1}" if n % 4 == 0 else None, "author": f"Reader {n % 9}",
-                 "date": (start + timedelta(seconds=n)).isoformat(), "text": text,
-                 "url": f"https://news.example/a1#c{n}", "avatar_url": None}
-                for n, text in enumerate(texts, 1)]
-    path.write_text(json.dumps({"article": {"id": "a1", "title": "Backfill", "url": "https://news.example/a1",
-                                            "author": "Editor", "date": start.isoformat(), "body": ""},
-                                "comments": comments}))
+    comments = [
+        {
+            "id": f"c{n}",
+            "parent": f"c{n - 1}" if n % 4 == 0 else None,
+            "author": f"Reader {n % 9}",
+            "date": (start + timedelta(seconds=n)).isoformat(),
+            "text": text,
+            "url": f"https://news.example/a1#c{n}",
+            "avatar_url": None,
+        }
+        for n, text in enumerate(texts, 1)
+    ]
+    path.write_text(
+        json.dumps(
+            {
+                "article": {
+                    "id": "a1",
+                    "title": "Backfill",
+                    "url": "https://news.example/a1",
+                    "author": "Editor",
+                    "date": start.isoformat(),
+                    "body": "",
+                },
+                "comments": comments,
+            }
+        )
+    )
     return path
 
 
@@ -110,8 +137,10 @@ async def backfill(tmp: Path, count: int, limit: tuple[int, float]) -> list[Back
             cog = next(c for c in bot.cogs.values() if hasattr(c, "scheduler"))
             await cog.scheduler.stop()  # the benchmark decides when each source syncs
             texts = message_mix(count, long_share=0.1, seed=3)
-            for label, channel, pack in (("one comment per message", world.forum, False),
-                                         ("packed (the default for a backfill)", world.general, True)):
+            for label, channel, pack in (
+                ("one comment per message", world.forum, False),
+                ("packed (the default for a backfill)", world.general, True),
+            ):
                 path = thread_file(tmp / f"{channel.id}.json", texts)
                 row = await bot.store.mirror.add_source(world.guild.id, channel.id, "file", str(path))
                 cog.engine.pack_threshold = 25 if pack else count + 1
@@ -119,7 +148,9 @@ async def backfill(tmp: Path, count: int, limit: tuple[int, float]) -> list[Back
                 t0 = time.perf_counter()
                 report = await cog.scheduler.sync_now(row)
                 seconds = time.perf_counter() - t0
-                posts = sum(1 for r in fake.requests[seen:] if r.method == "POST" and WEBHOOK_POST.match(r.path))
+                posts = sum(
+                    1 for r in fake.requests[seen:] if r.method == "POST" and WEBHOOK_POST.match(r.path)
+                )
                 assert report.posted == count, report
                 floor = (math.ceil(posts / limit[0]) - 1) * limit[1]
                 results.append(Backfill(label, seconds, posts, floor, fake.ratelimits.served_429 - served))
@@ -134,6 +165,7 @@ async def backfill(tmp: Path, count: int, limit: tuple[int, float]) -> list[Back
 
 
 # -- polling ----------------------------------------------------------------------------------------
+
 
 class CountingScorer:
     """The real scorer, counting the texts the engine asks it to score."""
@@ -152,14 +184,18 @@ def feed(source: int, texts: list[str]) -> bytes:
     items = []
     for n, text in enumerate(texts):
         when = format_datetime(datetime(2026, 3, 1, tzinfo=UTC) + timedelta(minutes=n))
-        items.append(f"<item><title>By: Reader {n}</title><link>https://site.example/{source}#comment-{n}</link>"
-                     f"<dc:creator>Reader {n}</dc:creator><pubDate>{when}</pubDate>"
-                     f"<guid isPermaLink=\"false\">https://site.example/?p={source}#comment-{n}</guid>"
-                     f"<description>{escape(text)}</description></item>")
-    return ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
-            'xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>'
-            f"<title>Comments on: Article {source}</title><link>https://site.example/{source}</link>"
-            f"<description>d</description>{''.join(items)}</channel></rss>").encode()
+        items.append(
+            f"<item><title>By: Reader {n}</title><link>https://site.example/{source}#comment-{n}</link>"
+            f"<dc:creator>Reader {n}</dc:creator><pubDate>{when}</pubDate>"
+            f'<guid isPermaLink="false">https://site.example/?p={source}#comment-{n}</guid>'
+            f"<description>{escape(text)}</description></item>"
+        )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>'
+        f"<title>Comments on: Article {source}</title><link>https://site.example/{source}</link>"
+        f"<description>d</description>{''.join(items)}</channel></rss>"
+    ).encode()
 
 
 @dataclass
@@ -172,7 +208,7 @@ class Poll:
 
 async def polling(tmp: Path, sources: int) -> list[Poll]:
     texts = message_mix(sources * FEED_COMMENTS, long_share=0.1, seed=5)
-    bodies = [feed(i, texts[i * FEED_COMMENTS:(i + 1) * FEED_COMMENTS]) for i in range(sources)]
+    bodies = [feed(i, texts[i * FEED_COMMENTS : (i + 1) * FEED_COMMENTS]) for i in range(sources)]
     etags = [f'"{hashlib.sha256(b).hexdigest()[:16]}"' for b in bodies]
     mode = {"validators": True}
     statuses: dict[int, int] = {}
@@ -191,7 +227,9 @@ async def polling(tmp: Path, sources: int) -> list[Poll]:
     app.router.add_get("/feed/{n}", serve)
     settings = demo_settings(tmp)
     store = await Store.open(tmp / "poll.db")
-    http = HttpClient(allow_private=True, timeout=settings.http_timeout, max_bytes=settings.max_response_bytes)
+    http = HttpClient(
+        allow_private=True, timeout=settings.http_timeout, max_bytes=settings.max_response_bytes
+    )
     scorer = CountingScorer(await open_scorer(settings))
     opened: dict[int, Any] = {}
 
@@ -239,6 +277,7 @@ async def _gather_limited(calls: list[Callable[[], Awaitable[Any]]], limit: int)
 
 # -- report -----------------------------------------------------------------------------------------
 
+
 async def run(quick: bool, comments: int, sources: int) -> int:
     # Some sample comments are a bare URL, which BeautifulSoup warns about at length; nothing is wrong.
     warnings.filterwarnings("ignore", category=MarkupResemblesLocatorWarning)
@@ -250,21 +289,27 @@ async def run(quick: bool, comments: int, sources: int) -> int:
     print(f"backfill of {comments:,} comments, webhook bucket {limit[0]} per {limit[1]:g} s:")
     for fill in fills:
         over = fill.seconds / fill.floor if fill.floor else float("inf")
-        print(f"  {fill.label:<38} {fill.seconds:7.1f} s  {fill.posts:5} posts  floor {fill.floor:6.1f} s  "
-              f"x{over:.2f} of floor  429s served: {fill.served_429}")
+        print(
+            f"  {fill.label:<38} {fill.seconds:7.1f} s  {fill.posts:5} posts  floor {fill.floor:6.1f} s  "
+            f"x{over:.2f} of floor  429s served: {fill.served_429}"
+        )
         if fill.served_429:
             failures.append(f"{fill.label}: {fill.served_429} 429s served")
     single, packed = fills
     limit_over = MAX_OVER_FLOOR if quick else GOAL_OVER_FLOOR
     if single.seconds / single.floor > limit_over:
-        failures.append(f"one comment per message took x{single.seconds / single.floor:.2f} of the floor "
-                        f"(limit x{limit_over})")
+        failures.append(
+            f"one comment per message took x{single.seconds / single.floor:.2f} of the floor "
+            f"(limit x{limit_over})"
+        )
     print(f"  packing: x{single.seconds / packed.seconds:.1f} faster than one comment per message")
     first = polls[0]
     print(f"\npolling {sources} feeds of {FEED_COMMENTS} comments (4 at a time):")
     for poll in polls:
-        print(f"  {poll.label:<38} {poll.seconds:7.2f} s  {poll.scored:5} texts scored  "
-              f"x{first.seconds / poll.seconds:5.1f} faster than the first  HTTP {poll.statuses}")
+        print(
+            f"  {poll.label:<38} {poll.seconds:7.2f} s  {poll.scored:5} texts scored  "
+            f"x{first.seconds / poll.seconds:5.1f} faster than the first  HTTP {poll.statuses}"
+        )
     for poll in polls[1:]:
         if poll.scored:
             failures.append(f"{poll.label}: {poll.scored} unchanged texts were scored again")

@@ -87,8 +87,13 @@ def resident_mb(model: BenchModel, backend: str) -> float:
         f"load_backend(Settings(checkpoint={str(model.checkpoint)!r}, hf_config_dir={str(model.config_dir)!r}, "
         f"scoring_backend={backend!r})); print(psutil.Process().memory_info().rss / 2**20)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          cwd=Path(__file__).resolve().parent.parent)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     return float(done.stdout.split()[-1])
 
 
@@ -117,7 +122,9 @@ def levers(detox: Any, tmp: Path) -> dict[str, DetoxifyBackend]:
 
         def __init__(self) -> None:
             DetoxifyBackend.__init__(self, detox.model, detox.tokenizer, detox.class_names, "cpu")
-            self._session = onnxruntime.InferenceSession(str(tmp / "int8.onnx"), providers=["CPUExecutionProvider"])
+            self._session = onnxruntime.InferenceSession(
+                str(tmp / "int8.onnx"), providers=["CPUExecutionProvider"]
+            )
 
     return {
         "micro-batch 32, padded to longest": padded,
@@ -134,12 +141,16 @@ def run(quick: bool, count: int, seconds: float) -> int:
 
     model = bench_model()
     torch.set_num_threads(THREADS)
-    detox = Detoxify("unbiased", checkpoint=str(model.checkpoint), huggingface_config_path=str(model.config_dir))
+    detox = Detoxify(
+        "unbiased", checkpoint=str(model.checkpoint), huggingface_config_path=str(model.config_dir)
+    )
     texts = message_mix(count)
     lengths = [len(detox.tokenizer(t, verbose=False)["input_ids"]) for t in texts]
     print(f"model: {model.describe()}; {torch.get_num_threads()} threads")
-    print(f"mix: {len(texts)} messages, tokens median {statistics.median(lengths):.0f}, "
-          f"mean {statistics.mean(lengths):.0f}, max {max(lengths)}")
+    print(
+        f"mix: {len(texts)} messages, tokens median {statistics.median(lengths):.0f}, "
+        f"mean {statistics.mean(lengths):.0f}, max {max(lengths)}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         paths = levers(detox, Path(tmp))
 
@@ -168,8 +179,10 @@ def run(quick: bool, count: int, seconds: float) -> int:
     one = predict_all(paths["+ length buckets (PyTorch)"], texts)
     one_rate = len(one) / (time.perf_counter() - t0)
     torch.set_num_threads(THREADS)
-    print(f"threads: PyTorch buckets on 1 thread {one_rate:.1f} msg/s; "
-          f"{THREADS} threads x{rates['+ length buckets (PyTorch)'] / one_rate:.2f}")
+    print(
+        f"threads: PyTorch buckets on 1 thread {one_rate:.1f} msg/s; "
+        f"{THREADS} threads x{rates['+ length buckets (PyTorch)'] / one_rate:.2f}"
+    )
 
     async def latency() -> list[float]:
         scorer = Scorer(paths[DEFAULT_PATH], batch_size=BATCH, batch_wait_ms=5.0)
@@ -180,11 +193,15 @@ def run(quick: bool, count: int, seconds: float) -> int:
 
     latencies = asyncio.run(latency())
     p50, p95, p99 = (percentile(latencies, q) for q in (50, 95, 99))
-    print(f"\nlatency, message received -> scores ready, through the Scorer (default path), {RATE:.0f} msg/s "
-          f"for {seconds:.0f} s: p50 {p50 * 1000:.0f} ms  p95 {p95 * 1000:.0f} ms  p99 {p99 * 1000:.0f} ms")
+    print(
+        f"\nlatency, message received -> scores ready, through the Scorer (default path), {RATE:.0f} msg/s "
+        f"for {seconds:.0f} s: p50 {p50 * 1000:.0f} ms  p95 {p95 * 1000:.0f} ms  p99 {p99 * 1000:.0f} ms"
+    )
     for backend in ("torch", "onnx"):
-        print(f"resident memory, fresh process with the model loaded (SCORING_BACKEND={backend}): "
-              f"{resident_mb(model, backend):.0f} MB")
+        print(
+            f"resident memory, fresh process with the model loaded (SCORING_BACKEND={backend}): "
+            f"{resident_mb(model, backend):.0f} MB"
+        )
 
     speedup = rates[DEFAULT_PATH] / base_rate
     failures = []

@@ -44,11 +44,20 @@ async def seed(store: Store, count: int) -> None:
     batch = []
     for number in range(1, count + 1):
         moderator = rng.randrange(MODERATORS) if rng.random() < 0.6 else None
-        batch.append((
-            GUILD, number, rng.choice(ACTIONS), "member", str(rng.randrange(MEMBERS)), f"user{number % 997}",
-            moderator, f"mod{moderator}" if moderator is not None else "auto", "seeded",
-            to_iso(start + timedelta(seconds=span * number / count)),
-        ))
+        batch.append(
+            (
+                GUILD,
+                number,
+                rng.choice(ACTIONS),
+                "member",
+                str(rng.randrange(MEMBERS)),
+                f"user{number % 997}",
+                moderator,
+                f"mod{moderator}" if moderator is not None else "auto",
+                "seeded",
+                to_iso(start + timedelta(seconds=span * number / count)),
+            )
+        )
         if len(batch) == 50_000:
             await _insert(store, batch)
             batch = []
@@ -88,39 +97,72 @@ async def run(count: int, quick: bool) -> int:
         print(f"seeded {count:,} cases in {time.perf_counter() - t0:.1f}s")
         since = to_iso(datetime(2025, 6, 1, tzinfo=UTC))
 
-        history = await timed(lambda i: store.cases.query(GUILD, CaseFilter(target_id=str(i * 7 % MEMBERS))), 50)
+        history = await timed(
+            lambda i: store.cases.query(GUILD, CaseFilter(target_id=str(i * 7 % MEMBERS))), 50
+        )
         modlog = await timed(
             lambda i: store.cases.query(GUILD, CaseFilter(moderator_id=i % MODERATORS, since=since)), 50
         )
-        scan_history = await timed(lambda i: store.db.fetchall(
-            "SELECT * FROM cases NOT INDEXED WHERE guild_id = ? AND target_id = ? "
-            "ORDER BY created_at DESC LIMIT 10", (GUILD, str(i * 7 % MEMBERS))), 3)
-        scan_modlog = await timed(lambda i: store.db.fetchall(
-            "SELECT * FROM cases NOT INDEXED WHERE guild_id = ? AND moderator_id = ? AND created_at >= ? "
-            "ORDER BY created_at DESC LIMIT 10", (GUILD, i % MODERATORS, since)), 3)
+        scan_history = await timed(
+            lambda i: store.db.fetchall(
+                "SELECT * FROM cases NOT INDEXED WHERE guild_id = ? AND target_id = ? "
+                "ORDER BY created_at DESC LIMIT 10",
+                (GUILD, str(i * 7 % MEMBERS)),
+            ),
+            3,
+        )
+        scan_modlog = await timed(
+            lambda i: store.db.fetchall(
+                "SELECT * FROM cases NOT INDEXED WHERE guild_id = ? AND moderator_id = ? AND created_at >= ? "
+                "ORDER BY created_at DESC LIMIT 10",
+                (GUILD, i % MODERATORS, since),
+            ),
+            3,
+        )
 
         print("\n/history member (10 newest):")
-        print(f"  indexed {history:.2f} ms   full scan {scan_history:.1f} ms   speedup x{scan_history / history:.0f}")
-        print("  plan:", await plan(store, "SELECT * FROM cases WHERE guild_id = ? AND target_id = ? "
-                                    "ORDER BY created_at DESC LIMIT 10", (GUILD, "5")))
+        print(
+            f"  indexed {history:.2f} ms   full scan {scan_history:.1f} ms   speedup x{scan_history / history:.0f}"
+        )
+        print(
+            "  plan:",
+            await plan(
+                store,
+                "SELECT * FROM cases WHERE guild_id = ? AND target_id = ? ORDER BY created_at DESC LIMIT 10",
+                (GUILD, "5"),
+            ),
+        )
         print("/modlog moderator + since (10 newest):")
-        print(f"  indexed {modlog:.2f} ms   full scan {scan_modlog:.1f} ms   speedup x{scan_modlog / modlog:.0f}")
-        print("  plan:", await plan(store, "SELECT * FROM cases WHERE guild_id = ? AND moderator_id = ? AND "
-                                    "created_at >= ? ORDER BY created_at DESC LIMIT 10", (GUILD, 3, since)))
+        print(
+            f"  indexed {modlog:.2f} ms   full scan {scan_modlog:.1f} ms   speedup x{scan_modlog / modlog:.0f}"
+        )
+        print(
+            "  plan:",
+            await plan(
+                store,
+                "SELECT * FROM cases WHERE guild_id = ? AND moderator_id = ? AND "
+                "created_at >= ? ORDER BY created_at DESC LIMIT 10",
+                (GUILD, 3, since),
+            ),
+        )
 
         n = 2_000 if quick else 10_000
         new = [NewCase(guild_id=2, action="flag", target_kind="member", target_id=str(i)) for i in range(n)]
         t0 = time.perf_counter()
         for start in range(0, n, 500):
-            await store.cases.add_many(new[start:start + 500])
+            await store.cases.add_many(new[start : start + 500])
         batched = n / (time.perf_counter() - t0)
         single_n = n // 10
         t0 = time.perf_counter()
         for case in new[:single_n]:
-            await store.cases.add(NewCase(guild_id=3, action=case.action, target_kind="member", target_id=case.target_id))
+            await store.cases.add(
+                NewCase(guild_id=3, action=case.action, target_kind="member", target_id=case.target_id)
+            )
         single = single_n / (time.perf_counter() - t0)
-        print(f"\nbulk case writes: batched {batched:,.0f} rows/s   one transaction each {single:,.0f} rows/s   "
-              f"x{batched / single:.1f}")
+        print(
+            f"\nbulk case writes: batched {batched:,.0f} rows/s   one transaction each {single:,.0f} rows/s   "
+            f"x{batched / single:.1f}"
+        )
         await store.close()
 
     failures = []

@@ -44,7 +44,11 @@ class BenchModel:
     random: bool  # True: random BERT-base weights (speed is real, scores are not)
 
     def describe(self) -> str:
-        return "random-weight BERT-base (unbiased architecture)" if self.random else f"real weights {self.checkpoint}"
+        return (
+            "random-weight BERT-base (unbiased architecture)"
+            if self.random
+            else f"real weights {self.checkpoint}"
+        )
 
 
 def jigsaw_texts() -> list[str]:
@@ -71,7 +75,9 @@ def bench_model() -> BenchModel:
     if checkpoint:
         config = os.environ.get("DETOXIFY_CONFIG_DIR")
         if not config:
-            raise SystemExit("DETOXIFY_CHECKPOINT is set: set DETOXIFY_CONFIG_DIR to its config/tokenizer too")
+            raise SystemExit(
+                "DETOXIFY_CHECKPOINT is set: set DETOXIFY_CONFIG_DIR to its config/tokenizer too"
+            )
         return BenchModel(Path(checkpoint), Path(config), random=False)
     return ensure_random_bert_base(CACHE / "bert-base-random")
 
@@ -111,8 +117,12 @@ def _build(directory: Path) -> None:
     wordpiece.train_from_iterator(jigsaw_texts(), trainer)
     vocab = wordpiece.get_vocab()
     tokenizer = bert_tokenizer(vocab, 512)
-    config = BertConfig(vocab_size=VOCAB_SIZE, num_labels=16, pad_token_id=vocab["[PAD]"],
-                        problem_type="multi_label_classification")  # BertConfig's defaults are BERT-base
+    config = BertConfig(
+        vocab_size=VOCAB_SIZE,
+        num_labels=16,
+        pad_token_id=vocab["[PAD]"],
+        problem_type="multi_label_classification",
+    )  # BertConfig's defaults are BERT-base
     tokenizer.save_pretrained(directory / CONFIG_DIR)
     config.save_pretrained(directory / CONFIG_DIR)
     torch.manual_seed(0)

@@ -46,7 +46,12 @@ async def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
         scorer = await open_scorer(settings)
         try:
             report = await scan_thread(
-                thread, source.kind, source.url, settings=settings, store=store, scorer=scorer,
+                thread,
+                source.kind,
+                source.url,
+                settings=settings,
+                store=store,
+                scorer=scorer,
                 progress=None if args.json else ProgressBar(),
             )
         finally:
@@ -59,7 +64,9 @@ async def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.discord_token:
-        raise ConfigError("DISCORD_TOKEN is not set: put the bot token in .env or the environment (see .env.example)")
+        raise ConfigError(
+            "DISCORD_TOKEN is not set: put the bot token in .env or the environment (see .env.example)"
+        )
     from bot.factory import create_bot  # imported here so `scan` never pays for discord.py
 
     bot = create_bot(settings)
@@ -99,8 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     scan = sub.add_parser("scan", help="score every comment of a thread and log the flags")
-    scan.add_argument("source", nargs="?", help="thread file, WordPress post URL or comment feed URL "
-                      "(default: the built-in sample thread)")
+    scan.add_argument(
+        "source",
+        nargs="?",
+        help="thread file, WordPress post URL or comment feed URL (default: the built-in sample thread)",
+    )
     scan.add_argument("--json", action="store_true", help="machine-readable output")
     scan.set_defaults(handler=cmd_scan)
 

@@ -123,7 +123,9 @@ def _credentials(key: str, raw: str) -> dict[str, tuple[str, str]]:
         user, colon, password = pair.partition(":")
         if not sep or not colon or not origin.startswith(("http://", "https://")) or not user:
             # Never echo the value: it holds a password.
-            raise ConfigError(f"{key} is not valid: expected ORIGIN=USER:APP_PASSWORD entries separated by ';'")
+            raise ConfigError(
+                f"{key} is not valid: expected ORIGIN=USER:APP_PASSWORD entries separated by ';'"
+            )
         creds[origin.rstrip("/")] = (user, password.strip())
     return creds
 
@@ -135,7 +137,9 @@ def _path(key: str, raw: str, *, must_exist: bool) -> Path:
     return path
 
 
-def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    env_file: str | os.PathLike[str] | None = ".env", environ: Mapping[str, str] | None = None
+) -> Settings:
     """Merge `.env` (if present) under the real environment, which wins, and validate every key."""
     env: dict[str, str] = {}
     if env_file is not None and Path(env_file).is_file():
@@ -153,7 +157,9 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: Map
         kwargs["database_path"] = Path(raw).expanduser()
     if (raw := get("DETOXIFY_MODEL")) is not None:
         if raw not in MODEL_TYPES:
-            raise ConfigError(f"DETOXIFY_MODEL={raw!r} is not valid: expected one of {', '.join(MODEL_TYPES)}")
+            raise ConfigError(
+                f"DETOXIFY_MODEL={raw!r} is not valid: expected one of {', '.join(MODEL_TYPES)}"
+            )
         kwargs["model_type"] = raw
     if (raw := get("DETOXIFY_CHECKPOINT")) is not None:
         kwargs["checkpoint"] = _path("DETOXIFY_CHECKPOINT", raw, must_exist=True)
@@ -174,13 +180,19 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: Map
     if (raw := get("SCORING_BATCH_WAIT_MS")) is not None:
         kwargs["batch_wait_ms"] = _parse("SCORING_BATCH_WAIT_MS", raw, float, "milliseconds, e.g. 5")
     if (raw := get("POLL_INTERVAL_SECONDS")) is not None:
-        kwargs["poll_interval"] = _parse("POLL_INTERVAL_SECONDS", raw, _positive(float), "a positive number of seconds")
+        kwargs["poll_interval"] = _parse(
+            "POLL_INTERVAL_SECONDS", raw, _positive(float), "a positive number of seconds"
+        )
     if (raw := get("ALLOW_PRIVATE_URLS")) is not None:
         kwargs["allow_private_urls"] = _parse("ALLOW_PRIVATE_URLS", raw, _boolean, "true or false")
     if (raw := get("HTTP_TIMEOUT_SECONDS")) is not None:
-        kwargs["http_timeout"] = _parse("HTTP_TIMEOUT_SECONDS", raw, _positive(float), "a positive number of seconds")
+        kwargs["http_timeout"] = _parse(
+            "HTTP_TIMEOUT_SECONDS", raw, _positive(float), "a positive number of seconds"
+        )
     if (raw := get("MAX_RESPONSE_BYTES")) is not None:
-        kwargs["max_response_bytes"] = _parse("MAX_RESPONSE_BYTES", raw, _positive(int), "a positive whole number")
+        kwargs["max_response_bytes"] = _parse(
+            "MAX_RESPONSE_BYTES", raw, _positive(int), "a positive whole number"
+        )
     if (raw := get("WORDPRESS_CREDENTIALS")) is not None:
         kwargs["wordpress_credentials"] = _credentials("WORDPRESS_CREDENTIALS", raw)
     if (raw := get("DEMO_MODEL_DIR")) is not None:
@@ -191,5 +203,7 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env", environ: Map
         kwargs["log_level"] = raw.upper()
     kwargs["thresholds"] = _thresholds(env)
     if kwargs.get("hf_config_dir") and not kwargs.get("checkpoint"):
-        raise ConfigError("DETOXIFY_CONFIG_DIR is set but DETOXIFY_CHECKPOINT is not: set both for offline use")
+        raise ConfigError(
+            "DETOXIFY_CONFIG_DIR is set but DETOXIFY_CHECKPOINT is not: set both for offline use"
+        )
     return Settings(**kwargs)  # type: ignore[arg-type]

@@ -42,9 +42,15 @@ class CommentTree(app_commands.CommandTree):
         elif isinstance(original, StoreError):
             message = f"Database problem: {original}"
         elif isinstance(original, discord.Forbidden):
-            message = "I am missing a Discord permission for that; check my role's permissions in this channel."
+            message = (
+                "I am missing a Discord permission for that; check my role's permissions in this channel."
+            )
         else:
-            log.exception("command %s failed", interaction.command and interaction.command.qualified_name, exc_info=original)
+            log.exception(
+                "command %s failed",
+                interaction.command and interaction.command.qualified_name,
+                exc_info=original,
+            )
             message = "Something went wrong; the error is in the bot's log."
         if interaction.response.is_done():
             await interaction.followup.send(message, ephemeral=True)
@@ -59,7 +65,9 @@ class CommentWarden(commands.Bot):
     def __init__(self, settings: Settings, **client_kwargs: Any) -> None:
         client_kwargs.setdefault("intents", intents())
         client_kwargs.setdefault("allowed_mentions", discord.AllowedMentions.none())
-        super().__init__(command_prefix=commands.when_mentioned, tree_cls=CommentTree, help_command=None, **client_kwargs)
+        super().__init__(
+            command_prefix=commands.when_mentioned, tree_cls=CommentTree, help_command=None, **client_kwargs
+        )
         self.settings = settings
         self._event_tasks: set[asyncio.Task[None]] = set()
 

@@ -45,7 +45,9 @@ def render_table(report: ScanReport) -> str:
     ]
     for row in report.rows:
         label = row.score.top_label or "-"
-        mark = ("FLAG" if row.verdict.flag else "") + (f" partial {row.score.coverage:.0%}" if row.score.partial else "")
+        mark = ("FLAG" if row.verdict.flag else "") + (
+            f" partial {row.score.coverage:.0%}" if row.score.partial else ""
+        )
         lines.append(
             f"{_clean(row.comment.author, AUTHOR)}  {_clean(row.comment.text, EXCERPT)}  "
             f"{label:<16} {row.score.top_score:>5.2f}  {mark}"
@@ -54,7 +56,7 @@ def render_table(report: ScanReport) -> str:
         lines.append("")
         lines.append(f"FLAG {row.comment.author}: {row.verdict.reason()}")
         if row.score.evidence:
-            lines.append(f"  because of: \"{_clean(row.score.evidence, 100).rstrip()}\"")
+            lines.append(f'  because of: "{_clean(row.score.evidence, 100).rstrip()}"')
     return "\n".join(lines)
 
 
@@ -62,15 +64,28 @@ def to_json(report: ScanReport) -> str:
     return json.dumps(
         {
             "source": report.source,
-            "article": {"id": report.article.external_id, "title": report.article.title, "url": report.article.url},
+            "article": {
+                "id": report.article.external_id,
+                "title": report.article.title,
+                "url": report.article.url,
+            },
             "new_cases": report.new_cases,
             "comments": [
                 {
-                    "id": r.comment.external_id, "parent": r.comment.parent_id, "author": r.comment.author,
-                    "scores": r.score.scores, "top_label": r.score.top_label, "top_score": r.score.top_score,
-                    "evidence": r.score.evidence, "flagged": r.verdict.flag,
-                    "coverage": r.score.coverage, "partial": r.score.partial,
-                    "crossed": [{"label": c.label, "score": c.score, "threshold": c.threshold} for c in r.verdict.flagged],
+                    "id": r.comment.external_id,
+                    "parent": r.comment.parent_id,
+                    "author": r.comment.author,
+                    "scores": r.score.scores,
+                    "top_label": r.score.top_label,
+                    "top_score": r.score.top_score,
+                    "evidence": r.score.evidence,
+                    "flagged": r.verdict.flag,
+                    "coverage": r.score.coverage,
+                    "partial": r.score.partial,
+                    "crossed": [
+                        {"label": c.label, "score": c.score, "threshold": c.threshold}
+                        for c in r.verdict.flagged
+                    ],
                 }
                 for r in report.rows
             ],

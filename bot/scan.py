@@ -42,25 +42,37 @@ class ScanReport:
         return [r for r in self.rows if r.verdict.flag]
 
 
-async def score_in_batches(scorer: Scorer, texts: Sequence[str], progress: Progress | None = None) -> list[TextScore]:
+async def score_in_batches(
+    scorer: Scorer, texts: Sequence[str], progress: Progress | None = None
+) -> list[TextScore]:
     """Batches keep the progress bar moving on long threads; the engine batches within each call."""
     results: list[TextScore] = []
     for start in range(0, len(texts), SCORE_BATCH):
-        results.extend(await scorer.score(texts[start:start + SCORE_BATCH]))
+        results.extend(await scorer.score(texts[start : start + SCORE_BATCH]))
         if progress:
             progress(len(results), len(texts))
     return results
 
 
 async def scan_thread(
-    thread: Thread, source_kind: str, source_url: str, *, settings: Settings, store: Store, scorer: Scorer,
+    thread: Thread,
+    source_kind: str,
+    source_url: str,
+    *,
+    settings: Settings,
+    store: Store,
+    scorer: Scorer,
     progress: Progress | None = None,
 ) -> ScanReport:
     source = await store.mirror.add_source(CLI_GUILD, 0, source_kind, source_url)
     article_id = await store.mirror.upsert_article(source.id, thread.article)
     known = await store.mirror.comments(article_id)
 
-    stale = [c for c in thread.comments if (s := known.get(c.external_id)) is None or s.scored_hash != c.content_hash]
+    stale = [
+        c
+        for c in thread.comments
+        if (s := known.get(c.external_id)) is None or s.scored_hash != c.content_hash
+    ]
     fresh = await score_in_batches(scorer, [c.text for c in stale], progress)
     await store.mirror.save_scored(article_id, zip(stale, fresh, strict=True))
     scored = dict(zip((c.external_id for c in stale), fresh, strict=True))
@@ -76,12 +88,19 @@ async def scan_thread(
         if score is None:
             stored = known[comment.external_id]
             # Kept from the first scan: the sentence behind the score and how much of the text was scored.
-            score = TextScore.stored(stored.scores, stored.top_label, stored.top_score, stored.evidence,
-                                     stored.coverage)
+            score = TextScore.stored(
+                stored.scores, stored.top_label, stored.top_score, stored.evidence, stored.coverage
+            )
         subject = Subject(
-            guild_id=CLI_GUILD, kind=COMMENT, target_id=f"{source.id}:{comment.external_id}",
-            target_name=comment.author, link=comment.url, channel_id=None, message_ids=(),
-            dedup=f"{source.id}:{comment.external_id}:{comment.content_hash}", origin="scan",
+            guild_id=CLI_GUILD,
+            kind=COMMENT,
+            target_id=f"{source.id}:{comment.external_id}",
+            target_name=comment.author,
+            link=comment.url,
+            channel_id=None,
+            message_ids=(),
+            dedup=f"{source.id}:{comment.external_id}:{comment.content_hash}",
+            origin="scan",
         )
         judgement = judge.judge(subject, score, cli, ())
         rows.append(ScanRow(comment, score, judgement.verdict, comment.external_id in scored))

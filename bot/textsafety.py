@@ -23,8 +23,27 @@ warnings.filterwarnings("ignore", category=MarkupResemblesLocatorWarning)
 ZWSP = "\u200b"  # breaks a token for Discord's parser without showing anything
 
 # Elements whose content is never text a reader wrote.
-_DROPPED_TAGS = ("script", "style", "iframe", "object", "embed", "noscript", "template", "svg", "math",
-                 "form", "input", "button", "select", "textarea", "link", "meta", "head", "frame", "frameset")
+_DROPPED_TAGS = (
+    "script",
+    "style",
+    "iframe",
+    "object",
+    "embed",
+    "noscript",
+    "template",
+    "svg",
+    "math",
+    "form",
+    "input",
+    "button",
+    "select",
+    "textarea",
+    "link",
+    "meta",
+    "head",
+    "frame",
+    "frameset",
+)
 _URL_ATTRS = ("href", "src")
 _NEWLINE_IN_WHITESPACE = re.compile(r"[ \t\r]*\n\s*")
 _SAFE_URL_SCHEMES = ("http:", "https:", "mailto:")
@@ -42,15 +61,66 @@ _FENCE = re.compile("`{3,}")
 
 # Latin look-alikes from Cyrillic and Greek, used only on names that also contain Latin letters:
 # a fully Cyrillic or Greek name is left as its owner wrote it.
-_CONFUSABLES = str.maketrans({
-    "а": "a", "в": "B", "е": "e", "к": "k", "м": "M", "н": "H", "о": "o", "р": "p", "с": "c",
-    "т": "T", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ԛ": "q", "ԝ": "w", "ɡ": "g",
-    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C",
-    "Т": "T", "У": "Y", "Х": "X", "І": "I", "Ј": "J", "Ѕ": "S",
-    "α": "a", "ο": "o", "ρ": "p", "ν": "v", "ι": "i", "κ": "k", "τ": "t", "υ": "u",
-    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N",
-    "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
-})
+_CONFUSABLES = str.maketrans(
+    {
+        "а": "a",
+        "в": "B",
+        "е": "e",
+        "к": "k",
+        "м": "M",
+        "н": "H",
+        "о": "o",
+        "р": "p",
+        "с": "c",
+        "т": "T",
+        "у": "y",
+        "х": "x",
+        "і": "i",
+        "ј": "j",
+        "ѕ": "s",
+        "ԁ": "d",
+        "ԛ": "q",
+        "ԝ": "w",
+        "ɡ": "g",
+        "А": "A",
+        "В": "B",
+        "Е": "E",
+        "К": "K",
+        "М": "M",
+        "Н": "H",
+        "О": "O",
+        "Р": "P",
+        "С": "C",
+        "Т": "T",
+        "У": "Y",
+        "Х": "X",
+        "І": "I",
+        "Ј": "J",
+        "Ѕ": "S",
+        "α": "a",
+        "ο": "o",
+        "ρ": "p",
+        "ν": "v",
+        "ι": "i",
+        "κ": "k",
+        "τ": "t",
+        "υ": "u",
+        "Α": "A",
+        "Β": "B",
+        "Ε": "E",
+        "Ζ": "Z",
+        "Η": "H",
+        "Ι": "I",
+        "Κ": "K",
+        "Μ": "M",
+        "Ν": "N",
+        "Ο": "O",
+        "Ρ": "P",
+        "Τ": "T",
+        "Υ": "Y",
+        "Χ": "X",
+    }
+)
 _LATIN = re.compile("[A-Za-z]")
 # Characters Discord refuses or interprets in user names; replaced by harmless full-width forms.
 _NAME_PUNCTUATION = str.maketrans({"@": "＠", "#": "＃", ":": "：", "`": "'"})
@@ -120,10 +190,7 @@ def strip_bidi_controls(text: str) -> str:
 
 def strip_invisible(text: str) -> str:
     """Remove every format/control character (zero-width, bidi, soft hyphen…), keeping spaces."""
-    return "".join(
-        ch for ch in text
-        if ch in "\n\t" or unicodedata.category(ch) not in ("Cf", "Cc")
-    )
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cf", "Cc"))
 
 
 def neutralise(text: str) -> str:

@@ -49,8 +49,13 @@ REMOVED_EVENT = "comment_removed"
 
 
 def to_embed(spec: EmbedSpec) -> discord.Embed:
-    embed = discord.Embed(title=spec.title, url=spec.url, description=spec.description, timestamp=spec.timestamp,
-                          colour=spec.colour)
+    embed = discord.Embed(
+        title=spec.title,
+        url=spec.url,
+        description=spec.description,
+        timestamp=spec.timestamp,
+        colour=spec.colour,
+    )
     if spec.author_name:
         embed.set_author(name=spec.author_name, url=spec.author_url, icon_url=spec.author_icon)
     embed.set_footer(text=spec.footer)
@@ -59,8 +64,10 @@ def to_embed(spec: EmbedSpec) -> discord.Embed:
 
 def _refusal(exc: discord.HTTPException, doing: str) -> PublishError:
     if isinstance(exc, discord.Forbidden):
-        return PublishError(f"missing a Discord permission to {doing} (Manage Webhooks, Create Posts/Threads, "
-                            "Send Messages in Threads)")
+        return PublishError(
+            f"missing a Discord permission to {doing} (Manage Webhooks, Create Posts/Threads, "
+            "Send Messages in Threads)"
+        )
     return PublishError(f"Discord refused to {doing}: HTTP {exc.status} {exc.text[:120]}".rstrip())
 
 
@@ -78,7 +85,9 @@ class DiscordPublisher:
         try:
             return await self.bot.fetch_channel(channel_id)  # type: ignore[return-value]
         except discord.NotFound:
-            raise PublishError(f"channel {channel_id} no longer exists; remove this source or add it again") from None
+            raise PublishError(
+                f"channel {channel_id} no longer exists; remove this source or add it again"
+            ) from None
         except discord.HTTPException as exc:
             raise _refusal(exc, f"read channel {channel_id}") from None
 
@@ -92,8 +101,14 @@ class DiscordPublisher:
         me = self.bot.user
         try:
             hooks = await channel.webhooks()
-            hook = next((h for h in hooks if h.name == WEBHOOK_NAME and h.token and h.user and me and h.user.id == me.id),
-                        None)
+            hook = next(
+                (
+                    h
+                    for h in hooks
+                    if h.name == WEBHOOK_NAME and h.token and h.user and me and h.user.id == me.id
+                ),
+                None,
+            )
             if hook is None:
                 hook = await channel.create_webhook(name=WEBHOOK_NAME, reason="mirror article comments")
         except discord.HTTPException as exc:
@@ -101,8 +116,9 @@ class DiscordPublisher:
         self._webhooks[channel_id] = hook
         return hook
 
-    async def ensure_thread(self, source: SourceRow, article: Article, card: EmbedSpec,
-                            thread_id: int | None) -> ThreadRef:
+    async def ensure_thread(
+        self, source: SourceRow, article: Article, card: EmbedSpec, thread_id: int | None
+    ) -> ThreadRef:
         if thread_id is not None:
             if self.bot.get_channel(thread_id) is not None:
                 return ThreadRef(thread_id, None)
@@ -120,8 +136,9 @@ class DiscordPublisher:
                 made = await channel.create_thread(name=name, embed=to_embed(card), allowed_mentions=NO_PINGS)
                 return ThreadRef(made.thread.id, made.message.id)
             if isinstance(channel, discord.TextChannel):
-                thread = await channel.create_thread(name=name, type=discord.ChannelType.public_thread,
-                                                     auto_archive_duration=ARCHIVE_MINUTES)
+                thread = await channel.create_thread(
+                    name=name, type=discord.ChannelType.public_thread, auto_archive_duration=ARCHIVE_MINUTES
+                )
                 message = await thread.send(embed=to_embed(card), allowed_mentions=NO_PINGS)
                 return ThreadRef(thread.id, message.id)
         except discord.HTTPException as exc:
@@ -153,9 +170,12 @@ class DiscordPublisher:
             hook = await self._webhook(source.channel_id)
             try:
                 sent = await hook.send(
-                    username=message.username, avatar_url=message.avatar_url,
-                    embeds=[to_embed(e) for e in message.embeds], thread=discord.Object(thread_id),
-                    wait=True, allowed_mentions=NO_PINGS,
+                    username=message.username,
+                    avatar_url=message.avatar_url,
+                    embeds=[to_embed(e) for e in message.embeds],
+                    thread=discord.Object(thread_id),
+                    wait=True,
+                    allowed_mentions=NO_PINGS,
                 )
                 return sent.id
             except discord.NotFound as exc:
@@ -167,11 +187,17 @@ class DiscordPublisher:
                 raise _refusal(exc, "post a comment") from None
         raise AssertionError("unreachable")
 
-    async def edit(self, source: SourceRow, thread_id: int, message_id: int, embeds: tuple[EmbedSpec, ...]) -> None:
+    async def edit(
+        self, source: SourceRow, thread_id: int, message_id: int, embeds: tuple[EmbedSpec, ...]
+    ) -> None:
         hook = await self._webhook(source.channel_id)
         try:
-            await hook.edit_message(message_id, embeds=[to_embed(e) for e in embeds], thread=discord.Object(thread_id),
-                                    allowed_mentions=NO_PINGS)
+            await hook.edit_message(
+                message_id,
+                embeds=[to_embed(e) for e in embeds],
+                thread=discord.Object(thread_id),
+                allowed_mentions=NO_PINGS,
+            )
         except discord.NotFound as exc:
             if exc.code == UNKNOWN_WEBHOOK:
                 self._webhooks.pop(source.channel_id, None)  # a new webhook cannot edit the old one's posts
@@ -197,7 +223,9 @@ class DiscordPublisher:
         try:
             async for message in thread.history(limit=limit):
                 if message.webhook_id == hook.id:
-                    found.append(PostedMessage(message.id, tuple(e.footer.text or "" for e in message.embeds)))
+                    found.append(
+                        PostedMessage(message.id, tuple(e.footer.text or "" for e in message.embeds))
+                    )
         except discord.HTTPException as exc:
             raise _refusal(exc, "read the thread's history") from None
         return found
@@ -218,19 +246,30 @@ def _describe(row: SourceRow) -> str:
 
 @app_commands.guild_only()
 @app_commands.default_permissions(MODERATOR_PERMISSIONS)
-class Mirror(commands.GroupCog, group_name="mirror", group_description="Mirror article comment threads into Discord"):
+class Mirror(
+    commands.GroupCog, group_name="mirror", group_description="Mirror article comment threads into Discord"
+):
     def __init__(self, bot: CommentWarden) -> None:
         self.bot = bot
         settings = bot.settings
-        self.http = HttpClient(allow_private=settings.allow_private_urls, timeout=settings.http_timeout,
-                               max_bytes=settings.max_response_bytes)
+        self.http = HttpClient(
+            allow_private=settings.allow_private_urls,
+            timeout=settings.http_timeout,
+            max_bytes=settings.max_response_bytes,
+        )
         self.publisher = DiscordPublisher(bot)
         self._sources: dict[tuple[int, str], Source] = {}
-        self.engine = MirrorEngine(bot.store, bot.scorer, self.publisher, self._open,
-                                   judge=Judge.of(settings.thresholds, bot.scorer.labels))
+        self.engine = MirrorEngine(
+            bot.store,
+            bot.scorer,
+            self.publisher,
+            self._open,
+            judge=Judge.of(settings.thresholds, bot.scorer.labels),
+        )
         self.engine.events.subscribe(self._forward)
-        self.scheduler = MirrorScheduler(bot.store, self.engine, interval=settings.poll_interval,
-                                         ready=bot.wait_until_ready)
+        self.scheduler = MirrorScheduler(
+            bot.store, self.engine, interval=settings.poll_interval, ready=bot.wait_until_ready
+        )
         super().__init__()
 
     async def cog_load(self) -> None:
@@ -250,18 +289,23 @@ class Mirror(commands.GroupCog, group_name="mirror", group_description="Mirror a
         """Sources are kept between polls: a WordPress source remembers its REST route, a feed its validators."""
         key = (row.id, row.url)
         if key not in self._sources:
-            self._sources[key] = await open_source(row.url, http=self.http, settings=self.bot.settings, kind=row.kind)
+            self._sources[key] = await open_source(
+                row.url, http=self.http, settings=self.bot.settings, kind=row.kind
+            )
         return self._sources[key]
 
     async def _guild_source(self, interaction: discord.Interaction, source_id: int) -> SourceRow | None:
         row = await self.bot.store.mirror.source(source_id)
         if row is None or interaction.guild is None or row.guild_id != interaction.guild.id:
-            await interaction.response.send_message(f"There is no source #{source_id} in this server; "
-                                                    "`/mirror list` shows them.", ephemeral=True)
+            await interaction.response.send_message(
+                f"There is no source #{source_id} in this server; `/mirror list` shows them.", ephemeral=True
+            )
             return None
         return row
 
-    async def source_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[int]]:
+    async def source_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[int]]:
         if interaction.guild is None or not await is_moderator(interaction):
             return []
         rows = await self.bot.store.mirror.sources(interaction.guild.id)
@@ -274,12 +318,19 @@ class Mirror(commands.GroupCog, group_name="mirror", group_description="Mirror a
 
     # -- commands -------------------------------------------------------------------------------------
 
-    @app_commands.command(name="add", description="Mirror an article's comments (WordPress post, feed, thread file)")
-    @app_commands.describe(url="The article, comment feed or thread file URL",
-                           channel="The text or forum channel to mirror into")
+    @app_commands.command(
+        name="add", description="Mirror an article's comments (WordPress post, feed, thread file)"
+    )
+    @app_commands.describe(
+        url="The article, comment feed or thread file URL", channel="The text or forum channel to mirror into"
+    )
     @moderator_only()
-    async def add(self, interaction: discord.Interaction, url: app_commands.Range[str, 1, 2000],
-                  channel: discord.TextChannel | discord.ForumChannel) -> None:
+    async def add(
+        self,
+        interaction: discord.Interaction,
+        url: app_commands.Range[str, 1, 2000],
+        channel: discord.TextChannel | discord.ForumChannel,
+    ) -> None:
         assert interaction.guild is not None
         spec = url.strip()
         if spec.lower().startswith(("http://", "https://")) or "://" in spec:
@@ -290,18 +341,22 @@ class Mirror(commands.GroupCog, group_name="mirror", group_description="Mirror a
                 return
         elif not self.bot.settings.allow_private_urls:
             # A path names a file on the bot's own machine: only an operator who allows local sources may.
-            await interaction.response.send_message("Give an http(s) URL; local thread files need "
-                                                    "ALLOW_PRIVATE_URLS on the bot.", ephemeral=True)
+            await interaction.response.send_message(
+                "Give an http(s) URL; local thread files need ALLOW_PRIVATE_URLS on the bot.", ephemeral=True
+            )
             return
         me = interaction.guild.me
         perms = channel.permissions_for(me)
         needed = ["manage_webhooks", "send_messages_in_threads", "read_message_history"]
-        needed.append("send_messages" if isinstance(channel, discord.ForumChannel) else "create_public_threads")
+        needed.append(
+            "send_messages" if isinstance(channel, discord.ForumChannel) else "create_public_threads"
+        )
         missing = [p for p in needed if not getattr(perms, p)]
         if missing:
             await interaction.response.send_message(
                 f"I need {', '.join(p.replace('_', ' ').title() for p in missing)} in {channel.mention} to mirror there.",
-                ephemeral=True)
+                ephemeral=True,
+            )
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
@@ -309,17 +364,21 @@ class Mirror(commands.GroupCog, group_name="mirror", group_description="Mirror a
         except SourceError as exc:
             await interaction.followup.send(f"I cannot mirror that: {neutralise(exc.reason)}", ephemeral=True)
             return
-        row = await self.bot.store.mirror.add_source(interaction.guild.id, channel.id, source.kind, spec,
-                                                     created_by=interaction.user.id)
+        row = await self.bot.store.mirror.add_source(
+            interaction.guild.id, channel.id, source.kind, spec, created_by=interaction.user.id
+        )
         if row.channel_id != channel.id:
-            await interaction.followup.send(f"That URL is already mirrored as #{row.id} into <#{row.channel_id}>.",
-                                            ephemeral=True)
+            await interaction.followup.send(
+                f"That URL is already mirrored as #{row.id} into <#{row.channel_id}>.", ephemeral=True
+            )
             return
         self._sources[(row.id, row.url)] = source
         self.scheduler.wake()
         await interaction.followup.send(
             f"Mirroring source #{row.id} ({source.kind}) into {channel.mention}; the first sync has started. "
-            "`/mirror list` shows how it goes.", ephemeral=True)
+            "`/mirror list` shows how it goes.",
+            ephemeral=True,
+        )
 
     @app_commands.command(name="list", description="Show the mirrored sources and their status")
     @moderator_only()
@@ -327,8 +386,9 @@ class Mirror(commands.GroupCog, group_name="mirror", group_description="Mirror a
         assert interaction.guild is not None
         rows = await self.bot.store.mirror.sources(interaction.guild.id)
         if not rows:
-            await interaction.response.send_message("Nothing is mirrored here yet; add a source with `/mirror add`.",
-                                                    ephemeral=True)
+            await interaction.response.send_message(
+                "Nothing is mirrored here yet; add a source with `/mirror add`.", ephemeral=True
+            )
             return
         parts = split_message("\n".join(_describe(r) for r in rows), 2000)
         await interaction.response.send_message(parts[0], ephemeral=True, allowed_mentions=NO_PINGS)
@@ -348,7 +408,9 @@ class Mirror(commands.GroupCog, group_name="mirror", group_description="Mirror a
         async with self.engine.lock(row.id):
             await self.bot.store.mirror.remove_source(row.guild_id, row.id)
         self._sources.pop((row.id, row.url), None)
-        await interaction.followup.send(f"Stopped mirroring #{row.id}; its threads stay in Discord.", ephemeral=True)
+        await interaction.followup.send(
+            f"Stopped mirroring #{row.id}; its threads stay in Discord.", ephemeral=True
+        )
 
     @app_commands.command(name="sync", description="Sync a source now (or every source of this server)")
     @app_commands.describe(source="The source number from /mirror list (all when left out)")

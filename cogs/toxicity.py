@@ -25,7 +25,9 @@ class Toxicity(commands.Cog):
     @app_commands.guild_only()
     @app_commands.default_permissions(MODERATOR_PERMISSIONS)
     @moderator_only()
-    async def toxicity(self, interaction: discord.Interaction, text: app_commands.Range[str, 1, 4000]) -> None:
+    async def toxicity(
+        self, interaction: discord.Interaction, text: app_commands.Range[str, 1, 4000]
+    ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         result = await self.bot.scorer.score_one(text)
         if result.top_label is None:
@@ -33,9 +35,13 @@ class Toxicity(commands.Cog):
             return
         settings = await self.bot.store.guilds.get(interaction.guild_id or 0)
         channels = [getattr(interaction.channel, "parent_id", None), interaction.channel_id]
-        verdict = Judge.of(self.bot.settings.thresholds, self.bot.scorer.labels).verdict(result, settings, channels)
+        verdict = Judge.of(self.bot.settings.thresholds, self.bot.scorer.labels).verdict(
+            result, settings, channels
+        )
         report = score_report(result, text, verdict, shadow=settings.shadow_mode)
-        await interaction.followup.send(report, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+        await interaction.followup.send(
+            report, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
 
 
 async def setup(bot: CommentWarden) -> None:

@@ -26,8 +26,12 @@ from bot.factory import create_bot
 
 def settings_from(config: dict[str, Any]) -> Settings:
     return Settings(
-        discord_token=config["token"], database_path=Path(config["database"]), model_type="unbiased",
-        checkpoint=Path(config["checkpoint"]), hf_config_dir=Path(config["config_dir"]), allow_private_urls=True,
+        discord_token=config["token"],
+        database_path=Path(config["database"]),
+        model_type="unbiased",
+        checkpoint=Path(config["checkpoint"]),
+        hf_config_dir=Path(config["config_dir"]),
+        allow_private_urls=True,
         poll_interval=float(config.get("poll_interval", 3600)),
     )
 
@@ -54,8 +58,9 @@ async def run(config: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    )
     asyncio.run(run(json.loads(sys.argv[1])))
 
 

@@ -64,11 +64,17 @@ def test_scan_twice_adds_no_rows(cli_env, capsys):
     source = str(sample_thread())
     assert main(["scan", source]) == 0
     db = cli_env / "cw.db"
-    before = rows(db, "SELECT (SELECT COUNT(*) FROM comments), (SELECT COUNT(*) FROM cases), "
-                      "(SELECT COUNT(*) FROM articles), (SELECT COUNT(*) FROM sources)")
+    before = rows(
+        db,
+        "SELECT (SELECT COUNT(*) FROM comments), (SELECT COUNT(*) FROM cases), "
+        "(SELECT COUNT(*) FROM articles), (SELECT COUNT(*) FROM sources)",
+    )
     assert main(["scan", source]) == 0
-    after = rows(db, "SELECT (SELECT COUNT(*) FROM comments), (SELECT COUNT(*) FROM cases), "
-                     "(SELECT COUNT(*) FROM articles), (SELECT COUNT(*) FROM sources)")
+    after = rows(
+        db,
+        "SELECT (SELECT COUNT(*) FROM comments), (SELECT COUNT(*) FROM cases), "
+        "(SELECT COUNT(*) FROM articles), (SELECT COUNT(*) FROM sources)",
+    )
     assert before == after
     assert ", 0 new cases" in capsys.readouterr().out
 
@@ -124,7 +130,11 @@ def test_unreadable_checkpoint_file_is_one_clear_line(cli_env, capsys, monkeypat
 def test_bad_env_file_value_from_python_m_bot(cli_env):
     (cli_env / ".env").write_text("THRESHOLD_INSULT=lots\n")
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "scan"], cwd=cli_env, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "bot", "scan"],
+        cwd=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert result.returncode == 2
@@ -137,7 +147,9 @@ def test_bad_env_file_value_from_python_m_bot(cli_env):
 def wp_post(wordpress_site):
     """A post with 120 comments on the real WordPress (two REST pages), a few the demo model flags."""
     post = wordpress_site.create_post("Scan me", "<p>An article to scan.</p>")
-    specs = [{"content": f"<p>Reader comment number {i}, thanks.</p>", "author": f"reader{i}"} for i in range(117)]
+    specs = [
+        {"content": f"<p>Reader comment number {i}, thanks.</p>", "author": f"reader{i}"} for i in range(117)
+    ]
     specs.append({"content": "<p>you are an <b>idiot</b></p>", "author": "rude", "parent_index": 3})
     specs.append({"content": "I will hurt you", "author": "menace"})
     specs.append({"content": "held for moderation", "author": "held", "approved": 0})
@@ -152,7 +164,9 @@ def test_scan_a_wordpress_post_url_scores_every_comment(cli_env, capsys, monkeyp
     assert main(["scan", f"{site.url}/?p={post['id']}", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["article"]["title"] == "Scan me"
-    assert len(report["comments"]) == 119  # every approved comment, across both pages; the held one is not public
+    assert (
+        len(report["comments"]) == 119
+    )  # every approved comment, across both pages; the held one is not public
     assert all(c["top_label"] for c in report["comments"])
     flagged = {c["author"] for c in report["comments"] if c["flagged"]}
     assert flagged == {"rude", "menace"}
@@ -189,10 +203,28 @@ def test_a_rescan_keeps_the_evidence_and_partial_coverage_is_marked(cli_env, cap
         assert all(c["coverage"] == 1.0 and not c["partial"] for c in report["comments"])
 
     huge = cli_env / "huge.json"
-    huge.write_text(json.dumps({
-        "article": {"id": "a9", "title": "Long one", "url": None, "author": None, "date": None, "body": ""},
-        "comments": [{"id": "c1", "parent": None, "author": "Verbose", "text": "Quite a calm sentence here. " * 12000}],
-    }))
+    huge.write_text(
+        json.dumps(
+            {
+                "article": {
+                    "id": "a9",
+                    "title": "Long one",
+                    "url": None,
+                    "author": None,
+                    "date": None,
+                    "body": "",
+                },
+                "comments": [
+                    {
+                        "id": "c1",
+                        "parent": None,
+                        "author": "Verbose",
+                        "text": "Quite a calm sentence here. " * 12000,
+                    }
+                ],
+            }
+        )
+    )
     for _ in range(2):
         assert main(["scan", str(huge), "--json"]) == 0
         [row] = json.loads(capsys.readouterr().out)["comments"]

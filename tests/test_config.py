@@ -49,7 +49,11 @@ def test_bad_value_names_the_key_in_one_line(key, value):
 
 def test_credentials_are_parsed_and_never_echoed():
     settings = load_settings(
-        env_file=None, environ={"WORDPRESS_CREDENTIALS": "https://blog.example=admin:abcd efgh ijkl", "DISCORD_TOKEN": "tok.secret.value"}
+        env_file=None,
+        environ={
+            "WORDPRESS_CREDENTIALS": "https://blog.example=admin:abcd efgh ijkl",
+            "DISCORD_TOKEN": "tok.secret.value",
+        },
     )
     assert settings.wordpress_credentials == {"https://blog.example": ("admin", "abcd efgh ijkl")}
     assert "abcd" not in repr(settings) and "tok.secret.value" not in repr(settings)

@@ -91,8 +91,9 @@ async def test_login_ready_guild_and_sync(fake_discord: FakeDiscord, discord_wor
 
 async def test_slash_command_ephemeral_answer(fake_discord: FakeDiscord, discord_world, bot_runner) -> None:
     async with bot_runner(DemoBot()):
-        answer = await fake_discord.invoke_slash("echo", {"text": "hi there"}, user=discord_world.member,
-                                                 channel=discord_world.general)
+        answer = await fake_discord.invoke_slash(
+            "echo", {"text": "hi there"}, user=discord_world.member, channel=discord_world.general
+        )
     assert answer.content == "echo: hi there"
     assert answer.ephemeral
     assert fake_discord.messages(discord_world.general) == []  # ephemeral answers are not in the channel
@@ -102,17 +103,27 @@ async def test_member_option_resolves_and_default_permissions_hide_command(
     fake_discord: FakeDiscord, discord_world, bot_runner
 ) -> None:
     async with bot_runner(DemoBot()):
-        answer = await fake_discord.invoke_slash("whois", {"member": discord_world.moderator},
-                                                 user=discord_world.moderator, channel=discord_world.general)
+        answer = await fake_discord.invoke_slash(
+            "whois",
+            {"member": discord_world.moderator},
+            user=discord_world.moderator,
+            channel=discord_world.general,
+        )
         with pytest.raises(PermissionError):
-            await fake_discord.invoke_slash("whois", {"member": discord_world.moderator},
-                                            user=discord_world.member, channel=discord_world.general)
+            await fake_discord.invoke_slash(
+                "whois",
+                {"member": discord_world.moderator},
+                user=discord_world.member,
+                channel=discord_world.general,
+            )
     assert answer.content == "mod-mia manage_messages=True"
 
 
 async def test_button_click_edits_the_card(fake_discord: FakeDiscord, discord_world, bot_runner) -> None:
     async with bot_runner(DemoBot()):
-        posted = await fake_discord.invoke_slash("card", user=discord_world.moderator, channel=discord_world.review)
+        posted = await fake_discord.invoke_slash(
+            "card", user=discord_world.moderator, channel=discord_world.review
+        )
         card = posted.message
         assert not posted.ephemeral and fake_discord.messages(discord_world.review) == [card]
         clicked = await fake_discord.click_button(card, "demo:approve", user=discord_world.moderator)
@@ -122,7 +133,9 @@ async def test_button_click_edits_the_card(fake_discord: FakeDiscord, discord_wo
 
 async def test_modal_round_trip(fake_discord: FakeDiscord, discord_world, bot_runner) -> None:
     async with bot_runner(DemoBot()):
-        opened = await fake_discord.invoke_slash("report", user=discord_world.member, channel=discord_world.general)
+        opened = await fake_discord.invoke_slash(
+            "report", user=discord_world.member, channel=discord_world.general
+        )
         assert opened.modal is not None and opened.modal["title"] == "Report a comment"
         submitted = await fake_discord.submit_modal(opened, {"demo:reason": "spam link"})
     assert submitted.content == "reported: spam link" and submitted.ephemeral
@@ -132,7 +145,9 @@ async def test_deferred_command_followup_replaces_thinking_and_keeps_file(
     fake_discord: FakeDiscord, discord_world, bot_runner
 ) -> None:
     async with bot_runner(DemoBot()):
-        answer = await fake_discord.invoke_slash("slow", user=discord_world.member, channel=discord_world.general)
+        answer = await fake_discord.invoke_slash(
+            "slow", user=discord_world.member, channel=discord_world.general
+        )
     assert answer.deferred and answer.ephemeral and not answer.message.loading
     assert answer.content == "done slowly"
     assert [(a.filename, a.data) for a in answer.attachments] == [("r.csv", b"id,score\n1,0.9\n")]
@@ -142,7 +157,9 @@ def _seen(bot: DemoBot, content: str) -> bool:
     return any(m.content == content for m in bot.seen)
 
 
-async def test_webhook_posts_into_thread_with_thread_id(fake_discord: FakeDiscord, discord_world, bot_runner) -> None:
+async def test_webhook_posts_into_thread_with_thread_id(
+    fake_discord: FakeDiscord, discord_world, bot_runner
+) -> None:
     async with bot_runner(DemoBot()) as bot:
         channel = bot.get_channel(discord_world.general.id)
         thread = await channel.create_thread(name="Article: hello", type=discord.ChannelType.public_thread)
@@ -157,14 +174,20 @@ async def test_webhook_posts_into_thread_with_thread_id(fake_discord: FakeDiscor
             embeds=[discord.Embed(title="Original comment", url="https://example.org/c/1")],
         )
         await sent.edit(content="first! (edited)")
-        await fake_discord.wait_until(lambda: _seen(bot, "first! (edited)") or any(
-            m.webhook_id and m.channel.id == thread.id for m in bot.seen))
+        await fake_discord.wait_until(
+            lambda: (
+                _seen(bot, "first! (edited)")
+                or any(m.webhook_id and m.channel.id == thread.id for m in bot.seen)
+            )
+        )
     stored = fake_discord.messages(thread.id)
     assert fake_discord.messages(discord_world.general) == []
     assert [m.content for m in stored] == ["first! (edited)"]
     message = stored[0]
     assert message.webhook_id == webhook.id and message.author.bot
-    assert message.author.username == "Alice Commenter" and message.avatar_url == "https://example.org/alice.png"
+    assert (
+        message.author.username == "Alice Commenter" and message.avatar_url == "https://example.org/alice.png"
+    )
     assert message.allowed_mentions == {"parse": []}
     assert message.mention_user_ids == [] and not message.mention_everyone
     assert message.embeds[0]["title"] == "Original comment"
@@ -180,21 +203,30 @@ async def test_forum_post_and_webhook_reply(fake_discord: FakeDiscord, discord_w
         webhook = await forum.create_webhook(name="mirror")
         await webhook.send("a comment", username="Bob", thread=post.thread, wait=True)
     thread = fake_discord.state.channels[post.thread.id]
-    assert thread.type == 11 and thread.parent_id == discord_world.forum.id and thread.applied_tags == [tag.id]
+    assert (
+        thread.type == 11 and thread.parent_id == discord_world.forum.id and thread.applied_tags == [tag.id]
+    )
     assert post.message.id == thread.id
     assert [m.content for m in fake_discord.messages(thread)] == ["excerpt", "a comment"]
 
 
-async def test_channel_message_with_file_and_mentions(fake_discord: FakeDiscord, discord_world, bot_runner) -> None:
+async def test_channel_message_with_file_and_mentions(
+    fake_discord: FakeDiscord, discord_world, bot_runner
+) -> None:
     png = b"\x89PNG\r\n\x1a\nfake"
     async with bot_runner(DemoBot()) as bot:
         channel = bot.get_channel(discord_world.review.id)
-        await channel.send(f"quiet <@{discord_world.member.id}>", allowed_mentions=discord.AllowedMentions.none(),
-                           file=discord.File(io.BytesIO(png), filename="chart.png"))
+        await channel.send(
+            f"quiet <@{discord_world.member.id}>",
+            allowed_mentions=discord.AllowedMentions.none(),
+            file=discord.File(io.BytesIO(png), filename="chart.png"),
+        )
         await channel.send(f"loud <@{discord_world.member.id}>")
     quiet, loud = fake_discord.messages(discord_world.review)
     assert quiet.mention_user_ids == [] and loud.mention_user_ids == [discord_world.member.id]
-    assert [(a.filename, a.data, a.content_type) for a in quiet.attachments] == [("chart.png", png, "image/png")]
+    assert [(a.filename, a.data, a.content_type) for a in quiet.attachments] == [
+        ("chart.png", png, "image/png")
+    ]
 
 
 async def test_moderation_routes_and_audit_log(fake_discord: FakeDiscord, discord_world, bot_runner) -> None:
@@ -246,7 +278,9 @@ async def test_client_paces_itself_from_headers(fake_discord: FakeDiscord, disco
     assert fake_discord.ratelimits.served_429 == 0
 
 
-async def test_global_limit_429_is_retried_by_client(fake_discord: FakeDiscord, discord_world, bot_runner) -> None:
+async def test_global_limit_429_is_retried_by_client(
+    fake_discord: FakeDiscord, discord_world, bot_runner
+) -> None:
     fake_discord.ratelimits.enable(global_limit=(3, 0.3))
     async with bot_runner(DemoBot()) as bot:
         channels = [bot.get_channel(c.id) for c in (discord_world.general, discord_world.review)]
@@ -281,14 +315,17 @@ class QuickReidentifyBot(DemoBot):
 async def test_invalid_session_forces_identify(fake_discord: FakeDiscord, discord_world, bot_runner) -> None:
     async with bot_runner(QuickReidentifyBot()) as bot:
         await fake_discord.gateway.invalidate_sessions()
-        await fake_discord.wait_until(lambda: fake_discord.gateway.identifies == 2 and
-                                      fake_discord.gateway.connected_sessions)
+        await fake_discord.wait_until(
+            lambda: fake_discord.gateway.identifies == 2 and fake_discord.gateway.connected_sessions
+        )
         await fake_discord.send_message(discord_world.general, discord_world.member, "after re-identify")
         await fake_discord.wait_until(lambda: _seen(bot, "after re-identify"))
     assert fake_discord.gateway.resumes == 0
 
 
-async def test_message_content_blanked_without_intent(fake_discord: FakeDiscord, discord_world, bot_runner) -> None:
+async def test_message_content_blanked_without_intent(
+    fake_discord: FakeDiscord, discord_world, bot_runner
+) -> None:
     async with bot_runner(DemoBot(message_content=False)) as bot:
         await fake_discord.send_message(discord_world.general, discord_world.member, "secret words")
         await fake_discord.send_message(discord_world.general, discord_world.member, f"<@{bot.user.id}> hey")
@@ -310,14 +347,17 @@ async def test_member_chunk_on_request(fake_discord: FakeDiscord, discord_world,
     assert fake_discord.gateway.member_requests
 
 
-async def test_second_bot_after_restart_sees_same_state(fake_discord: FakeDiscord, discord_world, bot_runner) -> None:
+async def test_second_bot_after_restart_sees_same_state(
+    fake_discord: FakeDiscord, discord_world, bot_runner
+) -> None:
     async with bot_runner(DemoBot()) as first:
         await first.get_channel(discord_world.general.id).send("before restart")
     ids_before = {c["name"]: c["id"] for c in fake_discord.commands()}
     async with bot_runner(DemoBot()) as second:
         history = [m.content async for m in second.get_channel(discord_world.general.id).history(limit=10)]
-        answer = await fake_discord.invoke_slash("echo", {"text": "again"}, user=discord_world.member,
-                                                 channel=discord_world.general)
+        answer = await fake_discord.invoke_slash(
+            "echo", {"text": "again"}, user=discord_world.member, channel=discord_world.general
+        )
     assert history == ["before restart"] and answer.content == "echo: again"
     assert {c["name"]: c["id"] for c in fake_discord.commands()} == ids_before
     assert fake_discord.gateway.identifies == 2
@@ -325,19 +365,26 @@ async def test_second_bot_after_restart_sees_same_state(fake_discord: FakeDiscor
 
 async def test_double_acknowledgement_is_40060(fake_discord: FakeDiscord, discord_world, bot_runner) -> None:
     async with bot_runner(DemoBot()):
-        answer = await fake_discord.invoke_slash("echo", {"text": "x"}, user=discord_world.member,
-                                                 channel=discord_world.general)
+        answer = await fake_discord.invoke_slash(
+            "echo", {"text": "x"}, user=discord_world.member, channel=discord_world.general
+        )
     url = f"{fake_discord.api_base}/interactions/{answer.id}/{answer.token}/callback?with_response=1"
-    async with aiohttp.ClientSession() as http, http.post(url, json={"type": 4, "data": {"content": "again"}}) as r:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, json={"type": 4, "data": {"content": "again"}}) as r,
+    ):
         assert r.status == 400 and (await r.json())["code"] == 40060
 
 
 async def test_unknown_route_and_bad_token_are_caught(fake_discord: FakeDiscord) -> None:
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{fake_discord.api_base}/guilds/1/emojis",
-                            headers={"Authorization": f"Bot {fake_discord.token}"}) as r:
+        async with http.get(
+            f"{fake_discord.api_base}/guilds/1/emojis", headers={"Authorization": f"Bot {fake_discord.token}"}
+        ) as r:
             assert r.status == 404
-        async with http.get(f"{fake_discord.api_base}/users/@me", headers={"Authorization": "Bot wrong"}) as r:
+        async with http.get(
+            f"{fake_discord.api_base}/users/@me", headers={"Authorization": "Bot wrong"}
+        ) as r:
             assert r.status == 401
     assert fake_discord.problems() == ["unknown route GET /api/v10/guilds/1/emojis"]
     fake_discord.unknown_routes.clear()  # seen and asserted; the fixture would fail the test otherwise
@@ -365,7 +412,9 @@ async def test_thread_from_message_archive_and_unarchive_on_post(
     assert not stored.archived and [m.content for m in fake_discord.messages(stored)] == ["new comment"]
 
 
-async def test_arbitrary_gateway_event_reaches_bot(fake_discord: FakeDiscord, discord_world, bot_runner) -> None:
+async def test_arbitrary_gateway_event_reaches_bot(
+    fake_discord: FakeDiscord, discord_world, bot_runner
+) -> None:
     executions: list[discord.AutoModAction] = []
 
     class AutomodBot(DemoBot):
@@ -373,16 +422,19 @@ async def test_arbitrary_gateway_event_reaches_bot(fake_discord: FakeDiscord, di
             executions.append(execution)
 
     async with bot_runner(AutomodBot()):
-        await fake_discord.dispatch("AUTO_MODERATION_ACTION_EXECUTION", {
-            "guild_id": str(discord_world.guild.id),
-            "action": {"type": 1, "metadata": {}},
-            "rule_id": "1",
-            "rule_trigger_type": 1,
-            "user_id": str(discord_world.member.id),
-            "channel_id": str(discord_world.general.id),
-            "content": "blocked words",
-            "matched_keyword": "blocked",
-            "matched_content": "blocked",
-        })
+        await fake_discord.dispatch(
+            "AUTO_MODERATION_ACTION_EXECUTION",
+            {
+                "guild_id": str(discord_world.guild.id),
+                "action": {"type": 1, "metadata": {}},
+                "rule_id": "1",
+                "rule_trigger_type": 1,
+                "user_id": str(discord_world.member.id),
+                "channel_id": str(discord_world.general.id),
+                "content": "blocked words",
+                "matched_keyword": "blocked",
+                "matched_content": "blocked",
+            },
+        )
         await fake_discord.wait_until(lambda: executions)
     assert executions[0].user_id == discord_world.member.id and executions[0].content == "blocked words"

@@ -32,7 +32,9 @@ CORPUS: list[dict[str, Any]] = json.loads((HOSTILE / "corpus.json").read_text(en
 
 PING = re.compile(r"@(everyone|here)", re.IGNORECASE)
 RAW_MENTION = re.compile(r"<(@[!&]?\d+|#\d+|/[\w\- ]+:\d+)>")
-ACTIVE = re.compile(r"<\s*/?\s*(script|iframe|object|embed|svg|style|img)\b|javascript:|\bon[a-z]+\s*=", re.IGNORECASE)
+ACTIVE = re.compile(
+    r"<\s*/?\s*(script|iframe|object|embed|svg|style|img)\b|javascript:|\bon[a-z]+\s*=", re.IGNORECASE
+)
 BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 LITERAL = frozenset(c["id"] for c in CORPUS if c.get("literal_markup"))
 PADDING = 10  # neutral comments added to the thread file so the backfill packs short comments together
@@ -40,8 +42,12 @@ PADDING = 10  # neutral comments added to the thread file so the backfill packs 
 
 @pytest.fixture
 def settings(tmp_path: Path, detoxify_checkpoint: Any) -> Settings:
-    return Settings(database_path=tmp_path / "cw.db", allow_private_urls=True, poll_interval=3600,
-                    **detoxify_checkpoint.settings_kwargs())
+    return Settings(
+        database_path=tmp_path / "cw.db",
+        allow_private_urls=True,
+        poll_interval=3600,
+        **detoxify_checkpoint.settings_kwargs(),
+    )
 
 
 async def settled(bot: Any, guild_id: int) -> bool:
@@ -50,8 +56,12 @@ async def settled(bot: Any, guild_id: int) -> bool:
 
 
 def placeholders(world: Any) -> dict[str, str]:
-    return {"{member}": str(world.member.user.id), "{moderator}": str(world.moderator.user.id),
-            "{moderator_role}": str(world.moderator_role.id), "{general}": str(world.general.id)}
+    return {
+        "{member}": str(world.member.user.id),
+        "{moderator}": str(world.moderator.user.id),
+        "{moderator_role}": str(world.moderator_role.id),
+        "{general}": str(world.general.id),
+    }
 
 
 def case_text(case: dict[str, Any], world: Any) -> str:
@@ -80,7 +90,9 @@ def strings(value: Any) -> Iterator[str]:
             yield from strings(item)
 
 
-def assert_harmless(fake: FakeDiscord, channel: Channel, literal: frozenset[str] = frozenset()) -> list[Message]:
+def assert_harmless(
+    fake: FakeDiscord, channel: Channel, literal: frozenset[str] = frozenset()
+) -> list[Message]:
     """Nobody pinged, no mention syntax, no active content, no bidi controls in anything posted there.
 
     `literal`: comments whose text is markup the reader saw as text on the site (exempt from the markup check).
@@ -93,8 +105,11 @@ def assert_harmless(fake: FakeDiscord, channel: Channel, literal: frozenset[str]
         assert not message.allowed_mentions.get("users") and not message.allowed_mentions.get("roles")
         assert not (message.mention_everyone or message.mention_user_ids or message.mention_role_ids), message
         for embed in [None, *message.embeds]:
-            texts = [message.content, message.author.username, *strings(message.components)] if embed is None \
+            texts = (
+                [message.content, message.author.username, *strings(message.components)]
+                if embed is None
                 else list(strings(embed))
+            )
             marker = render.parse_marker((embed or {}).get("footer", {}).get("text"))
             for text in texts:
                 assert not PING.search(text), text[:300]
@@ -151,26 +166,54 @@ def check_case(case: dict[str, Any], shown: dict[str, Any], *, threaded: bool) -
 
 def thread_document(world: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     cases = [c for c in CORPUS if not c.get("html_only")]
-    comments = [{"id": c["id"], "parent": c.get("reply_to"), "author": c["author"],
-                 "date": f"2026-01-02T11:{i:02d}:00Z", "text": case_text(c, world), "url": None, "avatar_url": None}
-                for i, c in enumerate(cases)]
-    comments += [{"id": f"pad{i}", "parent": None, "author": f"Reader {i}", "date": f"2026-01-02T12:{i:02d}:00Z",
-                  "text": f"hello nice article {i}", "url": None, "avatar_url": None} for i in range(PADDING)]
-    document = {"article": {"id": "hostile", "title": "Hostile @everyone <@&1> \u202etitle", "author": "@here",
-                            "url": "https://news.example/hostile", "body": "```\n@everyone\n```"},
-                "comments": comments}
+    comments = [
+        {
+            "id": c["id"],
+            "parent": c.get("reply_to"),
+            "author": c["author"],
+            "date": f"2026-01-02T11:{i:02d}:00Z",
+            "text": case_text(c, world),
+            "url": None,
+            "avatar_url": None,
+        }
+        for i, c in enumerate(cases)
+    ]
+    comments += [
+        {
+            "id": f"pad{i}",
+            "parent": None,
+            "author": f"Reader {i}",
+            "date": f"2026-01-02T12:{i:02d}:00Z",
+            "text": f"hello nice article {i}",
+            "url": None,
+            "avatar_url": None,
+        }
+        for i in range(PADDING)
+    ]
+    document = {
+        "article": {
+            "id": "hostile",
+            "title": "Hostile @everyone <@&1> \u202etitle",
+            "author": "@here",
+            "url": "https://news.example/hostile",
+            "body": "```\n@everyone\n```",
+        },
+        "comments": comments,
+    }
     return document, cases
 
 
 async def test_corpus_mirrored_from_a_thread_file_safely(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path) -> None:
+    fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path
+) -> None:
     w = discord_world
     document, cases = thread_document(w)
     path = tmp_path / "hostile.json"
     path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
     async with bot_runner(make_bot(settings)) as bot:
-        added = await fake_discord.invoke_slash("mirror add", {"url": str(path), "channel": w.forum},
-                                                user=w.moderator, channel=w.general)
+        added = await fake_discord.invoke_slash(
+            "mirror add", {"url": str(path), "channel": w.forum}, user=w.moderator, channel=w.general
+        )
         assert "Mirroring source #" in added.content, added.content
         thread = await wait_mirrored(fake_discord, len(document["comments"]), w.forum, within=60)
         await wait_for(lambda: settled(bot, w.guild.id))
@@ -181,8 +224,9 @@ async def test_corpus_mirrored_from_a_thread_file_safely(
         assert any(len(m.embeds) > 1 for m in fake_discord.messages(thread))  # the backfill packed some
         for case in cases:
             check_case(case, shown[case["id"]], threaded=True)
-        rows = await bot.store.db.fetchall("SELECT external_id, scores, scored_hash = content_hash AS fresh "
-                                           "FROM comments")
+        rows = await bot.store.db.fetchall(
+            "SELECT external_id, scores, scored_hash = content_hash AS fresh FROM comments"
+        )
         assert len(rows) == len(document["comments"])
         assert all(r["scores"] and r["fresh"] for r in rows)  # every one scored, the 1 MB one included
 
@@ -192,21 +236,26 @@ def rss(title: str, items: list[tuple[str, str, str]]) -> bytes:
     entries = "".join(
         f"<item><title>By: {escape(author)}</title><link>https://news.example/feed-article#{guid}</link>"
         f"<dc:creator>{escape(author)}</dc:creator><pubDate>Tue, 10 Mar 2026 09:{i:02d}:00 +0000</pubDate>"
-        f"<guid isPermaLink=\"false\">{escape(guid)}</guid><description>{escape(body)}</description></item>\n"
+        f'<guid isPermaLink="false">{escape(guid)}</guid><description>{escape(body)}</description></item>\n'
         for i, (guid, author, body) in enumerate(items)
     )
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" '
-            f'xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>{escape(title)}</title>'
-            f"<link>https://news.example/feed-article</link><description>d</description>\n{entries}"
-            "</channel></rss>\n").encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" '
+        f'xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>{escape(title)}</title>'
+        f"<link>https://news.example/feed-article</link><description>d</description>\n{entries}"
+        "</channel></rss>\n"
+    ).encode()
 
 
 async def test_corpus_mirrored_from_a_feed_and_parser_attacks_refused(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings) -> None:
+    fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings
+) -> None:
     w = discord_world
     cases = [c for c in CORPUS if not c.get("file_only")]
     bodies = {
-        "hostile": rss("Comments on: @everyone \u202ereversed", [(c["id"], c["author"], case_html(c, w)) for c in cases]),
+        "hostile": rss(
+            "Comments on: @everyone \u202ereversed", [(c["id"], c["author"], case_html(c, w)) for c in cases]
+        ),
         "utf8": (HOSTILE / "invalid-utf8.xml").read_bytes(),
         "xxe": (HOSTILE / "xxe.xml").read_bytes(),
         "laughs": (DATA / "feeds" / "billion-laughs.xml").read_bytes(),
@@ -219,12 +268,18 @@ async def test_corpus_mirrored_from_a_feed_and_parser_attacks_refused(
     app.router.add_get("/{name}/feed", feed)
     async with serving(app) as base, bot_runner(make_bot(settings)) as bot:
         for name in bodies:
-            added = await fake_discord.invoke_slash("mirror add", {"url": f"{base}/{name}/feed", "channel": w.general},
-                                                    user=w.moderator, channel=w.general)
+            added = await fake_discord.invoke_slash(
+                "mirror add",
+                {"url": f"{base}/{name}/feed", "channel": w.general},
+                user=w.moderator,
+                channel=w.general,
+            )
             assert "Mirroring source #" in added.followups[-1].content, added.followups[-1].content
 
         await wait_for(lambda: settled(bot, w.guild.id))
-        await fake_discord.wait_until(lambda: len(fake_discord.state.threads_of(w.general.id)) == 2, within=30)
+        await fake_discord.wait_until(
+            lambda: len(fake_discord.state.threads_of(w.general.id)) == 2, within=30
+        )
         threads = {t.name: t for t in fake_discord.state.threads_of(w.general.id)}
         hostile = next(t for name, t in threads.items() if "reversed" in name)
         await wait_mirrored(fake_discord, len(cases), w.general, within=30)
@@ -247,13 +302,21 @@ async def test_corpus_mirrored_from_a_feed_and_parser_attacks_refused(
         for name in ("xxe", "laughs"):
             assert "failing" in lines[name] and "XML entities" in lines[name], lines[name]
         assert "✅ ok" in lines["hostile"] and "✅ ok" in lines["utf8"]
-        assert len(fake_discord.state.threads_of(w.general.id)) == 2  # nothing was posted for the refused feeds
-        assert "root:" not in json.dumps([m.embeds for t in threads.values() for m in fake_discord.messages(t)])
+        assert (
+            len(fake_discord.state.threads_of(w.general.id)) == 2
+        )  # nothing was posted for the refused feeds
+        assert "root:" not in json.dumps(
+            [m.embeds for t in threads.values() for m in fake_discord.messages(t)]
+        )
 
 
 async def test_review_cards_for_hostile_member_messages_ping_nobody(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings,
-        detoxify_checkpoint: Any) -> None:
+    fake_discord: FakeDiscord,
+    discord_world: Any,
+    bot_runner: Any,
+    settings: Settings,
+    detoxify_checkpoint: Any,
+) -> None:
     w = discord_world
     cases = [c for c in CORPUS if not c.get("html_only") and not c.get("file_only")]
     async with bot_runner(make_bot(replace(settings, allow_private_urls=False))) as bot:
@@ -264,7 +327,9 @@ async def test_review_cards_for_hostile_member_messages_ping_nobody(
             text = case_text(case, w)[:1800] + f" {detoxify_checkpoint.toxic_word}"
             sent.append(await fake_discord.send_message(w.general, author, text))
         cards = await fake_discord.wait_until(
-            lambda: len(m := [x for x in fake_discord.messages(w.review) if x.embeds]) >= len(cases) and m, within=30)
+            lambda: len(m := [x for x in fake_discord.messages(w.review) if x.embeds]) >= len(cases) and m,
+            within=30,
+        )
         assert len(cards) == len(cases)
         assert_harmless(fake_discord, w.review)
         by_link = {}

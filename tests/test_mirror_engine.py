@@ -33,7 +33,9 @@ from bot.sources.base import Article, Comment, SourceError, Thread
 from bot.store import SourceRow, Store, StoreError
 from bot.textsafety import safe_display_name
 
-ARTICLE = Article("a1", "An article", "https://site.example/a1", "Ed", datetime(2026, 1, 2, tzinfo=UTC), "Excerpt")
+ARTICLE = Article(
+    "a1", "An article", "https://site.example/a1", "Ed", datetime(2026, 1, 2, tzinfo=UTC), "Excerpt"
+)
 JUMP = re.compile(r"\[jump to it\]\(https://discord\.com/channels/\d+/\d+/(\d+)\)")
 
 
@@ -63,7 +65,9 @@ class MemoryPublisher:
         self.next_id += 1
         return self.next_id
 
-    async def ensure_thread(self, source: SourceRow, article: Article, card: EmbedSpec, thread_id: int | None) -> ThreadRef:
+    async def ensure_thread(
+        self, source: SourceRow, article: Article, card: EmbedSpec, thread_id: int | None
+    ) -> ThreadRef:
         if thread_id is not None:
             if thread_id not in self.threads:
                 raise ThreadGone(f"thread {thread_id} was deleted")
@@ -74,8 +78,14 @@ class MemoryPublisher:
         return ref
 
     async def find_thread(self, source: SourceRow, article: Article, marker: str) -> ThreadRef | None:
-        return next((ref for thread_id, ref in self.threads.items()
-                     if self.cards.get(thread_id) == (source.channel_id, marker)), None)
+        return next(
+            (
+                ref
+                for thread_id, ref in self.threads.items()
+                if self.cards.get(thread_id) == (source.channel_id, marker)
+            ),
+            None,
+        )
 
     async def post(self, source: SourceRow, thread_id: int, message: OutgoingMessage) -> int:
         if self.hold is not None:
@@ -88,7 +98,9 @@ class MemoryPublisher:
     def find(self, message_id: int) -> Posted:
         return next(m for m in self.messages if m.id == message_id)
 
-    async def edit(self, source: SourceRow, thread_id: int, message_id: int, embeds: tuple[EmbedSpec, ...]) -> None:
+    async def edit(
+        self, source: SourceRow, thread_id: int, message_id: int, embeds: tuple[EmbedSpec, ...]
+    ) -> None:
         message = self.find(message_id)
         if message.deleted:
             raise MessageGone(message_id)
@@ -126,8 +138,16 @@ class FakeScorer:
 
     async def score(self, texts: list[str]) -> list[TextScore]:
         self.seen.extend(texts)
-        return [TextScore({"toxicity": 0.9 if "toxicword" in t else 0.01, "insult": 0.0},
-                          "toxicity", 0.9 if "toxicword" in t else 0.01, t[:40], None) for t in texts]
+        return [
+            TextScore(
+                {"toxicity": 0.9 if "toxicword" in t else 0.01, "insult": 0.0},
+                "toxicity",
+                0.9 if "toxicword" in t else 0.01,
+                t[:40],
+                None,
+            )
+            for t in texts
+        ]
 
 
 class FakeSource:
@@ -146,9 +166,15 @@ class FakeSource:
 
 
 def comment(n: int, parent: int | None = None, text: str | None = None, author: str | None = None) -> Comment:
-    return Comment(str(n), str(parent) if parent is not None else None, author or f"Reader {n % 7}",
-                   datetime(2026, 1, 2, tzinfo=UTC) + timedelta(minutes=n), text or f"comment number {n}",
-                   f"https://site.example/a1#c{n}", f"https://avatars.example/{n % 7}.png")
+    return Comment(
+        str(n),
+        str(parent) if parent is not None else None,
+        author or f"Reader {n % 7}",
+        datetime(2026, 1, 2, tzinfo=UTC) + timedelta(minutes=n),
+        text or f"comment number {n}",
+        f"https://site.example/a1#c{n}",
+        f"https://avatars.example/{n % 7}.png",
+    )
 
 
 def discussion(count: int) -> list[Comment]:
@@ -347,8 +373,9 @@ async def test_moderator_removal_sticks_and_keeps_packed_neighbours(rig: Rig) ->
     # An edit on the site later does not bring it back.
     rig.set_comments([*comments[:3], replace(comments[3], text="edited"), *comments[4:]])
     await engine.sync(rig.row)
-    assert {render.parse_marker(e.footer).external_id: e.description for e in message.embeds}["4"] == \
-        render.REMOVED_BY_MODERATOR  # type: ignore[union-attr]
+    assert {render.parse_marker(e.footer).external_id: e.description for e in message.embeds}[
+        "4"
+    ] == render.REMOVED_BY_MODERATOR  # type: ignore[union-attr]
     assert not await engine.remove_comment(stored["4"].id)
 
 
@@ -377,7 +404,9 @@ async def test_deleted_thread_is_recreated_and_refilled(rig: Rig) -> None:
     assert len(in_new) == 2
 
 
-async def test_thread_made_but_not_recorded_before_a_crash_is_adopted(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_thread_made_but_not_recorded_before_a_crash_is_adopted(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Discord made the thread, the process died before the database had its id: the restart adopts it."""
     comments = [comment(1), comment(2, 1)]
     rig.set_comments(comments)
@@ -408,15 +437,18 @@ async def test_a_thread_of_another_source_is_never_adopted(rig: Rig) -> None:
     assert second.thread_id != first.thread_id and len(rig.publisher.threads) == 2
 
 
-async def test_crash_between_post_and_record_is_adopted_not_duplicated(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_crash_between_post_and_record_is_adopted_not_duplicated(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The post reached Discord, the process died before the commit: resume finds the marker."""
     comments = discussion(60)
     rig.set_comments(comments)
     real = rig.store.mirror.record_mirrored
     calls = 0
 
-    async def dies_on_the_eighth(article_id: int, external_ids: list[str], message_ids: list[int], *,
-                                 held: bool = False) -> None:
+    async def dies_on_the_eighth(
+        article_id: int, external_ids: list[str], message_ids: list[int], *, held: bool = False
+    ) -> None:
         nonlocal calls  # comments recorded: the transaction that records the eighth fails
         before, calls = calls, calls + len(external_ids)
         if before < 8 <= calls:
@@ -438,7 +470,9 @@ async def test_crash_between_post_and_record_is_adopted_not_duplicated(rig: Rig,
     assert sorted(e.comment.external_id for e in rig.events) == sorted(c.external_id for c in comments)
 
 
-async def test_partly_posted_long_comment_is_reposted_whole(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_partly_posted_long_comment_is_reposted_whole(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     long = comment(2, text=" ".join(f"w{i}" for i in range(3000)))
     comments = [comment(1), long, comment(3)]
     rig.set_comments(comments)
@@ -519,6 +553,7 @@ async def test_scheduler_keeps_polling_healthy_sources_while_one_fails(rig: Rig)
     scheduler = MirrorScheduler(rig.store, engine, interval=60, tick=0.05)
     scheduler.start()
     try:
+
         async def settled() -> bool:
             rows = {r.id: r for r in await rig.store.mirror.sources()}
             return rows[rig.row.id].status == "ok" and rows[broken.id].status == "failing"
@@ -535,9 +570,12 @@ async def test_scheduler_keeps_polling_healthy_sources_while_one_fails(rig: Rig)
     assert bad.status == "failing" and bad.failures == 1 and "HTTP 503" in (bad.last_error or "")
     good = rows[rig.row.id]
     assert good.status == "ok" and good.last_error is None
+
     def gap(row: SourceRow) -> float:
         assert row.next_poll_at and row.last_polled_at
-        return (datetime.fromisoformat(row.next_poll_at) - datetime.fromisoformat(row.last_polled_at)).total_seconds()
+        return (
+            datetime.fromisoformat(row.next_poll_at) - datetime.fromisoformat(row.last_polled_at)
+        ).total_seconds()
 
     assert 59 <= gap(good) <= 61  # healthy: the interval
     assert 59 <= gap(bad) <= 121  # one failure: backed off into [interval, 2 × interval]

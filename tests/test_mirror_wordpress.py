@@ -37,11 +37,14 @@ def comment_specs() -> list[dict[str, Any]]:
     """Top-level comments with replies two levels deep, HTML, unicode, and one that tries to ping."""
     specs: list[dict[str, Any]] = []
     for i in range(COUNT):
-        text = f"<p>Comment <strong>{i}</strong> about the <a href=\"https://site.example/x\">article</a>.</p>"
+        text = f'<p>Comment <strong>{i}</strong> about the <a href="https://site.example/x">article</a>.</p>'
         if i % 10 == 3:
             text = f"<p>Ünïcödé {i}: 漢字, emoji 🌱, עברית, and a\nline break</p>"
-        spec: dict[str, Any] = {"content": text, "author": f"Reader {i % 13}",
-                                "date_gmt": f"2026-01-02 {10 + i // 60:02d}:{i % 60:02d}:00"}
+        spec: dict[str, Any] = {
+            "content": text,
+            "author": f"Reader {i % 13}",
+            "date_gmt": f"2026-01-02 {10 + i // 60:02d}:{i % 60:02d}:00",
+        }
         if i % 4 == 1:
             spec["parent_index"] = i - 1
         elif i % 4 == 2:
@@ -53,8 +56,14 @@ def comment_specs() -> list[dict[str, Any]]:
 
 
 def expected(ids: list[int], specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"id": str(ids[i]), "parent": str(ids[s["parent_index"]]) if "parent_index" in s else None,
-             "author": s["author"]} for i, s in enumerate(specs)]
+    return [
+        {
+            "id": str(ids[i]),
+            "parent": str(ids[s["parent_index"]]) if "parent_index" in s else None,
+            "author": s["author"],
+        }
+        for i, s in enumerate(specs)
+    ]
 
 
 async def wait_for(condition: Any, within: float = 30.0) -> Any:
@@ -69,11 +78,22 @@ async def wait_for(condition: Any, within: float = 30.0) -> Any:
 
 
 async def test_big_wordpress_thread_survives_crashes_edits_and_deletes(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, wordpress_site: Any, tmp_path: Path,
-        detoxify_checkpoint: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_discord: FakeDiscord,
+    discord_world: Any,
+    bot_runner: Any,
+    wordpress_site: Any,
+    tmp_path: Path,
+    detoxify_checkpoint: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     w, wp = discord_world, wordpress_site
-    settings = Settings(database_path=tmp_path / "cw.db", allow_private_urls=True, poll_interval=3600,
-                        wordpress_credentials=wp.credentials, **detoxify_checkpoint.settings_kwargs())
+    settings = Settings(
+        database_path=tmp_path / "cw.db",
+        allow_private_urls=True,
+        poll_interval=3600,
+        wordpress_credentials=wp.credentials,
+        **detoxify_checkpoint.settings_kwargs(),
+    )
     post = await asyncio.to_thread(wp.create_post, "A much discussed article", "<p>Body</p>")
     specs = comment_specs()
     ids = await asyncio.to_thread(wp.create_comments, post["id"], specs)
@@ -83,8 +103,14 @@ async def test_big_wordpress_thread_survives_crashes_edits_and_deletes(
     real_record = MirrorStore.record_mirrored
     calls = 0
 
-    async def disk_full_once(self: MirrorStore, article_id: int, external_ids: list[str],
-                             message_ids: list[int], *, held: bool = False) -> None:
+    async def disk_full_once(
+        self: MirrorStore,
+        article_id: int,
+        external_ids: list[str],
+        message_ids: list[int],
+        *,
+        held: bool = False,
+    ) -> None:
         nonlocal calls  # comments recorded: the transaction that records the sixth fails
         before, calls = calls, calls + len(external_ids)
         if before < 6 <= calls:
@@ -93,8 +119,9 @@ async def test_big_wordpress_thread_survives_crashes_edits_and_deletes(
 
     monkeypatch.setattr(MirrorStore, "record_mirrored", disk_full_once)
     async with bot_runner(make_bot(settings)) as bot:
-        added = await fake_discord.invoke_slash("mirror add", {"url": post["link"], "channel": w.forum},
-                                                user=w.moderator, channel=w.general)
+        added = await fake_discord.invoke_slash(
+            "mirror add", {"url": post["link"], "channel": w.forum}, user=w.moderator, channel=w.general
+        )
         assert "(wordpress)" in added.followups[-1].content, added.followups[-1].content
         failing = await wait_for(lambda: _failing(bot.store))
         assert "disk is full" in failing.last_error
@@ -119,22 +146,30 @@ async def test_big_wordpress_thread_survives_crashes_edits_and_deletes(
         await wait_mirrored(fake_discord, COUNT, w.forum, within=60)
         assert_thread_shows(fake_discord, thread, comments)
         assert_nobody_pinged(fake_discord, thread)
-        ever = [m for m in fake_discord.state.message_index.values()
-                if m.channel_id == thread.id and m.webhook_id is not None]
+        ever = [
+            m
+            for m in fake_discord.state.message_index.values()
+            if m.channel_id == thread.id and m.webhook_id is not None
+        ]
         assert all(not m.deleted for m in ever), "a webhook message was posted twice and cleaned up"
         # Discord shows the last post a moment before the bot has recorded it.
         stored = await wait_for(lambda: _all_recorded(bot.store))
         assert len(stored) == COUNT and all(s.scored_hash == s.content_hash for s in stored.values())
         shown = {cid: embed for cid, _, embed, _ in mirrored(fake_discord, thread)}
         assert "Ünïcödé 3: 漢字, emoji 🌱, עברית" in shown[str(ids[3])]["description"]
-        assert "**7**" not in shown[str(ids[7])]["description"] and "@\u200beveryone" in shown[str(ids[7])]["description"]
+        assert (
+            "**7**" not in shown[str(ids[7])]["description"]
+            and "@\u200beveryone" in shown[str(ids[7])]["description"]
+        )
         assert "**0**" in shown[str(ids[0])]["description"]  # <strong> became markdown
 
         # 4. On the site: one comment edited, one deleted, one held; then /mirror sync.
         await asyncio.to_thread(wp.edit_comment, ids[20], "<p>Edited on the site, now <em>better</em>.</p>")
         await asyncio.to_thread(wp.delete_comment, ids[30])
         await asyncio.to_thread(wp.set_comment_status, ids[40], "hold")
-        sync = await fake_discord.invoke_slash("mirror sync", {"source": 1}, user=w.moderator, channel=w.general)
+        sync = await fake_discord.invoke_slash(
+            "mirror sync", {"source": 1}, user=w.moderator, channel=w.general
+        )
         assert "0 new, 1 edited, 2 removed" in sync.followups[-1].content, sync.followups[-1].content
         shown = {cid: (embed, message) for cid, _, embed, message in mirrored(fake_discord, thread)}
         assert "Edited on the site, now *better*." in shown[str(ids[20])][0]["description"]
@@ -147,12 +182,16 @@ async def test_big_wordpress_thread_survives_crashes_edits_and_deletes(
         # 5. A moderator removes a comment in Discord and on the site (what the moderation cog's Remove does).
         target = stored[str(ids[50])]
         assert await bot.get_cog("Mirror").engine.remove_comment(target.id)
-        result = await hold_on_site(settings, bot.store, await bot.store.mirror.comment_row(target.id), "hold")
+        result = await hold_on_site(
+            settings, bot.store, await bot.store.mirror.comment_row(target.id), "hold"
+        )
         assert result.done, result.message
         assert await asyncio.to_thread(wp.comment_status, ids[50]) == "unapproved"
         shown = {cid: embed for cid, _, embed, _ in mirrored(fake_discord, thread)}
         assert shown[str(ids[50])]["description"] == render.REMOVED_BY_MODERATOR
-        sync = await fake_discord.invoke_slash("mirror sync", {"source": 1}, user=w.moderator, channel=w.general)
+        sync = await fake_discord.invoke_slash(
+            "mirror sync", {"source": 1}, user=w.moderator, channel=w.general
+        )
         assert "0 new, 0 edited, 0 removed" in sync.followups[-1].content
         shown = {cid: embed for cid, _, embed, _ in mirrored(fake_discord, thread)}
         assert shown[str(ids[50])]["description"] == render.REMOVED_BY_MODERATOR
@@ -171,8 +210,9 @@ async def _failing(store: Store) -> Any:
 async def test_write_back_holds_and_trashes_on_the_site(wordpress_site: Any, tmp_path: Path) -> None:
     wp = wordpress_site
     post = await asyncio.to_thread(wp.create_post, "Write-back article")
-    held, trashed = await asyncio.to_thread(wp.create_comments, post["id"],
-                                            [{"content": "hold me"}, {"content": "trash me"}])
+    held, trashed = await asyncio.to_thread(
+        wp.create_comments, post["id"], [{"content": "hold me"}, {"content": "trash me"}]
+    )
     store = await Store.open(tmp_path / "wb.db")
     try:
         source = await store.mirror.add_source(1, 2, "wordpress", post["link"])
@@ -181,8 +221,10 @@ async def test_write_back_holds_and_trashes_on_the_site(wordpress_site: Any, tmp
         score = TextScore({"toxicity": 0.1}, "toxicity", 0.1, "", None)
         base = Comment("0", None, "Reader", datetime(2026, 1, 2, tzinfo=UTC), "text")
         article_id = await store.mirror.upsert_article(source.id, article)
-        await store.mirror.save_scored(article_id, [(replace(base, external_id=str(held)), score),
-                                                    (replace(base, external_id=str(trashed)), score)])
+        await store.mirror.save_scored(
+            article_id,
+            [(replace(base, external_id=str(held)), score), (replace(base, external_id=str(trashed)), score)],
+        )
         feed_article = await store.mirror.upsert_article(feed.id, article)
         await store.mirror.save_scored(feed_article, [(replace(base, external_id=str(held)), score)])
         rows = await store.mirror.mirror_comments(article_id)
@@ -204,7 +246,9 @@ async def test_write_back_holds_and_trashes_on_the_site(wordpress_site: Any, tmp
         assert result.done and result.site_status == "trash", result
         assert await asyncio.to_thread(wp.comment_status, trashed) == "trash"
 
-        wrong = Settings(allow_private_urls=True, wordpress_credentials={wp.origin: (wp.admin_user, "wrong pw")})
+        wrong = Settings(
+            allow_private_urls=True, wordpress_credentials={wp.origin: (wp.admin_user, "wrong pw")}
+        )
         result = await hold_on_site(wrong, store, rows[str(held)], "trash")
         assert not result.done and "Discord only" in result.message
         assert await asyncio.to_thread(wp.comment_status, held) == "unapproved"

@@ -46,7 +46,9 @@ async def review_on(bot, world) -> None:
 
 async def wait_card(fake: FakeDiscord, world, count: int = 1) -> Message:
     """The `count`-th review card, once posted."""
-    cards = await fake.wait_until(lambda: [m for m in fake.messages(world.review) if m.embeds][count - 1:] or None)
+    cards = await fake.wait_until(
+        lambda: [m for m in fake.messages(world.review) if m.embeds][count - 1 :] or None
+    )
     return cards[0]
 
 
@@ -63,13 +65,25 @@ def custom_id(world, case_number: int, decision: str) -> str:
 
 
 def button_states(card: Message) -> dict[str, bool]:
-    return {b["custom_id"].rsplit(":", 1)[1]: b.get("disabled", False)
-            for row in card.components for b in row["components"]}
+    return {
+        b["custom_id"].rsplit(":", 1)[1]: b.get("disabled", False)
+        for row in card.components
+        for b in row["components"]
+    }
 
 
-async def decide(fake: FakeDiscord, world, card: Message, case_number: int, decision: str, fields: dict[str, str],
-                 user=None):
-    clicked = await fake.click_button(card, custom_id(world, case_number, decision), user=user or world.moderator)
+async def decide(
+    fake: FakeDiscord,
+    world,
+    card: Message,
+    case_number: int,
+    decision: str,
+    fields: dict[str, str],
+    user=None,
+):
+    clicked = await fake.click_button(
+        card, custom_id(world, case_number, decision), user=user or world.moderator
+    )
     assert clicked.modal is not None, clicked.content
     return await fake.submit_modal(clicked, fields, user=user or world.moderator)
 
@@ -82,7 +96,8 @@ def live_card(fake: FakeDiscord, world, card: Message) -> Message:
 
 
 async def test_flagged_message_gets_an_explained_card_and_remove_deletes_it(
-        fake_discord, discord_world, bot_runner, settings, toxic):
+    fake_discord, discord_world, bot_runner, settings, toxic
+):
     w = discord_world
     async with bot_runner(make_bot(settings)) as bot:
         await review_on(bot, w)
@@ -98,7 +113,13 @@ async def test_flagged_message_gets_an_explained_card_and_remove_deletes_it(
         assert "threshold" in field(card, "Why")
         assert "█" in field(card, "Scores")
         assert card.mention_everyone is False and not card.mention_user_ids
-        assert button_states(card) == {"approve": False, "remove": False, "warn": False, "timeout": False, "ban": False}
+        assert button_states(card) == {
+            "approve": False,
+            "remove": False,
+            "warn": False,
+            "timeout": False,
+            "ban": False,
+        }
 
         stale = copy.deepcopy(card)  # what a second moderator's client still shows
         second = await fake_discord.click_button(card, custom_id(w, 1, "approve"), user=w.owner)
@@ -133,7 +154,8 @@ async def test_approve_logs_a_false_positive(fake_discord, discord_world, bot_ru
 
 
 async def test_timeout_button_times_the_member_out_for_the_given_duration(
-        fake_discord, discord_world, bot_runner, settings, toxic):
+    fake_discord, discord_world, bot_runner, settings, toxic
+):
     w = discord_world
     async with bot_runner(make_bot(settings)) as bot:
         await review_on(bot, w)
@@ -155,7 +177,9 @@ async def test_timeout_button_times_the_member_out_for_the_given_duration(
         assert await bot.store.cases.count(w.guild.id, CaseFilter(action="timeout")) == 1
 
 
-async def test_bad_duration_is_refused_and_the_card_stays_open(fake_discord, discord_world, bot_runner, settings, toxic):
+async def test_bad_duration_is_refused_and_the_card_stays_open(
+    fake_discord, discord_world, bot_runner, settings, toxic
+):
     w = discord_world
     async with bot_runner(make_bot(settings)) as bot:
         await review_on(bot, w)
@@ -179,20 +203,26 @@ async def test_ban_button_bans(fake_discord, discord_world, bot_runner, settings
 
 
 async def test_warn_adds_points_and_crossing_the_limit_times_out(
-        fake_discord, discord_world, bot_runner, settings, toxic):
+    fake_discord, discord_world, bot_runner, settings, toxic
+):
     w = discord_world
     async with bot_runner(make_bot(settings)) as bot:
         await review_on(bot, w)
-        await bot.store.guilds.update(w.guild.id, warn_point_limit=3, warn_timeout_minutes=30, shadow_mode=False)
-        answer = await fake_discord.invoke_slash("warn", {"member": w.member, "reason": "first", "points": 1},
-                                                 user=w.moderator, channel=w.general)
+        await bot.store.guilds.update(
+            w.guild.id, warn_point_limit=3, warn_timeout_minutes=30, shadow_mode=False
+        )
+        answer = await fake_discord.invoke_slash(
+            "warn", {"member": w.member, "reason": "first", "points": 1}, user=w.moderator, channel=w.general
+        )
         assert "active points: 1" in answer.content
         member = fake_discord.state.guilds[w.guild.id].members[w.member.user.id]
         assert member.communication_disabled_until is None
 
         await fake_discord.send_message(w.general, w.member, toxic)
         card = await wait_card(fake_discord, w)
-        answer = await decide(fake_discord, w, card, case_of(card), "warn", {"reason": "second", "points": "2"})
+        answer = await decide(
+            fake_discord, w, card, case_of(card), "warn", {"reason": "second", "points": "2"}
+        )
         assert "limit was crossed" in answer.content
         assert member.communication_disabled_until is not None
         warns = await bot.store.cases.warnings(w.guild.id, str(w.member.user.id))
@@ -201,13 +231,16 @@ async def test_warn_adds_points_and_crossing_the_limit_times_out(
         assert timeout.moderator_name == "auto" and timeout.ref_case == warns[0].case_number
         assert timeout.duration_seconds == 1800
 
-        listed = await fake_discord.invoke_slash("warnings", {"member": w.member}, user=w.moderator, channel=w.general)
+        listed = await fake_discord.invoke_slash(
+            "warnings", {"member": w.member}, user=w.moderator, channel=w.general
+        )
         assert "Active points: **3** / 3" in listed.embeds[0]["description"]
         assert "expires <t:" in listed.embeds[0]["description"]
 
 
 async def test_non_moderator_cannot_use_card_buttons_or_submit_the_modal(
-        fake_discord, discord_world, bot_runner, settings, toxic):
+    fake_discord, discord_world, bot_runner, settings, toxic
+):
     w = discord_world
     async with bot_runner(make_bot(settings)) as bot:
         await review_on(bot, w)
@@ -223,7 +256,9 @@ async def test_non_moderator_cannot_use_card_buttons_or_submit_the_modal(
         assert await bot.store.cases.count(w.guild.id, ALL) == 1  # only the flag
 
 
-async def test_old_card_buttons_work_after_a_restart(fake_discord, discord_world, bot_runner, settings, toxic):
+async def test_old_card_buttons_work_after_a_restart(
+    fake_discord, discord_world, bot_runner, settings, toxic
+):
     w = discord_world
     async with bot_runner(make_bot(settings)) as bot:
         await review_on(bot, w)
@@ -240,23 +275,34 @@ async def test_old_card_buttons_work_after_a_restart(fake_discord, discord_world
 
 
 async def test_thresholds_set_by_command_apply_to_the_next_message(
-        fake_discord, discord_world, bot_runner, settings):
+    fake_discord, discord_world, bot_runner, settings
+):
     w = discord_world
     async with bot_runner(make_bot(settings)) as bot:
         await review_on(bot, w)
         await fake_discord.send_message(w.general, w.member, "hello nice article")
         await _wait_scores(bot, 1)
-        bad = await fake_discord.invoke_slash("thresholds set", {"label": "no_such_label", "flag": 0.5},
-                                              user=w.moderator, channel=w.general)
+        bad = await fake_discord.invoke_slash(
+            "thresholds set", {"label": "no_such_label", "flag": 0.5}, user=w.moderator, channel=w.general
+        )
         assert "no label" in bad.content
-        worse = await fake_discord.invoke_slash("thresholds set", {"label": "threat", "flag": 0.5, "act": 0.4},
-                                                user=w.moderator, channel=w.general)
+        worse = await fake_discord.invoke_slash(
+            "thresholds set",
+            {"label": "threat", "flag": 0.5, "act": 0.4},
+            user=w.moderator,
+            channel=w.general,
+        )
         assert "at least the flag level" in worse.content
-        ok = await fake_discord.invoke_slash("thresholds set", {"label": "threat", "flag": 0.0, "channel": w.general},
-                                             user=w.moderator, channel=w.general)
+        ok = await fake_discord.invoke_slash(
+            "thresholds set",
+            {"label": "threat", "flag": 0.0, "channel": w.general},
+            user=w.moderator,
+            channel=w.general,
+        )
         assert ok.ephemeral and "flag 0.00" in ok.content
-        shown = await fake_discord.invoke_slash("thresholds show", {"channel": w.general}, user=w.moderator,
-                                                channel=w.general)
+        shown = await fake_discord.invoke_slash(
+            "thresholds show", {"channel": w.general}, user=w.moderator, channel=w.general
+        )
         assert "threat            0.00   off   channel" in shown.content
         assert not [m for m in fake_discord.messages(w.review) if m.embeds]  # the first message was clean
         await fake_discord.send_message(w.general, w.member, "hello nice article")
@@ -269,8 +315,9 @@ async def test_thresholds_set_by_command_apply_to_the_next_message(
         flagged = await bot.store.cases.query(w.guild.id, CaseFilter(action="flag"))
         assert {c.channel_id for c in flagged} == {w.general.id}
 
-        reset = await fake_discord.invoke_slash("thresholds reset", {"label": "threat", "channel": w.general},
-                                                user=w.moderator, channel=w.general)
+        reset = await fake_discord.invoke_slash(
+            "thresholds reset", {"label": "threat", "channel": w.general}, user=w.moderator, channel=w.general
+        )
         assert "back to flag 0.60" in reset.content
         await fake_discord.send_message(w.general, w.member, "thanks good read")
         await _wait_scores(bot, 5)
@@ -278,28 +325,39 @@ async def test_thresholds_set_by_command_apply_to_the_next_message(
 
 
 async def test_shadow_mode_never_acts_and_act_level_removes_once_shadow_is_off(
-        fake_discord, discord_world, bot_runner, settings, toxic):
+    fake_discord, discord_world, bot_runner, settings, toxic
+):
     w = discord_world
     async with bot_runner(make_bot(settings)) as bot:
         await review_on(bot, w)
-        await fake_discord.invoke_slash("thresholds set", {"label": "toxicity", "flag": 0.5, "act": 0.6},
-                                        user=w.moderator, channel=w.general)
+        await fake_discord.invoke_slash(
+            "thresholds set",
+            {"label": "toxicity", "flag": 0.5, "act": 0.6},
+            user=w.moderator,
+            channel=w.general,
+        )
         kept = await fake_discord.send_message(w.general, w.member, toxic)
         card = await wait_card(fake_discord, w)
         assert "shadow" in card.embeds[0]["title"]
         assert not fake_discord.state.message_index[kept.id].deleted
         assert await bot.store.cases.count(w.guild.id, CaseFilter(action="remove")) == 0
 
-        turned = await fake_discord.invoke_slash("config shadow", {"state": "off"}, user=w.owner, channel=w.general)
+        turned = await fake_discord.invoke_slash(
+            "config shadow", {"state": "off"}, user=w.owner, channel=w.general
+        )
         assert "Shadow mode is off" in turned.content
         await fake_discord.invoke_slash("config act-timeout", {"minutes": 5}, user=w.owner, channel=w.general)
         removed = await fake_discord.send_message(w.general, w.member, toxic + " again")
         card = await wait_card(fake_discord, w, 2)
         assert fake_discord.state.message_index[removed.id].deleted
-        assert "Message deleted" in field(card, "Automatic action") and "timed out" in field(card, "Automatic action")
+        assert "Message deleted" in field(card, "Automatic action") and "timed out" in field(
+            card, "Automatic action"
+        )
         assert all(button_states(card).values())
         auto = (await bot.store.cases.query(w.guild.id, CaseFilter(action="remove")))[0]
-        assert auto.moderator_name == "auto" and auto.ref_case == case_of(card) and auto.message_id == removed.id
+        assert (
+            auto.moderator_name == "auto" and auto.ref_case == case_of(card) and auto.message_id == removed.id
+        )
         assert fake_discord.state.guilds[w.guild.id].members[w.member.user.id].communication_disabled_until
         assert await bot.store.cases.count(w.guild.id, CaseFilter(action="timeout")) == 1
 
@@ -313,7 +371,9 @@ async def test_edited_message_is_rescored(fake_discord, discord_world, bot_runne
         await fake_discord.edit_message(sent, toxic)
         card = await wait_card(fake_discord, w)
         assert "toxicword" in card.embeds[0]["description"]
-        rows = await bot.store.db.fetchall("SELECT flagged FROM message_scores WHERE message_id = ?", (sent.id,))
+        rows = await bot.store.db.fetchall(
+            "SELECT flagged FROM message_scores WHERE message_id = ?", (sent.id,)
+        )
         assert sorted(r[0] for r in rows) == [0, 1]
 
 
@@ -337,15 +397,23 @@ async def test_a_burst_is_scored_in_batches(fake_discord, discord_world, bot_run
 
 
 async def test_bot_and_webhook_messages_and_automod_alerts_are_not_scored(
-        fake_discord, discord_world, bot_runner, settings, toxic):
+    fake_discord, discord_world, bot_runner, settings, toxic
+):
     w = discord_world
     async with bot_runner(make_bot(settings)) as bot:
         await review_on(bot, w)
         other_bot = fake_discord.create_member(w.guild, "other-bot", bot=True)
         await fake_discord.send_message(w.general, other_bot, toxic)
-        alert = Message(id=fake_discord.state.ids.next(), channel_id=w.general.id, guild_id=w.guild.id,
-                        author=w.member.user, author_member=w.member, content=toxic, type=24,
-                        embeds=[{"type": "auto_moderation_message", "description": toxic, "fields": []}])
+        alert = Message(
+            id=fake_discord.state.ids.next(),
+            channel_id=w.general.id,
+            guild_id=w.guild.id,
+            author=w.member.user,
+            author_member=w.member,
+            content=toxic,
+            type=24,
+            embeds=[{"type": "auto_moderation_message", "description": toxic, "fields": []}],
+        )
         fake_discord.publish(alert)
         marker = await fake_discord.send_message(w.general, w.member, "hello nice article")
         scored = await _wait_scores(bot, 1)
@@ -355,6 +423,7 @@ async def test_bot_and_webhook_messages_and_automod_alerts_are_not_scored(
 
 async def _wait_scores(bot, count: int) -> list:
     import asyncio
+
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         rows = await bot.store.db.fetchall("SELECT message_id FROM message_scores ORDER BY id")
@@ -371,9 +440,15 @@ async def test_automod_execution_becomes_a_case(fake_discord, discord_world, bot
     w = discord_world
     async with bot_runner(make_bot(settings)) as bot:
         data = {
-            "guild_id": str(w.guild.id), "action": {"type": 1, "metadata": {}}, "rule_id": "4242",
-            "rule_trigger_type": 1, "user_id": str(w.member.user.id), "channel_id": str(w.general.id),
-            "content": "buy cheap stuff", "matched_keyword": "cheap", "matched_content": "cheap",
+            "guild_id": str(w.guild.id),
+            "action": {"type": 1, "metadata": {}},
+            "rule_id": "4242",
+            "rule_trigger_type": 1,
+            "user_id": str(w.member.user.id),
+            "channel_id": str(w.general.id),
+            "content": "buy cheap stuff",
+            "matched_keyword": "cheap",
+            "matched_content": "cheap",
         }
         await fake_discord.dispatch("AUTO_MODERATION_ACTION_EXECUTION", data)
         await fake_discord.dispatch("AUTO_MODERATION_ACTION_EXECUTION", data)  # a replay after a resume
@@ -383,17 +458,26 @@ async def test_automod_execution_becomes_a_case(fake_discord, discord_world, bot
         assert await bot.store.cases.count(w.guild.id, CaseFilter(action="automod")) == 1
 
 
-async def test_ban_by_a_human_in_the_audit_log_becomes_a_case(fake_discord, discord_world, bot_runner, settings):
+async def test_ban_by_a_human_in_the_audit_log_becomes_a_case(
+    fake_discord, discord_world, bot_runner, settings
+):
     w = discord_world
     async with bot_runner(make_bot(settings)) as bot:
-        fake_discord.state.guilds[w.guild.id].bans[w.member.user.id] = {"reason": "raid", "delete_message_seconds": 0}
-        fake_discord.audit(w.guild, AUDIT_MEMBER_BAN_ADD, w.member.user.id, "raid", user_id=w.moderator.user.id)
+        fake_discord.state.guilds[w.guild.id].bans[w.member.user.id] = {
+            "reason": "raid",
+            "delete_message_seconds": 0,
+        }
+        fake_discord.audit(
+            w.guild, AUDIT_MEMBER_BAN_ADD, w.member.user.id, "raid", user_id=w.moderator.user.id
+        )
         case = await _wait_case(bot, w.guild.id, "ban")
         assert case.moderator_id == w.moderator.user.id and case.reason == "raid"
         assert case.target_id == str(w.member.user.id)
         # One by the bot itself is not logged again (it logged its own case when it acted).
         fake_discord.audit(w.guild, AUDIT_MEMBER_BAN_ADD, w.owner.user.id, "by the bot")
-        fake_discord.audit(w.guild, AUDIT_MEMBER_BAN_ADD, w.owner.user.id, "marker", user_id=w.moderator.user.id)
+        fake_discord.audit(
+            w.guild, AUDIT_MEMBER_BAN_ADD, w.owner.user.id, "marker", user_id=w.moderator.user.id
+        )
         await _wait_count(bot, w.guild.id, CaseFilter(action="ban"), 2)
         reasons = [c.reason for c in await bot.store.cases.query(w.guild.id, CaseFilter(action="ban"))]
         assert reasons == ["marker", "raid"]
@@ -406,6 +490,7 @@ async def _wait_case(bot, guild_id: int, action: str):
 
 async def _wait_count(bot, guild_id: int, flt: CaseFilter, count: int) -> None:
     import asyncio
+
     deadline = time.monotonic() + 5
     while await bot.store.cases.count(guild_id, flt) < count:
         if time.monotonic() > deadline:
@@ -418,23 +503,45 @@ async def _wait_count(bot, guild_id: int, flt: CaseFilter, count: int) -> None:
 
 def thread_file(tmp_path, comments: list[tuple[str, str, str]]):
     path = tmp_path / "thread.json"
-    path.write_text(json.dumps({
-        "article": {"id": "a1", "title": "Garden news", "url": "https://news.example/a1", "author": "Editor",
-                    "date": "2026-01-02T10:00:00Z", "body": "Body."},
-        "comments": [{"id": cid, "parent": None, "author": author, "date": "2026-01-02T11:00:00Z", "text": text,
-                      "url": f"https://news.example/a1#{cid}", "avatar_url": None} for cid, author, text in comments],
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "article": {
+                    "id": "a1",
+                    "title": "Garden news",
+                    "url": "https://news.example/a1",
+                    "author": "Editor",
+                    "date": "2026-01-02T10:00:00Z",
+                    "body": "Body.",
+                },
+                "comments": [
+                    {
+                        "id": cid,
+                        "parent": None,
+                        "author": author,
+                        "date": "2026-01-02T11:00:00Z",
+                        "text": text,
+                        "url": f"https://news.example/a1#{cid}",
+                        "avatar_url": None,
+                    }
+                    for cid, author, text in comments
+                ],
+            }
+        )
+    )
     return path
 
 
 async def test_flagged_mirrored_comment_gets_a_card_and_remove_takes_it_out_of_discord(
-        fake_discord, discord_world, bot_runner, settings, toxic, tmp_path):
+    fake_discord, discord_world, bot_runner, settings, toxic, tmp_path
+):
     w = discord_world
     path = thread_file(tmp_path, [("c1", "Kind Reader", "hello nice article"), ("c2", "Rude Reader", toxic)])
     async with bot_runner(make_bot(replace(settings, poll_interval=3600, allow_private_urls=True))) as bot:
         await review_on(bot, w)
-        added = await fake_discord.invoke_slash("mirror add", {"url": str(path), "channel": w.forum},
-                                                user=w.moderator, channel=w.general)
+        added = await fake_discord.invoke_slash(
+            "mirror add", {"url": str(path), "channel": w.forum}, user=w.moderator, channel=w.general
+        )
         assert "Mirroring source #" in added.content, added.content
         card = await wait_card(fake_discord, w)
         assert field(card, "Author") == "Rude Reader"
@@ -451,8 +558,9 @@ async def test_flagged_mirrored_comment_gets_a_card_and_remove_takes_it_out_of_d
         assert row.status == "removed" and row.removed_by == "moderator"
         shown = json.dumps(fake_discord.state.message_index[flag.message_id].embeds)
         assert "toxicword" not in shown and "removed by a moderator" in shown  # the guild's "mark" mode
-        history = await fake_discord.invoke_slash("history", {"author": "Rude Reader"}, user=w.moderator,
-                                                  channel=w.general)
+        history = await fake_discord.invoke_slash(
+            "history", {"author": "Rude Reader"}, user=w.moderator, channel=w.general
+        )
         text = history.embeds[0]["description"]
         assert "`flag`" in text and "`remove`" in text and "Recent scores: toxicity" in text
 
@@ -508,8 +616,15 @@ async def _state(bot, guild_id: int) -> tuple:
 async def test_non_moderator_is_refused(fake_discord, discord_world, bot_runner, settings, command, options):
     w = discord_world
     async with bot_runner(make_bot(settings)) as bot:
-        await bot.store.cases.add(NewCase(guild_id=w.guild.id, action="flag", target_kind="member",
-                                          target_id=str(w.member.user.id), reason="seed"))
+        await bot.store.cases.add(
+            NewCase(
+                guild_id=w.guild.id,
+                action="flag",
+                target_kind="member",
+                target_id=str(w.member.user.id),
+                reason="seed",
+            )
+        )
         before = await _state(bot, w.guild.id)
         with pytest.raises(PermissionError):  # default_member_permissions hides it from members
             await fake_discord.invoke_slash(command, options(w), user=w.member, channel=w.general)
@@ -518,12 +633,16 @@ async def test_non_moderator_is_refused(fake_discord, discord_world, bot_runner,
         assert answer.ephemeral and "Only moderators" in answer.content
         assert not answer.attachments and not answer.followups
         assert await _state(bot, w.guild.id) == before
-        assert fake_discord.state.guilds[w.guild.id].members[w.owner.user.id].communication_disabled_until is None
+        assert (
+            fake_discord.state.guilds[w.guild.id].members[w.owner.user.id].communication_disabled_until
+            is None
+        )
 
 
 @pytest.mark.parametrize(("command", "options"), CONFIG_COMMANDS, ids=[c for c, _ in CONFIG_COMMANDS])
 async def test_config_is_refused_to_non_moderators_even_with_manage_server(
-        fake_discord, discord_world, bot_runner, settings, command, options):
+    fake_discord, discord_world, bot_runner, settings, command, options
+):
     w = discord_world
     admin_role = fake_discord.create_role(w.guild, "Server managers", int(Perm.MANAGE_GUILD))
     manager = fake_discord.create_member(w.guild, "manager-no-mod", roles=[admin_role])
@@ -557,11 +676,21 @@ def jigsaw_decisions() -> list[tuple[dict[str, float], str]]:
 
 async def seed_decisions(bot, guild_id: int, moderator_id: int) -> list[tuple[dict[str, float], str]]:
     decisions = jigsaw_decisions()
-    flags = await bot.store.cases.add_many([
-        NewCase(guild_id=guild_id, action="flag", target_kind="member", target_id=str(1000 + i), scores=scores,
-                label="insult", score=scores["insult"], channel_id=4242)
-        for i, (scores, _) in enumerate(decisions)
-    ])
+    flags = await bot.store.cases.add_many(
+        [
+            NewCase(
+                guild_id=guild_id,
+                action="flag",
+                target_kind="member",
+                target_id=str(1000 + i),
+                scores=scores,
+                label="insult",
+                score=scores["insult"],
+                channel_id=4242,
+            )
+            for i, (scores, _) in enumerate(decisions)
+        ]
+    )
     for flag, (_, decision) in zip(flags, decisions, strict=True):
         await bot.store.cases.set_card(guild_id, flag.case_number, None, None)
         assert await bot.store.cases.decide(guild_id, flag.case_number, decision, moderator_id, "mod-mia")
@@ -569,7 +698,8 @@ async def seed_decisions(bot, guild_id: int, moderator_id: int) -> list[tuple[di
 
 
 async def test_tune_shows_per_level_counts_from_moderator_decisions(
-        fake_discord, discord_world, bot_runner, settings):
+    fake_discord, discord_world, bot_runner, settings
+):
     w = discord_world
     async with bot_runner(make_bot(settings)) as bot:
         empty = await fake_discord.invoke_slash("tune", user=w.moderator, channel=w.general)
@@ -585,8 +715,12 @@ async def test_tune_shows_per_level_counts_from_moderator_decisions(
         removed = sum(d == "remove" for d in flags)
         assert line.split()[:3] == ["0.70", str(len(flags)), str(removed)]
         assert f"{removed / len(flags):5.2f}".strip() in line.split()
-        assert "◀" in next(ln for ln in table.splitlines() if ln.startswith(" 0.60"))  # the default insult level
-        one = await fake_discord.invoke_slash("tune", {"label": "insult"}, user=w.moderator, channel=w.general)
+        assert "◀" in next(
+            ln for ln in table.splitlines() if ln.startswith(" 0.60")
+        )  # the default insult level
+        one = await fake_discord.invoke_slash(
+            "tune", {"label": "insult"}, user=w.moderator, channel=w.general
+        )
         assert [f["name"] for f in one.embeds[0]["fields"]] == ["insult"]
 
 
@@ -614,54 +748,94 @@ async def test_history_modlog_and_case_answer_from_the_log(fake_discord, discord
     member_id = str(w.member.user.id)
     async with bot_runner(make_bot(settings)) as bot:
         for i in range(10):
-            await bot.store.cases.add(NewCase(
-                guild_id=w.guild.id, action="warn" if i % 2 else "flag", target_kind="member", target_id=member_id,
-                target_name="member-max", moderator_id=w.moderator.user.id if i % 2 else None,
-                moderator_name="mod-mia" if i % 2 else "auto", reason=f"reason {i}", points=1 if i % 2 else None,
-            ))
-        await bot.store.cases.add(NewCase(guild_id=w.guild.id, action="ban", target_kind="member", target_id="77",
-                                          target_name="someone-else", moderator_id=w.owner.user.id,
-                                          moderator_name="owner", reason="raid"))
-        await bot.store.scores.add_many([MessageScore(w.guild.id, w.general.id, 5, w.member.user.id,
-                                                      {"insult": 0.42}, "insult", 0.42)])
+            await bot.store.cases.add(
+                NewCase(
+                    guild_id=w.guild.id,
+                    action="warn" if i % 2 else "flag",
+                    target_kind="member",
+                    target_id=member_id,
+                    target_name="member-max",
+                    moderator_id=w.moderator.user.id if i % 2 else None,
+                    moderator_name="mod-mia" if i % 2 else "auto",
+                    reason=f"reason {i}",
+                    points=1 if i % 2 else None,
+                )
+            )
+        await bot.store.cases.add(
+            NewCase(
+                guild_id=w.guild.id,
+                action="ban",
+                target_kind="member",
+                target_id="77",
+                target_name="someone-else",
+                moderator_id=w.owner.user.id,
+                moderator_name="owner",
+                reason="raid",
+            )
+        )
+        await bot.store.scores.add_many(
+            [MessageScore(w.guild.id, w.general.id, 5, w.member.user.id, {"insult": 0.42}, "insult", 0.42)]
+        )
 
-        history = await fake_discord.invoke_slash("history", {"member": w.member}, user=w.moderator, channel=w.general)
+        history = await fake_discord.invoke_slash(
+            "history", {"member": w.member}, user=w.moderator, channel=w.general
+        )
         page1 = history.embeds[0]
         assert "10 cases" in page1["title"] and "page 1/2" in page1["footer"]["text"]
-        assert "Active warning points: **5**" in page1["description"] and "insult 0.42" in page1["description"]
+        assert (
+            "Active warning points: **5**" in page1["description"] and "insult 0.42" in page1["description"]
+        )
         assert "reason 9" in page1["description"] and "someone-else" not in page1["description"]
-        nxt = next(b["custom_id"] for row in history.message.components for b in row["components"]
-                   if b.get("label") == "Next")
+        nxt = next(
+            b["custom_id"]
+            for row in history.message.components
+            for b in row["components"]
+            if b.get("label") == "Next"
+        )
         turned = await fake_discord.click_button(history.message, nxt, user=w.moderator)
         page2 = turned.message.embeds[0]
         assert "page 2/2" in page2["footer"]["text"] and "reason 0" in page2["description"]
-        prev = next(b["custom_id"] for row in history.message.components for b in row["components"]
-                    if b.get("label") == "Previous")
+        prev = next(
+            b["custom_id"]
+            for row in history.message.components
+            for b in row["components"]
+            if b.get("label") == "Previous"
+        )
         other = await fake_discord.click_button(history.message, prev, user=w.owner)
         assert other.ephemeral and "Only the moderator who asked" in other.content
 
-        log = await fake_discord.invoke_slash("modlog show", {"action": "ban"}, user=w.moderator, channel=w.general)
+        log = await fake_discord.invoke_slash(
+            "modlog show", {"action": "ban"}, user=w.moderator, channel=w.general
+        )
         assert "1 cases" in log.embeds[0]["title"] and "someone-else" in log.embeds[0]["description"]
-        by = await fake_discord.invoke_slash("modlog show", {"moderator": w.moderator, "since": "7d"},
-                                             user=w.moderator, channel=w.general)
+        by = await fake_discord.invoke_slash(
+            "modlog show", {"moderator": w.moderator, "since": "7d"}, user=w.moderator, channel=w.general
+        )
         assert "5 cases" in by.embeds[0]["title"]
-        bad = await fake_discord.invoke_slash("modlog show", {"since": "last tuesday"}, user=w.moderator,
-                                              channel=w.general)
+        bad = await fake_discord.invoke_slash(
+            "modlog show", {"since": "last tuesday"}, user=w.moderator, channel=w.general
+        )
         assert "not a date or an age" in bad.content
 
-        exported = await fake_discord.invoke_slash("modlog export", {"member": w.member}, user=w.moderator,
-                                                   channel=w.general)
+        exported = await fake_discord.invoke_slash(
+            "modlog export", {"member": w.member}, user=w.moderator, channel=w.general
+        )
         rows = list(csv.DictReader(io.StringIO(exported.attachments[0].data.decode("utf-8"))))
         assert len(rows) == 10 and {r["target_id"] for r in rows} == {member_id}
 
-        amended = await fake_discord.invoke_slash("case reason", {"number": 11, "reason": "raid, confirmed"},
-                                                  user=w.moderator, channel=w.general)
+        amended = await fake_discord.invoke_slash(
+            "case reason", {"number": 11, "reason": "raid, confirmed"}, user=w.moderator, channel=w.general
+        )
         assert "logged as case #12" in amended.content
-        shown = await fake_discord.invoke_slash("case show", {"number": 11}, user=w.moderator, channel=w.general)
+        shown = await fake_discord.invoke_slash(
+            "case show", {"number": 11}, user=w.moderator, channel=w.general
+        )
         fields = {f["name"]: f["value"] for f in shown.embeds[0]["fields"]}
         assert fields["Action"] == "ban" and fields["Reason"] == "raid"  # the original row is never changed
         assert "raid, confirmed" in fields["Corrections"] and "#12" in fields["Corrections"]
-        missing = await fake_discord.invoke_slash("case show", {"number": 99}, user=w.moderator, channel=w.general)
+        missing = await fake_discord.invoke_slash(
+            "case show", {"number": 99}, user=w.moderator, channel=w.general
+        )
         assert "no case #99" in missing.content
 
 
@@ -676,26 +850,34 @@ async def test_flags_queue_lists_open_cards(fake_discord, discord_world, bot_run
         await decide(fake_discord, w, first, case_of(first), "approve", {})
         queue = await fake_discord.invoke_slash("flags", user=w.moderator, channel=w.general)
         assert "Flags (open): 1" in queue.embeds[0]["title"]
-        done = await fake_discord.invoke_slash("flags", {"status": "decided"}, user=w.moderator, channel=w.general)
+        done = await fake_discord.invoke_slash(
+            "flags", {"status": "decided"}, user=w.moderator, channel=w.general
+        )
         assert f"#{case_of(first)}" in done.embeds[0]["description"]
 
 
 async def test_config_commands(fake_discord, discord_world, bot_runner, settings, toxic):
     w = discord_world
     hidden = fake_discord.create_text_channel(
-        w.guild, "no-bot", overwrites=[{"id": str(w.bot_role.id), "type": 0, "allow": "0",
-                                        "deny": str(int(Perm.SEND_MESSAGES))}])
+        w.guild,
+        "no-bot",
+        overwrites=[
+            {"id": str(w.bot_role.id), "type": 0, "allow": "0", "deny": str(int(Perm.SEND_MESSAGES))}
+        ],
+    )
     helpers = fake_discord.create_role(w.guild, "Helpers", 0)
     helper = fake_discord.create_member(w.guild, "helper-hal", roles=[helpers])
     async with bot_runner(make_bot(settings)) as bot:
         shown = await fake_discord.invoke_slash("config show", user=w.owner, channel=w.general)
         assert "not set" in shown.content and "Shadow mode:** on" in shown.content
         assert fake_discord.token not in shown.content
-        refused = await fake_discord.invoke_slash("config review-channel", {"channel": hidden}, user=w.owner,
-                                                  channel=w.general)
+        refused = await fake_discord.invoke_slash(
+            "config review-channel", {"channel": hidden}, user=w.owner, channel=w.general
+        )
         assert "I cannot post cards" in refused.content and "Send Messages" in refused.content
-        ok = await fake_discord.invoke_slash("config review-channel", {"channel": w.review}, user=w.owner,
-                                             channel=w.general)
+        ok = await fake_discord.invoke_slash(
+            "config review-channel", {"channel": w.review}, user=w.owner, channel=w.general
+        )
         assert "Review cards go to" in ok.content
         assert (await bot.store.guilds.get(w.guild.id)).review_channel_id == w.review.id
 
@@ -704,25 +886,34 @@ async def test_config_commands(fake_discord, discord_world, bot_runner, settings
         allow_everyone(fake_discord, "flags")  # the server shows it to the helpers' role (here: to everyone)
         before = await fake_discord.invoke_slash("flags", user=helper, channel=w.general)
         assert "Only moderators" in before.content
-        await fake_discord.invoke_slash("config modrole add", {"role": helpers}, user=w.owner, channel=w.general)
+        await fake_discord.invoke_slash(
+            "config modrole add", {"role": helpers}, user=w.owner, channel=w.general
+        )
         after = await fake_discord.invoke_slash("flags", user=helper, channel=w.general)
         assert "Flags (open)" in after.embeds[0]["title"]
         await fake_discord.send_message(w.general, w.member, toxic)
         card = await wait_card(fake_discord, w)
         await decide(fake_discord, w, card, case_of(card), "approve", {}, user=helper)
         assert "Approved" in field(live_card(fake_discord, w, card), "Decision")
-        await fake_discord.invoke_slash("config modrole remove", {"role": helpers}, user=w.owner, channel=w.general)
+        await fake_discord.invoke_slash(
+            "config modrole remove", {"role": helpers}, user=w.owner, channel=w.general
+        )
         again = await fake_discord.invoke_slash("flags", user=helper, channel=w.general)
         assert "Only moderators" in again.content
 
-        limits = await fake_discord.invoke_slash("config warnings", {"limit": 5, "expiry_days": 10, "action": "kick"},
-                                                 user=w.owner, channel=w.general)
+        limits = await fake_discord.invoke_slash(
+            "config warnings",
+            {"limit": 5, "expiry_days": 10, "action": "kick"},
+            user=w.owner,
+            channel=w.general,
+        )
         assert "5 points within 10 days → kick" in limits.content
         stored = await bot.store.guilds.get(w.guild.id)
         assert (stored.warn_point_limit, stored.warn_expiry_days, stored.warn_action) == (5, 10, "kick")
 
-        removed = await fake_discord.invoke_slash("config removed-comments", {"mode": "delete"}, user=w.owner,
-                                                  channel=w.general)
+        removed = await fake_discord.invoke_slash(
+            "config removed-comments", {"mode": "delete"}, user=w.owner, channel=w.general
+        )
         assert "deleted" in removed.content
         assert (await bot.store.guilds.get(w.guild.id)).removed_comment_mode == "delete"
         shown = await fake_discord.invoke_slash("config show", user=w.owner, channel=w.general)
@@ -730,7 +921,8 @@ async def test_config_commands(fake_discord, discord_world, bot_runner, settings
 
 
 async def test_missing_bot_permission_is_one_actionable_line_and_the_card_stays_open(
-        fake_discord, discord_world, bot_runner, settings, toxic):
+    fake_discord, discord_world, bot_runner, settings, toxic
+):
     w = discord_world
     async with bot_runner(make_bot(settings)) as bot:
         await review_on(bot, w)
@@ -751,14 +943,17 @@ async def test_missing_bot_permission_is_one_actionable_line_and_the_card_stays_
 
 
 async def test_act_level_without_permission_leaves_the_card_open_and_logs_no_removal(
-        fake_discord, discord_world, bot_runner, settings, toxic):
+    fake_discord, discord_world, bot_runner, settings, toxic
+):
     w = discord_world
     async with bot_runner(make_bot(settings)) as bot:
         await review_on(bot, w)
         await bot.store.guilds.update(w.guild.id, shadow_mode=False)
         await bot.store.guilds.set_threshold(w.guild.id, "toxicity", 0.5, 0.6)
         fake_discord.set_bot_permissions(w.guild, int(BOT_DEFAULT & ~Perm.MANAGE_MESSAGES))
-        await fake_discord.wait_until(lambda: not bot.get_guild(w.guild.id).me.guild_permissions.manage_messages)
+        await fake_discord.wait_until(
+            lambda: not bot.get_guild(w.guild.id).me.guild_permissions.manage_messages
+        )
         sent = await fake_discord.send_message(w.general, w.member, toxic)
         card = await wait_card(fake_discord, w)
         assert "Manage Messages" in field(card, "Automatic action")

@@ -37,8 +37,12 @@ def test_channel_override_beats_parent_and_guild_and_unknown_labels_are_dropped(
         guild_id=1,
         thresholds={0: {"insult": Level(0.5)}, 10: {"insult": Level(0.4, 0.9)}, 11: {"threat": Level(0.2)}},
     )
-    levels = levels_for_model(guild, [10, 11], {"insult": 0.6, "threat": 0.6, "sexual_explicit": 0.6},
-                              ("insult", "threat", "toxicity"))
+    levels = levels_for_model(
+        guild,
+        [10, 11],
+        {"insult": 0.6, "threat": 0.6, "sexual_explicit": 0.6},
+        ("insult", "threat", "toxicity"),
+    )
     assert levels == {"insult": Level(0.4, 0.9), "threat": Level(0.2)}
     assert levels_for_model(guild, [None], {"insult": 0.6}, ("insult",)) == {"insult": Level(0.5)}
 
@@ -62,7 +66,9 @@ def test_warning_limit_triggers_once_when_crossed():
     assert expiry(now, 0) is None
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("30", 1800), ("10m", 600), ("2h", 7200), ("1h30m", 5400), ("1d", 86400)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30", 1800), ("10m", 600), ("2h", 7200), ("1h30m", 5400), ("1d", 86400)]
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 
@@ -121,9 +127,15 @@ def test_tuning_with_no_flags_shows_dashes():
 def test_card_explains_itself_and_neutralises_mentions():
     verdict = evaluate({"insult": 0.91, "toxicity": 0.5}, {"insult": Level(0.6), "toxicity": Level(0.8)})
     card = FlagCard(
-        case_number=7, text="hello @everyone. you are an idiot <@123>", author="Bob", place="<#5>",
-        link="https://discord.com/channels/1/5/9", scores={"insult": 0.91, "toxicity": 0.5}, verdict=verdict,
-        evidence="you are an idiot <@123>", shadow=True,
+        case_number=7,
+        text="hello @everyone. you are an idiot <@123>",
+        author="Bob",
+        place="<#5>",
+        link="https://discord.com/channels/1/5/9",
+        scores={"insult": 0.91, "toxicity": 0.5},
+        verdict=verdict,
+        evidence="you are an idiot <@123>",
+        shadow=True,
     )
     embed = flag_embed(card)
     assert "shadow" in embed["title"]
@@ -140,7 +152,9 @@ def test_card_explains_itself_and_neutralises_mentions():
 
 
 async def test_stats_chart_is_a_real_png():
-    stats = Stats(days=[DayCounts("2026-01-01", 10, 2, 1), DayCounts("2026-01-02", 5, 0, 0)], labels={"insult": 2})
+    stats = Stats(
+        days=[DayCounts("2026-01-01", 10, 2, 1), DayCounts("2026-01-02", 5, 0, 0)], labels={"insult": 2}
+    )
     png = await render_stats_png(stats)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])
@@ -182,16 +196,33 @@ async def test_batcher_survives_a_failing_batch(caplog):
 
 async def test_store_warnings_expire_and_claims_can_be_released(store):
     now = datetime.now(UTC)
-    await store.cases.add(NewCase(guild_id=1, action="warn", target_kind="member", target_id="5", points=2,
-                                  expires_at=to_iso(now - timedelta(days=1))))
-    live = await store.cases.add(NewCase(guild_id=1, action="warn", target_kind="member", target_id="5", points=1,
-                                         expires_at=to_iso(now + timedelta(days=1))))
+    await store.cases.add(
+        NewCase(
+            guild_id=1,
+            action="warn",
+            target_kind="member",
+            target_id="5",
+            points=2,
+            expires_at=to_iso(now - timedelta(days=1)),
+        )
+    )
+    live = await store.cases.add(
+        NewCase(
+            guild_id=1,
+            action="warn",
+            target_kind="member",
+            target_id="5",
+            points=1,
+            expires_at=to_iso(now + timedelta(days=1)),
+        )
+    )
     assert [c.case_number for c in await store.cases.warnings(1, "5")] == [live.case_number]
     assert len(await store.cases.warnings(1, "5", include_expired=True)) == 2
     assert await store.cases.active_points(1, "5") == 1
 
-    flag = await store.cases.add(NewCase(guild_id=1, action="flag", target_kind="member", target_id="5",
-                                         scores={"insult": 0.9}))
+    flag = await store.cases.add(
+        NewCase(guild_id=1, action="flag", target_kind="member", target_id="5", scores={"insult": 0.9})
+    )
     await store.cases.set_card(1, flag.case_number, 10, 11)
     assert await store.cases.count_cards(1, "open") == 1
     assert [c.case_number for c in await store.cases.cards(1, "open")] == [flag.case_number]
@@ -205,11 +236,18 @@ async def test_store_warnings_expire_and_claims_can_be_released(store):
 
 
 async def test_store_stats_queries(store):
-    await store.scores.add_many([MessageScore(1, 10, 100 + i, 5, {"insult": 0.1}, "insult", 0.1) for i in range(3)])
-    await store.cases.add(NewCase(guild_id=1, action="flag", target_kind="member", target_id="5", label="insult",
-                                  channel_id=10))
-    await store.cases.add(NewCase(guild_id=1, action="remove", target_kind="member", target_id="5", channel_id=10))
-    await store.cases.add(NewCase(guild_id=2, action="flag", target_kind="member", target_id="5", label="threat"))
+    await store.scores.add_many(
+        [MessageScore(1, 10, 100 + i, 5, {"insult": 0.1}, "insult", 0.1) for i in range(3)]
+    )
+    await store.cases.add(
+        NewCase(guild_id=1, action="flag", target_kind="member", target_id="5", label="insult", channel_id=10)
+    )
+    await store.cases.add(
+        NewCase(guild_id=1, action="remove", target_kind="member", target_id="5", channel_id=10)
+    )
+    await store.cases.add(
+        NewCase(guild_id=2, action="flag", target_kind="member", target_id="5", label="threat")
+    )
     since = "2000-01-01"
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     assert await store.scores.per_day(1, since) == {today: 3}

@@ -23,8 +23,11 @@ from tests.fakediscord.models import Message
 
 @pytest.fixture
 def settings(tmp_path, detoxify_checkpoint) -> Settings:
-    return replace(Settings(database_path=tmp_path / "cw.db", **detoxify_checkpoint.settings_kwargs()),
-                   poll_interval=3600, allow_private_urls=True)
+    return replace(
+        Settings(database_path=tmp_path / "cw.db", **detoxify_checkpoint.settings_kwargs()),
+        poll_interval=3600,
+        allow_private_urls=True,
+    )
 
 
 @pytest.fixture
@@ -33,17 +36,34 @@ def toxic(detoxify_checkpoint) -> str:
 
 
 def write_thread(path: Path, comments: list[dict[str, Any]]) -> Path:
-    path.write_text(json.dumps({
-        "article": {"id": "a1", "title": "Garden news", "url": "https://news.example/a1", "author": "Editor",
-                    "date": "2026-01-02T10:00:00Z", "body": "Body."},
-        "comments": comments,
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "article": {
+                    "id": "a1",
+                    "title": "Garden news",
+                    "url": "https://news.example/a1",
+                    "author": "Editor",
+                    "date": "2026-01-02T10:00:00Z",
+                    "body": "Body.",
+                },
+                "comments": comments,
+            }
+        )
+    )
     return path
 
 
 def comment(cid: str, text: str, parent: str | None = None, author: str | None = None) -> dict[str, Any]:
-    return {"id": cid, "parent": parent, "author": author or f"Reader {cid}", "date": "2026-01-02T11:00:00Z",
-            "text": text, "url": f"https://news.example/a1#{cid}", "avatar_url": None}
+    return {
+        "id": cid,
+        "parent": parent,
+        "author": author or f"Reader {cid}",
+        "date": "2026-01-02T11:00:00Z",
+        "text": text,
+        "url": f"https://news.example/a1#{cid}",
+        "avatar_url": None,
+    }
 
 
 def thread_messages(fake: FakeDiscord, world) -> list[Message]:
@@ -58,8 +78,9 @@ def shown(messages: list[Message]) -> str:
 
 async def start_mirror(fake: FakeDiscord, world, path: Path, posts: int) -> None:
     """Add the source and wait until its first sync posted the article card and `posts` comment messages."""
-    added = await fake.invoke_slash("mirror add", {"url": str(path), "channel": world.forum},
-                                    user=world.moderator, channel=world.general)
+    added = await fake.invoke_slash(
+        "mirror add", {"url": str(path), "channel": world.forum}, user=world.moderator, channel=world.general
+    )
     assert "Mirroring source #" in added.content, added.content
 
     def landed() -> bool:
@@ -70,18 +91,21 @@ async def start_mirror(fake: FakeDiscord, world, path: Path, posts: int) -> None
 
 
 async def sync(fake: FakeDiscord, world) -> None:
-    answer = await fake.invoke_slash("mirror sync", {"source": 1}, user=world.moderator, channel=world.general)
+    answer = await fake.invoke_slash(
+        "mirror sync", {"source": 1}, user=world.moderator, channel=world.general
+    )
     assert answer.content and "failed" not in answer.content.lower(), answer.content
 
 
 def card_for(fake: FakeDiscord, world, count: int = 1):
-    return fake.wait_until(lambda: [m for m in fake.messages(world.review) if m.embeds][count - 1:] or None)
+    return fake.wait_until(lambda: [m for m in fake.messages(world.review) if m.embeds][count - 1 :] or None)
 
 
 async def decide(fake: FakeDiscord, world, card: Message, decision: str, fields: dict[str, str]):
     case_number = int(card.embeds[0]["title"].split("#")[1].split()[0])
-    clicked = await fake.click_button(card, f"cw:card:{world.guild.id}:{case_number}:{decision}",
-                                      user=world.moderator)
+    clicked = await fake.click_button(
+        card, f"cw:card:{world.guild.id}:{case_number}:{decision}", user=world.moderator
+    )
     assert clicked.modal is not None, clicked.content
     return await fake.submit_modal(clicked, fields, user=world.moderator)
 
@@ -90,13 +114,17 @@ async def decide(fake: FakeDiscord, world, card: Message, decision: str, fields:
 
 
 async def test_no_live_message_keeps_a_removed_comments_text(
-        fake_discord, discord_world, bot_runner, settings, toxic, tmp_path):
+    fake_discord, discord_world, bot_runner, settings, toxic, tmp_path
+):
     w = discord_world
-    path = write_thread(tmp_path / "t.json", [
-        comment("c1", toxic, author="Rude Reader"),
-        comment("c2", "I disagree with that", parent="c1"),
-        comment("c3", "me too", parent="c1"),
-    ])
+    path = write_thread(
+        tmp_path / "t.json",
+        [
+            comment("c1", toxic, author="Rude Reader"),
+            comment("c2", "I disagree with that", parent="c1"),
+            comment("c3", "me too", parent="c1"),
+        ],
+    )
     async with bot_runner(create_bot(settings, guild_ready_timeout=0.05)) as bot:
         await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id)
         await start_mirror(fake_discord, w, path, 3)
@@ -110,24 +138,32 @@ async def test_no_live_message_keeps_a_removed_comments_text(
         assert all("jump to it" in shown([m]) for m in replies)  # "mark" mode keeps the removed one's place
 
         # A reply posted later says what it answers without quoting it.
-        write_thread(path, [
-            comment("c1", toxic, author="Rude Reader"),
-            comment("c2", "I disagree with that", parent="c1"),
-            comment("c3", "me too", parent="c1"),
-            comment("c4", "what did they say?", parent="c1"),
-        ])
+        write_thread(
+            path,
+            [
+                comment("c1", toxic, author="Rude Reader"),
+                comment("c2", "I disagree with that", parent="c1"),
+                comment("c3", "me too", parent="c1"),
+                comment("c4", "what did they say?", parent="c1"),
+            ],
+        )
         await sync(fake_discord, w)
         messages = thread_messages(fake_discord, w)
         late = next(m for m in messages if "what did they say" in shown([m]))
         assert REPLY_TO_REMOVED in shown([late]) and "zebra" not in shown(messages)
 
 
-async def test_an_edit_of_a_parent_updates_its_quotes(fake_discord, discord_world, bot_runner, settings, tmp_path):
+async def test_an_edit_of_a_parent_updates_its_quotes(
+    fake_discord, discord_world, bot_runner, settings, tmp_path
+):
     w = discord_world
-    path = write_thread(tmp_path / "t.json", [
-        comment("c1", "the first version of the parent"),
-        comment("c2", "a reply", parent="c1"),
-    ])
+    path = write_thread(
+        tmp_path / "t.json",
+        [
+            comment("c1", "the first version of the parent"),
+            comment("c2", "a reply", parent="c1"),
+        ],
+    )
     async with bot_runner(create_bot(settings, guild_ready_timeout=0.05)):
         await start_mirror(fake_discord, w, path, 2)
         assert "first version" in shown(thread_messages(fake_discord, w))
@@ -143,7 +179,8 @@ async def test_an_edit_of_a_parent_updates_its_quotes(fake_discord, discord_worl
 
 
 async def test_a_flag_from_before_the_review_channel_gets_exactly_one_card(
-        fake_discord, discord_world, bot_runner, settings, toxic):
+    fake_discord, discord_world, bot_runner, settings, toxic
+):
     w = discord_world
     async with bot_runner(create_bot(settings, guild_ready_timeout=0.05)) as bot:
         await fake_discord.send_message(w.general, w.member, toxic)
@@ -153,13 +190,15 @@ async def test_a_flag_from_before_the_review_channel_gets_exactly_one_card(
             await asyncio.sleep(0.02)
         queue = await fake_discord.invoke_slash("flags", user=w.moderator, channel=w.general)
         assert "1 open flag(s) have no card" in queue.embeds[0]["description"]
-        answer = await fake_discord.invoke_slash("config review-channel", {"channel": w.review}, user=w.owner,
-                                                 channel=w.general)
+        answer = await fake_discord.invoke_slash(
+            "config review-channel", {"channel": w.review}, user=w.owner, channel=w.general
+        )
         assert "1 open flag logged before it got a card" in answer.content
         cards = await card_for(fake_discord, w)
         assert "toxicword" in cards[0].embeds[0]["description"]
-        again = await fake_discord.invoke_slash("config review-channel", {"channel": w.review}, user=w.owner,
-                                                channel=w.general)
+        again = await fake_discord.invoke_slash(
+            "config review-channel", {"channel": w.review}, user=w.owner, channel=w.general
+        )
         assert "before it got" not in again.content
         shown = await fake_discord.invoke_slash("flags", {"card": 1}, user=w.moderator, channel=w.general)
         assert "has a card" in shown.content
@@ -187,7 +226,8 @@ def buttons_disabled(card: Message) -> list[bool]:
 
 
 async def test_a_card_follows_site_edits_and_closes_when_the_site_fixes_the_comment(
-        fake_discord, discord_world, bot_runner, settings, toxic, tmp_path):
+    fake_discord, discord_world, bot_runner, settings, toxic, tmp_path
+):
     w = discord_world
     path = write_thread(tmp_path / "t.json", [comment("c1", toxic, author="Rude Reader")])
     async with bot_runner(create_bot(settings, guild_ready_timeout=0.05)) as bot:
@@ -198,7 +238,9 @@ async def test_a_card_follows_site_edits_and_closes_when_the_site_fixes_the_comm
         # Still toxic after the edit: the same card shows the new text and scores, and stays open.
         write_thread(path, [comment("c1", toxic + " and worse", author="Rude Reader")])
         await sync(fake_discord, w)
-        await fake_discord.wait_until(lambda: "and worse" in (live(fake_discord, w, card).embeds[0]["description"]))
+        await fake_discord.wait_until(
+            lambda: "and worse" in (live(fake_discord, w, card).embeds[0]["description"])
+        )
         updated = live(fake_discord, w, card)
         assert "Before:" in card_field(updated, "Edited on the site") and not any(buttons_disabled(updated))
         assert len([m for m in fake_discord.messages(w.review) if m.embeds]) == 1  # no second card
@@ -219,7 +261,8 @@ async def test_a_card_follows_site_edits_and_closes_when_the_site_fixes_the_comm
 
 
 async def test_a_card_closes_when_the_site_removes_the_comment(
-        fake_discord, discord_world, bot_runner, settings, toxic, tmp_path):
+    fake_discord, discord_world, bot_runner, settings, toxic, tmp_path
+):
     w = discord_world
     path = write_thread(tmp_path / "t.json", [comment("c1", toxic), comment("c2", "fine")])
     async with bot_runner(create_bot(settings, guild_ready_timeout=0.05)) as bot:
@@ -257,18 +300,24 @@ class Watch:
 
 
 async def test_premod_withholds_an_act_level_comment_until_approve_publishes_it_in_place(
-        fake_discord, discord_world, bot_runner, settings, toxic, tmp_path):
+    fake_discord, discord_world, bot_runner, settings, toxic, tmp_path
+):
     w = discord_world
-    path = write_thread(tmp_path / "t.json", [
-        comment("c1", "a kind first comment"),
-        comment("c2", toxic, author="Rude Reader"),
-        comment("c3", "what a reply", parent="c2"),
-    ])
+    path = write_thread(
+        tmp_path / "t.json",
+        [
+            comment("c1", "a kind first comment"),
+            comment("c2", toxic, author="Rude Reader"),
+            comment("c3", "what a reply", parent="c2"),
+        ],
+    )
     watch = Watch(fake_discord, w)
     async with bot_runner(create_bot(settings, guild_ready_timeout=0.05)) as bot:
         await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id, shadow_mode=False)
         await bot.store.guilds.set_threshold(w.guild.id, "toxicity", 0.5, 0.6)
-        turned = await fake_discord.invoke_slash("config premod", {"state": "on"}, user=w.owner, channel=w.general)
+        turned = await fake_discord.invoke_slash(
+            "config premod", {"state": "on"}, user=w.owner, channel=w.general
+        )
         assert "Pre-moderation is on" in turned.content
         await start_mirror(fake_discord, w, path, 3)
         card = (await card_for(fake_discord, w))[0]
@@ -291,12 +340,15 @@ async def test_premod_withholds_an_act_level_comment_until_approve_publishes_it_
 
 
 async def test_remove_keeps_a_held_comment_withheld_and_shadow_mode_still_publishes(
-        fake_discord, discord_world, bot_runner, settings, toxic, tmp_path):
+    fake_discord, discord_world, bot_runner, settings, toxic, tmp_path
+):
     w = discord_world
     path = write_thread(tmp_path / "t.json", [comment("c1", toxic)])
     watch = Watch(fake_discord, w)
     async with bot_runner(create_bot(settings, guild_ready_timeout=0.05)) as bot:
-        await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id, shadow_mode=False, premod=True)
+        await bot.store.guilds.update(
+            w.guild.id, review_channel_id=w.review.id, shadow_mode=False, premod=True
+        )
         await bot.store.guilds.set_threshold(w.guild.id, "toxicity", 0.5, 0.6)
         await start_mirror(fake_discord, w, path, 1)
         card = (await card_for(fake_discord, w))[0]
@@ -313,10 +365,14 @@ async def test_remove_keeps_a_held_comment_withheld_and_shadow_mode_still_publis
 
 
 async def test_without_premod_the_act_level_removes_as_it_publishes_and_never_waits_for_the_pass(
-        fake_discord, discord_world, bot_runner, settings, toxic, tmp_path):
+    fake_discord, discord_world, bot_runner, settings, toxic, tmp_path
+):
     w = discord_world
-    path = write_thread(tmp_path / "t.json", [comment(f"c{i}", f"kind words {i}") for i in range(1, 30)]
-                        + [comment("c30", toxic, author="Rude Reader"), comment("c31", "a reply", parent="c30")])
+    path = write_thread(
+        tmp_path / "t.json",
+        [comment(f"c{i}", f"kind words {i}") for i in range(1, 30)]
+        + [comment("c30", toxic, author="Rude Reader"), comment("c31", "a reply", parent="c30")],
+    )
     watch = Watch(fake_discord, w)
     async with bot_runner(create_bot(settings, guild_ready_timeout=0.05)) as bot:
         await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id, shadow_mode=False)

@@ -329,7 +329,9 @@ async def test_conditional_get_sends_validators_and_reports_304(serve: Serve) ->
     async def handler(request: web.Request) -> web.Response:
         if request.headers.get("If-None-Match") == '"v1"':
             return web.Response(status=304)
-        return web.Response(text="feed", headers={"ETag": '"v1"', "Last-Modified": "Mon, 02 Jan 2026 10:00:00 GMT"})
+        return web.Response(
+            text="feed", headers={"ETag": '"v1"', "Last-Modified": "Mon, 02 Jan 2026 10:00:00 GMT"}
+        )
 
     app = web.Application()
     app.router.add_get("/", handler)
@@ -355,7 +357,9 @@ async def test_if_modified_since_is_sent(serve: Serve) -> None:
     base = await serve(app)
     http, _ = client()
     async with http:
-        response = await http.get(base + "/", validators={"etag": None, "last_modified": "Tue, 03 Jan 2026 00:00:00 GMT"})
+        response = await http.get(
+            base + "/", validators={"etag": None, "last_modified": "Tue, 03 Jan 2026 00:00:00 GMT"}
+        )
     assert response.not_modified
     assert seen == ["Tue, 03 Jan 2026 00:00:00 GMT"]
 

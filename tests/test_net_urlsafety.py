@@ -59,7 +59,10 @@ async def test_allow_flag_lets_private_addresses_through() -> None:
 
 
 async def test_public_literals_pass() -> None:
-    assert await validate_url("https://93.184.215.14/a?b=1", allow_private=False) == "https://93.184.215.14/a?b=1"
+    assert (
+        await validate_url("https://93.184.215.14/a?b=1", allow_private=False)
+        == "https://93.184.215.14/a?b=1"
+    )
     assert await validate_url("http://[2606:4700::1111]/", allow_private=False) == "http://[2606:4700::1111]/"
 
 

@@ -35,9 +35,14 @@ class BotProcess:
 
     def __init__(self, fake: FakeDiscord, database: Path, checkpoint: Any, log: Path) -> None:
         self.fake = fake
-        self.config = {"api": fake.api_base, "gateway": fake.gateway_url, "token": fake.token,
-                       "database": str(database), "checkpoint": str(checkpoint.checkpoint),
-                       "config_dir": str(checkpoint.config_dir)}
+        self.config = {
+            "api": fake.api_base,
+            "gateway": fake.gateway_url,
+            "token": fake.token,
+            "database": str(database),
+            "checkpoint": str(checkpoint.checkpoint),
+            "config_dir": str(checkpoint.config_dir),
+        }
         self.log = log
         self.proc: asyncio.subprocess.Process | None = None
 
@@ -45,12 +50,27 @@ class BotProcess:
         identifies, syncs = self.fake.gateway.identifies, self.fake.state.command_syncs
         with self.log.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "tests.crashbot", json.dumps(self.config), cwd=REPO,
-                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
+                sys.executable,
+                "-m",
+                "tests.crashbot",
+                json.dumps(self.config),
+                cwd=REPO,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
         try:
-            await self.fake.wait_until(lambda: self.exited() or (
-                self.fake.gateway.identifies > identifies and self.fake.state.command_syncs > syncs
-                and self.fake.gateway.connected_sessions), within=START_WITHIN)
+            await self.fake.wait_until(
+                lambda: (
+                    self.exited()
+                    or (
+                        self.fake.gateway.identifies > identifies
+                        and self.fake.state.command_syncs > syncs
+                        and self.fake.gateway.connected_sessions
+                    )
+                ),
+                within=START_WITHIN,
+            )
         except TimeoutError:
             raise AssertionError(f"the bot did not start:\n{self.tail()}") from None
         assert not self.exited(), f"the bot exited:\n{self.tail()}"
@@ -87,12 +107,15 @@ class BotProcess:
 
 
 @pytest.fixture
-async def processes(fake_discord: FakeDiscord, detoxify_checkpoint: Any, tmp_path: Path,
-                    monkeypatch: pytest.MonkeyPatch) -> Any:
+async def processes(
+    fake_discord: FakeDiscord, detoxify_checkpoint: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Any:
     started: list[BotProcess] = []
 
     def make() -> BotProcess:
-        started.append(BotProcess(fake_discord, tmp_path / "cw.db", detoxify_checkpoint, tmp_path / "bot.log"))
+        started.append(
+            BotProcess(fake_discord, tmp_path / "cw.db", detoxify_checkpoint, tmp_path / "bot.log")
+        )
         return started[-1]
 
     yield make
@@ -133,7 +156,8 @@ def counter(predicate: Callable[[Message], bool], nth: int) -> Callable[[Message
 
 
 async def test_kill_9_twice_during_a_500_comment_backfill_loses_and_repeats_nothing(
-        fake_discord: FakeDiscord, discord_world: Any, processes: Any, tmp_path: Path) -> None:
+    fake_discord: FakeDiscord, discord_world: Any, processes: Any, tmp_path: Path
+) -> None:
     w = discord_world
     comments = [spec(n, n - 1 if n % 3 == 2 else None) for n in range(1, BACKFILL + 1)]
     path = thread_file(tmp_path, comments)
@@ -143,8 +167,9 @@ async def test_kill_9_twice_during_a_500_comment_backfill_loses_and_repeats_noth
 
     first = await processes().start()
     with kill_when(fake_discord, first, counter(webhook_post, 12)):
-        added = await fake_discord.invoke_slash("mirror add", {"url": str(path), "channel": w.forum},
-                                                user=w.moderator, channel=w.general)
+        added = await fake_discord.invoke_slash(
+            "mirror add", {"url": str(path), "channel": w.forum}, user=w.moderator, channel=w.general
+        )
         assert "Mirroring source #1" in added.content, added.content
         await first.wait_killed()
     thread = fake_discord.state.threads_of(w.forum.id)[0]
@@ -175,8 +200,8 @@ async def test_kill_9_twice_during_a_500_comment_backfill_loses_and_repeats_noth
 
 
 async def test_kill_9_during_a_burst_of_flags_leaves_one_card_and_one_case_per_message(
-        fake_discord: FakeDiscord, discord_world: Any, processes: Any, tmp_path: Path,
-        detoxify_checkpoint: Any) -> None:
+    fake_discord: FakeDiscord, discord_world: Any, processes: Any, tmp_path: Path, detoxify_checkpoint: Any
+) -> None:
     w = discord_world
     store = await Store.open(tmp_path / "cw.db")
     await store.guilds.update(w.guild.id, review_channel_id=w.review.id)
@@ -195,13 +220,16 @@ async def test_kill_9_during_a_burst_of_flags_leaves_one_card_and_one_case_per_m
             await asyncio.sleep(0.02)
         await first.wait_killed()
     # Members keep writing while the bot is down: no gateway event ever reaches it for these.
-    sent += [await fake_discord.send_message(w.general, w.member, f"you are {toxic} {i}") for i in range(AWAY)]
+    sent += [
+        await fake_discord.send_message(w.general, w.member, f"you are {toxic} {i}") for i in range(AWAY)
+    ]
     assert len([m for m in fake_discord.messages(w.review) if m.embeds]) < len(sent)
 
     second = await processes().start()
     try:
-        await fake_discord.wait_until(lambda: len([m for m in fake_discord.messages(w.review) if m.embeds]) >= len(sent),
-                                      within=30)
+        await fake_discord.wait_until(
+            lambda: len([m for m in fake_discord.messages(w.review) if m.embeds]) >= len(sent), within=30
+        )
         await asyncio.sleep(0.5)  # a duplicate card would land now
     finally:
         await second.stop()

@@ -24,12 +24,17 @@ TOXIC_EVERY = 15
 
 @pytest.fixture
 def settings(tmp_path: Path, detoxify_checkpoint: Any) -> Settings:
-    return Settings(database_path=tmp_path / "cw.db", allow_private_urls=True, poll_interval=3600,
-                    **detoxify_checkpoint.settings_kwargs())
+    return Settings(
+        database_path=tmp_path / "cw.db",
+        allow_private_urls=True,
+        poll_interval=3600,
+        **detoxify_checkpoint.settings_kwargs(),
+    )
 
 
 def fast_reidentify(bot: Any) -> Any:
     """discord.py waits 5 s before IDENTIFYing again (Discord's limit); the fake has no such limit."""
+
     async def no_wait(shard_id: int | None, *, initial: bool = False) -> None:
         return None
 
@@ -43,12 +48,15 @@ def cards(fake: FakeDiscord, world: Any) -> list[Message]:
 
 def card_targets(fake: FakeDiscord, world: Any) -> list[int]:
     """The message each card links to, one entry per card."""
-    links = [next(f["value"] for f in c.embeds[0]["fields"] if f["name"] == "Link") for c in cards(fake, world)]
+    links = [
+        next(f["value"] for f in c.embeds[0]["fields"] if f["name"] == "Link") for c in cards(fake, world)
+    ]
     return sorted(int(link.rsplit("/", 1)[-1].rstrip(")")) for link in links)
 
 
-def on_landing(fake: FakeDiscord, nth: int, landed: Callable[[Message], bool],
-               then: Callable[[Message], object]) -> None:
+def on_landing(
+    fake: FakeDiscord, nth: int, landed: Callable[[Message], bool], then: Callable[[Message], object]
+) -> None:
     """Call `then(message)` once, right after the `nth` message matching `landed` is stored by the fake."""
     real = fake.publish
     seen = 0
@@ -65,14 +73,24 @@ def on_landing(fake: FakeDiscord, nth: int, landed: Callable[[Message], bool],
 
 
 async def test_backfill_through_429s_5xx_and_a_refusal_posts_each_comment_once(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path,
-        detoxify_checkpoint: Any) -> None:
+    fake_discord: FakeDiscord,
+    discord_world: Any,
+    bot_runner: Any,
+    settings: Settings,
+    tmp_path: Path,
+    detoxify_checkpoint: Any,
+) -> None:
     w = discord_world
     toxic = detoxify_checkpoint.toxic_word
     # Each too long to share a message, so every comment is one webhook post.
-    comments = [spec(n, n - 1 if n % 4 == 2 else None,
-                     f"comment {n} " + "padding " * 160 + (toxic if n % TOXIC_EVERY == 0 else ""))
-                for n in range(1, COMMENTS + 1)]
+    comments = [
+        spec(
+            n,
+            n - 1 if n % 4 == 2 else None,
+            f"comment {n} " + "padding " * 160 + (toxic if n % TOXIC_EVERY == 0 else ""),
+        )
+        for n in range(1, COMMENTS + 1)
+    ]
     path = thread_file(tmp_path, comments)
     faults = fake_discord.faults
     faults.fail_next("POST", "/channels/*/messages", status=500)  # the first review card
@@ -86,15 +104,27 @@ async def test_backfill_through_429s_5xx_and_a_refusal_posts_each_comment_once(
 
     # After the first post: two 429s with Retry-After; after the 5th a 502 and a 500 (discord.py retries
     # both); after the 8th a refusal, which fails the sync with its reason.
-    on_landing(fake_discord, 1, mirrored_post, lambda m: faults.fail_next("POST", mirror_hook(m), status=429, times=2,
-                                                                          retry_after=0.2))
-    on_landing(fake_discord, 5, mirrored_post, lambda m: (faults.fail_next("POST", mirror_hook(m), status=502),
-                                                          faults.fail_next("POST", mirror_hook(m), status=500)))
+    on_landing(
+        fake_discord,
+        1,
+        mirrored_post,
+        lambda m: faults.fail_next("POST", mirror_hook(m), status=429, times=2, retry_after=0.2),
+    )
+    on_landing(
+        fake_discord,
+        5,
+        mirrored_post,
+        lambda m: (
+            faults.fail_next("POST", mirror_hook(m), status=502),
+            faults.fail_next("POST", mirror_hook(m), status=500),
+        ),
+    )
     on_landing(fake_discord, 8, mirrored_post, lambda m: faults.fail_next("POST", mirror_hook(m), status=403))
     async with bot_runner(make_bot(settings)) as bot:
         await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id)
-        added = await fake_discord.invoke_slash("mirror add", {"url": str(path), "channel": w.forum},
-                                                user=w.moderator, channel=w.general)
+        added = await fake_discord.invoke_slash(
+            "mirror add", {"url": str(path), "channel": w.forum}, user=w.moderator, channel=w.general
+        )
         assert "Mirroring source #1" in added.content
 
         async def failing() -> bool:
@@ -106,8 +136,9 @@ async def test_backfill_through_429s_5xx_and_a_refusal_posts_each_comment_once(
         assert "permission" in row.last_error and row.failures == 1
         listing = await fake_discord.invoke_slash("mirror list", user=w.moderator, channel=w.general)
         assert "failing" in listing.content and "permission" in listing.content
-        synced = await fake_discord.invoke_slash("mirror sync", {"source": 1}, user=w.moderator, channel=w.general,
-                                                 within=30)
+        synced = await fake_discord.invoke_slash(
+            "mirror sync", {"source": 1}, user=w.moderator, channel=w.general, within=30
+        )
         assert "new" in synced.followups[-1].content, synced.followups[-1].content
         thread = await wait_mirrored(fake_discord, COMMENTS, w.forum, within=30)
         assert_thread_shows(fake_discord, thread, comments)  # each once, in order, replies linked
@@ -131,8 +162,12 @@ async def _source_status(settings: Settings) -> str:
 
 
 async def test_gateway_drop_and_invalid_session_lose_no_member_message(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings,
-        detoxify_checkpoint: Any) -> None:
+    fake_discord: FakeDiscord,
+    discord_world: Any,
+    bot_runner: Any,
+    settings: Settings,
+    detoxify_checkpoint: Any,
+) -> None:
     w = discord_world
     toxic = detoxify_checkpoint.toxic_word
     sent: list[Message] = []

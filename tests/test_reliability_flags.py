@@ -39,8 +39,12 @@ REFUSED = "the database is locked by another process: nothing was written; retry
 
 @pytest.fixture
 def settings(tmp_path: Path, detoxify_checkpoint: Any) -> Settings:
-    return Settings(database_path=tmp_path / "cw.db", allow_private_urls=True, poll_interval=3600,
-                    **detoxify_checkpoint.settings_kwargs())
+    return Settings(
+        database_path=tmp_path / "cw.db",
+        allow_private_urls=True,
+        poll_interval=3600,
+        **detoxify_checkpoint.settings_kwargs(),
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -59,8 +63,9 @@ async def wait_cards(fake: FakeDiscord, world: Any, count: int, within: float = 
 
 
 async def add_source(fake: FakeDiscord, world: Any, path: Path) -> None:
-    added = await fake.invoke_slash("mirror add", {"url": str(path), "channel": world.forum}, user=world.moderator,
-                                    channel=world.general)
+    added = await fake.invoke_slash(
+        "mirror add", {"url": str(path), "channel": world.forum}, user=world.moderator, channel=world.general
+    )
     assert "Mirroring source #1" in added.content, added.content
 
 
@@ -85,8 +90,15 @@ async def assert_carded_once(bot: Any, fake: FakeDiscord, world: Any) -> None:
 
 
 def comment(n: int, text: str | None = None) -> Comment:
-    return Comment(external_id=f"c{n}", parent_id=None, author=f"Reader {n}", posted_at=None,
-                   text=text or f"comment {n}", url=None, avatar_url=None)
+    return Comment(
+        external_id=f"c{n}",
+        parent_id=None,
+        author=f"Reader {n}",
+        posted_at=None,
+        text=text or f"comment {n}",
+        url=None,
+        avatar_url=None,
+    )
 
 
 async def test_only_live_versions_shown_and_never_judged_are_pending(tmp_path: Path) -> None:
@@ -112,15 +124,25 @@ async def test_only_live_versions_shown_and_never_judged_are_pending(tmp_path: P
                 await store.mirror.record_removed(article_id, "c4", [1004], "site")  # removed on the site
                 edited = comment(5, "comment 5, edited on the site")  # saved, its message not edited yet
                 await store.mirror.save_scored(article_id, [(edited, score)])
-                await store.mirror.set_judged(ids[1]["c6"], "an older version")  # c6 changed since it was judged
+                await store.mirror.set_judged(
+                    ids[1]["c6"], "an older version"
+                )  # c6 changed since it was judged
         since = "2000-01-01T00:00:00Z"
         pending = await store.mirror.unjudged(1, since)
         assert [(p.row.comment.external_id, p.guild_id, p.thread_id) for p in pending] == [
-            ("c1", 1, 100 + source.id), ("c6", 1, 100 + source.id)]
-        assert pending[0].article == article and pending[0].row.message_id == 1001 and pending[0].channel_id == 10
+            ("c1", 1, 100 + source.id),
+            ("c6", 1, 100 + source.id),
+        ]
+        assert (
+            pending[0].article == article
+            and pending[0].row.message_id == 1001
+            and pending[0].channel_id == 10
+        )
         assert pending[0].row.content_hash == comment(1).content_hash  # the dedup key a live event would use
         assert [p.row.id for p in await store.mirror.unjudged(1, since, limit=1)] == [ids[1]["c1"]]
-        assert await store.mirror.unjudged(1, datetime.now(UTC).replace(year=2100).isoformat()) == []  # the window
+        assert (
+            await store.mirror.unjudged(1, datetime.now(UTC).replace(year=2100).isoformat()) == []
+        )  # the window
         assert len(await store.mirror.unjudged(2, since)) == 5  # the other guild's own
     finally:
         await store.close()
@@ -130,13 +152,18 @@ def test_comments_mirrored_before_schema_3_count_as_judged(tmp_path: Path) -> No
     path = tmp_path / "cw.db"
     con = sqlite3.connect(path)
     con.executescript(MIGRATIONS[0] + MIGRATIONS[1] + "\nPRAGMA user_version = 2;")
-    con.execute("INSERT INTO sources (id, guild_id, channel_id, kind, url) VALUES (1, 1, 10, 'file', 't.json')")
-    con.execute("INSERT INTO articles (id, source_id, external_id, title, thread_id) VALUES (1, 1, 'a1', 'T', 100)")
+    con.execute(
+        "INSERT INTO sources (id, guild_id, channel_id, kind, url) VALUES (1, 1, 10, 'file', 't.json')"
+    )
+    con.execute(
+        "INSERT INTO articles (id, source_id, external_id, title, thread_id) VALUES (1, 1, 'a1', 'T', 100)"
+    )
     for n, message_id in ((1, 1001), (2, None)):
         con.execute(
             "INSERT INTO comments (article_id, external_id, author, text, content_hash, scored_hash, message_id, "
             "mirrored_hash, mirrored_at) VALUES (1, ?, 'R', 'x', 'h', 'h', ?, ?, '2026-01-01T00:00:00Z')",
-            (f"c{n}", message_id, "h" if message_id else None))
+            (f"c{n}", message_id, "h" if message_id else None),
+        )
     con.commit()
     con.close()
 
@@ -147,12 +174,20 @@ def test_comments_mirrored_before_schema_3_count_as_judged(tmp_path: Path) -> No
         finally:
             await store.close()
 
-    assert asyncio.run(pending()) == []  # judged by the release that mirrored it: not flagged again on upgrade
+    assert (
+        asyncio.run(pending()) == []
+    )  # judged by the release that mirrored it: not flagged again on upgrade
 
 
 async def test_a_comment_whose_flag_was_refused_is_flagged_once_after_a_restart(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path,
-        detoxify_checkpoint: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_discord: FakeDiscord,
+    discord_world: Any,
+    bot_runner: Any,
+    settings: Settings,
+    tmp_path: Path,
+    detoxify_checkpoint: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     w = discord_world
     toxic = detoxify_checkpoint.toxic_word
     refused_text, judged_text = f"you are a {toxic}", f"what a {toxic} take"
@@ -169,7 +204,9 @@ async def test_a_comment_whose_flag_was_refused_is_flagged_once_after_a_restart(
 
     async def set_judged(self: MirrorStore, comment_id: int, content_hash: str) -> None:
         row = await self.comment_row(comment_id)
-        if outage and row.comment.external_id == "c3":  # c3: flagged and carded, but the version never marked judged
+        if (
+            outage and row.comment.external_id == "c3"
+        ):  # c3: flagged and carded, but the version never marked judged
             refusals["judged"] += 1
             raise StoreError(REFUSED)
         await real_set_judged(self, comment_id, content_hash)
@@ -181,7 +218,9 @@ async def test_a_comment_whose_flag_was_refused_is_flagged_once_after_a_restart(
         await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id)
         await add_source(fake_discord, w, path)
         await wait_mirrored(fake_discord, 3, w.forum)
-        await fake_discord.wait_until(lambda: refusals["flag"] == refusals["judged"] == 4)  # every retry refused
+        await fake_discord.wait_until(
+            lambda: refusals["flag"] == refusals["judged"] == 4
+        )  # every retry refused
         assert await comment_flags(bot, w.guild.id) == {"c3": 1}
         assert len(await wait_cards(fake_discord, w, 1)) == 1
     outage = False
@@ -202,8 +241,14 @@ async def test_a_comment_whose_flag_was_refused_is_flagged_once_after_a_restart(
 
 
 async def test_the_timed_sweep_flags_a_refused_comment_without_a_restart(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path,
-        detoxify_checkpoint: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_discord: FakeDiscord,
+    discord_world: Any,
+    bot_runner: Any,
+    settings: Settings,
+    tmp_path: Path,
+    detoxify_checkpoint: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     w = discord_world
     monkeypatch.setattr("cogs.moderation.recovery.SWEEP_EVERY", 0.2)
     path = thread_file(tmp_path, [spec(1), spec(2, text=f"you are a {detoxify_checkpoint.toxic_word}")])
@@ -231,8 +276,14 @@ async def test_the_timed_sweep_flags_a_refused_comment_without_a_restart(
 
 
 async def test_a_batch_meeting_a_locked_database_is_retried_in_order_with_one_case_and_card_each(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings,
-        detoxify_checkpoint: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    fake_discord: FakeDiscord,
+    discord_world: Any,
+    bot_runner: Any,
+    settings: Settings,
+    detoxify_checkpoint: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     w = discord_world
     monkeypatch.setattr("bot.store.database.BUSY_TIMEOUT_MS", 200)  # the lock below outlasts it several times
     monkeypatch.setattr("cogs.moderation.watch.RETRY_BASE", 0.25)
@@ -240,9 +291,13 @@ async def test_a_batch_meeting_a_locked_database_is_retried_in_order_with_one_ca
     async with bot_runner(make_bot(settings)) as bot:
         await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id)
         locker = await hold_write_lock(settings.database_path, 1.0)
-        first = await fake_discord.send_message(w.general, w.member, f"hello {detoxify_checkpoint.toxic_word} 1")
+        first = await fake_discord.send_message(
+            w.general, w.member, f"hello {detoxify_checkpoint.toxic_word} 1"
+        )
         await asyncio.sleep(0.3)  # its batch is waiting out the lock when the next message comes
-        second = await fake_discord.send_message(w.general, w.member, f"hello {detoxify_checkpoint.toxic_word} 2")
+        second = await fake_discord.send_message(
+            w.general, w.member, f"hello {detoxify_checkpoint.toxic_word} 2"
+        )
         shown = await wait_cards(fake_discord, w, 2, within=15)
         assert await locker.wait() == 0
         assert "failed (attempt 1 of 4)" in caplog.text and "locked by another process" in caplog.text
@@ -256,8 +311,13 @@ async def test_a_batch_meeting_a_locked_database_is_retried_in_order_with_one_ca
 
 
 async def test_a_card_whose_recording_is_refused_is_recorded_on_retry_not_posted_twice(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings,
-        detoxify_checkpoint: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_discord: FakeDiscord,
+    discord_world: Any,
+    bot_runner: Any,
+    settings: Settings,
+    detoxify_checkpoint: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     w = discord_world
     async with bot_runner(make_bot(settings)) as bot:
         await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id)

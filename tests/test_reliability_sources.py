@@ -45,8 +45,14 @@ EXPECTED = {
 
 @pytest.fixture
 def settings(tmp_path: Path, detoxify_checkpoint: Any) -> Settings:
-    return Settings(database_path=tmp_path / "cw.db", allow_private_urls=True, poll_interval=3600,
-                    http_timeout=TIMEOUT, max_response_bytes=MAX_BYTES, **detoxify_checkpoint.settings_kwargs())
+    return Settings(
+        database_path=tmp_path / "cw.db",
+        allow_private_urls=True,
+        poll_interval=3600,
+        http_timeout=TIMEOUT,
+        max_response_bytes=MAX_BYTES,
+        **detoxify_checkpoint.settings_kwargs(),
+    )
 
 
 def misbehaving_site() -> web.Application:
@@ -58,12 +64,16 @@ def misbehaving_site() -> web.Application:
         return web.Response(status=500, text="internal error")
 
     async def html(request: web.Request) -> web.Response:
-        return web.Response(text="<!doctype html><html><body>Not a feed</body></html>", content_type="text/html")
+        return web.Response(
+            text="<!doctype html><html><body>Not a feed</body></html>", content_type="text/html"
+        )
 
     async def loop(request: web.Request) -> web.Response:
         raise web.HTTPFound("/loop2/feed" if request.path == "/loop/feed" else "/loop/feed")
 
-    async def stream(request: web.Request, *, declared: bool, chunk: bytes, pause: float) -> web.StreamResponse:
+    async def stream(
+        request: web.Request, *, declared: bool, chunk: bytes, pause: float
+    ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "application/rss+xml"})
         if declared:
             response.content_length = FIFTY_MB
@@ -85,27 +95,51 @@ def misbehaving_site() -> web.Application:
 
     async def wordpress_page(request: web.Request) -> web.Response:
         root = f"{request.scheme}://{request.host}/wp-json/"
-        return web.Response(text="<html><head></head><body>post</body></html>", content_type="text/html",
-                            headers={"Link": f'<{root}>; rel="https://api.w.org/"'})
+        return web.Response(
+            text="<html><head></head><body>post</body></html>",
+            content_type="text/html",
+            headers={"Link": f'<{root}>; rel="https://api.w.org/"'},
+        )
 
     async def wordpress_post(request: web.Request) -> web.Response:
-        return web.json_response({"id": 1, "title": {"rendered": "A post"}, "link": "https://wp.example/?p=1",
-                                  "excerpt": {"rendered": ""}, "date_gmt": "2026-01-02T10:00:00"})
+        return web.json_response(
+            {
+                "id": 1,
+                "title": {"rendered": "A post"},
+                "link": "https://wp.example/?p=1",
+                "excerpt": {"rendered": ""},
+                "date_gmt": "2026-01-02T10:00:00",
+            }
+        )
 
     async def wordpress_comments(request: web.Request) -> web.Response:
-        whole = '[{"id": 1, "post": 1, "parent": 0, "author_name": "A", "content": {"rendered": "<p>hi</p>"}}]'
-        return web.Response(text=whole[:40], content_type="application/json",  # cut off mid-object
-                            headers={"X-WP-Total": "1", "X-WP-TotalPages": "1"})
+        whole = (
+            '[{"id": 1, "post": 1, "parent": 0, "author_name": "A", "content": {"rendered": "<p>hi</p>"}}]'
+        )
+        return web.Response(
+            text=whole[:40],
+            content_type="application/json",  # cut off mid-object
+            headers={"X-WP-Total": "1", "X-WP-TotalPages": "1"},
+        )
 
     async def good(request: web.Request) -> web.Response:
         return web.Response(body=FEED, content_type="application/rss+xml")
 
     app = web.Application()
-    for path, handler in (("/slow/feed", slow), ("/error/feed", error), ("/html/feed", html),
-                          ("/loop/feed", loop), ("/loop2/feed", loop), ("/huge/feed", huge),
-                          ("/huge-declared/feed", huge_declared), ("/slowloris/feed", slowloris),
-                          ("/wp/", wordpress_page), ("/wp-json/wp/v2/posts/1", wordpress_post),
-                          ("/wp-json/wp/v2/comments", wordpress_comments), ("/good/feed", good)):
+    for path, handler in (
+        ("/slow/feed", slow),
+        ("/error/feed", error),
+        ("/html/feed", html),
+        ("/loop/feed", loop),
+        ("/loop2/feed", loop),
+        ("/huge/feed", huge),
+        ("/huge-declared/feed", huge_declared),
+        ("/slowloris/feed", slowloris),
+        ("/wp/", wordpress_page),
+        ("/wp-json/wp/v2/posts/1", wordpress_post),
+        ("/wp-json/wp/v2/comments", wordpress_comments),
+        ("/good/feed", good),
+    ):
         app.router.add_get(path, handler)
     return app
 
@@ -118,15 +152,17 @@ def fast_client_retries(bot: Any) -> None:
 
 
 async def test_each_misbehaving_site_fails_with_its_reason_and_the_others_are_mirrored(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path) -> None:
+    fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path
+) -> None:
     w = discord_world
     comments = [spec(n) for n in range(1, 6)]
     path = thread_file(tmp_path, comments)
     async with serving(misbehaving_site()) as base, bot_runner(make_bot(settings)) as bot:
         fast_client_retries(bot)
         for url in [*(base + p for p in EXPECTED), f"{base}/good/feed", str(path)]:
-            added = await fake_discord.invoke_slash("mirror add", {"url": url, "channel": w.general},
-                                                    user=w.moderator, channel=w.general)
+            added = await fake_discord.invoke_slash(
+                "mirror add", {"url": url, "channel": w.general}, user=w.moderator, channel=w.general
+            )
             answer = added.content or added.followups[-1].content
             assert "Mirroring source #" in answer, (url, answer)
         started = time.monotonic()
@@ -138,25 +174,32 @@ async def test_each_misbehaving_site_fails_with_its_reason_and_the_others_are_mi
         numbered = re.search(r"\(1/(\d+)\)$", listing.content)
         parts = int(numbered[1]) if numbered else 1
         followups = await listing.wait_followups(parts - 1) if parts > 1 else []
-        lines = "\n".join([listing.content, *(f.content for f in followups)]).splitlines()  # a long list comes in parts
+        lines = "\n".join(
+            [listing.content, *(f.content for f in followups)]
+        ).splitlines()  # a long list comes in parts
         for suffix, reason in EXPECTED.items():
             line = next(line for line in lines if f"{base}{suffix}>" in line)
             assert "failing (1×)" in line and reason in line, (suffix, line)
-        assert all(f"→ <#{w.general.id}>" in line for line in lines if line.startswith("**#")), lines  # a link
+        assert all(f"→ <#{w.general.id}>" in line for line in lines if line.startswith("**#")), (
+            lines
+        )  # a link
         for healthy in (f"{base}/good/feed", str(path)):
             assert "✅ ok" in next(line for line in lines if f"{healthy}>" in line)
         now = datetime.now(UTC)
         for row in await bot.store.mirror.sources(w.guild.id):
             if row.status == "failing":  # backed off: not retried before the interval has passed
                 assert row.failures == 1 and datetime.fromisoformat(row.next_poll_at) > now
-                assert (datetime.fromisoformat(row.next_poll_at) - now).total_seconds() > settings.poll_interval / 2
+                assert (
+                    datetime.fromisoformat(row.next_poll_at) - now
+                ).total_seconds() > settings.poll_interval / 2
         threads = fake_discord.state.threads_of(w.general.id)
         assert len(threads) == 2  # only the healthy feed and the thread file were mirrored
         await wait_mirrored(fake_discord, len(comments), w.general)
 
 
 async def test_a_failing_source_is_retried_with_growing_backoff_until_it_recovers(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings) -> None:
+    fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings
+) -> None:
     w = discord_world
     calls: list[float] = []
 
@@ -171,8 +214,12 @@ async def test_a_failing_source_is_retried_with_growing_backoff_until_it_recover
     quick = Settings(**{**settings.__dict__, "poll_interval": 0.5})
     async with serving(app) as base, bot_runner(make_bot(quick)) as bot:
         bot.get_cog("Mirror").http.attempts = 1  # one request per poll, so the server sees each poll
-        added = await fake_discord.invoke_slash("mirror add", {"url": f"{base}/flaky/feed", "channel": w.general},
-                                                user=w.moderator, channel=w.general)
+        added = await fake_discord.invoke_slash(
+            "mirror add",
+            {"url": f"{base}/flaky/feed", "channel": w.general},
+            user=w.moderator,
+            channel=w.general,
+        )
         assert "Mirroring source #1" in added.followups[-1].content
 
         async def recovered() -> bool:

@@ -37,14 +37,19 @@ con.execute("COMMIT")
 
 @pytest.fixture
 def settings(tmp_path: Path, detoxify_checkpoint: Any) -> Settings:
-    return Settings(database_path=tmp_path / "cw.db", allow_private_urls=True, poll_interval=3600,
-                    **detoxify_checkpoint.settings_kwargs())
+    return Settings(
+        database_path=tmp_path / "cw.db",
+        allow_private_urls=True,
+        poll_interval=3600,
+        **detoxify_checkpoint.settings_kwargs(),
+    )
 
 
 async def hold_write_lock(path: Path, seconds: float) -> asyncio.subprocess.Process:
     """Another process takes the database's write lock for `seconds`; returns once it holds it."""
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", LOCKER, str(path), str(seconds),
-                                                stdout=subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", LOCKER, str(path), str(seconds), stdout=subprocess.PIPE
+    )
     assert proc.stdout is not None
     assert (await asyncio.wait_for(proc.stdout.readline(), 10)).strip() == b"locked"
     return proc
@@ -66,8 +71,15 @@ async def fill_the_disk(bot: Any) -> None:
     pages = (await (await conn.execute("PRAGMA page_count")).fetchone())[0]
     await conn.execute(f"PRAGMA max_page_count = {pages}")
     filler = [
-        lambda: bot.store.cases.add(NewCase(guild_id=FILLER_GUILD, action="flag", target_kind="member",
-                                            target_id="1" * 18, reason="filler")),
+        lambda: bot.store.cases.add(
+            NewCase(
+                guild_id=FILLER_GUILD,
+                action="flag",
+                target_kind="member",
+                target_id="1" * 18,
+                reason="filler",
+            )
+        ),
         lambda: bot.store.scores.add_many([MessageScore(FILLER_GUILD, 1, 1, 1, {}, None, 0.0)]),
     ]
     for write in filler:
@@ -84,8 +96,13 @@ async def free_the_disk(bot: Any) -> None:
 
 
 async def test_another_process_holding_the_lock(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings,
-        detoxify_checkpoint: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_discord: FakeDiscord,
+    discord_world: Any,
+    bot_runner: Any,
+    settings: Settings,
+    detoxify_checkpoint: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     w = discord_world
     monkeypatch.setattr("bot.store.database.BUSY_TIMEOUT_MS", 1500)
     async with bot_runner(make_bot(settings)) as bot:
@@ -93,8 +110,9 @@ async def test_another_process_holding_the_lock(
         # A short lock (a backup, `sqlite3` in a shell): the busy timeout waits it out and nothing is lost.
         locker = await hold_write_lock(settings.database_path, 0.5)
         await fake_discord.send_message(w.general, w.member, f"hello {detoxify_checkpoint.toxic_word}")
-        warned = await fake_discord.invoke_slash("warn", {"member": w.member, "reason": "during a lock"},
-                                                 user=w.moderator, channel=w.general)
+        warned = await fake_discord.invoke_slash(
+            "warn", {"member": w.member, "reason": "during a lock"}, user=w.moderator, channel=w.general
+        )
         assert "active points: 1" in warned.content, warned.content
         await wait_card(fake_discord, w)
         assert await locker.wait() == 0
@@ -102,26 +120,40 @@ async def test_another_process_holding_the_lock(
 
         # A lock held past the busy timeout: one line saying so, nothing half-written, and it works afterwards.
         locker = await hold_write_lock(settings.database_path, 3.0)
-        refused = await fake_discord.invoke_slash("warn", {"member": w.member, "reason": "still locked"},
-                                                  user=w.moderator, channel=w.general, within=10)
+        refused = await fake_discord.invoke_slash(
+            "warn",
+            {"member": w.member, "reason": "still locked"},
+            user=w.moderator,
+            channel=w.general,
+            within=10,
+        )
         text = refused.content or refused.followups[-1].content
-        assert text.startswith("Database problem:") and "locked by another process" in text and "\n" not in text
+        assert (
+            text.startswith("Database problem:") and "locked by another process" in text and "\n" not in text
+        )
         assert await counts(bot, w.guild.id) == (2, 1, 1)
         assert await locker.wait() == 0
-        again = await fake_discord.invoke_slash("warn", {"member": w.member, "reason": "after"}, user=w.moderator,
-                                                channel=w.general)
+        again = await fake_discord.invoke_slash(
+            "warn", {"member": w.member, "reason": "after"}, user=w.moderator, channel=w.general
+        )
         assert "active points: 2" in again.content
 
 
 async def test_disk_full_gives_one_clear_line_and_leaves_no_partial_rows(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path,
-        detoxify_checkpoint: Any) -> None:
+    fake_discord: FakeDiscord,
+    discord_world: Any,
+    bot_runner: Any,
+    settings: Settings,
+    tmp_path: Path,
+    detoxify_checkpoint: Any,
+) -> None:
     w = discord_world
     path = thread_file(tmp_path, [spec(n) for n in range(1, 4)])
     async with bot_runner(make_bot(settings)) as bot:
         await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id)
-        added = await fake_discord.invoke_slash("mirror add", {"url": str(path), "channel": w.forum},
-                                                user=w.moderator, channel=w.general)
+        added = await fake_discord.invoke_slash(
+            "mirror add", {"url": str(path), "channel": w.forum}, user=w.moderator, channel=w.general
+        )
         assert "Mirroring source #1" in added.content
         await wait_mirrored(fake_discord, 3, w.forum)
         await wait_for(lambda: settled(bot, w.guild.id))
@@ -130,32 +162,42 @@ async def test_disk_full_gives_one_clear_line_and_leaves_no_partial_rows(
         await fill_the_disk(bot)
         try:
             # A command: one line, nothing logged.
-            refused = await fake_discord.invoke_slash("warn", {"member": w.member, "reason": "while full"},
-                                                      user=w.moderator, channel=w.general)
+            refused = await fake_discord.invoke_slash(
+                "warn", {"member": w.member, "reason": "while full"}, user=w.moderator, channel=w.general
+            )
             text = refused.content or refused.followups[-1].content
             assert text.startswith("Database problem: the database disk is full") and "\n" not in text, text
             # A burst of flags: their scores and cases are written together or not at all, and no card says
             # otherwise.
             for i in range(8):
-                await fake_discord.send_message(w.general, w.member, f"hello {detoxify_checkpoint.toxic_word} {i}")
+                await fake_discord.send_message(
+                    w.general, w.member, f"hello {detoxify_checkpoint.toxic_word} {i}"
+                )
             await bot.get_cog("Watcher").batcher.drain()
             assert await counts(bot, w.guild.id) == before
             assert not [m for m in fake_discord.messages(w.review) if m.embeds]
             # A mirror poll that must store an edited comment: the sync fails with the reason.
-            path.write_text(path.read_text().replace('"comment 3"', '"comment 3, edited ' + "z " * 5000 + '"'))
-            sync = await fake_discord.invoke_slash("mirror sync", {"source": 1}, user=w.moderator, channel=w.general)
+            path.write_text(
+                path.read_text().replace('"comment 3"', '"comment 3, edited ' + "z " * 5000 + '"')
+            )
+            sync = await fake_discord.invoke_slash(
+                "mirror sync", {"source": 1}, user=w.moderator, channel=w.general
+            )
             assert "disk is full" in sync.followups[-1].content, sync.followups[-1].content
             listing = await fake_discord.invoke_slash("mirror list", user=w.moderator, channel=w.general)
             assert "disk is full" in listing.content or "✅ ok" in listing.content, listing.content
             assert (await bot.store.db.fetchone("PRAGMA integrity_check"))[0] == "ok"
         finally:
             await free_the_disk(bot)
-        synced = await fake_discord.invoke_slash("mirror sync", {"source": 1}, user=w.moderator, channel=w.general)
+        synced = await fake_discord.invoke_slash(
+            "mirror sync", {"source": 1}, user=w.moderator, channel=w.general
+        )
         assert "1 edited" in synced.followups[-1].content, synced.followups[-1].content
         row = await bot.store.mirror.source(1)
         assert row.status == "ok"
-        warned = await fake_discord.invoke_slash("warn", {"member": w.member, "reason": "space again"},
-                                                 user=w.moderator, channel=w.general)
+        warned = await fake_discord.invoke_slash(
+            "warn", {"member": w.member, "reason": "space again"}, user=w.moderator, channel=w.general
+        )
         assert "active points: 1" in warned.content
         assert await bot.store.cases.count(w.guild.id, CaseFilter(action="warn")) == 1
 
@@ -164,17 +206,22 @@ def make_v1_database(path: Path, guild_id: int, channel_id: int, thread_file_pat
     """A database as the first release left it: schema 1, one source with a mirrored comment."""
     con = sqlite3.connect(path)
     con.executescript(MIGRATIONS[0] + "\nPRAGMA user_version = 1;")
-    con.execute("INSERT INTO sources (id, guild_id, channel_id, kind, url, status) VALUES (1, ?, ?, 'file', ?, 'ok')",
-                (guild_id, channel_id, str(thread_file_path)))
+    con.execute(
+        "INSERT INTO sources (id, guild_id, channel_id, kind, url, status) VALUES (1, ?, ?, 'file', ?, 'ok')",
+        (guild_id, channel_id, str(thread_file_path)),
+    )
     con.execute("INSERT INTO articles (id, source_id, external_id, title) VALUES (1, 1, 'a1', 'Old article')")
-    con.execute("INSERT INTO comments (article_id, external_id, author, text, content_hash, message_id, message_ids) "
-                "VALUES (1, 'c1', 'Old Reader', 'old text', 'hash-c1', 42, '[42]')")
+    con.execute(
+        "INSERT INTO comments (article_id, external_id, author, text, content_hash, message_id, message_ids) "
+        "VALUES (1, 'c1', 'Old Reader', 'old text', 'hash-c1', 42, '[42]')"
+    )
     con.commit()
     con.close()
 
 
 async def test_older_database_is_migrated_with_its_data(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path) -> None:
+    fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path
+) -> None:
     w = discord_world
     assert LATEST_VERSION > 1  # there is a migration to run
     make_v1_database(settings.database_path, w.guild.id, w.forum.id, tmp_path / "thread.json")
@@ -183,13 +230,21 @@ async def test_older_database_is_migrated_with_its_data(
         listing = await fake_discord.invoke_slash("mirror list", user=w.moderator, channel=w.general)
         assert "**#1** file" in listing.content and "thread.json" in listing.content
         row = await bot.store.db.fetchone("SELECT author, text, mirrored_hash, removed_by FROM comments")
-        assert tuple(row) == ("Old Reader", "old text", "hash-c1", None)  # migration 2 filled in what it knows
+        assert tuple(row) == (
+            "Old Reader",
+            "old text",
+            "hash-c1",
+            None,
+        )  # migration 2 filled in what it knows
 
 
 @pytest.mark.usefixtures("cli_logging")
 def test_newer_database_is_refused_with_one_line_by_every_command(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-        detoxify_checkpoint: Any) -> None:
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    detoxify_checkpoint: Any,
+) -> None:
     path = tmp_path / "future.db"
     con = sqlite3.connect(path)
     con.execute("CREATE TABLE from_the_future (x)")
@@ -202,7 +257,10 @@ def test_newer_database_is_refused_with_one_line_by_every_command(
     for argv in (["db", "migrate"], ["scan"], ["db", "export", "--guild", "1"]):
         assert cli_main(["--env-file", str(tmp_path / "none"), *argv]) == 2, argv
         err = capsys.readouterr().err.strip()
-        assert err.startswith("commentwarden: ") and "newer than this commentwarden supports" in err, (argv, err)
+        assert err.startswith("commentwarden: ") and "newer than this commentwarden supports" in err, (
+            argv,
+            err,
+        )
         assert "\n" not in err and "Traceback" not in err
     con = sqlite3.connect(path)
     assert con.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION + 1  # left untouched
@@ -210,19 +268,23 @@ def test_newer_database_is_refused_with_one_line_by_every_command(
     con.close()
 
 
-
-
 async def test_scheduled_polls_back_off_while_the_disk_is_full(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_discord: FakeDiscord,
+    discord_world: Any,
+    bot_runner: Any,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Polls that fail on a full disk are retried later each time, not in a tight loop, even when the failure
     itself cannot be written down."""
     w = discord_world
     path = thread_file(tmp_path, [spec(1)])
     quick = Settings(**{**settings.__dict__, "poll_interval": 0.3})
     async with bot_runner(make_bot(quick)) as bot:
-        added = await fake_discord.invoke_slash("mirror add", {"url": str(path), "channel": w.forum},
-                                                user=w.moderator, channel=w.general)
+        added = await fake_discord.invoke_slash(
+            "mirror add", {"url": str(path), "channel": w.forum}, user=w.moderator, channel=w.general
+        )
         assert "Mirroring source #1" in added.content
         await wait_mirrored(fake_discord, 1, w.forum)
         engine = bot.get_cog("Mirror").engine

@@ -21,19 +21,30 @@ from tests.test_mirror_wordpress import wait_for
 
 @pytest.fixture
 def settings(tmp_path: Path, detoxify_checkpoint: Any) -> Settings:
-    return Settings(database_path=tmp_path / "cw.db", allow_private_urls=True, poll_interval=3600,
-                    **detoxify_checkpoint.settings_kwargs())
+    return Settings(
+        database_path=tmp_path / "cw.db",
+        allow_private_urls=True,
+        poll_interval=3600,
+        **detoxify_checkpoint.settings_kwargs(),
+    )
 
 
 @pytest.mark.parametrize("where", ["forum", "general"])
 async def test_unrecorded_thread_is_adopted_not_made_twice(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    fake_discord: FakeDiscord,
+    discord_world: Any,
+    bot_runner: Any,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+) -> None:
     w = discord_world
     channel = getattr(w, where)
     comments = [spec(1), spec(2, 1), spec(3)]
     path = thread_file(tmp_path, comments)
     async with bot_runner(make_bot(settings)) as bot:
+
         async def killed(*args: object, **kwargs: object) -> None:
             raise StoreError("the process died before the thread id was written")
 
@@ -44,16 +55,18 @@ async def test_unrecorded_thread_is_adopted_not_made_twice(
         # Its own context: the fixtures' patches (Discord's address) must outlive this one.
         with monkeypatch.context() as patch:
             patch.setattr(bot.store.mirror, "set_article_thread", killed)
-            added = await fake_discord.invoke_slash("mirror add", {"url": str(path), "channel": channel},
-                                                    user=w.moderator, channel=w.general)
+            added = await fake_discord.invoke_slash(
+                "mirror add", {"url": str(path), "channel": channel}, user=w.moderator, channel=w.general
+            )
             assert "Mirroring source #1" in added.content, added.content
             await wait_for(failing, within=30)
         (orphan,) = fake_discord.state.threads_of(channel.id)
         card = fake_discord.messages(orphan)[0]
         assert card.embeds[0]["footer"]["text"] == "article a1 · source 1"
 
-        synced = await fake_discord.invoke_slash("mirror sync", {"source": 1}, user=w.moderator, channel=w.general,
-                                                 within=30)
+        synced = await fake_discord.invoke_slash(
+            "mirror sync", {"source": 1}, user=w.moderator, channel=w.general, within=30
+        )
         assert "3 new" in synced.followups[-1].content, synced.followups[-1].content
         thread = await wait_mirrored(fake_discord, len(comments), channel)
         assert thread.id == orphan.id and len(fake_discord.state.threads_of(channel.id)) == 1

@@ -58,7 +58,9 @@ def test_buckets_cover_every_text_once_and_split_off_outliers() -> None:
     assert longest == sorted(longest)
     # The four 300-token texts run together, apart from the 28 short ones.
     assert {lengths[i] for i in groups[-1]} == {300} and len(groups[-1]) == 4
-    assert length_buckets(lengths, call_cost=float("inf")) == [sorted(range(len(lengths)), key=lambda i: lengths[i])]
+    assert length_buckets(lengths, call_cost=float("inf")) == [
+        sorted(range(len(lengths)), key=lambda i: lengths[i])
+    ]
     assert all(len({lengths[i] for i in g}) == 1 for g in length_buckets(lengths, call_cost=0))
     assert length_buckets([]) == []
 
@@ -87,7 +89,9 @@ def test_onnx_backend_scores_like_pytorch(settings: Settings, detoxify_checkpoin
     assert onnx.token_spans("hello article") == torch_backend.token_spans("hello article")
 
 
-async def test_scorer_on_onnx_keeps_chunking_and_evidence(settings: Settings, detoxify_checkpoint: Any) -> None:
+async def test_scorer_on_onnx_keeps_chunking_and_evidence(
+    settings: Settings, detoxify_checkpoint: Any
+) -> None:
     ck = detoxify_checkpoint
     scorer = await load_scorer(replace(settings, scoring_backend="onnx"))
     try:
@@ -102,8 +106,9 @@ async def test_scorer_on_onnx_keeps_chunking_and_evidence(settings: Settings, de
     assert short.top_score < 0.1
 
 
-def test_auto_picks_onnx_on_cpu_and_pytorch_without_it(settings: Settings,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_picks_onnx_on_cpu_and_pytorch_without_it(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert isinstance(load_backend(settings), OnnxBackend)  # auto is the default
     monkeypatch.setattr(backend_module, "_cache", {})
     monkeypatch.setattr(onnx_backend, "onnx_available", lambda: False)
@@ -111,7 +116,8 @@ def test_auto_picks_onnx_on_cpu_and_pytorch_without_it(settings: Settings,
 
 
 def test_failed_export_falls_back_under_auto_and_fails_when_asked_for(
-        settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("Unsupported: exotic operator")
 

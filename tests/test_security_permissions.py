@@ -26,8 +26,12 @@ TEXT_CHANNEL, FORUM_CHANNEL = 0, 15
 
 @pytest.fixture
 def settings(tmp_path: Path, detoxify_checkpoint: Any) -> Settings:
-    return Settings(database_path=tmp_path / "cw.db", allow_private_urls=True, poll_interval=3600,
-                    **detoxify_checkpoint.settings_kwargs())
+    return Settings(
+        database_path=tmp_path / "cw.db",
+        allow_private_urls=True,
+        poll_interval=3600,
+        **detoxify_checkpoint.settings_kwargs(),
+    )
 
 
 def leaves(commands: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any], list[dict[str, Any]]]]:
@@ -73,16 +77,23 @@ def option_value(option: dict[str, Any], world: Any) -> Any:
 
 
 async def database_snapshot(bot: Any) -> dict[str, list[tuple[Any, ...]]]:
-    tables = [r[0] for r in await bot.store.db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    return {t: [tuple(r) for r in await bot.store.db.fetchall(f"SELECT * FROM \"{t}\" ORDER BY rowid")]  # noqa: S608
-            for t in tables}
+    tables = [
+        r[0] for r in await bot.store.db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
+    ]
+    return {
+        t: [tuple(r) for r in await bot.store.db.fetchall(f'SELECT * FROM "{t}" ORDER BY rowid')]  # noqa: S608
+        for t in tables
+    }
 
 
 def discord_snapshot(fake: FakeDiscord, world: Any) -> dict[str, Any]:
     guild = fake.state.guilds[world.guild.id]
     return {
-        "messages": sorted((m.id, m.content, json.dumps(m.embeds), m.deleted) for m in fake.state.message_index.values()
-                           if not m.ephemeral and m.interaction_metadata is None),
+        "messages": sorted(
+            (m.id, m.content, json.dumps(m.embeds), m.deleted)
+            for m in fake.state.message_index.values()
+            if not m.ephemeral and m.interaction_metadata is None
+        ),
         "bans": sorted(guild.bans),
         "timeouts": {uid: m.communication_disabled_until for uid, m in guild.members.items()},
         "members": sorted(guild.members),
@@ -99,61 +110,92 @@ def shown_to_everyone(fake: FakeDiscord, name: str) -> None:
 
 
 async def test_every_synced_command_refuses_a_non_moderator_and_changes_nothing(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path) -> None:
+    fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path
+) -> None:
     w = discord_world
     path = thread_file(tmp_path, [spec(1), spec(2)])
     async with bot_runner(make_bot(settings)) as bot:
-        added = await fake_discord.invoke_slash("mirror add", {"url": str(path), "channel": w.forum},
-                                                user=w.moderator, channel=w.general)
+        added = await fake_discord.invoke_slash(
+            "mirror add", {"url": str(path), "channel": w.forum}, user=w.moderator, channel=w.general
+        )
         assert "Mirroring source #1" in added.content
         await wait_mirrored(fake_discord, 2, w.forum)
         await wait_for(lambda: settled(bot, w.guild.id))
-        await bot.store.cases.add(NewCase(guild_id=w.guild.id, action="flag", target_kind="member",
-                                          target_id=str(w.owner.user.id), reason="seed"))
+        await bot.store.cases.add(
+            NewCase(
+                guild_id=w.guild.id,
+                action="flag",
+                target_kind="member",
+                target_id=str(w.owner.user.id),
+                reason="seed",
+            )
+        )
         commands = fake_discord.commands() + fake_discord.commands(w.guild)
         invocations = leaves(commands)
         names = {name for name, _, _ in invocations}
-        assert {"mirror add", "mirror remove", "config shadow", "warn", "case reason", "toxicity"} <= names, names
+        assert {"mirror add", "mirror remove", "config shadow", "warn", "case reason", "toxicity"} <= names, (
+            names
+        )
         # A server manager who is no moderator: sees /config (Manage Server), must still be refused by the bot.
         managers = fake_discord.create_role(w.guild, "Managers", int(Perm.MANAGE_GUILD))
         manager = fake_discord.create_member(w.guild, "manager-not-mod", roles=[managers])
         db_before = await database_snapshot(bot)
         discord_before = discord_snapshot(fake_discord, w)
-        required: dict[str, int] = {}  # each top-level command's default_member_permissions, before any override
+        required: dict[
+            str, int
+        ] = {}  # each top-level command's default_member_permissions, before any override
         for name, top, options in invocations:
             if name == "mywarnings":  # the one command for every member: their own warnings
                 continue
             values = {o["name"]: option_value(o, w) for o in options}
             if top["name"] not in required:
                 required[top["name"]] = int(top.get("default_member_permissions") or 0)
-                with pytest.raises(PermissionError):  # Discord hides every moderator command from plain members
+                with pytest.raises(
+                    PermissionError
+                ):  # Discord hides every moderator command from plain members
                     await fake_discord.invoke_slash(name, values, user=w.member, channel=w.general)
             if required[top["name"]] & int(Perm.MANAGE_MESSAGES):
-                shown_to_everyone(fake_discord, top["name"])  # a server may override that; the bot checks anyway
+                shown_to_everyone(
+                    fake_discord, top["name"]
+                )  # a server may override that; the bot checks anyway
                 answer = await fake_discord.invoke_slash(name, values, user=w.member, channel=w.general)
             else:  # /config: a member holding exactly that permission (Manage Server) sees it
                 answer = await fake_discord.invoke_slash(name, values, user=manager, channel=w.general)
-            assert answer.ephemeral and answer.content == NOT_A_MODERATOR, (name, answer.content, answer.embeds)
+            assert answer.ephemeral and answer.content == NOT_A_MODERATOR, (
+                name,
+                answer.content,
+                answer.embeds,
+            )
             assert not answer.followups and not answer.attachments and not answer.embeds, name
             assert await database_snapshot(bot) == db_before, f"/{name} changed the database"
             assert discord_snapshot(fake_discord, w) == discord_before, f"/{name} changed Discord"
         for command in commands:
             shown_to_everyone(fake_discord, command["name"])
             if command["type"] == 2:
-                menu = await fake_discord.invoke_context_menu(command["name"], w.owner, user=w.member,
-                                                              channel=w.general)
+                menu = await fake_discord.invoke_context_menu(
+                    command["name"], w.owner, user=w.member, channel=w.general
+                )
             elif command["type"] == 3:
-                target = fake_discord.messages(w.general)[0] if fake_discord.messages(w.general) else \
-                    await fake_discord.send_message(w.general, w.owner, "hello")
-                menu = await fake_discord.invoke_context_menu(command["name"], target, user=w.member, channel=w.general)
+                target = (
+                    fake_discord.messages(w.general)[0]
+                    if fake_discord.messages(w.general)
+                    else await fake_discord.send_message(w.general, w.owner, "hello")
+                )
+                menu = await fake_discord.invoke_context_menu(
+                    command["name"], target, user=w.member, channel=w.general
+                )
             else:
                 continue
             assert menu.ephemeral and menu.content == NOT_A_MODERATOR, command["name"]
 
 
 async def test_a_moderator_demoted_between_click_and_submit_is_refused(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings,
-        detoxify_checkpoint: Any) -> None:
+    fake_discord: FakeDiscord,
+    discord_world: Any,
+    bot_runner: Any,
+    settings: Settings,
+    detoxify_checkpoint: Any,
+) -> None:
     w = discord_world
     helpers = fake_discord.create_role(w.guild, "Helpers", 0)
     helper = fake_discord.create_member(w.guild, "helper-hal", roles=[helpers])
@@ -164,8 +206,9 @@ async def test_a_moderator_demoted_between_click_and_submit_is_refused(
         card = card[0]
         opened = await fake_discord.click_button(card, f"cw:card:{w.guild.id}:1:ban", user=helper)
         assert opened.modal is not None
-        demoted = await fake_discord.invoke_slash("config modrole remove", {"role": helpers}, user=w.owner,
-                                                  channel=w.general)
+        demoted = await fake_discord.invoke_slash(
+            "config modrole remove", {"role": helpers}, user=w.owner, channel=w.general
+        )
         assert "no longer" in demoted.content or "removed" in demoted.content.lower(), demoted.content
         refused = await fake_discord.submit_modal(opened, {"reason": "spam"}, user=helper)
         assert refused.ephemeral and refused.content == NOT_A_MODERATOR
@@ -176,7 +219,8 @@ async def test_a_moderator_demoted_between_click_and_submit_is_refused(
 
 
 async def test_another_servers_moderator_cannot_touch_our_sources_and_members_see_no_urls(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path) -> None:
+    fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path
+) -> None:
     w = discord_world
     path = thread_file(tmp_path, [spec(1)])
     other = fake_discord.create_guild("Other Guild")
@@ -184,25 +228,32 @@ async def test_another_servers_moderator_cannot_touch_our_sources_and_members_se
     other_mod = fake_discord.create_member(other, "other-mod", roles=[other_mods])
     other_channel = fake_discord.create_text_channel(other, "chat")
     async with bot_runner(make_bot(settings)) as bot:
-        await fake_discord.invoke_slash("mirror add", {"url": str(path), "channel": w.forum}, user=w.moderator,
-                                        channel=w.general)
+        await fake_discord.invoke_slash(
+            "mirror add", {"url": str(path), "channel": w.forum}, user=w.moderator, channel=w.general
+        )
         for command in ("mirror remove", "mirror pause", "mirror sync", "mirror resume"):
-            answer = await fake_discord.invoke_slash(command, {"source": 1}, user=other_mod, channel=other_channel)
+            answer = await fake_discord.invoke_slash(
+                command, {"source": 1}, user=other_mod, channel=other_channel
+            )
             assert "no source #1" in answer.content, (command, answer.content)
         listing = await fake_discord.invoke_slash("mirror list", user=other_mod, channel=other_channel)
         assert str(path) not in listing.content
         row = await bot.store.mirror.source(1)
         assert row is not None and not row.paused
         with pytest.raises(PermissionError):  # hidden from plain members by default_member_permissions
-            await fake_discord.autocomplete("mirror remove", {"source": ""}, "source", user=w.member,
-                                            channel=w.general)
+            await fake_discord.autocomplete(
+                "mirror remove", {"source": ""}, "source", user=w.member, channel=w.general
+            )
         shown_to_everyone(fake_discord, "mirror")  # shown by a server override, it still offers them nothing
-        choices = await fake_discord.autocomplete("mirror remove", {"source": ""}, "source", user=w.member,
-                                                  channel=w.general)
+        choices = await fake_discord.autocomplete(
+            "mirror remove", {"source": ""}, "source", user=w.member, channel=w.general
+        )
         assert choices == []
-        foreign = await fake_discord.autocomplete("mirror remove", {"source": ""}, "source", user=other_mod,
-                                                  channel=other_channel)
+        foreign = await fake_discord.autocomplete(
+            "mirror remove", {"source": ""}, "source", user=other_mod, channel=other_channel
+        )
         assert foreign == []
-        mine = await fake_discord.autocomplete("mirror remove", {"source": ""}, "source", user=w.moderator,
-                                               channel=w.general)
+        mine = await fake_discord.autocomplete(
+            "mirror remove", {"source": ""}, "source", user=w.moderator, channel=w.general
+        )
         assert [c["value"] for c in mine] == [1]

@@ -47,29 +47,48 @@ def record_texts(records: list[logging.LogRecord]) -> list[str]:
 def discord_texts(fake: FakeDiscord) -> list[str]:
     """Everything the bot said in Discord: messages, embeds, interaction answers and follow-ups."""
     return [f"{m.content} {m.embeds} {m.author.username}" for m in fake.state.message_index.values()] + [
-        str(i.callbacks) for i in fake.interactions.values()]
+        str(i.callbacks) for i in fake.interactions.values()
+    ]
 
 
 @pytest.mark.wordpress
 async def test_no_secret_in_logs_errors_or_config_over_whole_sessions(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, wordpress_site: Any, tmp_path: Path,
-        detoxify_checkpoint: Any, caplog: pytest.LogCaptureFixture) -> None:
+    fake_discord: FakeDiscord,
+    discord_world: Any,
+    bot_runner: Any,
+    wordpress_site: Any,
+    tmp_path: Path,
+    detoxify_checkpoint: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)  # the root logger: ours, discord.py's, aiohttp's, asyncio's
     w, wp = discord_world, wordpress_site
     user, password = wp.credentials[wp.origin]
-    secrets = [*secret_forms(fake_discord.token), *secret_forms(password), *secret_forms(f"{user}:{password}"),
-               *secret_forms(WRONG_PASSWORD), *secret_forms(f"{user}:{WRONG_PASSWORD}")]
+    secrets = [
+        *secret_forms(fake_discord.token),
+        *secret_forms(password),
+        *secret_forms(f"{user}:{password}"),
+        *secret_forms(WRONG_PASSWORD),
+        *secret_forms(f"{user}:{WRONG_PASSWORD}"),
+    ]
     toxic = f"hello you are a {detoxify_checkpoint.toxic_word}"
     post = await asyncio.to_thread(wp.create_post, "Secrets article")
-    first, _ = await asyncio.to_thread(wp.create_comments, post["id"], [{"content": toxic, "author": "Rude"},
-                                                                        {"content": "nice article"}])
-    settings = Settings(database_path=tmp_path / "cw.db", allow_private_urls=True, poll_interval=3600,
-                        discord_token=fake_discord.token, wordpress_credentials=wp.credentials,
-                        **detoxify_checkpoint.settings_kwargs())
+    first, _ = await asyncio.to_thread(
+        wp.create_comments, post["id"], [{"content": toxic, "author": "Rude"}, {"content": "nice article"}]
+    )
+    settings = Settings(
+        database_path=tmp_path / "cw.db",
+        allow_private_urls=True,
+        poll_interval=3600,
+        discord_token=fake_discord.token,
+        wordpress_credentials=wp.credentials,
+        **detoxify_checkpoint.settings_kwargs(),
+    )
     async with bot_runner(make_bot(settings)) as bot:
         await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id)
-        added = await fake_discord.invoke_slash("mirror add", {"url": post["link"], "channel": w.forum},
-                                                user=w.moderator, channel=w.general)
+        added = await fake_discord.invoke_slash(
+            "mirror add", {"url": post["link"], "channel": w.forum}, user=w.moderator, channel=w.general
+        )
         assert "(wordpress)" in added.followups[-1].content
         await wait_mirrored(fake_discord, 2, w.forum, within=30)
         card = await wait_card(fake_discord, w)
@@ -80,10 +99,16 @@ async def test_no_secret_in_logs_errors_or_config_over_whole_sessions(
         fake_discord.faults.fail_next("POST", "/channels/*/messages", status=500)
         await fake_discord.send_message(w.general, w.member, toxic + " again")
         await wait_card(fake_discord, w, 2)
-        bad = await fake_discord.invoke_slash("mirror add", {"url": f"{wp.url}/no-such-page/feed", "channel": w.forum},
-                                              user=w.moderator, channel=w.general)
+        bad = await fake_discord.invoke_slash(
+            "mirror add",
+            {"url": f"{wp.url}/no-such-page/feed", "channel": w.forum},
+            user=w.moderator,
+            channel=w.general,
+        )
         assert "Mirroring source #2" in bad.followups[-1].content
-        failed = await fake_discord.invoke_slash("mirror sync", {"source": 2}, user=w.moderator, channel=w.general)
+        failed = await fake_discord.invoke_slash(
+            "mirror sync", {"source": 2}, user=w.moderator, channel=w.general
+        )
         assert "failed" in failed.followups[-1].content
         shown = await fake_discord.invoke_slash("config show", user=w.owner, channel=w.general)
         assert "Shadow mode" in shown.content
@@ -92,7 +117,9 @@ async def test_no_secret_in_logs_errors_or_config_over_whole_sessions(
     wrong = replace(settings, wordpress_credentials={wp.origin: (user, WRONG_PASSWORD)})
     second = (await asyncio.to_thread(wp.create_comments, post["id"], [{"content": toxic + " twice"}]))[0]
     async with bot_runner(make_bot(wrong)) as bot:
-        synced = await fake_discord.invoke_slash("mirror sync", {"source": 1}, user=w.moderator, channel=w.general)
+        synced = await fake_discord.invoke_slash(
+            "mirror sync", {"source": 1}, user=w.moderator, channel=w.general
+        )
         assert "1 new" in synced.followups[-1].content, synced.followups[-1].content
         card = await wait_card(fake_discord, w, 3)
         refused = await decide(fake_discord, w, card, case_of(card), "remove", {"reason": "insult"})
@@ -107,14 +134,24 @@ async def test_no_secret_in_logs_errors_or_config_over_whole_sessions(
 
 
 def test_cli_run_redacts_secrets_in_its_log_output(
-        fake_discord_thread: tuple[FakeDiscord, Any], cli_logging: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capfd: pytest.CaptureFixture[str], detoxify_checkpoint: Any) -> None:
+    fake_discord_thread: tuple[FakeDiscord, Any],
+    cli_logging: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    detoxify_checkpoint: Any,
+) -> None:
     """`commentwarden run` with the token and a site password in its environment: whatever any library
     logs, the handler it installs writes `[redacted]` in their place."""
     fake, loop = fake_discord_thread
     password = "site app password 42"
-    env = {"DISCORD_TOKEN": fake.token, "DATABASE_PATH": str(tmp_path / "cw.db"), "LOG_LEVEL": "DEBUG",
-           "WORDPRESS_CREDENTIALS": f"https://blog.example=editor:{password}", **detoxify_checkpoint.env()}
+    env = {
+        "DISCORD_TOKEN": fake.token,
+        "DATABASE_PATH": str(tmp_path / "cw.db"),
+        "LOG_LEVEL": "DEBUG",
+        "WORDPRESS_CREDENTIALS": f"https://blog.example=editor:{password}",
+        **detoxify_checkpoint.env(),
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     started: list[Any] = []
@@ -126,7 +163,9 @@ def test_cli_run_redacts_secrets_in_its_log_output(
 
     monkeypatch.setattr(bot.factory, "create_bot", create)
     result: list[int] = []
-    runner = threading.Thread(target=lambda: result.append(cli_main(["--env-file", str(tmp_path / "none"), "run"])))
+    runner = threading.Thread(
+        target=lambda: result.append(cli_main(["--env-file", str(tmp_path / "none"), "run"]))
+    )
     runner.start()
     deadline = loop.time() + 30
     while not (started and started[0].is_ready()):

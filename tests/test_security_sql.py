@@ -29,31 +29,59 @@ INJECTIONS = [
 
 @pytest.fixture
 def settings(tmp_path: Path, detoxify_checkpoint: Any) -> Settings:
-    return Settings(database_path=tmp_path / "cw.db", allow_private_urls=True, poll_interval=3600,
-                    **detoxify_checkpoint.settings_kwargs())
+    return Settings(
+        database_path=tmp_path / "cw.db",
+        allow_private_urls=True,
+        poll_interval=3600,
+        **detoxify_checkpoint.settings_kwargs(),
+    )
 
 
 async def schema(bot: Any) -> list[tuple[str, str]]:
-    return [tuple(r) for r in await bot.store.db.fetchall("SELECT name, sql FROM sqlite_master ORDER BY name")]
+    return [
+        tuple(r) for r in await bot.store.db.fetchall("SELECT name, sql FROM sqlite_master ORDER BY name")
+    ]
 
 
 async def test_sql_looking_input_everywhere_is_data(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path,
-        detoxify_checkpoint: Any) -> None:
+    fake_discord: FakeDiscord,
+    discord_world: Any,
+    bot_runner: Any,
+    settings: Settings,
+    tmp_path: Path,
+    detoxify_checkpoint: Any,
+) -> None:
     w = discord_world
     toxic = detoxify_checkpoint.toxic_word
     folder = tmp_path / "it's; DROP TABLE sources; --"
     folder.mkdir()
     path = folder / "thread'--.json"
-    comments = [{"id": text, "parent": None, "author": text, "date": "2026-01-02T11:00:00Z",
-                 "text": f"{text} {toxic}", "url": None, "avatar_url": None} for text in INJECTIONS]
-    path.write_text(json.dumps({"article": {"id": INJECTIONS[0], "title": INJECTIONS[1], "body": INJECTIONS[2]},
-                                "comments": comments}))
+    comments = [
+        {
+            "id": text,
+            "parent": None,
+            "author": text,
+            "date": "2026-01-02T11:00:00Z",
+            "text": f"{text} {toxic}",
+            "url": None,
+            "avatar_url": None,
+        }
+        for text in INJECTIONS
+    ]
+    path.write_text(
+        json.dumps(
+            {
+                "article": {"id": INJECTIONS[0], "title": INJECTIONS[1], "body": INJECTIONS[2]},
+                "comments": comments,
+            }
+        )
+    )
     async with bot_runner(make_bot(settings)) as bot:
         shape = await schema(bot)
         await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id)
-        added = await fake_discord.invoke_slash("mirror add", {"url": str(path), "channel": w.forum},
-                                                user=w.moderator, channel=w.general)
+        added = await fake_discord.invoke_slash(
+            "mirror add", {"url": str(path), "channel": w.forum}, user=w.moderator, channel=w.general
+        )
         assert "Mirroring source #1" in added.content, added.content
         await wait_mirrored(fake_discord, len(INJECTIONS), w.forum)
         await wait_for(lambda: settled(bot, w.guild.id))
@@ -67,24 +95,35 @@ async def test_sql_looking_input_everywhere_is_data(
         card = await wait_card(fake_discord, w)
         await decide(fake_discord, w, card, case_of(card), "remove", {"reason": INJECTIONS[2]})
         for i, text in enumerate(INJECTIONS):
-            warned = await fake_discord.invoke_slash("warn", {"member": w.member, "reason": text, "points": 1},
-                                                     user=w.moderator, channel=w.general)
+            warned = await fake_discord.invoke_slash(
+                "warn", {"member": w.member, "reason": text, "points": 1}, user=w.moderator, channel=w.general
+            )
             assert "active points" in warned.content, warned.content
-            amended = await fake_discord.invoke_slash("case reason", {"number": 1 + i, "reason": text},
-                                                      user=w.moderator, channel=w.general)
+            amended = await fake_discord.invoke_slash(
+                "case reason", {"number": 1 + i, "reason": text}, user=w.moderator, channel=w.general
+            )
             assert "logged as case #" in amended.content, amended.content
-            history = await fake_discord.invoke_slash("history", {"author": text}, user=w.moderator, channel=w.general)
+            history = await fake_discord.invoke_slash(
+                "history", {"author": text}, user=w.moderator, channel=w.general
+            )
             assert history.embeds and "`flag`" in history.embeds[0]["description"], (text, history.content)
-            log = await fake_discord.invoke_slash("modlog show", {"since": text}, user=w.moderator, channel=w.general)
+            log = await fake_discord.invoke_slash(
+                "modlog show", {"since": text}, user=w.moderator, channel=w.general
+            )
             assert "not a date or an age" in log.content
-            label = await fake_discord.invoke_slash("thresholds set", {"label": text, "flag": 0.5},
-                                                    user=w.moderator, channel=w.general)
+            label = await fake_discord.invoke_slash(
+                "thresholds set", {"label": text, "flag": 0.5}, user=w.moderator, channel=w.general
+            )
             assert "no label" in label.content, label.content
-            tune = await fake_discord.invoke_slash("tune", {"label": text}, user=w.moderator, channel=w.general)
+            tune = await fake_discord.invoke_slash(
+                "tune", {"label": text}, user=w.moderator, channel=w.general
+            )
             assert tune.ephemeral
             for command in ("mirror pause", "mirror remove"):
                 with pytest.raises(ValueError):  # integer options: Discord itself refuses text there
-                    await fake_discord.invoke_slash(command, {"source": text}, user=w.moderator, channel=w.general)
+                    await fake_discord.invoke_slash(
+                        command, {"source": text}, user=w.moderator, channel=w.general
+                    )
 
         assert await schema(bot) == shape
         assert (await bot.store.db.fetchone("PRAGMA integrity_check"))[0] == "ok"

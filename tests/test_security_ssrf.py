@@ -42,30 +42,40 @@ REFUSED_URLS = [
 
 @pytest.fixture
 def settings(tmp_path: Path, detoxify_checkpoint: Any) -> Settings:
-    return Settings(database_path=tmp_path / "cw.db", allow_private_urls=False, poll_interval=3600,
-                    **detoxify_checkpoint.settings_kwargs())
+    return Settings(
+        database_path=tmp_path / "cw.db",
+        allow_private_urls=False,
+        poll_interval=3600,
+        **detoxify_checkpoint.settings_kwargs(),
+    )
 
 
 async def test_mirror_add_refuses_unsafe_urls_and_local_files(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path) -> None:
+    fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings, tmp_path: Path
+) -> None:
     w = discord_world
     local = tmp_path / "thread.json"
     local.write_text("{}")
     async with bot_runner(make_bot(settings)) as bot:
         requests_before = len(fake_discord.requests)
         for url, why in REFUSED_URLS:
-            answer = await fake_discord.invoke_slash("mirror add", {"url": url, "channel": w.general},
-                                                     user=w.moderator, channel=w.general)
+            answer = await fake_discord.invoke_slash(
+                "mirror add", {"url": url, "channel": w.general}, user=w.moderator, channel=w.general
+            )
             text = answer.content or answer.followups[-1].content
             assert answer.ephemeral and why in text and "\n" not in text, (url, text)
         for path in (str(local), "/etc/passwd", "../../etc/passwd"):
-            answer = await fake_discord.invoke_slash("mirror add", {"url": path, "channel": w.general},
-                                                     user=w.moderator, channel=w.general)
+            answer = await fake_discord.invoke_slash(
+                "mirror add", {"url": path, "channel": w.general}, user=w.moderator, channel=w.general
+            )
             assert "ALLOW_PRIVATE_URLS" in answer.content, (path, answer.content)
         assert await bot.store.mirror.sources(w.guild.id) == []
         # No webhook or thread was made for any of them.
-        assert not any(r.method == "POST" for r in fake_discord.requests[requests_before:]
-                       if "/webhooks" in r.path or "/threads" in r.path)
+        assert not any(
+            r.method == "POST"
+            for r in fake_discord.requests[requests_before:]
+            if "/webhooks" in r.path or "/threads" in r.path
+        )
 
 
 @pytest.fixture
@@ -86,8 +96,12 @@ REDIRECTS = {
 
 
 async def test_redirects_into_private_addresses_are_refused_at_add_and_on_later_polls(
-        fake_discord: FakeDiscord, discord_world: Any, bot_runner: Any, settings: Settings,
-        loopback_is_public: None) -> None:
+    fake_discord: FakeDiscord,
+    discord_world: Any,
+    bot_runner: Any,
+    settings: Settings,
+    loopback_is_public: None,
+) -> None:
     w = discord_world
     redirect_to: dict[str, str] = {}
 
@@ -95,7 +109,9 @@ async def test_redirects_into_private_addresses_are_refused_at_add_and_on_later_
         name = request.match_info["name"]
         if name in redirect_to:
             raise web.HTTPFound(redirect_to[name])
-        return web.Response(text="<html><head><title>plain page</title></head></html>", content_type="text/html")
+        return web.Response(
+            text="<html><head><title>plain page</title></head></html>", content_type="text/html"
+        )
 
     async def feed(request: web.Request) -> web.StreamResponse:
         raise web.HTTPFound(REDIRECTS[request.match_info["name"]][0])
@@ -106,16 +122,24 @@ async def test_redirects_into_private_addresses_are_refused_at_add_and_on_later_
     async with serving(app) as base, bot_runner(make_bot(settings)) as bot:
         for name, (target, why) in REDIRECTS.items():
             redirect_to[name] = target
-            answer = await fake_discord.invoke_slash("mirror add", {"url": f"{base}/page/{name}", "channel": w.general},
-                                                     user=w.moderator, channel=w.general)
+            answer = await fake_discord.invoke_slash(
+                "mirror add",
+                {"url": f"{base}/page/{name}", "channel": w.general},
+                user=w.moderator,
+                channel=w.general,
+            )
             text = answer.followups[-1].content
             assert "redirect to" in text and "refused" in text and why in text, (name, text)
         assert await bot.store.mirror.sources(w.guild.id) == []
 
         # A feed URL is taken on its word at add time; its first poll meets the redirect and is refused.
         for name in REDIRECTS:
-            added = await fake_discord.invoke_slash("mirror add", {"url": f"{base}/{name}/feed", "channel": w.general},
-                                                    user=w.moderator, channel=w.general)
+            added = await fake_discord.invoke_slash(
+                "mirror add",
+                {"url": f"{base}/{name}/feed", "channel": w.general},
+                user=w.moderator,
+                channel=w.general,
+            )
             assert "Mirroring source #" in added.followups[-1].content
         await wait_for(lambda: settled(bot, w.guild.id))
         listing = await fake_discord.invoke_slash("mirror list", user=w.moderator, channel=w.general)

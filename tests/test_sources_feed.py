@@ -34,7 +34,9 @@ def test_rss2_comment_feed() -> None:
     assert first.external_id == "https://gardens.example/?p=12#comment-29"
     assert first.posted_at == datetime(2026, 3, 9, 18, 0, tzinfo=UTC)
     assert first.text == "Eight years on the list. Sekiz yıl! 🌱"  # description when no content:encoded
-    assert third.text == "Half plots would **halve** the list overnight.\nJust saying."  # content:encoded, no script
+    assert (
+        third.text == "Half plots would **halve** the list overnight.\nJust saying."
+    )  # content:encoded, no script
     assert third.url == "https://gardens.example/2026/03/allotments/#comment-31"
     assert "[here](https://petition.example/p/9)" in second.text
     assert neutralise(second.text).startswith("@\u200beveryone")
@@ -80,8 +82,10 @@ def test_billion_laughs_is_refused() -> None:
 
 
 def test_external_entity_is_refused() -> None:
-    xxe = (b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-           b'<rss version="2.0"><channel><title>&x;</title></channel></rss>')
+    xxe = (
+        b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b'<rss version="2.0"><channel><title>&x;</title></channel></rss>'
+    )
     with pytest.raises(SourceError, match="declares XML entities or external references"):
         parse_feed(xxe, url="https://x.example/feed")
 
@@ -96,9 +100,11 @@ def test_invalid_utf8_keeps_the_good_text(caplog: pytest.LogCaptureFixture) -> N
 
 
 def test_feed_declared_in_another_charset_is_decoded() -> None:
-    latin = ('<?xml version="1.0" encoding="ISO-8859-1"?><rss version="2.0"><channel><title>T</title>'
-             '<item><guid>1</guid><title>By: Zoé</title><description>Café crème</description></item>'
-             '</channel></rss>').encode("latin-1")
+    latin = (
+        '<?xml version="1.0" encoding="ISO-8859-1"?><rss version="2.0"><channel><title>T</title>'
+        "<item><guid>1</guid><title>By: Zoé</title><description>Café crème</description></item>"
+        "</channel></rss>"
+    ).encode("latin-1")
     thread = parse_feed(latin, url="https://x.example/feed")
     assert thread.comments[0].text == "Café crème"
 
@@ -110,8 +116,11 @@ async def test_feed_source_conditional_get_over_http() -> None:
         hits.append(request.headers.get("If-None-Match"))
         if request.headers.get("If-None-Match") == '"abc"':
             return web.Response(status=304)
-        return web.Response(body=read("rss2-comments.xml"), content_type="application/rss+xml",
-                            headers={"ETag": '"abc"', "Last-Modified": "Tue, 10 Mar 2026 09:30:00 GMT"})
+        return web.Response(
+            body=read("rss2-comments.xml"),
+            content_type="application/rss+xml",
+            headers={"ETag": '"abc"', "Last-Modified": "Tue, 10 Mar 2026 09:30:00 GMT"},
+        )
 
     app = web.Application()
     app.router.add_get("/comments/feed/", feed)
@@ -164,13 +173,26 @@ async def test_open_source_refuses_private_urls_by_default() -> None:
 @pytest.mark.wordpress
 async def test_wordpress_comment_feeds(wordpress_site) -> None:
     post = wordpress_site.create_post("Feed post", "<p>About feeds</p>")
-    wordpress_site.create_comments(post["id"], [
-        {"content": "<p>First <em>feed</em> comment<br />\nsecond line</p>", "author": "Feedy",
-         "date_gmt": "2026-02-01 10:00:00"},
-        {"content": "Reply in the feed", "author": "Ürsula", "parent_index": 0, "date_gmt": "2026-02-01 10:05:00"},
-    ])
+    wordpress_site.create_comments(
+        post["id"],
+        [
+            {
+                "content": "<p>First <em>feed</em> comment<br />\nsecond line</p>",
+                "author": "Feedy",
+                "date_gmt": "2026-02-01 10:00:00",
+            },
+            {
+                "content": "Reply in the feed",
+                "author": "Ürsula",
+                "parent_index": 0,
+                "date_gmt": "2026-02-01 10:05:00",
+            },
+        ],
+    )
     async with HttpClient(allow_private=True, timeout=10) as http:
-        source = await open_source(f"{wordpress_site.url}/?p={post['id']}&feed=rss2", http=http, allow_private=True)
+        source = await open_source(
+            f"{wordpress_site.url}/?p={post['id']}&feed=rss2", http=http, allow_private=True
+        )
         assert source.kind == "feed"
         thread = await source.fetch()
         assert [c.author for c in thread.comments] == ["Feedy", "Ürsula"]
@@ -181,7 +203,9 @@ async def test_wordpress_comment_feeds(wordpress_site) -> None:
         # comments of tests that ran earlier are newer than the two above (dated 2026-02-01), so look for one
         # written now.
         wordpress_site.create_comments(post["id"], [{"content": "Newest on the site", "author": "Latecomer"}])
-        site_feed = await open_source(f"{wordpress_site.url}/?feed=comments-rss2", http=http, allow_private=True)
+        site_feed = await open_source(
+            f"{wordpress_site.url}/?feed=comments-rss2", http=http, allow_private=True
+        )
         site_thread = await site_feed.fetch()
         assert "Latecomer" in {c.author for c in site_thread.comments}
         assert site_thread.complete is False

@@ -31,8 +31,9 @@ async def test_explicit_kind_skips_detection() -> None:
 
 
 async def test_settings_shape_and_owned_client_closed() -> None:
-    settings = SimpleNamespace(allow_private_urls=True, http_timeout=3.0, max_response_bytes=1000,
-                               wordpress_credentials={})
+    settings = SimpleNamespace(
+        allow_private_urls=True, http_timeout=3.0, max_response_bytes=1000, wordpress_credentials={}
+    )
     source = await open_source("http://127.0.0.1:9/comments/feed/", settings=settings)
     assert isinstance(source, FeedSource)
     assert source.http.max_bytes == 1000 and source.http.timeout == 3.0 and source.http.allow_private

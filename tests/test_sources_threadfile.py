@@ -51,8 +51,10 @@ async def test_malformed_file_names_the_field() -> None:
 
 
 def base_doc() -> dict:
-    return {"article": {"id": "a", "title": "t"},
-            "comments": [{"id": "c1", "author": "x", "text": "hi"}, {"id": "c2", "author": "y", "text": "yo"}]}
+    return {
+        "article": {"id": "a", "title": "t"},
+        "comments": [{"id": "c1", "author": "x", "text": "hi"}, {"id": "c2", "author": "y", "text": "yo"}],
+    }
 
 
 @pytest.mark.parametrize(
@@ -62,7 +64,10 @@ def base_doc() -> dict:
         (lambda d: d.pop("comments"), "comments missing"),
         (lambda d: d.update(comments={}), "comments must be a list"),
         (lambda d: d["article"].pop("title"), "article.title missing"),
-        (lambda d: d["article"].update(date="yesterday"), "article.date is not an ISO 8601 date: 'yesterday'"),
+        (
+            lambda d: d["article"].update(date="yesterday"),
+            "article.date is not an ISO 8601 date: 'yesterday'",
+        ),
         (lambda d: d["comments"][1].update(id="c1"), "comments[1].id 'c1' repeats comments[0].id"),
         (lambda d: d["comments"][0].update(parent="c1"), "comments[0].parent is the comment itself"),
         (lambda d: d["comments"][1].update(txt="typo"), "comments[1].txt is not a known field"),
@@ -102,8 +107,10 @@ def test_sample_thread_is_valid_and_realistic() -> None:
     assert 20 <= len(thread.comments) <= 40
     replies = [c for c in thread.comments if c.parent_id]
     assert len(replies) >= 8
-    assert any(c.parent_id and any(p.external_id == c.parent_id and p.parent_id for p in thread.comments)
-               for c in replies)  # at least one reply to a reply
+    assert any(
+        c.parent_id and any(p.external_id == c.parent_id and p.parent_id for p in thread.comments)
+        for c in replies
+    )  # at least one reply to a reply
     texts = " ".join(c.text for c in thread.comments)
     # A few comments use words the demo model flags, so the embedded default shows flags; most do not.
     demo_words = DEMO_SPEC.triggers

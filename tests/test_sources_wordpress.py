@@ -50,8 +50,10 @@ def big_thread_specs() -> list[dict]:
         if i % 5 in (1, 2, 3) and i > 0:
             spec["parent_index"] = i - 1  # chains: i-1 <- i <- i+1 <- i+2
         specs.append(spec)
-    specs[10]["content"] = ('<p>Verse line one<br />\nline two</p><script>alert("x")</script>'
-                            '<iframe src="https://evil.example"></iframe><img src=x onerror="steal()">')
+    specs[10]["content"] = (
+        '<p>Verse line one<br />\nline two</p><script>alert("x")</script>'
+        '<iframe src="https://evil.example"></iframe><img src=x onerror="steal()">'
+    )
     specs[11]["content"] = "Ελληνικά, 日本語, emoji 🎉 and RTL עברית"
     specs[11]["author"] = "Zoë Ångström"
     specs[20]["content"] = "@everyone look at this <@&123456> [free nitro](https://phish.example/)"
@@ -126,12 +128,15 @@ async def test_refuses_threads_beyond_the_comment_limit(big_post, http) -> None:
 
 async def test_changes_on_the_site_show_up_on_the_next_fetch(wordpress_site, http) -> None:
     post = wordpress_site.create_post("Changing thread")
-    a, b, c, d = wordpress_site.create_comments(post["id"], [
-        {"content": "original text", "author": "A"},
-        {"content": "to be held", "author": "B"},
-        {"content": "to be deleted", "author": "C"},
-        {"content": "to be spammed", "author": "D"},
-    ])
+    a, b, c, d = wordpress_site.create_comments(
+        post["id"],
+        [
+            {"content": "original text", "author": "A"},
+            {"content": "to be held", "author": "B"},
+            {"content": "to be deleted", "author": "C"},
+            {"content": "to be spammed", "author": "D"},
+        ],
+    )
     source = WordPressSource(f"{wordpress_site.url}/?p={post['id']}", http=http)
     before = {x.external_id: x for x in (await source.fetch()).comments}
     assert set(before) == {str(a), str(b), str(c), str(d)}
@@ -185,8 +190,12 @@ async def test_missing_post_and_non_wordpress_urls(wordpress_site, http) -> None
 async def test_write_back_changes_status_on_the_site(wordpress_site, http, caplog) -> None:
     post = wordpress_site.create_post("Moderated thread")
     target = wordpress_site.add_comment(post["id"], "this one gets moderated", author="Troll")
-    source = await open_source(f"{wordpress_site.url}/?p={post['id']}", http=http, allow_private=True,
-                               credentials=wordpress_site.credentials)
+    source = await open_source(
+        f"{wordpress_site.url}/?p={post['id']}",
+        http=http,
+        allow_private=True,
+        credentials=wordpress_site.credentials,
+    )
     writer = source.writer
     assert isinstance(writer, WordPressWriter)
     assert wordpress_site.app_password not in repr(writer)
@@ -206,12 +215,15 @@ async def test_write_back_changes_status_on_the_site(wordpress_site, http, caplo
 async def test_write_back_errors_are_clear(wordpress_site, http) -> None:
     post = wordpress_site.create_post("Refusals")
     target = wordpress_site.add_comment(post["id"], "stays put")
-    wrong = WordPressWriter(wordpress_site.url, wordpress_site.admin_user, "abcd efgh ijkl mnop qrst uvwx",
-                            http=http)
+    wrong = WordPressWriter(
+        wordpress_site.url, wordpress_site.admin_user, "abcd efgh ijkl mnop qrst uvwx", http=http
+    )
     with pytest.raises(SourceError, match=r"WordPress refused to hold comment \d+: HTTP 401"):
         await wrong.set_comment_status(target, "hold")
     assert wordpress_site.comment_status(target) == "approved"
-    right = WordPressWriter(wordpress_site.url, wordpress_site.admin_user, wordpress_site.app_password, http=http)
+    right = WordPressWriter(
+        wordpress_site.url, wordpress_site.admin_user, wordpress_site.app_password, http=http
+    )
     with pytest.raises(SourceError, match=r"HTTP 404 .*Invalid comment ID"):
         await right.set_comment_status(99999999, "hold")
     with pytest.raises(ValueError, match="status must be one of"):
@@ -219,8 +231,9 @@ async def test_write_back_errors_are_clear(wordpress_site, http) -> None:
 
 
 async def test_no_writer_without_matching_credentials(wordpress_site, http) -> None:
-    source = await open_source(wordpress_site.url, http=http, allow_private=True,
-                               credentials={"http://other.example": ("u", "p")})
+    source = await open_source(
+        wordpress_site.url, http=http, allow_private=True, credentials={"http://other.example": ("u", "p")}
+    )
     assert source.writer is None
 
 
@@ -229,6 +242,8 @@ def test_fixture_fails_loudly_without_the_packages(monkeypatch: pytest.MonkeyPat
     from tests.fixtures import wordpress as fixture
 
     monkeypatch.setattr(fixture, "_find", lambda name: None if name == "mariadbd" else f"/usr/bin/{name}")
-    with pytest.raises(pytest.fail.Exception, match="needs the Debian packages wordpress mariadb-server php-cli "
-                                                    "php-mysql; missing: mariadbd"):
+    with pytest.raises(
+        pytest.fail.Exception,
+        match="needs the Debian packages wordpress mariadb-server php-cli php-mysql; missing: mariadbd",
+    ):
         fixture._check_prerequisites()

@@ -33,13 +33,18 @@ def volume(days: int, per_day: int) -> Stats:
         flagged = max(1, int(scored * (0.01 + 0.01 * ((i * 13) % 7) / 7)))
         counts.append(DayCounts((start + timedelta(days=i)).isoformat(), scored, flagged, flagged // 3))
     total = sum(c.flagged for c in counts)
-    return Stats(counts, {"toxicity": total // 2, "insult": total // 3, "threat": total - total // 2 - total // 3})
+    return Stats(
+        counts, {"toxicity": total // 2, "insult": total // 3, "threat": total - total // 2 - total // 3}
+    )
 
 
 def _colour_pixels(image: PIL.Image.Image, colour: str, tolerance: int = 12) -> int:
     want = tuple(round(c * 255) for c in to_rgb(colour))
-    return sum(n for n, px in image.getcolors(SIZE[0] * SIZE[1]) if all(abs(a - b) <= tolerance
-                                                                      for a, b in zip(px[:3], want, strict=True)))
+    return sum(
+        n
+        for n, px in image.getcolors(SIZE[0] * SIZE[1])
+        if all(abs(a - b) <= tolerance for a, b in zip(px[:3], want, strict=True))
+    )
 
 
 @pytest.mark.parametrize("days", [7, 30, 90])

@@ -29,8 +29,11 @@ async def test_open_sets_wal_foreign_keys_and_version(store):
 
 async def test_case_numbers_are_per_guild_and_concurrent_writers_never_collide(store):
     cases = await asyncio.gather(
-        *(store.cases.add(NewCase(guild_id=g, action="flag", target_kind="member", target_id=str(i)))
-          for i in range(20) for g in (1, 2))
+        *(
+            store.cases.add(NewCase(guild_id=g, action="flag", target_kind="member", target_id=str(i)))
+            for i in range(20)
+            for g in (1, 2)
+        )
     )
     for guild in (1, 2):
         numbers = sorted(c.case_number for c in cases if c.guild_id == guild)
@@ -38,33 +41,57 @@ async def test_case_numbers_are_per_guild_and_concurrent_writers_never_collide(s
 
 
 async def test_cases_are_append_only(store):
-    case = await store.cases.add(NewCase(guild_id=1, action="warn", target_kind="member", target_id="5", reason="x"))
+    case = await store.cases.add(
+        NewCase(guild_id=1, action="warn", target_kind="member", target_id="5", reason="x")
+    )
     with pytest.raises(StoreError, match="append-only"):
-        await store.db.execute("UPDATE cases SET reason = 'changed' WHERE case_number = ?", (case.case_number,))
+        await store.db.execute(
+            "UPDATE cases SET reason = 'changed' WHERE case_number = ?", (case.case_number,)
+        )
     with pytest.raises(StoreError, match="append-only"):
         await store.db.execute("DELETE FROM cases")
     assert (await store.cases.get(1, case.case_number)).reason == "x"
 
 
 async def test_amendment_is_a_new_row_referencing_the_case(store):
-    first = await store.cases.add(NewCase(guild_id=1, action="ban", target_kind="member", target_id="9", reason="spam"))
-    fix = await store.cases.add(NewCase(guild_id=1, action="reason", target_kind="case", target_id=str(first.case_number),
-                                        ref_case=first.case_number, reason="raid", moderator_id=3, moderator_name="mod"))
+    first = await store.cases.add(
+        NewCase(guild_id=1, action="ban", target_kind="member", target_id="9", reason="spam")
+    )
+    fix = await store.cases.add(
+        NewCase(
+            guild_id=1,
+            action="reason",
+            target_kind="case",
+            target_id=str(first.case_number),
+            ref_case=first.case_number,
+            reason="raid",
+            moderator_id=3,
+            moderator_name="mod",
+        )
+    )
     assert [c.case_number for c in await store.cases.amendments(1, first.case_number)] == [fix.case_number]
     assert (await store.cases.get(1, first.case_number)).reason == "spam"
 
 
 async def test_dedup_key_makes_retries_idempotent(store):
-    a = await store.cases.add(NewCase(guild_id=1, action="flag", target_kind="comment", target_id="c1", dedup_key="k1"))
-    b = await store.cases.add(NewCase(guild_id=1, action="flag", target_kind="comment", target_id="c1", dedup_key="k1"))
+    a = await store.cases.add(
+        NewCase(guild_id=1, action="flag", target_kind="comment", target_id="c1", dedup_key="k1")
+    )
+    b = await store.cases.add(
+        NewCase(guild_id=1, action="flag", target_kind="comment", target_id="c1", dedup_key="k1")
+    )
     assert a.case_number == b.case_number
     assert await store.cases.count(1, CaseFilter()) == 1
 
 
 async def test_bulk_add_numbers_in_order_and_skips_known_keys(store):
-    await store.cases.add(NewCase(guild_id=1, action="flag", target_kind="member", target_id="0", dedup_key="a"))
-    batch = [NewCase(guild_id=1, action="flag", target_kind="member", target_id=str(i), dedup_key=k)
-             for i, k in enumerate(["a", "b", "b", None, "c"])]
+    await store.cases.add(
+        NewCase(guild_id=1, action="flag", target_kind="member", target_id="0", dedup_key="a")
+    )
+    batch = [
+        NewCase(guild_id=1, action="flag", target_kind="member", target_id=str(i), dedup_key=k)
+        for i, k in enumerate(["a", "b", "b", None, "c"])
+    ]
     result = await store.cases.add_many(batch)
     assert [c.case_number for c in result] == [1, 2, 2, 3, 4]
     assert await store.cases.count(1, CaseFilter()) == 4
@@ -77,15 +104,18 @@ async def test_failed_transaction_leaves_no_partial_rows(store):
     good = NewCase(guild_id=1, action="flag", target_kind="member", target_id="1")
     refused = NewCase(guild_id=1, action="flag", target_kind="no such kind", target_id="2")
     with pytest.raises(StoreError):
-        await store.scores.add_many([MessageScore(1, 10, 100, 5, {"insult": 0.9}, "insult", 0.9, True)],
-                                    [good, refused])
+        await store.scores.add_many(
+            [MessageScore(1, 10, 100, 5, {"insult": 0.9}, "insult", 0.9, True)], [good, refused]
+        )
     assert await store.cases.count(1, CaseFilter()) == 0
     assert await store.scores.scored_ids([100]) == set()
 
 
 async def test_filters_are_parameterised_not_interpolated(store):
     hostile = "1' OR '1'='1"
-    await store.cases.add(NewCase(guild_id=1, action="warn", target_kind="member", target_id="42", reason=hostile))
+    await store.cases.add(
+        NewCase(guild_id=1, action="warn", target_kind="member", target_id="42", reason=hostile)
+    )
     assert await store.cases.query(1, CaseFilter(target_id=hostile)) == []
     assert await store.cases.count(1, CaseFilter(action="warn'; DROP TABLE cases; --")) == 0
     assert (await store.cases.query(1, CaseFilter(target_id="42")))[0].reason == hostile
@@ -160,16 +190,22 @@ async def test_locked_database_reports_clearly(tmp_path, monkeypatch):
     finally:
         other.rollback()
         other.close()
-    assert (await s.cases.add(NewCase(guild_id=1, action="flag", target_kind="member", target_id="1"))).case_number == 1
+    assert (
+        await s.cases.add(NewCase(guild_id=1, action="flag", target_kind="member", target_id="1"))
+    ).case_number == 1
     await s.close()
 
 
 async def test_simultaneous_warnings_cross_the_limit_exactly_once(store):
     """Each warning reads the points before it under the write lock, so the running totals never repeat."""
-    warnings = await asyncio.gather(*(
-        store.cases.add_warning(NewCase(guild_id=1, action="warn", target_kind="member", target_id="7", points=1))
-        for _ in range(6)
-    ))
+    warnings = await asyncio.gather(
+        *(
+            store.cases.add_warning(
+                NewCase(guild_id=1, action="warn", target_kind="member", target_id="7", points=1)
+            )
+            for _ in range(6)
+        )
+    )
     befores = sorted(before for _, before in warnings)
     assert befores == [0, 1, 2, 3, 4, 5]
     assert sum(1 for before in befores if before < 3 <= before + 1) == 1

@@ -60,7 +60,7 @@ def test_html_drops_active_content_and_handlers() -> None:
     html = (
         '<p>Hello <script>alert("x")</script><b>world</b></p>'
         '<iframe src="https://evil.example"></iframe><object data="x.swf"></object><embed src="y">'
-        '<style>p{display:none}</style>'
+        "<style>p{display:none}</style>"
         '<img src="x" onerror="steal()" alt="a cat">'
         '<a href="javascript:alert(1)" onclick="bad()">click</a>'
     )
@@ -80,7 +80,9 @@ def test_html_keeps_verse_line_breaks_and_paragraphs() -> None:
 
 
 def test_html_links_lists_and_entities() -> None:
-    html = '<p>Read <a href="https://e.example/a">this</a> &amp; that &lt;3</p><ul><li>one</li><li>two</li></ul>'
+    html = (
+        '<p>Read <a href="https://e.example/a">this</a> &amp; that &lt;3</p><ul><li>one</li><li>two</li></ul>'
+    )
     text = html_to_markdown(html)
     assert "[this](https://e.example/a)" in text
     assert "& that <3" in text
@@ -88,7 +90,10 @@ def test_html_links_lists_and_entities() -> None:
 
 
 def test_html_to_text_for_titles() -> None:
-    assert html_to_text("Fish &amp; Chips &#8211; <em>a review</em><script>x()</script>") == "Fish & Chips – a review"
+    assert (
+        html_to_text("Fish &amp; Chips &#8211; <em>a review</em><script>x()</script>")
+        == "Fish & Chips – a review"
+    )
     assert html_to_text("") == ""
 
 
@@ -101,7 +106,12 @@ def test_code_fences_cannot_break_out() -> None:
     hostile = "nice\n```\n**escaped the quote**\n```"
     quoted = quote_block(hostile)
     assert "```" not in quoted
-    assert quoted.split("\n") == ["> nice", f"> `{ZWSP}`{ZWSP}`", "> **escaped the quote**", f"> `{ZWSP}`{ZWSP}`"]
+    assert quoted.split("\n") == [
+        "> nice",
+        f"> `{ZWSP}`{ZWSP}`",
+        "> **escaped the quote**",
+        f"> `{ZWSP}`{ZWSP}`",
+    ]
     block = code_block("a ```` b", "text")
     assert block.startswith("```text\n") and block.endswith("\n```")
     assert block.count("```") == 2

@@ -7,6 +7,19 @@ from bot.mirror.scheduler import MirrorScheduler
 from bot.mirror.writeback import WritebackResult, hold_on_site
 
 __all__ = [
-    "CommentRemoved", "CommentScored", "EventHub", "MessageGone", "MirrorEngine", "MirrorScheduler", "PostedMessage", "PublishError",
-    "Publisher", "SyncFailed", "SyncReport", "ThreadGone", "ThreadRef", "WritebackResult", "hold_on_site",
+    "CommentRemoved",
+    "CommentScored",
+    "EventHub",
+    "MessageGone",
+    "MirrorEngine",
+    "MirrorScheduler",
+    "PostedMessage",
+    "PublishError",
+    "Publisher",
+    "SyncFailed",
+    "SyncReport",
+    "ThreadGone",
+    "ThreadRef",
+    "WritebackResult",
+    "hold_on_site",
 ]

@@ -99,8 +99,14 @@ def announced(pending: UnjudgedComment) -> CommentScored:
     row = pending.row
     assert row.message_id is not None
     return CommentScored(
-        guild_id=pending.guild_id, source_id=pending.source_id, article=pending.article, comment=row.comment,
-        comment_id=row.id, channel_id=pending.channel_id, thread_id=pending.thread_id, message_id=row.message_id,
+        guild_id=pending.guild_id,
+        source_id=pending.source_id,
+        article=pending.article,
+        comment=row.comment,
+        comment_id=row.id,
+        channel_id=pending.channel_id,
+        thread_id=pending.thread_id,
+        message_id=row.message_id,
         score=TextScore.stored(row.scores, row.top_label, row.top_score, row.evidence, row.coverage),
         held=row.held,
     )
@@ -108,8 +114,15 @@ def announced(pending: UnjudgedComment) -> CommentScored:
 
 class MirrorEngine:
     def __init__(
-        self, store: Store, scorer: Scorer, publisher: Publisher, open_source: SourceOpener, *,
-        events: EventHub | None = None, pack_threshold: int = PACK_THRESHOLD, lookback: int = LOOKBACK,
+        self,
+        store: Store,
+        scorer: Scorer,
+        publisher: Publisher,
+        open_source: SourceOpener,
+        *,
+        events: EventHub | None = None,
+        pack_threshold: int = PACK_THRESHOLD,
+        lookback: int = LOOKBACK,
         judge: Judge | None = None,
     ) -> None:
         self.store = store
@@ -150,7 +163,9 @@ class MirrorEngine:
         report.title = thread.article.title
         article_id = await self.store.mirror.upsert_article(row.id, thread.article)
         guild = await self.store.guilds.get(row.guild_id)
-        run = _ArticleRun(self, row, article_id, thread, report, delete_removed=guild.removed_comment_mode == "delete")
+        run = _ArticleRun(
+            self, row, article_id, thread, report, delete_removed=guild.removed_comment_mode == "delete"
+        )
         run.guild = guild
         try:
             await run.execute()
@@ -172,14 +187,22 @@ class MirrorEngine:
         source = await self.store.mirror.source_of_comment(comment_id)
         stored = await self.store.mirror.comment_row(comment_id)
         if source is None or stored is None or stored.removed_by == MODERATOR:
-            return False  # removed already (by the act level as it was published): no need to wait for the pass
+            return (
+                False  # removed already (by the act level as it was published): no need to wait for the pass
+            )
         async with self.lock(source.id):
             article = await self.store.mirror.article(stored.article_id)
             if article is None or article.thread_id is None:
                 return False
             guild = await self.store.guilds.get(source.guild_id)
-            run = _ArticleRun(self, source, article.id, None, SyncReport(source.id),
-                              delete_removed=guild.removed_comment_mode == "delete")
+            run = _ArticleRun(
+                self,
+                source,
+                article.id,
+                None,
+                SyncReport(source.id),
+                delete_removed=guild.removed_comment_mode == "delete",
+            )
             run.thread_id = article.thread_id
             run.rows = await self.store.mirror.mirror_comments(article.id)
             target = run.rows.get(stored.comment.external_id)
@@ -212,8 +235,16 @@ class MirrorEngine:
 class _ArticleRun:
     """One article's pass; holds the state the steps share so each step stays small."""
 
-    def __init__(self, engine: MirrorEngine, source: SourceRow, article_id: int, thread: Thread | None,
-                 report: SyncReport, *, delete_removed: bool) -> None:
+    def __init__(
+        self,
+        engine: MirrorEngine,
+        source: SourceRow,
+        article_id: int,
+        thread: Thread | None,
+        report: SyncReport,
+        *,
+        delete_removed: bool,
+    ) -> None:
         self.engine = engine
         self.store = engine.store
         self.publisher = engine.publisher
@@ -243,7 +274,7 @@ class _ArticleRun:
         to_post = sum(1 for c in comments if (r := known.get(c.external_id)) is None or _awaits_post(r))
         self.pack = to_post >= self.engine.pack_threshold
         for start in range(0, len(comments), SCORE_BATCH):
-            chunk = comments[start:start + SCORE_BATCH]
+            chunk = comments[start : start + SCORE_BATCH]
             await self._score(chunk, known)
             for comment in chunk:
                 previous = known.get(comment.external_id)
@@ -266,8 +297,11 @@ class _ArticleRun:
         try:
             ref = await finish_even_if_cancelled(self._thread_ref(card, existing))
         except ThreadGone:
-            log.warning("source %s: the thread of article %s was deleted; mirroring it afresh",
-                        self.source.id, self.article_id)
+            log.warning(
+                "source %s: the thread of article %s was deleted; mirroring it afresh",
+                self.source.id,
+                self.article_id,
+            )
             await self.store.mirror.reset_article(self.article_id)
             existing = None
             ref = await finish_even_if_cancelled(self._thread_ref(card, None))
@@ -281,8 +315,12 @@ class _ArticleRun:
         if existing is None:
             ref = await self.publisher.find_thread(self.source, self.thread.article, card.footer)
             if ref is not None:
-                log.info("source %s: adopting thread %s of article %s, made before an interrupted sync",
-                         self.source.id, ref.thread_id, self.article_id)
+                log.info(
+                    "source %s: adopting thread %s of article %s, made before an interrupted sync",
+                    self.source.id,
+                    ref.thread_id,
+                    self.article_id,
+                )
         if ref is None:
             ref = await self.publisher.ensure_thread(self.source, self.thread.article, card, existing)
         if ref.thread_id != existing:
@@ -291,14 +329,21 @@ class _ArticleRun:
 
     async def _score(self, chunk: list[Comment], known: dict[str, MirrorComment]) -> None:
         """Score only new or changed text, store it, and refresh the rows of this chunk."""
-        stale = [c for c in chunk if (r := known.get(c.external_id)) is None or r.scored_hash != c.content_hash]
+        stale = [
+            c for c in chunk if (r := known.get(c.external_id)) is None or r.scored_hash != c.content_hash
+        ]
         if stale:
             scores = await score_in_batches(self.engine.scorer, [c.text for c in stale])
             await self.store.mirror.save_scored(self.article_id, zip(stale, scores, strict=True))
             self.fresh.update(zip((c.external_id for c in stale), scores, strict=True))
             self.report.scored += len(stale)
-        changed = {c.external_id for c in chunk if (r := known.get(c.external_id)) is None
-                   or r.content_hash != c.content_hash or r.scored_hash != c.content_hash}
+        changed = {
+            c.external_id
+            for c in chunk
+            if (r := known.get(c.external_id)) is None
+            or r.content_hash != c.content_hash
+            or r.scored_hash != c.content_hash
+        }
         if changed:
             self.rows.update(await self.store.mirror.mirror_comments(self.article_id, sorted(changed)))
 
@@ -314,7 +359,9 @@ class _ArticleRun:
         restoring = row.status == "removed"
         if row.held and row.mirrored_hash != row.content_hash and self._withheld(comment):
             await self._flush()
-            await self.store.mirror.record_mirrored(self.article_id, [comment.external_id], row.message_ids, held=True)
+            await self.store.mirror.record_mirrored(
+                self.article_id, [comment.external_id], row.message_ids, held=True
+            )
             await self._mirrored(comment, row.message_ids, edited=True, held=True)
             return
         if restoring or row.mirrored_hash != row.content_hash:
@@ -334,7 +381,9 @@ class _ArticleRun:
                 return
         if self._withheld(comment):  # judged before publishing: its place shows a notice until approved
             await self._flush()
-            await self._publish([render.single_message(comment, [render.held_embed(comment)])], [comment], held=True)
+            await self._publish(
+                [render.single_message(comment, [render.held_embed(comment)])], [comment], held=True
+            )
             return
         if self._at_act_level(comment):  # removed by the act level as it is published: never shown
             await self._flush()
@@ -363,7 +412,9 @@ class _ArticleRun:
             return
         embeds = self._batch_embeds()
         batch, self.batch = self.batch, []
-        message = render.single_message(batch[0], embeds) if len(batch) == 1 else render.packed_message(embeds)
+        message = (
+            render.single_message(batch[0], embeds) if len(batch) == 1 else render.packed_message(embeds)
+        )
         await self._publish([message], batch)
 
     def _at_act_level(self, comment: Comment) -> bool:
@@ -372,8 +423,9 @@ class _ArticleRun:
         if guild is None or judge is None or guild.shadow_mode:
             return False
         row = self.rows[comment.external_id]
-        score = self.fresh.get(comment.external_id) or TextScore.stored(row.scores, row.top_label, row.top_score,
-                                                                         row.evidence, row.coverage)
+        score = self.fresh.get(comment.external_id) or TextScore.stored(
+            row.scores, row.top_label, row.top_score, row.evidence, row.coverage
+        )
         return judge.verdict(score, guild, [self.source.channel_id, self.thread_id]).act
 
     def _withheld(self, comment: Comment) -> bool:
@@ -396,22 +448,35 @@ class _ArticleRun:
         row = self.rows[comment.external_id]
         self.rows[comment.external_id] = replace(row, message_ids=ids, status="removed", removed_by=MODERATOR)
         assert self.thread is not None
-        score = self.fresh.get(comment.external_id) or TextScore.stored(row.scores, row.top_label, row.top_score,
-                                                                         row.evidence, row.coverage)
-        await self.engine.events.emit(CommentScored(
-            guild_id=self.source.guild_id, source_id=self.source.id, article=self.thread.article, comment=comment,
-            comment_id=row.id, channel_id=self.source.channel_id, thread_id=self.thread_id, message_id=ids[0],
-            score=score,
-        ))
+        score = self.fresh.get(comment.external_id) or TextScore.stored(
+            row.scores, row.top_label, row.top_score, row.evidence, row.coverage
+        )
+        await self.engine.events.emit(
+            CommentScored(
+                guild_id=self.source.guild_id,
+                source_id=self.source.id,
+                article=self.thread.article,
+                comment=comment,
+                comment_id=row.id,
+                channel_id=self.source.channel_id,
+                thread_id=self.thread_id,
+                message_id=ids[0],
+                score=score,
+            )
+        )
 
-    async def _publish(self, messages: list[OutgoingMessage], comments: list[Comment], *, held: bool = False) -> None:
+    async def _publish(
+        self, messages: list[OutgoingMessage], comments: list[Comment], *, held: bool = False
+    ) -> None:
         """Post the messages of one comment (or of one packed group) and record them, uninterrupted."""
 
         async def post_and_record() -> list[int]:
             ids = []
             for message in messages:
                 ids.append(await self.publisher.post(self.source, self.thread_id, message))
-            await self.store.mirror.record_mirrored(self.article_id, [c.external_id for c in comments], ids, held=held)
+            await self.store.mirror.record_mirrored(
+                self.article_id, [c.external_id for c in comments], ids, held=held
+            )
             return ids
 
         ids = await finish_even_if_cancelled(post_and_record())
@@ -420,19 +485,34 @@ class _ArticleRun:
         for comment in comments:
             await self._mirrored(comment, ids, held=held)
 
-    async def _mirrored(self, comment: Comment, ids: list[int], *, edited: bool = False, held: bool = False) -> None:
+    async def _mirrored(
+        self, comment: Comment, ids: list[int], *, edited: bool = False, held: bool = False
+    ) -> None:
         """Update the in-memory row after a recorded publish and tell moderation about it."""
         row = self.rows[comment.external_id]
-        row = replace(row, message_ids=ids, status="live", removed_by=None, mirrored_hash=row.content_hash, held=held)
+        row = replace(
+            row, message_ids=ids, status="live", removed_by=None, mirrored_hash=row.content_hash, held=held
+        )
         self.rows[comment.external_id] = row
         assert self.thread is not None
-        score = self.fresh.get(comment.external_id) or TextScore.stored(row.scores, row.top_label, row.top_score,
-                                                                         row.evidence, row.coverage)
-        await self.engine.events.emit(CommentScored(
-            guild_id=self.source.guild_id, source_id=self.source.id, article=self.thread.article, comment=comment,
-            comment_id=row.id, channel_id=self.source.channel_id, thread_id=self.thread_id, message_id=ids[0],
-            score=score, edited=edited, held=held,
-        ))
+        score = self.fresh.get(comment.external_id) or TextScore.stored(
+            row.scores, row.top_label, row.top_score, row.evidence, row.coverage
+        )
+        await self.engine.events.emit(
+            CommentScored(
+                guild_id=self.source.guild_id,
+                source_id=self.source.id,
+                article=self.thread.article,
+                comment=comment,
+                comment_id=row.id,
+                channel_id=self.source.channel_id,
+                thread_id=self.thread_id,
+                message_id=ids[0],
+                score=score,
+                edited=edited,
+                held=held,
+            )
+        )
 
     def _reply_to(self, comment: Comment, *, batch: list[Comment]) -> ReplyTo | None:
         if comment.parent_id is None:
@@ -454,7 +534,9 @@ class _ArticleRun:
 
     async def _read_landed(self) -> None:
         """Collect the markers of our last messages: posts that landed just before a crash."""
-        recent: list[PostedMessage] = await self.publisher.recent(self.source, self.thread_id, self.engine.lookback)
+        recent: list[PostedMessage] = await self.publisher.recent(
+            self.source, self.thread_id, self.engine.lookback
+        )
         landed: dict[str, dict[int, int]] = {}
         for message in recent:
             for footer in message.footers:
@@ -462,7 +544,9 @@ class _ArticleRun:
                 if marker is not None:
                     landed.setdefault(marker.external_id, {})[marker.part] = message.message_id
                     self.landed_parts[marker.external_id] = marker.parts
-        self.landed = {k: v for k, v in landed.items() if (row := self.rows.get(k)) is not None and _awaits_post(row)}
+        self.landed = {
+            k: v for k, v in landed.items() if (row := self.rows.get(k)) is not None and _awaits_post(row)
+        }
 
     async def _adopt(self, comment: Comment, previous: MirrorComment | None) -> bool:
         """Record a post that reached Discord before a crash; False when only part of it did."""
@@ -471,8 +555,11 @@ class _ArticleRun:
         total = self.landed_parts[comment.external_id]
         ids = list(dict.fromkeys(parts[n] for n in sorted(parts)))
         if sorted(parts) != list(range(1, total + 1)):
-            log.info("source %s: comment %s only partly posted before a restart; reposting it",
-                     self.source.id, comment.external_id)
+            log.info(
+                "source %s: comment %s only partly posted before a restart; reposting it",
+                self.source.id,
+                comment.external_id,
+            )
             for message_id in ids:
                 await self.publisher.delete(self.source, self.thread_id, message_id)
             return False
@@ -481,7 +568,9 @@ class _ArticleRun:
         # The message shows the text saved before the crash; if the site changed it since, fix it.
         landed_hash = previous.content_hash if previous else comment.content_hash
         row = self.rows[comment.external_id]
-        self.rows[comment.external_id] = replace(row, message_ids=ids, status="live", mirrored_hash=landed_hash)
+        self.rows[comment.external_id] = replace(
+            row, message_ids=ids, status="live", mirrored_hash=landed_hash
+        )
         if landed_hash != comment.content_hash:
             await self._rewrite_comment(self.rows[comment.external_id], comment)
         else:
@@ -520,7 +609,7 @@ class _ArticleRun:
             groups = groups[: len(ids) - 1] + [render.clamp(_overflowed(groups[len(ids) - 1]))]
         for message_id, group in zip(ids, groups, strict=False):
             await self.publisher.edit(self.source, self.thread_id, message_id, tuple(group))
-        for message_id in ids[len(groups):]:
+        for message_id in ids[len(groups) :]:
             await self.publisher.delete(self.source, self.thread_id, message_id)
         return ids[: len(groups)]
 
@@ -600,11 +689,16 @@ class _ArticleRun:
 
     async def _gone(self, row: MirrorComment) -> None:
         """Someone deleted our message in Discord: treat it as a moderator's removal, never repost."""
-        log.info("source %s: message of comment %s was deleted in Discord", self.source.id, row.comment.external_id)
+        log.info(
+            "source %s: message of comment %s was deleted in Discord", self.source.id, row.comment.external_id
+        )
         for sibling in self._siblings(row.message_id) if row.message_id is not None else [row]:
-            await self.store.mirror.record_removed(self.article_id, sibling.comment.external_id, [], MODERATOR)
-            self.rows[sibling.comment.external_id] = replace(sibling, message_ids=[], status="removed",
-                                                             removed_by=MODERATOR)
+            await self.store.mirror.record_removed(
+                self.article_id, sibling.comment.external_id, [], MODERATOR
+            )
+            self.rows[sibling.comment.external_id] = replace(
+                sibling, message_ids=[], status="removed", removed_by=MODERATOR
+            )
 
 
 def _awaits_post(row: MirrorComment) -> bool:

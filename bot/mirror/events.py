@@ -34,7 +34,9 @@ class CommentScored:
     message_id: int  # the (first) Discord message showing the comment
     score: TextScore
     edited: bool = False  # True when this is a changed version of a comment already mirrored
-    held: bool = False  # pre-moderation withheld it: the message shows a notice; moderation cards it for review
+    held: bool = (
+        False  # pre-moderation withheld it: the message shows a notice; moderation cards it for review
+    )
 
     @property
     def jump_url(self) -> str:
@@ -69,4 +71,6 @@ class EventHub:
                 if inspect.isawaitable(result):
                     await result
             except Exception:
-                log.exception("mirror event subscriber %r failed for comment %s", subscriber, event.comment_id)
+                log.exception(
+                    "mirror event subscriber %r failed for comment %s", subscriber, event.comment_id
+                )

@@ -47,8 +47,9 @@ class PostedMessage:
 
 
 class Publisher(Protocol):
-    async def ensure_thread(self, source: SourceRow, article: Article, card: EmbedSpec,
-                            thread_id: int | None) -> ThreadRef:
+    async def ensure_thread(
+        self, source: SourceRow, article: Article, card: EmbedSpec, thread_id: int | None
+    ) -> ThreadRef:
         """Return the article's thread (`thread_id` if it still exists) or create it with `card` first.
 
         Raises `ThreadGone` when `thread_id` no longer exists, `PublishError` when it cannot be made.
@@ -67,7 +68,9 @@ class Publisher(Protocol):
         """Post one message in the thread, without pinging anyone; return its id."""
         ...
 
-    async def edit(self, source: SourceRow, thread_id: int, message_id: int, embeds: tuple[EmbedSpec, ...]) -> None:
+    async def edit(
+        self, source: SourceRow, thread_id: int, message_id: int, embeds: tuple[EmbedSpec, ...]
+    ) -> None:
         """Replace a posted message's embeds; raises `MessageGone` if it was deleted."""
         ...
 

@@ -28,9 +28,17 @@ def _at(delay: float) -> str:
 
 
 class MirrorScheduler:
-    def __init__(self, store: Store, engine: MirrorEngine, *, interval: float, max_backoff: float = MAX_BACKOFF,
-                 concurrency: int = CONCURRENCY, tick: float = TICK,
-                 ready: Callable[[], Awaitable[object]] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        engine: MirrorEngine,
+        *,
+        interval: float,
+        max_backoff: float = MAX_BACKOFF,
+        concurrency: int = CONCURRENCY,
+        tick: float = TICK,
+        ready: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
         self.store = store
         self.ready = ready  # awaited before the first poll (the Discord connection being up)
         self.engine = engine
@@ -102,7 +110,11 @@ class MirrorScheduler:
         now = to_iso(datetime.now(UTC))
         clock = asyncio.get_running_loop().time()
         for row in await self.store.mirror.sources():
-            if row.paused or row.id in self._running or (row.next_poll_at is not None and row.next_poll_at > now):
+            if (
+                row.paused
+                or row.id in self._running
+                or (row.next_poll_at is not None and row.next_poll_at > now)
+            ):
                 continue
             if self._held.get(row.id, 0.0) > clock:
                 continue
@@ -123,8 +135,12 @@ class MirrorScheduler:
         now = datetime.now(UTC)
         clock = asyncio.get_running_loop().time()
         waits = [
-            max((datetime.fromisoformat(r.next_poll_at) - now).total_seconds(), self._held.get(r.id, clock) - clock)
-            for r in rows if not r.paused and r.id not in self._running and r.next_poll_at is not None
+            max(
+                (datetime.fromisoformat(r.next_poll_at) - now).total_seconds(),
+                self._held.get(r.id, clock) - clock,
+            )
+            for r in rows
+            if not r.paused and r.id not in self._running and r.next_poll_at is not None
         ]
         return max(0.05, min([self.tick, *waits]))
 

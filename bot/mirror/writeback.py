@@ -32,11 +32,14 @@ class WritebackResult:
 
 def credentials_for(settings: Settings, url: str) -> tuple[str, str] | None:
     wanted = origin_of(url)
-    return next((pair for origin, pair in settings.wordpress_credentials.items() if origin_of(origin) == wanted), None)
+    return next(
+        (pair for origin, pair in settings.wordpress_credentials.items() if origin_of(origin) == wanted), None
+    )
 
 
-async def hold_on_site(settings: Settings, store: Store, comment: MirrorComment,
-                       status: str = "hold") -> WritebackResult:
+async def hold_on_site(
+    settings: Settings, store: Store, comment: MirrorComment, status: str = "hold"
+) -> WritebackResult:
     """Set a mirrored comment's status on its WordPress site to `status` ('hold' or 'trash').
 
     `comment` is the stored comment (`store.mirror.comment_row`). Never raises for a site problem: the
@@ -48,14 +51,23 @@ async def hold_on_site(settings: Settings, store: Store, comment: MirrorComment,
     if source is None:
         return WritebackResult(False, "That comment is no longer mirrored; I can only act in Discord.")
     if source.kind != WORDPRESS:
-        return WritebackResult(False, f"That comment comes from a {source.kind} source, which I cannot change; "
-                                      "I can only act in Discord.")
+        return WritebackResult(
+            False,
+            f"That comment comes from a {source.kind} source, which I cannot change; "
+            "I can only act in Discord.",
+        )
     pair = credentials_for(settings, source.url)
     if pair is None:
-        return WritebackResult(False, f"No WordPress credentials are configured for {origin_of(source.url)}; "
-                                      "I can only act in Discord.")
-    async with HttpClient(allow_private=settings.allow_private_urls, timeout=settings.http_timeout,
-                          max_bytes=settings.max_response_bytes) as http:
+        return WritebackResult(
+            False,
+            f"No WordPress credentials are configured for {origin_of(source.url)}; "
+            "I can only act in Discord.",
+        )
+    async with HttpClient(
+        allow_private=settings.allow_private_urls,
+        timeout=settings.http_timeout,
+        max_bytes=settings.max_response_bytes,
+    ) as http:
         writer = WordPressWriter(source.url, pair[0], pair[1], http=http)
         try:
             reported = await writer.set_comment_status(comment.comment.external_id, status)
@@ -63,4 +75,6 @@ async def hold_on_site(settings: Settings, store: Store, comment: MirrorComment,
             log.warning("write-back of comment %s failed: %s", comment.id, exc.reason)
             return WritebackResult(False, f"{exc.reason}; the comment was handled in Discord only.")
     verb = "held for moderation" if status == "hold" else "moved to the trash"
-    return WritebackResult(True, f"The comment was also {verb} on {origin_of(source.url)}.", reported or status)
+    return WritebackResult(
+        True, f"The comment was also {verb} on {origin_of(source.url)}.", reported or status
+    )

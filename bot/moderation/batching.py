@@ -17,7 +17,9 @@ log = logging.getLogger(__name__)
 
 
 class Batcher(Generic[T]):
-    def __init__(self, handle: Callable[[list[T]], Awaitable[None]], *, window: float = 0.05, max_size: int = 64) -> None:
+    def __init__(
+        self, handle: Callable[[list[T]], Awaitable[None]], *, window: float = 0.05, max_size: int = 64
+    ) -> None:
         self._handle = handle
         self.window = window
         self.max_size = max_size

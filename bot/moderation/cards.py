@@ -40,7 +40,9 @@ DECISION_WORDS = {
 
 def score_lines(scores: Mapping[str, float]) -> str:
     """A small bar list, known labels first, so moderators read it at a glance."""
-    ordered = sorted(scores, key=lambda label: (LABELS.index(label) if label in LABELS else len(LABELS), label))
+    ordered = sorted(
+        scores, key=lambda label: (LABELS.index(label) if label in LABELS else len(LABELS), label)
+    )
     lines = []
     for label in ordered:
         value = scores[label]
@@ -66,8 +68,12 @@ class FlagCard:
     verdict: Verdict
     evidence: str
     shadow: bool = False
-    acted: str | None = None  # what the bot did automatically, e.g. "Message deleted, member timed out 10 min"
-    channel_id: int | None = None  # shown as a link to the channel in "Where" (the bot's own text, not neutralised)
+    acted: str | None = (
+        None  # what the bot did automatically, e.g. "Message deleted, member timed out 10 min"
+    )
+    channel_id: int | None = (
+        None  # shown as a link to the channel in "Where" (the bot's own text, not neutralised)
+    )
     guild_id: int = 0
     coverage: float = 1.0  # < 1: part of a huge text was not scored
 
@@ -104,8 +110,10 @@ def judgement(verdict: Verdict, *, shadow: bool) -> str:
     if result is Outcome.ACT:
         return f"At this server's levels: **removed automatically** ({verdict.reason()})."
     if verdict.act:  # shadow mode
-        return (f"At this server's levels: **flagged for review**; it crosses an act level ({verdict.reason()}) "
-                "but shadow mode is on, so nothing would be done automatically.")
+        return (
+            f"At this server's levels: **flagged for review**; it crosses an act level ({verdict.reason()}) "
+            "but shadow mode is on, so nothing would be done automatically."
+        )
     if result is Outcome.FLAG:
         return f"At this server's levels: **flagged for review** ({verdict.reason()})."
     return "At this server's levels: no level crossed; it would not be flagged."
@@ -134,7 +142,9 @@ def flag_embed(card: FlagCard) -> dict:
     ]
     if card.link:
         fields.append({"name": "Link", "value": f"[Jump to it]({card.link})", "inline": True})
-    fields.append({"name": "Why", "value": explanation(card.verdict, card.evidence, card.text), "inline": False})
+    fields.append(
+        {"name": "Why", "value": explanation(card.verdict, card.evidence, card.text), "inline": False}
+    )
     fields.append({"name": "Crossed", "value": card.verdict.reason() or "none", "inline": False})
     fields.append({"name": "Scores", "value": score_lines(card.scores) or "none", "inline": False})
     if card.coverage < 1.0:
@@ -151,20 +161,33 @@ def flag_embed(card: FlagCard) -> dict:
     }
 
 
-def site_edit_embed(embed: dict, old_text: str, new_text: str, scores: Mapping[str, float], verdict: Verdict) -> dict:
+def site_edit_embed(
+    embed: dict, old_text: str, new_text: str, scores: Mapping[str, float], verdict: Verdict
+) -> dict:
     """The card of a comment its site edited: the new text and scores, the text it was flagged for kept below."""
     edited = dict(embed)
     edited["description"] = clip(neutralise(new_text), TEXT_LIMIT) or "*(no text)*"
-    fields = [f for f in edited.get("fields", []) if f.get("name") not in ("Scores", "Crossed", "Edited on the site")]
+    fields = [
+        f
+        for f in edited.get("fields", [])
+        if f.get("name") not in ("Scores", "Crossed", "Edited on the site")
+    ]
     now = f"Crossed now: {verdict.reason()}" if verdict.flag else "Now under every flag level."
-    fields.append({"name": "Edited on the site",
-                   "value": f"Before: “{clip(neutralise(old_text), EVIDENCE_LIMIT)}”\n{now}", "inline": False})
+    fields.append(
+        {
+            "name": "Edited on the site",
+            "value": f"Before: “{clip(neutralise(old_text), EVIDENCE_LIMIT)}”\n{now}",
+            "inline": False,
+        }
+    )
     fields.append({"name": "Scores", "value": score_lines(scores) or "none", "inline": False})
     edited["fields"] = fields
     return edited
 
 
-def decided_embed(embed: dict, decision: str, moderator: str, when: datetime, case_number: int | None) -> dict:
+def decided_embed(
+    embed: dict, decision: str, moderator: str, when: datetime, case_number: int | None
+) -> dict:
     """The same card with who decided what and when, so a glance at the channel shows the queue's state."""
     done = dict(embed)
     fields = [f for f in done.get("fields", []) if f.get("name") != "Decision"]
@@ -204,7 +227,11 @@ def case_embed(case: Case, amendments: list[Case]) -> dict:
     """`/case show`: everything logged, with later corrections listed under it."""
     fields = [
         {"name": "Action", "value": case.action + (" (shadow)" if case.shadow else ""), "inline": True},
-        {"name": "Target", "value": clip(neutralise(case.target_name or case.target_id), 200), "inline": True},
+        {
+            "name": "Target",
+            "value": clip(neutralise(case.target_name or case.target_id), 200),
+            "inline": True,
+        },
         {"name": "By", "value": clip(neutralise(case.moderator_name), 100), "inline": True},
         {"name": "When", "value": timestamp(case.created_at), "inline": True},
     ]
@@ -213,16 +240,29 @@ def case_embed(case: Case, amendments: list[Case]) -> dict:
     if case.duration_seconds:
         fields.append({"name": "Duration", "value": f"{case.duration_seconds // 60} min", "inline": True})
     if case.points:
-        fields.append({"name": "Points", "value": f"{case.points} (expire {case.expires_at or 'never'})", "inline": True})
+        fields.append(
+            {
+                "name": "Points",
+                "value": f"{case.points} (expire {case.expires_at or 'never'})",
+                "inline": True,
+            }
+        )
     if case.ref_case:
         fields.append({"name": "Refers to", "value": f"case #{case.ref_case}", "inline": True})
     if case.link:
         fields.append({"name": "Link", "value": f"[Jump to it]({case.link})", "inline": True})
     if case.evidence:
-        fields.append({"name": "Evidence", "value": clip(neutralise(case.evidence), EVIDENCE_LIMIT), "inline": False})
+        fields.append(
+            {"name": "Evidence", "value": clip(neutralise(case.evidence), EVIDENCE_LIMIT), "inline": False}
+        )
     if case.scores:
         fields.append({"name": "Scores", "value": score_lines(case.scores), "inline": False})
     if amendments:
-        fields.append({"name": "Corrections", "value": "\n".join(case_line(a) for a in amendments)[:1024],
-                       "inline": False})
+        fields.append(
+            {
+                "name": "Corrections",
+                "value": "\n".join(case_line(a) for a in amendments)[:1024],
+                "inline": False,
+            }
+        )
     return {"title": f"Case #{case.case_number}", "fields": fields, "color": COLOUR_OPEN}

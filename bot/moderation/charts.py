@@ -82,17 +82,26 @@ def build_figure(stats: Stats, title: str = "Moderation activity") -> Figure:
     volume.bar(x, [d.scored for d in stats.days], 0.8, color=SCORED, label="scored")
     _style(volume, "Messages scored per day (UTC)")
     width = 0.4
-    enforcement.bar([i - width / 2 for i in x], [d.flagged for d in stats.days], width, color=FLAGGED,
-                    label="flagged")
-    enforcement.bar([i + width / 2 for i in x], [d.actioned for d in stats.days], width, color=ACTIONED,
-                    label="actioned")
+    enforcement.bar(
+        [i - width / 2 for i in x], [d.flagged for d in stats.days], width, color=FLAGGED, label="flagged"
+    )
+    enforcement.bar(
+        [i + width / 2 for i in x], [d.actioned for d in stats.days], width, color=ACTIONED, label="actioned"
+    )
     _style(enforcement, "Flagged and actioned per day (own scale)")
     for ax in (volume, enforcement):
         ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
         ax.set_ylim(bottom=0)
     # Above the panel, beside its title: inside it would cover the first days' bars.
-    legend = enforcement.legend(fontsize=8, facecolor=PANEL, edgecolor=GRID, loc="lower right",
-                                bbox_to_anchor=(1.0, 1.0), ncol=2, borderaxespad=0.2)
+    legend = enforcement.legend(
+        fontsize=8,
+        facecolor=PANEL,
+        edgecolor=GRID,
+        loc="lower right",
+        bbox_to_anchor=(1.0, 1.0),
+        ncol=2,
+        borderaxespad=0.2,
+    )
     for text in legend.get_texts():
         text.set_color(TEXT)
     ticks = tick_positions(len(stats.days))

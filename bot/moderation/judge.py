@@ -53,25 +53,49 @@ def content_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def member_subject(guild_id: int, channel_id: int, message_id: int, author_id: int, author_name: str,
-                   content: str, link: str | None) -> Subject:
+def member_subject(
+    guild_id: int,
+    channel_id: int,
+    message_id: int,
+    author_id: int,
+    author_name: str,
+    content: str,
+    link: str | None,
+) -> Subject:
     """A member's message (`content`: the text as scored; each edit is judged as a subject of its own)."""
     return Subject(
-        guild_id=guild_id, kind=MEMBER, target_id=str(author_id), target_name=f"{author_name} ({author_id})",
-        link=link, channel_id=channel_id, message_ids=(message_id,),
+        guild_id=guild_id,
+        kind=MEMBER,
+        target_id=str(author_id),
+        target_name=f"{author_name} ({author_id})",
+        link=link,
+        channel_id=channel_id,
+        message_ids=(message_id,),
         dedup=f"{guild_id}:{message_id}:{content_key(content)}",
     )
 
 
-def comment_subject(guild_id: int, comment_id: int, author: str, content_hash: str, thread_id: int | None,
-                    message_ids: tuple[int, ...] = (), link: str | None = None) -> Subject:
+def comment_subject(
+    guild_id: int,
+    comment_id: int,
+    author: str,
+    content_hash: str,
+    thread_id: int | None,
+    message_ids: tuple[int, ...] = (),
+    link: str | None = None,
+) -> Subject:
     """A mirrored comment version (`comment_id`: its row in the store), shown in its article's thread.
 
     The dedup key needs no Discord message, so a version can be judged before it is published.
     """
     return Subject(
-        guild_id=guild_id, kind=COMMENT, target_id=str(comment_id), target_name=author, link=link,
-        channel_id=thread_id, message_ids=message_ids,
+        guild_id=guild_id,
+        kind=COMMENT,
+        target_id=str(comment_id),
+        target_name=author,
+        link=link,
+        channel_id=thread_id,
+        message_ids=message_ids,
         dedup=f"{guild_id}:comment:{comment_id}:{content_hash[:16]}",
     )
 
@@ -112,16 +136,23 @@ class Judge:
         parent, then the thread), so the innermost override wins."""
         return levels_for_model(settings, channel_ids, self.defaults, self.labels)
 
-    def verdict(self, score: TextScore, settings: GuildSettings, channel_ids: Sequence[int | None]) -> Verdict:
+    def verdict(
+        self, score: TextScore, settings: GuildSettings, channel_ids: Sequence[int | None]
+    ) -> Verdict:
         """Which levels a score crosses where it would be shown, for scoring on demand (nothing is logged)."""
         return evaluate(score.scores, self.levels(settings, channel_ids))
 
-    def judge(self, subject: Subject, score: TextScore, settings: GuildSettings,
-              channel_ids: Sequence[int | None]) -> Judgement:
+    def judge(
+        self, subject: Subject, score: TextScore, settings: GuildSettings, channel_ids: Sequence[int | None]
+    ) -> Judgement:
         """Judge one score against the levels of the channels it is shown in."""
         verdict = self.verdict(score, settings, channel_ids)
         result = outcome(verdict, shadow=settings.shadow_mode)
-        flag = None if result is Outcome.IGNORE else flag_case(subject, score, verdict, shadow=settings.shadow_mode)
+        flag = (
+            None
+            if result is Outcome.IGNORE
+            else flag_case(subject, score, verdict, shadow=settings.shadow_mode)
+        )
         return Judgement(subject, score, verdict, result, flag)
 
 
@@ -129,22 +160,41 @@ def flag_case(subject: Subject, score: TextScore, verdict: Verdict, *, shadow: b
     """The one way a flag case is built: the strongest crossing names the label, the verdict the reason."""
     strongest = verdict.strongest
     return NewCase(
-        guild_id=subject.guild_id, action=actions.FLAG, target_kind=subject.kind, target_id=subject.target_id,
-        target_name=subject.target_name, reason=verdict.reason(), scores=dict(score.scores),
+        guild_id=subject.guild_id,
+        action=actions.FLAG,
+        target_kind=subject.kind,
+        target_id=subject.target_id,
+        target_name=subject.target_name,
+        reason=verdict.reason(),
+        scores=dict(score.scores),
         label=strongest.label if strongest else score.top_label,
-        score=strongest.score if strongest else score.top_score, evidence=score.evidence or None,
-        link=subject.link, channel_id=subject.channel_id, message_id=subject.message_id,
-        shadow=shadow, dedup_key=f"{subject.origin}:{subject.dedup}",
+        score=strongest.score if strongest else score.top_score,
+        evidence=score.evidence or None,
+        link=subject.link,
+        channel_id=subject.channel_id,
+        message_id=subject.message_id,
+        shadow=shadow,
+        dedup_key=f"{subject.origin}:{subject.dedup}",
     )
 
 
 def auto_remove_case(subject: Subject, flag: Case) -> NewCase:
     """The act level removed the flagged text: logged against the flag it follows."""
     return NewCase(
-        guild_id=subject.guild_id, action=actions.REMOVE, target_kind=subject.kind, target_id=subject.target_id,
-        target_name=subject.target_name, reason=f"automatic: {flag.reason}", scores=flag.scores,
-        label=flag.label, score=flag.score, link=subject.link, channel_id=subject.channel_id,
-        message_id=subject.message_id, ref_case=flag.case_number, dedup_key=f"auto-remove:{subject.dedup}",
+        guild_id=subject.guild_id,
+        action=actions.REMOVE,
+        target_kind=subject.kind,
+        target_id=subject.target_id,
+        target_name=subject.target_name,
+        reason=f"automatic: {flag.reason}",
+        scores=flag.scores,
+        label=flag.label,
+        score=flag.score,
+        link=subject.link,
+        channel_id=subject.channel_id,
+        message_id=subject.message_id,
+        ref_case=flag.case_number,
+        dedup_key=f"auto-remove:{subject.dedup}",
     )
 
 
@@ -156,10 +206,21 @@ def would_act_cases(subject: Subject, flag: Case, settings: GuildSettings) -> li
         would.append((actions.WOULD_TIMEOUT, settings.act_timeout_minutes * 60))
     return [
         NewCase(
-            guild_id=subject.guild_id, action=action, target_kind=subject.kind, target_id=subject.target_id,
-            target_name=subject.target_name, reason=f"shadow mode, not done: {flag.reason}", scores=flag.scores,
-            label=flag.label, score=flag.score, link=subject.link, channel_id=subject.channel_id,
-            message_id=subject.message_id, duration_seconds=seconds, ref_case=flag.case_number, shadow=True,
+            guild_id=subject.guild_id,
+            action=action,
+            target_kind=subject.kind,
+            target_id=subject.target_id,
+            target_name=subject.target_name,
+            reason=f"shadow mode, not done: {flag.reason}",
+            scores=flag.scores,
+            label=flag.label,
+            score=flag.score,
+            link=subject.link,
+            channel_id=subject.channel_id,
+            message_id=subject.message_id,
+            duration_seconds=seconds,
+            ref_case=flag.case_number,
+            shadow=True,
             dedup_key=f"{action}:{subject.dedup}",
         )
         for action, seconds in would
@@ -169,7 +230,13 @@ def would_act_cases(subject: Subject, flag: Case, settings: GuildSettings) -> li
 def auto_timeout_case(subject: Subject, flag: Case, seconds: int) -> NewCase:
     """The act level timed the member out (the guild's `act_timeout_minutes`)."""
     return NewCase(
-        guild_id=subject.guild_id, action=actions.TIMEOUT, target_kind=MEMBER, target_id=subject.target_id,
-        target_name=subject.target_name, reason=f"automatic: {flag.reason}", duration_seconds=seconds,
-        ref_case=flag.case_number, dedup_key=f"auto-timeout:{subject.dedup}",
+        guild_id=subject.guild_id,
+        action=actions.TIMEOUT,
+        target_kind=MEMBER,
+        target_id=subject.target_id,
+        target_name=subject.target_name,
+        reason=f"automatic: {flag.reason}",
+        duration_seconds=seconds,
+        ref_case=flag.case_number,
+        dedup_key=f"auto-timeout:{subject.dedup}",
     )

@@ -66,7 +66,10 @@ def default_levels(thresholds: Mapping[str, float]) -> dict[str, Level]:
 
 
 def levels_for_model(
-    guild: GuildSettings, channel_ids: Iterable[int | None], defaults: Mapping[str, float], labels: Iterable[str],
+    guild: GuildSettings,
+    channel_ids: Iterable[int | None],
+    defaults: Mapping[str, float],
+    labels: Iterable[str],
 ) -> dict[str, Level]:
     """The levels that apply in a channel, for the labels the loaded model actually produces.
 

@@ -194,7 +194,9 @@ class HttpClient:
         auth: tuple[str, str] | None = None,
     ) -> Response:
         """GET `url`; with `validators` a 304 comes back as a `Response` with `not_modified`."""
-        return await self.request("GET", url, params=params, headers=headers, validators=validators, auth=auth)
+        return await self.request(
+            "GET", url, params=params, headers=headers, validators=validators, auth=auth
+        )
 
     async def post(
         self,
@@ -244,12 +246,18 @@ class HttpClient:
                 if asked is not None and asked > self.max_retry_after:
                     raise FetchError(
                         f"HTTP {status}: server asked to wait {asked:.0f} s (more than {self.max_retry_after:.0f} s)",
-                        url=url, status=status, body=response.body[:2048], retry_after=asked,
+                        url=url,
+                        status=status,
+                        body=response.body[:2048],
+                        retry_after=asked,
                     )
                 if last:
                     raise FetchError(
                         f"HTTP {status} after {self.attempts} tries",
-                        url=url, status=status, body=response.body[:2048], retry_after=asked,
+                        url=url,
+                        status=status,
+                        body=response.body[:2048],
+                        retry_after=asked,
                     )
                 delay = asked if asked is not None else self._backoff_delay(attempt)
                 log.info("%s %s: HTTP %d; retrying in %.1f s", method, url, status, delay)
@@ -258,8 +266,12 @@ class HttpClient:
             if status == 304 and validators:
                 return response
             if not 200 <= status < 300:
-                raise FetchError(f"HTTP {status} from {response.url}", url=response.url, status=status,
-                                 body=response.body[:2048])
+                raise FetchError(
+                    f"HTTP {status} from {response.url}",
+                    url=response.url,
+                    status=status,
+                    body=response.body[:2048],
+                )
             return response
         raise AssertionError("unreachable: the last attempt always returns or raises")
 
@@ -322,12 +334,11 @@ class HttpClient:
                 if resp.status in REDIRECT_STATUSES and location:
                     return resp.status, location
                 body = await self._read_capped(resp)
-                links = tuple(
-                    {str(k): str(v) for k, v in link.items()} for link in resp.links.values()
-                )
+                links = tuple({str(k): str(v) for k, v in link.items()} for link in resp.links.values())
                 log.debug("%s %s: HTTP %d, %d bytes", method, url, resp.status, len(body))
-                return Response(url=str(resp.url), status=resp.status, headers=resp.headers, body=body,
-                                links=links)
+                return Response(
+                    url=str(resp.url), status=resp.status, headers=resp.headers, body=body, links=links
+                )
         except aiohttp.ConnectionTimeoutError:
             raise _Transient(f"connecting to {url} timed out") from None
         except aiohttp.SocketTimeoutError:
@@ -343,7 +354,8 @@ class HttpClient:
             resp.close()
             raise FetchError(
                 f"response from {resp.url} is {declared} bytes, over the {self.max_bytes} byte limit",
-                url=str(resp.url), status=resp.status,
+                url=str(resp.url),
+                status=resp.status,
             )
         chunks: list[bytes] = []
         total = 0
@@ -353,7 +365,8 @@ class HttpClient:
                 resp.close()  # drop the connection instead of draining an endless body
                 raise FetchError(
                     f"response from {resp.url} exceeded the {self.max_bytes} byte limit; aborted",
-                    url=str(resp.url), status=resp.status,
+                    url=str(resp.url),
+                    status=resp.status,
                 )
             chunks.append(chunk)
         return b"".join(chunks)

@@ -100,9 +100,7 @@ async def validate_url(url: str, *, allow_private: bool) -> str:
         reason = address_refusal(ip)
         if reason is not None:
             shown = host if host == str(ip) else f"{host} ({ip})"
-            raise UnsafeUrlError(
-                f"refusing to fetch {shown}: {reason} (set ALLOW_PRIVATE_URLS to allow it)"
-            )
+            raise UnsafeUrlError(f"refusing to fetch {shown}: {reason} (set ALLOW_PRIVATE_URLS to allow it)")
     return url
 
 
@@ -138,4 +136,3 @@ def origin_of(url: str) -> str:
     default = {"http": 80, "https": 443}.get(parts.scheme.lower())
     port = "" if parts.port in (None, default) else f":{parts.port}"
     return f"{parts.scheme.lower()}://{host.lower()}{port}"
-

@@ -154,8 +154,15 @@ def load_backend(settings: Settings) -> DetoxifyBackend:
     key = (settings.model_type, checkpoint, config_dir, settings.device, settings.scoring_backend)
     with _cache_lock:
         if key not in _cache:
-            _cache[key] = _load(settings.model_type, checkpoint, config_dir, settings.device, kind,
-                                settings.torch_threads, fallback=settings.scoring_backend == "auto")
+            _cache[key] = _load(
+                settings.model_type,
+                checkpoint,
+                config_dir,
+                settings.device,
+                kind,
+                settings.torch_threads,
+                fallback=settings.scoring_backend == "auto",
+            )
         return _cache[key]
 
 
@@ -173,8 +180,14 @@ def _existing(path: Path | None, key: str, *, want_dir: bool) -> str | None:
 
 
 def _load(
-    model_type: str, checkpoint: str | None, config_dir: str | None, device: str, kind: str,
-    threads: int | None, *, fallback: bool,
+    model_type: str,
+    checkpoint: str | None,
+    config_dir: str | None,
+    device: str,
+    kind: str,
+    threads: int | None,
+    *,
+    fallback: bool,
 ) -> DetoxifyBackend:
     from detoxify import Detoxify
     from transformers.utils import logging as hf_logging

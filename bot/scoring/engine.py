@@ -52,11 +52,23 @@ class TextScore:
         return self.coverage < 1.0
 
     @classmethod
-    def stored(cls, scores: dict[str, float] | None, top_label: str | None, top_score: float | None,
-               evidence: str | None = None, coverage: float | None = None) -> TextScore:
+    def stored(
+        cls,
+        scores: dict[str, float] | None,
+        top_label: str | None,
+        top_score: float | None,
+        evidence: str | None = None,
+        coverage: float | None = None,
+    ) -> TextScore:
         """A score read back from the store, whose columns may be NULL; the span is not kept there."""
-        return cls(scores or {}, top_label, top_score or 0.0, evidence or "", None,
-                   1.0 if coverage is None else coverage)
+        return cls(
+            scores or {},
+            top_label,
+            top_score or 0.0,
+            evidence or "",
+            None,
+            1.0 if coverage is None else coverage,
+        )
 
 
 @dataclass(frozen=True)

@@ -94,8 +94,14 @@ def export_onnx(model: Any, path: Path) -> None:
             # depend on the input; neither concerns a fixed BERT/RoBERTa classifier.
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                _logits_only(model), (sample, torch.ones_like(sample)), str(path), input_names=list(_INPUTS),
-                output_names=["logits"], dynamic_axes=dynamic, opset_version=_OPSET, dynamo=False,
+                _logits_only(model),
+                (sample, torch.ones_like(sample)),
+                str(path),
+                input_names=list(_INPUTS),
+                output_names=["logits"],
+                dynamic_axes=dynamic,
+                opset_version=_OPSET,
+                dynamo=False,
             )
     except Exception as exc:  # missing `onnx`, an unsupported architecture: say which, in one line
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__

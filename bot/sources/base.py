@@ -96,8 +96,9 @@ class SourceLifecycle:
 
 def unchanged_thread(article: Article | None, source_url: str) -> Thread:
     """The Thread returned for a 304: the last article seen (or a placeholder) and no comments."""
-    placeholder = Article(external_id=source_url, title="", url=source_url, author=None,
-                          published_at=None, excerpt="")
+    placeholder = Article(
+        external_id=source_url, title="", url=source_url, author=None, published_at=None, excerpt=""
+    )
     return Thread(article=article or placeholder, comments=[], not_modified=True)
 
 

@@ -73,7 +73,9 @@ def _xml_tree(body: bytes) -> Element | None:
     try:
         return defused_fromstring(body, forbid_dtd=False, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
-        raise SourceError(f"feed refused: it declares XML entities or external references ({type(exc).__name__})") from None
+        raise SourceError(
+            f"feed refused: it declares XML entities or external references ({type(exc).__name__})"
+        ) from None
     except (ParseError, ValueError):
         return None  # malformed: feedparser's lenient parser gets to decide
 
@@ -144,21 +146,25 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Thr
     for entry in parsed.get("entries", []):
         text = _entry_text(entry)
         posted = _entry_time(entry)
-        external_id = entry.get("id") or entry.get("link") or hashlib.sha256(
-            f"{entry.get('author', '')}\x00{posted}\x00{text}".encode()
-        ).hexdigest()[:32]
+        external_id = (
+            entry.get("id")
+            or entry.get("link")
+            or hashlib.sha256(f"{entry.get('author', '')}\x00{posted}\x00{text}".encode()).hexdigest()[:32]
+        )
         if external_id in seen:
             continue
         seen.add(external_id)
-        comments.append(Comment(
-            external_id=external_id,
-            parent_id=parents.get(external_id),
-            author=entry.get("author") or "Anonymous",
-            posted_at=posted,
-            text=text,
-            url=entry.get("link"),
-            avatar_url=None,
-        ))
+        comments.append(
+            Comment(
+                external_id=external_id,
+                parent_id=parents.get(external_id),
+                author=entry.get("author") or "Anonymous",
+                posted_at=posted,
+                text=text,
+                url=entry.get("link"),
+                avatar_url=None,
+            )
+        )
     # Feeds list newest first; the mirror wants posting order.
     if all(c.posted_at is not None for c in comments):
         comments.sort(key=lambda c: c.posted_at or datetime.min.replace(tzinfo=UTC))

@@ -23,8 +23,13 @@ from bot.sources.wordpress import API_REL, WordPressSource, discover_api
 
 log = logging.getLogger(__name__)
 
-_FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/xml", "text/xml",
-               "application/rdf+xml")
+_FEED_TYPES = (
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/xml",
+    "text/xml",
+    "application/rdf+xml",
+)
 _FEED_STARTS = (b"<?xml", b"<rss", b"<feed", b"<rdf:rdf")
 PROBE_ACCEPT = "text/html, " + FEED_ACCEPT
 
@@ -79,7 +84,8 @@ class FeedKind:
         parts = urlsplit(spec)
         path = parts.path.lower().rstrip("/")
         return _is_url(spec) and (
-            "feed" in parse_qs(parts.query) or path.endswith(("/feed", "/rss", "/atom", ".rss", ".atom", ".xml"))
+            "feed" in parse_qs(parts.query)
+            or path.endswith(("/feed", "/rss", "/atom", ".rss", ".atom", ".xml"))
         )
 
     def recognises(self, probe: Response) -> bool:
@@ -98,7 +104,9 @@ class WordPressKind:
 
     def recognises(self, probe: Response) -> bool:
         # WordPress advertises its REST root on every page (Link header and <head>).
-        return any(link.get("rel") == API_REL for link in probe.links) or API_REL.encode() in probe.body[:65536]
+        return (
+            any(link.get("rel") == API_REL for link in probe.links) or API_REL.encode() in probe.body[:65536]
+        )
 
     def create(self, spec: str, ctx: OpenContext) -> SourceLifecycle:
         return WordPressSource(spec, http=ctx.http, credentials=ctx.credentials, page=ctx.probe)

@@ -28,8 +28,15 @@ KIND = "file"
 MAX_FILE_BYTES = 50 * 1024 * 1024
 
 _ARTICLE_FIELDS = {"id": True, "title": True, "url": False, "author": False, "date": False, "body": False}
-_COMMENT_FIELDS = {"id": True, "parent": False, "author": True, "date": False, "text": True, "url": False,
-                   "avatar_url": False}
+_COMMENT_FIELDS = {
+    "id": True,
+    "parent": False,
+    "author": True,
+    "date": False,
+    "text": True,
+    "url": False,
+    "avatar_url": False,
+}
 
 
 def _check_keys(obj: Any, where: str, fields: Mapping[str, bool]) -> Mapping[str, Any]:
@@ -104,15 +111,17 @@ def parse_thread(data: Any) -> Thread:
         if external_id in seen:
             raise SourceError(f"{where}.id {external_id!r} repeats comments[{seen[external_id]}].id")
         seen[external_id] = index
-        comments.append(Comment(
-            external_id=external_id,
-            parent_id=_ident(raw, "parent", where),
-            author=_text(raw, "author", where) or "",
-            posted_at=_date(raw, "date", where),
-            text=_text(raw, "text", where) or "",
-            url=_text(raw, "url", where),
-            avatar_url=_text(raw, "avatar_url", where),
-        ))
+        comments.append(
+            Comment(
+                external_id=external_id,
+                parent_id=_ident(raw, "parent", where),
+                author=_text(raw, "author", where) or "",
+                posted_at=_date(raw, "date", where),
+                text=_text(raw, "text", where) or "",
+                url=_text(raw, "url", where),
+                avatar_url=_text(raw, "avatar_url", where),
+            )
+        )
     # A reply whose parent is not in the file (deleted on the site, its reply kept) is re-rooted by
     # order_parents_first, as for every source: one deleted comment must not make the whole file fail.
     for index, comment in enumerate(comments):
@@ -140,7 +149,9 @@ def read_thread_file(path: str | Path) -> tuple[Thread, str]:
     except UnicodeDecodeError:
         raise SourceError(f"{file}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise SourceError(f"{file}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise SourceError(
+            f"{file}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
     try:
         thread = parse_thread(data)
     except SourceError as exc:
@@ -165,4 +176,3 @@ class ThreadFileSource(SourceLifecycle):
         if validators and validators.get("etag") == digest:
             return unchanged_thread(thread.article, self.url)
         return thread
-

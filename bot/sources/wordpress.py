@@ -92,10 +92,14 @@ def _advertised_links(response: Response) -> tuple[str | None, str | None]:
 def _is_site_root(url: str) -> bool:
     parts = urlsplit(url)
     query = parse_qs(parts.query)
-    return parts.path.strip("/") in ("", "index.php") and not ({"p", "page_id", "name", "pagename"} & set(query))
+    return parts.path.strip("/") in ("", "index.php") and not (
+        {"p", "page_id", "name", "pagename"} & set(query)
+    )
 
 
-async def discover_api(http: HttpClient, url: str, page: Response | None = None) -> tuple[RestApi, str | None]:
+async def discover_api(
+    http: HttpClient, url: str, page: Response | None = None
+) -> tuple[RestApi, str | None]:
     """Find the REST root for any URL on a site; also the page's own REST resource if advertised."""
     if page is None:
         try:
@@ -176,8 +180,15 @@ class WordPressSource(SourceLifecycle):
 
     kind = KIND
 
-    def __init__(self, url: str, *, http: HttpClient, credentials: Mapping[str, tuple[str, str]] | None = None,
-                 max_comments: int = MAX_COMMENTS, page: Response | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        http: HttpClient,
+        credentials: Mapping[str, tuple[str, str]] | None = None,
+        max_comments: int = MAX_COMMENTS,
+        page: Response | None = None,
+    ) -> None:
         """`page`: a response already fetched from `url` (by `open_source`), to spare one request."""
         super().__init__()
         self.url = url
@@ -232,9 +243,14 @@ class WordPressSource(SourceLifecycle):
         if resource is None:
             index = await self._get_json(api.root)
             home = index.get("home") or index.get("url") or self.url
-            article = Article(external_id=home, title=html_to_text(index.get("name") or ""), url=home,
-                              author=None, published_at=None,
-                              excerpt=html_to_text(index.get("description") or ""))
+            article = Article(
+                external_id=home,
+                title=html_to_text(index.get("name") or ""),
+                url=home,
+                author=None,
+                published_at=None,
+                excerpt=html_to_text(index.get("description") or ""),
+            )
             return article, {}
         post = await self._get_json(resource + ("&" if "?" in resource else "?") + "_embed=author")
         if not isinstance(post, dict) or "id" not in post:
@@ -255,13 +271,20 @@ class WordPressSource(SourceLifecycle):
         """Read the article and every approved comment (all pages). REST has no validators."""
         api, resource = await self._locate()
         article, scope = await self._article(api, resource)
-        params: dict[str, str | int] = {**scope, "per_page": PER_PAGE, "orderby": "id", "order": "asc",
-                                        "_fields": COMMENT_FIELDS}
+        params: dict[str, str | int] = {
+            **scope,
+            "per_page": PER_PAGE,
+            "orderby": "id",
+            "order": "asc",
+            "_fields": COMMENT_FIELDS,
+        }
         first = await self._get(api.url("/wp/v2/comments", {**params, "page": 1}))
         total = int(first.headers.get("X-WP-Total", "0") or 0)
         if total > self.max_comments:
-            raise SourceError(f"{self.url} has {total} comments, more than the {self.max_comments} "
-                              "this bot mirrors; mirror a single article instead")
+            raise SourceError(
+                f"{self.url} has {total} comments, more than the {self.max_comments} "
+                "this bot mirrors; mirror a single article instead"
+            )
         pages = int(first.headers.get("X-WP-TotalPages", "1") or 1)
         items = _comment_list(first)
         for page in range(2, pages + 1):
@@ -301,5 +324,7 @@ class WordPressWriter:
             response = await self.http.post(url, data={"status": status}, auth=self._auth)
             result = response.json()
         except FetchError as exc:
-            raise SourceError(f"WordPress refused to {status} comment {comment_id}: {_rest_error(exc)}") from None
+            raise SourceError(
+                f"WordPress refused to {status} comment {comment_id}: {_rest_error(exc)}"
+            ) from None
         return str(result.get("status", "")) if isinstance(result, dict) else ""

@@ -27,9 +27,28 @@ from bot.store.mirror import (
 from bot.store.scores import MessageScore, RecentScore, ScoreStore
 
 __all__ = [
-    "AUTO", "CLI_GUILD", "ArticleRow", "Case", "CaseFilter", "CaseStore", "Database", "GuildSettings", "GuildStore",
-    "Level", "MessageScore", "MirrorComment", "MirrorStore", "NewCase", "RecentScore", "ReviewCard", "ScoreStore",
-    "SourceRow", "Store", "StoreError", "StoredComment", "UnjudgedComment",
+    "AUTO",
+    "CLI_GUILD",
+    "ArticleRow",
+    "Case",
+    "CaseFilter",
+    "CaseStore",
+    "Database",
+    "GuildSettings",
+    "GuildStore",
+    "Level",
+    "MessageScore",
+    "MirrorComment",
+    "MirrorStore",
+    "NewCase",
+    "RecentScore",
+    "ReviewCard",
+    "ScoreStore",
+    "SourceRow",
+    "Store",
+    "StoreError",
+    "StoredComment",
+    "UnjudgedComment",
 ]
 
 

@@ -75,7 +75,11 @@ class Case(NewCase):
 
 _COLUMNS = [f.name for f in fields(NewCase) if f.name != "created_at"]
 # Built once from the dataclass fields (fixed identifiers, no user input).
-_SELECT = "SELECT guild_id, case_number, " + ", ".join(c for c in _COLUMNS if c != "guild_id") + ", created_at FROM cases"  # noqa: S608
+_SELECT = (
+    "SELECT guild_id, case_number, "
+    + ", ".join(c for c in _COLUMNS if c != "guild_id")
+    + ", created_at FROM cases"
+)  # noqa: S608
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,9 @@ class CaseFilter:
     def where(self, guild_id: int) -> tuple[str, list[Any]]:
         clauses, params = ["guild_id = ?"], [guild_id]
         for column, value in (
-            ("target_id", self.target_id), ("moderator_id", self.moderator_id), ("action", self.action),
+            ("target_id", self.target_id),
+            ("moderator_id", self.moderator_id),
+            ("action", self.action),
             ("target_name", self.target_name),
         ):
             if value is not None:
@@ -196,12 +202,17 @@ class CaseStore:
                     continue
                 if case.guild_id not in next_number:
                     async with tx.execute(
-                        "SELECT COALESCE(MAX(case_number), 0) + 1 FROM cases WHERE guild_id = ?", (case.guild_id,)
+                        "SELECT COALESCE(MAX(case_number), 0) + 1 FROM cases WHERE guild_id = ?",
+                        (case.guild_id,),
                     ) as cur:
                         next_number[case.guild_id] = (await cur.fetchone())[0]
-                stored = Case(**asdict(case) | {
-                    "case_number": next_number[case.guild_id], "created_at": case.created_at or utcnow_iso(),
-                })
+                stored = Case(
+                    **asdict(case)
+                    | {
+                        "case_number": next_number[case.guild_id],
+                        "created_at": case.created_at or utcnow_iso(),
+                    }
+                )
                 next_number[case.guild_id] += 1
                 if stored.dedup_key is not None:
                     existing[stored.dedup_key] = stored
@@ -217,16 +228,19 @@ class CaseStore:
     async def _existing(self, conn: aiosqlite.Connection, keys: list[str]) -> dict[str, Case]:
         found: dict[str, Case] = {}
         for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
+            chunk = keys[start : start + 500]
             async with conn.execute(
-                _SELECT + f" WHERE dedup_key IN ({', '.join('?' for _ in chunk)})", chunk  # noqa: S608
+                _SELECT + f" WHERE dedup_key IN ({', '.join('?' for _ in chunk)})",
+                chunk,  # noqa: S608
             ) as cur:
                 for row in await cur.fetchall():
                     found[row["dedup_key"]] = Case.from_row(row)
         return found
 
     async def get(self, guild_id: int, case_number: int) -> Case | None:
-        row = await self.db.fetchone(_SELECT + " WHERE guild_id = ? AND case_number = ?", (guild_id, case_number))
+        row = await self.db.fetchone(
+            _SELECT + " WHERE guild_id = ? AND case_number = ?", (guild_id, case_number)
+        )
         return Case.from_row(row) if row else None
 
     async def amendments(self, guild_id: int, case_number: int) -> list[Case]:
@@ -250,7 +264,9 @@ class CaseStore:
         row = await self.db.fetchone(f"SELECT COUNT(*) FROM cases WHERE {where}", params)  # noqa: S608
         return int(row[0]) if row else 0
 
-    async def iterate(self, guild_id: int, flt: CaseFilter | None = None, batch: int = 1000) -> AsyncIterator[Case]:
+    async def iterate(
+        self, guild_id: int, flt: CaseFilter | None = None, batch: int = 1000
+    ) -> AsyncIterator[Case]:
         """Oldest first, in pages, for exports that may cover the whole log."""
         where, params = (flt or CaseFilter()).where(guild_id)
         last = 0
@@ -283,7 +299,9 @@ class CaseStore:
 
     # Review cards: the only mutable moderation state, kept apart from the append-only log.
 
-    async def set_card(self, guild_id: int, case_number: int, channel_id: int | None, message_id: int | None) -> None:
+    async def set_card(
+        self, guild_id: int, case_number: int, channel_id: int | None, message_id: int | None
+    ) -> None:
         await self.db.execute(
             "INSERT INTO review_cards (guild_id, case_number, channel_id, message_id) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (guild_id, case_number) DO UPDATE SET channel_id = excluded.channel_id, "
@@ -327,8 +345,9 @@ class CaseStore:
         )
         return [Case.from_row(r) for r in rows]
 
-    async def decide(self, guild_id: int, case_number: int, decision: str, moderator_id: int,
-                     moderator_name: str) -> bool:
+    async def decide(
+        self, guild_id: int, case_number: int, decision: str, moderator_id: int, moderator_name: str
+    ) -> bool:
         """Claim a card for one decision, atomically; False when someone already decided it (a second click)."""
         sql = (
             "UPDATE review_cards SET decision = ?, decided_by = ?, decided_name = ?, decided_at = ? "
@@ -346,7 +365,9 @@ class CaseStore:
             (guild_id, case_number, decision, moderator_id),
         )
 
-    async def cards(self, guild_id: int, status: str = "open", *, limit: int = 10, offset: int = 0) -> list[Case]:
+    async def cards(
+        self, guild_id: int, status: str = "open", *, limit: int = 10, offset: int = 0
+    ) -> list[Case]:
         """Flags with a review card: "open" (undecided), "decided" or "all"; newest first."""
         rows = await self.db.fetchall(
             "SELECT c.guild_id, c.case_number, "  # noqa: S608 (column names are constants)
@@ -370,12 +391,15 @@ class CaseStore:
     async def latest(self, guild_id: int, target_id: str, action: str) -> Case | None:
         """The newest case of one kind against a target, so a reversal (unban) can reference it."""
         row = await self.db.fetchone(
-            _SELECT + " WHERE guild_id = ? AND target_id = ? AND action = ? ORDER BY case_number DESC LIMIT 1",
+            _SELECT
+            + " WHERE guild_id = ? AND target_id = ? AND action = ? ORDER BY case_number DESC LIMIT 1",
             (guild_id, target_id, action),
         )
         return Case.from_row(row) if row else None
 
-    async def warnings(self, guild_id: int, target_id: str, now: str | None = None, *, include_expired: bool = False) -> list[Case]:
+    async def warnings(
+        self, guild_id: int, target_id: str, now: str | None = None, *, include_expired: bool = False
+    ) -> list[Case]:
         """A member's warnings, newest first; by default only those still counting toward the limit (not
         expired, not withdrawn)."""
         sql = _SELECT + " WHERE guild_id = ? AND target_id = ? AND action = 'warn'"
@@ -394,7 +418,9 @@ class CaseStore:
         )
         return {int(r["ref_case"]) for r in rows if r["ref_case"] is not None}
 
-    async def decided_flags(self, guild_id: int, decisions: Iterable[str]) -> list[tuple[dict[str, float], str]]:
+    async def decided_flags(
+        self, guild_id: int, decisions: Iterable[str]
+    ) -> list[tuple[dict[str, float], str]]:
         """(scores, decision) of every flag a moderator decided, the evidence `/tune` replays."""
         wanted = list(decisions)
         marks = ", ".join("?" for _ in wanted)

@@ -15,9 +15,21 @@ from bot.store.cases import utcnow_iso
 from bot.store.database import Database
 
 EDITABLE = (
-    "review_channel_id", "shadow_mode", "mod_role_ids", "watched_channel_ids", "act_timeout_minutes",
-    "warn_expiry_days", "warn_point_limit", "warn_action", "warn_timeout_minutes", "removed_comment_mode",
-    "dm_members", "dm_template", "appeal", "premod", "score_moderators",
+    "review_channel_id",
+    "shadow_mode",
+    "mod_role_ids",
+    "watched_channel_ids",
+    "act_timeout_minutes",
+    "warn_expiry_days",
+    "warn_point_limit",
+    "warn_action",
+    "warn_timeout_minutes",
+    "removed_comment_mode",
+    "dm_members",
+    "dm_template",
+    "appeal",
+    "premod",
+    "score_moderators",
 )
 
 
@@ -92,7 +104,9 @@ class GuildStore:
         if unknown:
             raise ValueError(f"unknown guild settings: {sorted(unknown)}")
         values = {
-            k: json.dumps(list(v)) if k in ("mod_role_ids", "watched_channel_ids") else (int(v) if isinstance(v, bool) else v)
+            k: json.dumps(list(v))
+            if k in ("mod_role_ids", "watched_channel_ids")
+            else (int(v) if isinstance(v, bool) else v)
             for k, v in changes.items()
         }
         columns = list(values)
@@ -106,7 +120,9 @@ class GuildStore:
             )
         return await self.get(guild_id)
 
-    async def set_threshold(self, guild_id: int, label: str, flag: float, act: float | None, channel_id: int = 0) -> None:
+    async def set_threshold(
+        self, guild_id: int, label: str, flag: float, act: float | None, channel_id: int = 0
+    ) -> None:
         """Validated here as well as by the CHECK constraints, so the caller gets a readable message."""
         if not 0.0 <= flag <= 1.0 or (act is not None and not 0.0 <= act <= 1.0):
             raise ValueError("thresholds must be between 0 and 1")
@@ -120,5 +136,6 @@ class GuildStore:
 
     async def clear_threshold(self, guild_id: int, label: str, channel_id: int) -> None:
         await self.db.execute(
-            "DELETE FROM thresholds WHERE guild_id = ? AND channel_id = ? AND label = ?", (guild_id, channel_id, label)
+            "DELETE FROM thresholds WHERE guild_id = ? AND channel_id = ? AND label = ?",
+            (guild_id, channel_id, label),
         )

@@ -103,16 +103,30 @@ class MirrorComment:
 
         posted = row["posted_at"]
         comment = Comment(
-            external_id=row["external_id"], parent_id=row["parent_external_id"], author=row["author"],
-            posted_at=datetime.fromisoformat(posted) if posted else None, text=row["text"], url=row["url"],
+            external_id=row["external_id"],
+            parent_id=row["parent_external_id"],
+            author=row["author"],
+            posted_at=datetime.fromisoformat(posted) if posted else None,
+            text=row["text"],
+            url=row["url"],
             avatar_url=row["avatar_url"],
         )
         return cls(
-            id=row["id"], article_id=row["article_id"], comment=comment, content_hash=row["content_hash"], scored_hash=row["scored_hash"],
-            mirrored_hash=row["mirrored_hash"], scores=json.loads(row["scores"]) if row["scores"] else None,
-            top_label=row["top_label"], top_score=row["top_score"], evidence=row["evidence"],
-            message_ids=json.loads(row["message_ids"]), status=row["status"], removed_by=row["removed_by"],
-            held=bool(row["held"]), coverage=row["coverage"],
+            id=row["id"],
+            article_id=row["article_id"],
+            comment=comment,
+            content_hash=row["content_hash"],
+            scored_hash=row["scored_hash"],
+            mirrored_hash=row["mirrored_hash"],
+            scores=json.loads(row["scores"]) if row["scores"] else None,
+            top_label=row["top_label"],
+            top_score=row["top_score"],
+            evidence=row["evidence"],
+            message_ids=json.loads(row["message_ids"]),
+            status=row["status"],
+            removed_by=row["removed_by"],
+            held=bool(row["held"]),
+            coverage=row["coverage"],
         )
 
 
@@ -153,12 +167,21 @@ class UnjudgedComment:
 
         published = row["article_published_at"]
         article = Article(
-            external_id=row["article_external_id"], title=row["article_title"], url=row["article_url"],
-            author=row["article_author"], published_at=datetime.fromisoformat(published) if published else None,
+            external_id=row["article_external_id"],
+            title=row["article_title"],
+            url=row["article_url"],
+            author=row["article_author"],
+            published_at=datetime.fromisoformat(published) if published else None,
             excerpt=row["article_excerpt"],
         )
-        return cls(guild_id=row["guild_id"], source_id=row["source_id"], channel_id=row["channel_id"],
-                   thread_id=row["thread_id"], article=article, row=MirrorComment.from_row(row))
+        return cls(
+            guild_id=row["guild_id"],
+            source_id=row["source_id"],
+            channel_id=row["channel_id"],
+            thread_id=row["thread_id"],
+            article=article,
+            row=MirrorComment.from_row(row),
+        )
 
 
 def _iso(moment: Any) -> str | None:
@@ -171,7 +194,9 @@ class MirrorStore:
 
     # Sources
 
-    async def add_source(self, guild_id: int, channel_id: int, kind: str, url: str, created_by: int | None = None) -> SourceRow:
+    async def add_source(
+        self, guild_id: int, channel_id: int, kind: str, url: str, created_by: int | None = None
+    ) -> SourceRow:
         """Idempotent per (guild, url): adding the same URL again returns the existing source."""
         async with self.db.transaction() as tx:
             await tx.execute(
@@ -179,7 +204,9 @@ class MirrorStore:
                 "ON CONFLICT (guild_id, url) DO NOTHING",
                 (guild_id, channel_id, kind, url, created_by),
             )
-            async with tx.execute("SELECT * FROM sources WHERE guild_id = ? AND url = ?", (guild_id, url)) as cur:
+            async with tx.execute(
+                "SELECT * FROM sources WHERE guild_id = ? AND url = ?", (guild_id, url)
+            ) as cur:
                 row = await cur.fetchone()
         if row is None:
             raise StoreError(f"the source {url} was not kept: nothing was added")
@@ -191,25 +218,37 @@ class MirrorStore:
 
     async def sources(self, guild_id: int | None = None) -> list[SourceRow]:
         if guild_id is None:
-            rows = await self.db.fetchall("SELECT * FROM sources WHERE guild_id != ? ORDER BY id", (CLI_GUILD,))
+            rows = await self.db.fetchall(
+                "SELECT * FROM sources WHERE guild_id != ? ORDER BY id", (CLI_GUILD,)
+            )
         else:
             rows = await self.db.fetchall("SELECT * FROM sources WHERE guild_id = ? ORDER BY id", (guild_id,))
         return [SourceRow.from_row(r) for r in rows]
 
     async def remove_source(self, guild_id: int, source_id: int) -> bool:
-        async with self.db.transaction() as tx, tx.execute(
-            "DELETE FROM sources WHERE guild_id = ? AND id = ?", (guild_id, source_id)
-        ) as cur:
+        async with (
+            self.db.transaction() as tx,
+            tx.execute("DELETE FROM sources WHERE guild_id = ? AND id = ?", (guild_id, source_id)) as cur,
+        ):
             return cur.rowcount == 1
 
     async def set_paused(self, guild_id: int, source_id: int, paused: bool) -> bool:
-        async with self.db.transaction() as tx, tx.execute(
-            "UPDATE sources SET paused = ? WHERE guild_id = ? AND id = ?", (int(paused), guild_id, source_id)
-        ) as cur:
+        async with (
+            self.db.transaction() as tx,
+            tx.execute(
+                "UPDATE sources SET paused = ? WHERE guild_id = ? AND id = ?",
+                (int(paused), guild_id, source_id),
+            ) as cur,
+        ):
             return cur.rowcount == 1
 
     async def record_poll(
-        self, source_id: int, *, ok: bool, error: str | None = None, validators: dict[str, str] | None = None,
+        self,
+        source_id: int,
+        *,
+        ok: bool,
+        error: str | None = None,
+        validators: dict[str, str] | None = None,
         next_poll_at: str | None = None,
     ) -> None:
         """Remember how the last poll went, so `/mirror list` can say why a source is failing."""
@@ -236,11 +275,19 @@ class MirrorStore:
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, external_id) DO UPDATE SET "
                 "title = excluded.title, url = excluded.url, author = excluded.author, "
                 "published_at = excluded.published_at, excerpt = excluded.excerpt",
-                (source_id, article.external_id, article.title, article.url, article.author,
-                 _iso(article.published_at), article.excerpt),
+                (
+                    source_id,
+                    article.external_id,
+                    article.title,
+                    article.url,
+                    article.author,
+                    _iso(article.published_at),
+                    article.excerpt,
+                ),
             )
             async with tx.execute(
-                "SELECT id FROM articles WHERE source_id = ? AND external_id = ?", (source_id, article.external_id)
+                "SELECT id FROM articles WHERE source_id = ? AND external_id = ?",
+                (source_id, article.external_id),
             ) as cur:
                 row = await cur.fetchone()
         if row is None:
@@ -253,7 +300,8 @@ class MirrorStore:
 
     async def set_article_thread(self, article_id: int, thread_id: int, card_message_id: int | None) -> None:
         await self.db.execute(
-            "UPDATE articles SET thread_id = ?, card_message_id = ? WHERE id = ?", (thread_id, card_message_id, article_id)
+            "UPDATE articles SET thread_id = ?, card_message_id = ? WHERE id = ?",
+            (thread_id, card_message_id, article_id),
         )
 
     # Comments
@@ -266,9 +314,22 @@ class MirrorStore:
         """Store comments with their scores (a TextScore), keeping any Discord mapping already recorded."""
         rows = [
             (
-                article_id, c.external_id, c.parent_id, c.author, c.avatar_url, c.url, _iso(c.posted_at), c.text,
-                c.content_hash, json.dumps(s.scores, sort_keys=True), s.top_label, s.top_score, s.evidence,
-                s.coverage, c.content_hash, utcnow_iso(),
+                article_id,
+                c.external_id,
+                c.parent_id,
+                c.author,
+                c.avatar_url,
+                c.url,
+                _iso(c.posted_at),
+                c.text,
+                c.content_hash,
+                json.dumps(s.scores, sort_keys=True),
+                s.top_label,
+                s.top_score,
+                s.evidence,
+                s.coverage,
+                c.content_hash,
+                utcnow_iso(),
             )
             for c, s in scored
         ]
@@ -286,8 +347,9 @@ class MirrorStore:
                 rows,
             )
 
-    async def record_mirrored(self, article_id: int, external_ids: Sequence[str], message_ids: list[int], *,
-                              held: bool = False) -> None:
+    async def record_mirrored(
+        self, article_id: int, external_ids: Sequence[str], message_ids: list[int], *, held: bool = False
+    ) -> None:
         """Write the Discord side of the map: these comments (several when packed) are shown by these messages.
 
         One transaction for all of them, so a packed message is recorded for every comment in it or for none.
@@ -303,10 +365,14 @@ class MirrorStore:
 
     # The mirror engine's view (schema v2)
 
-    async def mirror_comments(self, article_id: int, external_ids: Sequence[str] | None = None) -> dict[str, MirrorComment]:
+    async def mirror_comments(
+        self, article_id: int, external_ids: Sequence[str] | None = None
+    ) -> dict[str, MirrorComment]:
         """Stored comments of an article (all, or those named), in the order first seen (= posting order)."""
         if external_ids is None:
-            rows = await self.db.fetchall("SELECT * FROM comments WHERE article_id = ? ORDER BY id", (article_id,))
+            rows = await self.db.fetchall(
+                "SELECT * FROM comments WHERE article_id = ? ORDER BY id", (article_id,)
+            )
         else:
             marks = ", ".join("?" * len(external_ids))
             rows = await self.db.fetchall(
@@ -324,19 +390,29 @@ class MirrorStore:
         )
         return row is not None
 
-    async def record_removed(self, article_id: int, external_id: str, message_ids: list[int], by: str) -> None:
+    async def record_removed(
+        self, article_id: int, external_id: str, message_ids: list[int], by: str
+    ) -> None:
         """A comment left Discord (or was marked there); `message_ids` is what is still showing it."""
         await self.db.execute(
             "UPDATE comments SET status = 'removed', removed_by = ?, message_id = ?, message_ids = ?, "
             "updated_at = ? WHERE article_id = ? AND external_id = ?",
-            (by, message_ids[0] if message_ids else None, json.dumps(message_ids), utcnow_iso(), article_id,
-             external_id),
+            (
+                by,
+                message_ids[0] if message_ids else None,
+                json.dumps(message_ids),
+                utcnow_iso(),
+                article_id,
+                external_id,
+            ),
         )
 
     async def reset_article(self, article_id: int) -> None:
         """The article's Discord thread is gone: forget it and every message in it, to mirror afresh."""
         async with self.db.transaction() as tx:
-            await tx.execute("UPDATE articles SET thread_id = NULL, card_message_id = NULL WHERE id = ?", (article_id,))
+            await tx.execute(
+                "UPDATE articles SET thread_id = NULL, card_message_id = NULL WHERE id = ?", (article_id,)
+            )
             await tx.execute(
                 "UPDATE comments SET message_id = NULL, message_ids = '[]', mirrored_hash = NULL "
                 "WHERE article_id = ?",

@@ -33,8 +33,12 @@ class RecentScore:
 
     @classmethod
     def from_row(cls, row: Record) -> RecentScore:
-        return cls(top_label=row["top_label"], top_score=float(row["top_score"] or 0.0),
-                   scores=json.loads(row["scores"]), created_at=row["created_at"])
+        return cls(
+            top_label=row["top_label"],
+            top_score=float(row["top_score"] or 0.0),
+            scores=json.loads(row["scores"]),
+            created_at=row["created_at"],
+        )
 
 
 class ScoreStore:
@@ -48,10 +52,23 @@ class ScoreStore:
         fully logged (scores and flag) or not at all, so a refused commit can simply be tried again.
         Returns the flags' cases in the order given.
         """
-        sql = ("INSERT INTO message_scores (guild_id, channel_id, message_id, author_id, scores, top_label, "
-               "top_score, flagged) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-        rows = [(s.guild_id, s.channel_id, s.message_id, s.author_id, json.dumps(s.scores, sort_keys=True),
-                 s.top_label, s.top_score, int(s.flagged)) for s in items]
+        sql = (
+            "INSERT INTO message_scores (guild_id, channel_id, message_id, author_id, scores, top_label, "
+            "top_score, flagged) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        rows = [
+            (
+                s.guild_id,
+                s.channel_id,
+                s.message_id,
+                s.author_id,
+                json.dumps(s.scores, sort_keys=True),
+                s.top_label,
+                s.top_score,
+                int(s.flagged),
+            )
+            for s in items
+        ]
         async with self.db.transaction() as tx:
             await tx.executemany(sql, rows)
             return [await insert_case(tx, case) for case in flags]
@@ -61,20 +78,25 @@ class ScoreStore:
         ids = list(message_ids)
         found: set[int] = set()
         for start in range(0, len(ids), 500):  # SQLite's parameter limit
-            chunk = ids[start:start + 500]
+            chunk = ids[start : start + 500]
             marks = ", ".join("?" * len(chunk))
             rows = await self.db.fetchall(
-                f"SELECT DISTINCT message_id FROM message_scores WHERE message_id IN ({marks})", chunk)  # noqa: S608
+                f"SELECT DISTINCT message_id FROM message_scores WHERE message_id IN ({marks})", chunk
+            )  # noqa: S608
             found.update(int(r[0]) for r in rows)
         return found
 
     async def newest_in_channel(self, guild_id: int, channel_id: int) -> int | None:
         """The id of the newest scored message in a channel: where a catch-up starts reading."""
         row = await self.db.fetchone(
-            "SELECT MAX(message_id) FROM message_scores WHERE guild_id = ? AND channel_id = ?", (guild_id, channel_id))
+            "SELECT MAX(message_id) FROM message_scores WHERE guild_id = ? AND channel_id = ?",
+            (guild_id, channel_id),
+        )
         return int(row[0]) if row and row[0] is not None else None
 
-    async def for_author(self, guild_id: int, author_id: int, *, limit: int = 10, offset: int = 0) -> list[RecentScore]:
+    async def for_author(
+        self, guild_id: int, author_id: int, *, limit: int = 10, offset: int = 0
+    ) -> list[RecentScore]:
         """A member's scored messages, newest first."""
         rows = await self.db.fetchall(
             "SELECT * FROM message_scores WHERE guild_id = ? AND author_id = ? ORDER BY created_at DESC LIMIT ? OFFSET ?",
@@ -97,8 +119,9 @@ class ScoreStore:
         )
         return {r["day"]: int(r["n"]) for r in rows}
 
-    async def for_comment_author(self, guild_id: int, author: str, *, limit: int = 10,
-                                 offset: int = 0) -> list[RecentScore]:
+    async def for_comment_author(
+        self, guild_id: int, author: str, *, limit: int = 10, offset: int = 0
+    ) -> list[RecentScore]:
         """A mirrored author's scored comments, newest first (they have no Discord id, only a name)."""
         rows = await self.db.fetchall(
             "SELECT c.external_id, c.url, c.top_label, c.top_score, c.scores, c.updated_at AS created_at, "

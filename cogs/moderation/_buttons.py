@@ -31,16 +31,22 @@ COMMENT_DECISIONS = (actions.APPROVE, actions.REMOVE)
 class CardButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
     def __init__(self, guild_id: int, case_number: int, decision: str, *, disabled: bool = False) -> None:
         label, style = _BUTTONS[decision]
-        super().__init__(discord.ui.Button(
-            label=label, style=style, disabled=disabled, custom_id=f"cw:card:{guild_id}:{case_number}:{decision}",
-        ))
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                style=style,
+                disabled=disabled,
+                custom_id=f"cw:card:{guild_id}:{case_number}:{decision}",
+            )
+        )
         self.guild_id = guild_id
         self.case_number = case_number
         self.decision = decision
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
-                             match: re.Match[str], /) -> CardButton:
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> CardButton:
         decision = match["decision"]
         if decision not in _BUTTONS:
             raise ValueError(f"unknown card decision {decision!r}")
@@ -51,7 +57,9 @@ class CardButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
         await review.button_pressed(interaction, self.guild_id, self.case_number, self.decision)
 
 
-def card_view(guild_id: int, case_number: int, target_kind: str, *, disabled: bool = False) -> discord.ui.View:
+def card_view(
+    guild_id: int, case_number: int, target_kind: str, *, disabled: bool = False
+) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     decisions = COMMENT_DECISIONS if target_kind == "comment" else actions.CARD_DECISIONS
     for decision in decisions:

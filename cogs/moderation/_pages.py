@@ -21,8 +21,9 @@ def page_count(total: int, size: int = PAGE_SIZE) -> int:
 
 
 class Pager(discord.ui.View):
-    def __init__(self, owner_id: int, pages: int, render: Render, open_pagers: set[Pager], *,
-                 timeout: float = 600) -> None:
+    def __init__(
+        self, owner_id: int, pages: int, render: Render, open_pagers: set[Pager], *, timeout: float = 600
+    ) -> None:
         super().__init__(timeout=timeout)
         self.owner_id = owner_id
         self.pages = pages
@@ -42,7 +43,9 @@ class Pager(discord.ui.View):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id != self.owner_id:
-            await interaction.response.send_message("Only the moderator who asked can turn these pages.", ephemeral=True)
+            await interaction.response.send_message(
+                "Only the moderator who asked can turn these pages.", ephemeral=True
+            )
             return False
         return True
 
@@ -66,7 +69,9 @@ def stop_all(open_pagers: set[Pager]) -> None:
     open_pagers.clear()
 
 
-async def send_paged(interaction: discord.Interaction, total: int, render: Render, open_pagers: set[Pager]) -> None:
+async def send_paged(
+    interaction: discord.Interaction, total: int, render: Render, open_pagers: set[Pager]
+) -> None:
     """Send page one as a follow-up (the command has deferred); buttons only when there is a page two."""
     pages = page_count(total)
     embed = await render(0)

@@ -64,7 +64,9 @@ class FlagTarget:
     guild: discord.Guild
     subject: Subject
     text: str
-    place: str  # named beside the channel mention on the card: an article's title, or "" for a member's message
+    place: (
+        str  # named beside the channel mention on the card: an article's title, or "" for a member's message
+    )
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,10 @@ class Warned:
     def describe(self) -> str:
         line = f"case #{self.case.case_number}; active points: {self.active_points}."
         if self.escalated is not None and self.escalated.shadow:
-            line += (f" The limit was crossed; shadow mode is on, so nothing was done "
-                     f"(`{self.escalated.action}` logged as case #{self.escalated.case_number}).")
+            line += (
+                f" The limit was crossed; shadow mode is on, so nothing was done "
+                f"(`{self.escalated.action}` logged as case #{self.escalated.case_number})."
+            )
         elif self.escalated is not None:
             line += f" The limit was crossed: `{self.escalated.action}` logged as case #{self.escalated.case_number}."
         if self.problem:
@@ -88,13 +92,22 @@ class Warned:
 
 def member_target(guild: discord.Guild, message: discord.Message, content: str) -> FlagTarget:
     """What a flag of a member's message points at (`content`: the text as scored)."""
-    subject = member_subject(guild.id, message.channel.id, message.id, message.author.id, str(message.author),
-                             content, message.jump_url)
+    subject = member_subject(
+        guild.id,
+        message.channel.id,
+        message.id,
+        message.author.id,
+        str(message.author),
+        content,
+        message.jump_url,
+    )
     return FlagTarget(guild, subject, text=content, place="")
 
 
 def forbidden(what: str, permission: str) -> ActionError:
-    return ActionError(f"I could not {what}: give my role the {permission} permission (and a role above the member's).")
+    return ActionError(
+        f"I could not {what}: give my role the {permission} permission (and a role above the member's)."
+    )
 
 
 class ModerationService:
@@ -103,7 +116,9 @@ class ModerationService:
         self._warned_no_channel: set[int] = set()
         # (guild, case) -> held while its flag is followed up: the live event, a retry and a recovery pass can
         # reach one flag together, and the second must find the first's card rather than post another.
-        self._following: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = weakref.WeakValueDictionary()
+        self._following: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         # Cards sent whose recording failed (the database refused): a retry records these instead of sending again.
         self._unrecorded: dict[tuple[int, int], discord.Message] = {}
 
@@ -126,8 +141,9 @@ class ModerationService:
         case = await self.bot.store.cases.add(judgement.flag)
         return await self.follow_up(target, case, judgement, settings, act=judgement.act)
 
-    async def follow_up(self, target: FlagTarget, case: Case, judgement: Judgement, settings: GuildSettings,
-                        *, act: bool) -> Case:
+    async def follow_up(
+        self, target: FlagTarget, case: Case, judgement: Judgement, settings: GuildSettings, *, act: bool
+    ) -> Case:
         """What comes after a flag is logged: the act level, then the card. Also how a flag whose card a
         killed process never posted gets one after the restart; a flag already carded is left alone.
 
@@ -144,15 +160,18 @@ class ModerationService:
 
     async def log_would_act(self, target: FlagTarget, flag: Case, settings: GuildSettings) -> str:
         """Shadow mode at an act level: log what would have been done (never as done); the card's line."""
-        logged = [await self.bot.store.cases.add(case) for case in would_act_cases(target.subject, flag, settings)]
+        logged = [
+            await self.bot.store.cases.add(case) for case in would_act_cases(target.subject, flag, settings)
+        ]
         what = "removed the message" if target.subject.kind == MEMBER else "removed the comment"
         if len(logged) > 1:
             what += " and timed the member out"
         numbers = ", ".join(f"#{case.case_number}" for case in logged)
         return f"Shadow mode: would have {what} (logged as {numbers}); nothing was done."
 
-    async def flag_by_hand(self, target: FlagTarget, judgement: Judgement, settings: GuildSettings,
-                           moderator: discord.abc.User) -> Case:
+    async def flag_by_hand(
+        self, target: FlagTarget, judgement: Judgement, settings: GuildSettings, moderator: discord.abc.User
+    ) -> Case:
         """A moderator's "Flag for review": a flag whatever the scores, carded like any other, never acted on.
 
         It shares the automatic flag's dedup key, so a message already flagged finds that case and card.
@@ -160,8 +179,9 @@ class ModerationService:
         verdict = judgement.verdict
         reason = f"flagged by {moderator}" + (f": {verdict.reason()}" if verdict.flag else "")
         flag = flag_case(target.subject, judgement.score, verdict, shadow=settings.shadow_mode)
-        case = await self.bot.store.cases.add(replace(flag, reason=reason, moderator_id=moderator.id,
-                                                      moderator_name=str(moderator)))
+        case = await self.bot.store.cases.add(
+            replace(flag, reason=reason, moderator_id=moderator.id, moderator_name=str(moderator))
+        )
         by_hand = replace(judgement, verdict=replace(verdict, acted=()))
         return await self.follow_up(target, case, by_hand, settings, act=False)
 
@@ -172,8 +192,15 @@ class ModerationService:
             if row is None:
                 return None
             article = await self.bot.store.mirror.article(row.article_id)
-            subject = comment_subject(guild.id, row.id, row.comment.author, row.comment.content_hash,
-                                      message.channel.id, (message.id,), message.jump_url)
+            subject = comment_subject(
+                guild.id,
+                row.id,
+                row.comment.author,
+                row.comment.content_hash,
+                message.channel.id,
+                (message.id,),
+                message.jump_url,
+            )
             return FlagTarget(guild, subject, text=row.comment.text, place=article.title if article else "")
         if message.author.bot or not message.content.strip():
             return None
@@ -196,13 +223,20 @@ class ModerationService:
                 except discord.NotFound:
                     text = text or "*(the message was deleted before its card was posted)*"
         subject = Subject(
-            guild_id=guild.id, kind=flag.target_kind, target_id=flag.target_id, target_name=flag.target_name or "",
-            link=flag.link, channel_id=flag.channel_id, message_ids=(flag.message_id,) if flag.message_id else (),
+            guild_id=guild.id,
+            kind=flag.target_kind,
+            target_id=flag.target_id,
+            target_name=flag.target_name or "",
+            link=flag.link,
+            channel_id=flag.channel_id,
+            message_ids=(flag.message_id,) if flag.message_id else (),
             dedup=(flag.dedup_key or "").removeprefix("flag:"),
         )
         return FlagTarget(guild, subject, text=text, place=place)
 
-    async def rejudge(self, guild: discord.Guild, flag: Case, settings: GuildSettings) -> tuple[FlagTarget, Judgement]:
+    async def rejudge(
+        self, guild: discord.Guild, flag: Case, settings: GuildSettings
+    ) -> tuple[FlagTarget, Judgement]:
         """A logged flag's target and its judgement again from the stored scores, to card it later."""
         target = await self.flag_target(guild, flag)
         score = TextScore.stored(flag.scores, flag.label, flag.score, flag.evidence)
@@ -241,15 +275,30 @@ class ModerationService:
         async with self._following.setdefault((target.guild.id, flag.case_number), asyncio.Lock()):
             if await self.bot.store.cases.card(target.guild.id, flag.case_number) is not None:
                 return flag
-            held = await self.bot.store.cases.add(NewCase(
-                guild_id=subject.guild_id, action=actions.HOLD, target_kind=subject.kind, target_id=subject.target_id,
-                target_name=subject.target_name, reason=f"automatic, before publishing: {flag.reason}",
-                link=subject.link, channel_id=subject.channel_id, message_id=subject.message_id,
-                ref_case=flag.case_number, dedup_key=f"hold:{subject.dedup}",
-            ))
+            held = await self.bot.store.cases.add(
+                NewCase(
+                    guild_id=subject.guild_id,
+                    action=actions.HOLD,
+                    target_kind=subject.kind,
+                    target_id=subject.target_id,
+                    target_name=subject.target_name,
+                    reason=f"automatic, before publishing: {flag.reason}",
+                    link=subject.link,
+                    channel_id=subject.channel_id,
+                    message_id=subject.message_id,
+                    ref_case=flag.case_number,
+                    dedup_key=f"hold:{subject.dedup}",
+                )
+            )
             row = await self.bot.store.mirror.comment_row(int(subject.target_id))
-            site = (await hold_on_site(self.bot.settings, self.bot.store, row)).message if row is not None else ""
-            acted = (f"Held for review (case #{held.case_number}): not shown in Discord until approved. {site}").strip()
+            site = (
+                (await hold_on_site(self.bot.settings, self.bot.store, row)).message
+                if row is not None
+                else ""
+            )
+            acted = (
+                f"Held for review (case #{held.case_number}): not shown in Discord until approved. {site}"
+            ).strip()
             await self.post_card(target, flag, judgement, settings, acted)
         return flag
 
@@ -257,7 +306,9 @@ class ModerationService:
         """Approve of a held comment: publish it in its place. The line for the moderator."""
         engine = getattr(self.bot.get_cog(MIRROR_COG), "engine", None)
         if engine is None:
-            raise ActionError("The mirror is not running, so I cannot publish the comment now; try again later.")
+            raise ActionError(
+                "The mirror is not running, so I cannot publish the comment now; try again later."
+            )
         try:
             published = await engine.publish_held(comment_id)
         except PublishError as exc:
@@ -279,46 +330,83 @@ class ModerationService:
         except discord.HTTPException:
             return None
 
-    async def site_edited(self, guild: discord.Guild, flag: Case, new_text: str, judgement: Judgement) -> None:
+    async def site_edited(
+        self, guild: discord.Guild, flag: Case, new_text: str, judgement: Judgement
+    ) -> None:
         """The site edited a flagged comment: log the new version against the flag and show it on the card;
         a version under every flag level closes the card as resolved on the site."""
         score, verdict = judgement.score, judgement.verdict
         resolved = not judgement.flagged
-        reason = ("edited on the site, now under every flag level" if resolved
-                  else f"edited on the site, still crosses {verdict.reason()}")
-        note = await self.bot.store.cases.add(NewCase(
-            guild_id=guild.id, action=actions.SITE_EDIT, target_kind=flag.target_kind, target_id=flag.target_id,
-            target_name=flag.target_name, reason=reason, scores=dict(score.scores), label=score.top_label,
-            score=score.top_score, evidence=score.evidence or None, link=flag.link, channel_id=flag.channel_id,
-            message_id=flag.message_id, ref_case=flag.case_number,
-            dedup_key=f"site-edit:{guild.id}:{flag.case_number}:{judgement.subject.dedup}",
-        ))
+        reason = (
+            "edited on the site, now under every flag level"
+            if resolved
+            else f"edited on the site, still crosses {verdict.reason()}"
+        )
+        note = await self.bot.store.cases.add(
+            NewCase(
+                guild_id=guild.id,
+                action=actions.SITE_EDIT,
+                target_kind=flag.target_kind,
+                target_id=flag.target_id,
+                target_name=flag.target_name,
+                reason=reason,
+                scores=dict(score.scores),
+                label=score.top_label,
+                score=score.top_score,
+                evidence=score.evidence or None,
+                link=flag.link,
+                channel_id=flag.channel_id,
+                message_id=flag.message_id,
+                ref_case=flag.case_number,
+                dedup_key=f"site-edit:{guild.id}:{flag.case_number}:{judgement.subject.dedup}",
+            )
+        )
         message = await self.card_message(flag)
         embed = message.embeds[0].to_dict() if message is not None and message.embeds else None
         if embed is not None:
-            embed = site_edit_embed(embed, embed.get("description") or flag.evidence or "", new_text, score.scores,
-                                    verdict)
-        await self._settle_on_site(guild, flag, note, message, embed,
-                                   actions.RESOLVED_ON_SITE if resolved else None)
+            embed = site_edit_embed(
+                embed, embed.get("description") or flag.evidence or "", new_text, score.scores, verdict
+            )
+        await self._settle_on_site(
+            guild, flag, note, message, embed, actions.RESOLVED_ON_SITE if resolved else None
+        )
 
     async def site_removed(self, guild: discord.Guild, flag: Case) -> None:
         """The site removed a flagged comment: nothing is left to decide, so its card closes saying why."""
-        note = await self.bot.store.cases.add(NewCase(
-            guild_id=guild.id, action=actions.SITE_REMOVE, target_kind=flag.target_kind, target_id=flag.target_id,
-            target_name=flag.target_name, reason="removed on the site", link=flag.link, channel_id=flag.channel_id,
-            ref_case=flag.case_number, dedup_key=f"site-remove:{guild.id}:{flag.case_number}",
-        ))
+        note = await self.bot.store.cases.add(
+            NewCase(
+                guild_id=guild.id,
+                action=actions.SITE_REMOVE,
+                target_kind=flag.target_kind,
+                target_id=flag.target_id,
+                target_name=flag.target_name,
+                reason="removed on the site",
+                link=flag.link,
+                channel_id=flag.channel_id,
+                ref_case=flag.case_number,
+                dedup_key=f"site-remove:{guild.id}:{flag.case_number}",
+            )
+        )
         message = await self.card_message(flag)
         embed = message.embeds[0].to_dict() if message is not None and message.embeds else None
         await self._settle_on_site(guild, flag, note, message, embed, actions.REMOVED_ON_SITE)
 
-    async def _settle_on_site(self, guild: discord.Guild, flag: Case, note: Case, message: discord.Message | None,
-                              embed: dict | None, decision: str | None) -> None:
+    async def _settle_on_site(
+        self,
+        guild: discord.Guild,
+        flag: Case,
+        note: Case,
+        message: discord.Message | None,
+        embed: dict | None,
+        decision: str | None,
+    ) -> None:
         """Close the card with `decision` (or only show the new version when None), then edit it in Discord."""
         closed = False
         if decision is not None:
             me = self.bot.user
-            closed = await self.bot.store.cases.decide(guild.id, flag.case_number, decision, me.id if me else 0, AUTO)
+            closed = await self.bot.store.cases.decide(
+                guild.id, flag.case_number, decision, me.id if me else 0, AUTO
+            )
         if message is None or embed is None:
             return
         if closed and decision is not None:
@@ -329,7 +417,9 @@ class ModerationService:
         except discord.HTTPException as exc:
             log.warning("could not update the card of case %d after a site change: %s", flag.case_number, exc)
 
-    async def act_automatically(self, target: FlagTarget, flag: Case, settings: GuildSettings) -> tuple[str, bool]:
+    async def act_automatically(
+        self, target: FlagTarget, flag: Case, settings: GuildSettings
+    ) -> tuple[str, bool]:
         """The act level: remove the message (or the comment), and time the member out if configured.
 
         Returns what was done, for the card, and whether the removal happened; if not, the card stays open.
@@ -340,7 +430,9 @@ class ModerationService:
         message_ids = list(subject.message_ids)
         try:
             if subject.kind == COMMENT:
-                done.append(await self.remove_comment(guild, int(subject.target_id), subject.channel_id, message_ids))
+                done.append(
+                    await self.remove_comment(guild, int(subject.target_id), subject.channel_id, message_ids)
+                )
             else:
                 await self.delete_messages(guild, subject.channel_id, message_ids)
                 done.append("Message deleted.")
@@ -361,44 +453,84 @@ class ModerationService:
                 done.append(str(exc))
         return " ".join(done), removed
 
-    async def post_card(self, target: FlagTarget, case: Case, judgement: Judgement, settings: GuildSettings,
-                        acted: str | None, *, settled: bool = False) -> None:
+    async def post_card(
+        self,
+        target: FlagTarget,
+        case: Case,
+        judgement: Judgement,
+        settings: GuildSettings,
+        acted: str | None,
+        *,
+        settled: bool = False,
+    ) -> None:
         """Post the card (or just queue the flag when no review channel is set); a `settled` card, one the bot
         already acted on, is shown decided with its buttons off."""
         store = self.bot.store.cases
         key = (target.guild.id, case.case_number)
         channel = target.guild.get_channel(settings.review_channel_id) if settings.review_channel_id else None
-        message = self._unrecorded.pop(key, None)  # sent by an attempt whose recording failed: record that one
+        message = self._unrecorded.pop(
+            key, None
+        )  # sent by an attempt whose recording failed: record that one
         if message is None and isinstance(channel, discord.abc.Messageable):
             subject, score = target.subject, judgement.score
-            embed = discord.Embed.from_dict(flag_embed(FlagCard(
-                case_number=case.case_number, text=target.text, author=subject.target_name, place=target.place,
-                link=subject.link, scores=score.scores, verdict=judgement.verdict, evidence=score.evidence,
-                shadow=settings.shadow_mode, acted=acted, channel_id=subject.channel_id, coverage=score.coverage,
-                guild_id=target.guild.id,
-            )))
+            embed = discord.Embed.from_dict(
+                flag_embed(
+                    FlagCard(
+                        case_number=case.case_number,
+                        text=target.text,
+                        author=subject.target_name,
+                        place=target.place,
+                        link=subject.link,
+                        scores=score.scores,
+                        verdict=judgement.verdict,
+                        evidence=score.evidence,
+                        shadow=settings.shadow_mode,
+                        acted=acted,
+                        channel_id=subject.channel_id,
+                        coverage=score.coverage,
+                        guild_id=target.guild.id,
+                    )
+                )
+            )
             view = card_view(target.guild.id, case.case_number, subject.kind, disabled=settled)
             try:
-                message = await channel.send(embed=embed, view=view, allowed_mentions=discord.AllowedMentions.none())
+                message = await channel.send(
+                    embed=embed, view=view, allowed_mentions=discord.AllowedMentions.none()
+                )
             except discord.HTTPException as exc:
-                log.warning("cannot post review card for case %d in guild %d: %s", case.case_number, target.guild.id, exc)
+                log.warning(
+                    "cannot post review card for case %d in guild %d: %s",
+                    case.case_number,
+                    target.guild.id,
+                    exc,
+                )
         elif message is None and target.guild.id not in self._warned_no_channel:
             self._warned_no_channel.add(target.guild.id)
-            log.warning("guild %d has no review channel: flags are logged but no cards are posted "
-                        "(set one with /config review-channel)", target.guild.id)
+            log.warning(
+                "guild %d has no review channel: flags are logged but no cards are posted "
+                "(set one with /config review-channel)",
+                target.guild.id,
+            )
         try:
-            await store.set_card(target.guild.id, case.case_number, message.channel.id if message else None,
-                                 message.id if message else None)
+            await store.set_card(
+                target.guild.id,
+                case.case_number,
+                message.channel.id if message else None,
+                message.id if message else None,
+            )
         except StoreError:
             if message is not None:
                 self._unrecorded[key] = message
             raise
         if settled:
             me = self.bot.user
-            await store.decide(target.guild.id, case.case_number, actions.AUTO_DECISION, me.id if me else 0, AUTO)
+            await store.decide(
+                target.guild.id, case.case_number, actions.AUTO_DECISION, me.id if me else 0, AUTO
+            )
 
-    async def remove_comment(self, guild: discord.Guild, comment_id: int, channel_id: int | None,
-                             message_ids: list[int]) -> str:
+    async def remove_comment(
+        self, guild: discord.Guild, comment_id: int, channel_id: int | None, message_ids: list[int]
+    ) -> str:
         """Take a mirrored comment out of Discord and hold it on its site where write-back is configured.
 
         Through the mirror engine when it runs, so the removal is recorded as a moderator's and a later
@@ -429,7 +561,9 @@ class ModerationService:
         except discord.NotFound:
             raise ActionError(f"<@{user_id}> is no longer in this server.") from None
 
-    async def delete_messages(self, guild: discord.Guild, channel_id: int | None, message_ids: list[int]) -> None:
+    async def delete_messages(
+        self, guild: discord.Guild, channel_id: int | None, message_ids: list[int]
+    ) -> None:
         if channel_id is None or not message_ids:
             return
         channel = guild.get_channel_or_thread(channel_id)
@@ -466,8 +600,9 @@ class ModerationService:
 
     # Telling the member
 
-    async def tell(self, guild: discord.Guild, user: discord.abc.User, notice: Notice,
-                   settings: GuildSettings) -> str | None:
+    async def tell(
+        self, guild: discord.Guild, user: discord.abc.User, notice: Notice, settings: GuildSettings
+    ) -> str | None:
         """DM the member about a case, unless the guild turned DMs off; returns why it failed, else None.
 
         Never raises: a member with closed DMs (or one who left) is normal, and the action stands.
@@ -488,23 +623,42 @@ class ModerationService:
         """A DM that failed is noted in the log as a row referring to the case, never as an error."""
         if why is None:
             return
-        await self.bot.store.cases.add(NewCase(
-            guild_id=guild.id, action=actions.DM_FAILED, target_kind=case.target_kind, target_id=case.target_id,
-            target_name=case.target_name, reason=f"member not told: {why}", ref_case=case.case_number,
-            dedup_key=f"dm-failed:{guild.id}:{case.case_number}",
-        ))
+        await self.bot.store.cases.add(
+            NewCase(
+                guild_id=guild.id,
+                action=actions.DM_FAILED,
+                target_kind=case.target_kind,
+                target_id=case.target_id,
+                target_name=case.target_name,
+                reason=f"member not told: {why}",
+                ref_case=case.case_number,
+                dedup_key=f"dm-failed:{guild.id}:{case.case_number}",
+            )
+        )
 
-    async def tell_case(self, guild: discord.Guild, user: discord.abc.User, case: Case,
-                        settings: GuildSettings | None = None) -> None:
+    async def tell_case(
+        self, guild: discord.Guild, user: discord.abc.User, case: Case, settings: GuildSettings | None = None
+    ) -> None:
         """Tell the member about a case already carried out and logged (warn, timeout)."""
         settings = settings or await self.settings(guild.id)
-        notice = Notice(case.action, guild.name, case.reason, case.case_number, case.duration_seconds, case.points)
+        notice = Notice(
+            case.action, guild.name, case.reason, case.case_number, case.duration_seconds, case.points
+        )
         await self.note_untold(guild, case, await self.tell(guild, user, notice, settings))
 
     # Warnings
 
-    async def warn(self, guild: discord.Guild, member: discord.abc.User, moderator: discord.abc.User, reason: str,
-                   points: int, *, ref_case: int | None = None, dedup: str | None = None) -> Warned:
+    async def warn(
+        self,
+        guild: discord.Guild,
+        member: discord.abc.User,
+        moderator: discord.abc.User,
+        reason: str,
+        points: int,
+        *,
+        ref_case: int | None = None,
+        dedup: str | None = None,
+    ) -> Warned:
         """Add points; crossing the guild's limit triggers its action, logged as a case of its own.
 
         The warning is logged even when the escalation fails (missing permission): it was given.
@@ -512,35 +666,59 @@ class ModerationService:
         settings = await self.settings(guild.id)
         now = datetime.now(UTC)
         target_id = str(member.id)
-        warn_case, before = await self.bot.store.cases.add_warning(NewCase(
-            guild_id=guild.id, action=actions.WARN, target_kind="member", target_id=target_id,
-            target_name=f"{member} ({member.id})", moderator_id=moderator.id, moderator_name=str(moderator),
-            reason=reason, points=points, expires_at=expiry(now, settings.warn_expiry_days), ref_case=ref_case,
-            dedup_key=dedup,
-        ))
+        warn_case, before = await self.bot.store.cases.add_warning(
+            NewCase(
+                guild_id=guild.id,
+                action=actions.WARN,
+                target_kind="member",
+                target_id=target_id,
+                target_name=f"{member} ({member.id})",
+                moderator_id=moderator.id,
+                moderator_name=str(moderator),
+                reason=reason,
+                points=points,
+                expires_at=expiry(now, settings.warn_expiry_days),
+                ref_case=ref_case,
+                dedup_key=dedup,
+            )
+        )
         await self.tell_case(guild, member, warn_case, settings)
         step = escalation(before, points, settings.warn_point_limit)
         if not step.crossed or settings.warn_action == "none":
             return Warned(warn_case, step.after)
         why = f"warning points {step.after}/{step.limit} (case #{warn_case.case_number})"
-        action = settings.warn_action if settings.warn_action in (actions.BAN, actions.KICK) else actions.TIMEOUT
+        action = (
+            settings.warn_action if settings.warn_action in (actions.BAN, actions.KICK) else actions.TIMEOUT
+        )
         duration = settings.warn_timeout_minutes * 60 if action == actions.TIMEOUT else None
         escalation_case = NewCase(
-            guild_id=guild.id, action=action, target_kind="member", target_id=target_id,
-            target_name=f"{member} ({member.id})", reason=why, duration_seconds=duration,
-            ref_case=warn_case.case_number, dedup_key=f"escalate:{guild.id}:{warn_case.case_number}",
+            guild_id=guild.id,
+            action=action,
+            target_kind="member",
+            target_id=target_id,
+            target_name=f"{member} ({member.id})",
+            reason=why,
+            duration_seconds=duration,
+            ref_case=warn_case.case_number,
+            dedup_key=f"escalate:{guild.id}:{warn_case.case_number}",
         )
         if settings.shadow_mode:  # logged as what it would have been, never as done
-            return Warned(warn_case, step.after, await self.bot.store.cases.add(
-                replace(escalation_case, action=actions.would(action), shadow=True)))
+            return Warned(
+                warn_case,
+                step.after,
+                await self.bot.store.cases.add(
+                    replace(escalation_case, action=actions.would(action), shadow=True)
+                ),
+            )
         untold = None
         try:
             if action != actions.TIMEOUT:  # told first: after a kick or a ban the DM may no longer reach them
                 permission = "Ban Members" if action == actions.BAN else "Kick Members"
                 if not getattr(guild.me.guild_permissions, permission.lower().replace(" ", "_")):
                     raise forbidden(f"{action} {member}", permission)
-                untold = await self.tell(guild, member, Notice(action, guild.name, why, warn_case.case_number),
-                                         settings)
+                untold = await self.tell(
+                    guild, member, Notice(action, guild.name, why, warn_case.case_number), settings
+                )
             if action == actions.BAN:
                 await self.ban(guild, member.id, why)
             elif action == actions.KICK:

@@ -49,7 +49,9 @@ def message_text(message: discord.Message) -> str:
     return "\n".join(e.description for e in message.embeds if e.description)
 
 
-def list_embed(title: str, lines: list[str], page: int, pages: int, empty: str, header: str = "") -> discord.Embed:
+def list_embed(
+    title: str, lines: list[str], page: int, pages: int, empty: str, header: str = ""
+) -> discord.Embed:
     body = "\n\n".join(lines) if lines else empty
     embed = discord.Embed(title=title, description=(header + "\n\n" if header else "") + body)
     embed.set_footer(text=f"page {page + 1}/{pages}")
@@ -57,10 +59,18 @@ def list_embed(title: str, lines: list[str], page: int, pages: int, empty: str, 
 
 
 class ModerationCommands(commands.Cog):
-    case = app_commands.Group(name="case", description="Look up or amend a case in the moderation log",
-                              guild_only=True, default_permissions=MODERATOR_PERMISSIONS)
-    modlog = app_commands.Group(name="modlog", description="The moderation log", guild_only=True,
-                                default_permissions=MODERATOR_PERMISSIONS)
+    case = app_commands.Group(
+        name="case",
+        description="Look up or amend a case in the moderation log",
+        guild_only=True,
+        default_permissions=MODERATOR_PERMISSIONS,
+    )
+    modlog = app_commands.Group(
+        name="modlog",
+        description="The moderation log",
+        guild_only=True,
+        default_permissions=MODERATOR_PERMISSIONS,
+    )
 
     def __init__(self, bot: CommentWarden, service: ModerationService) -> None:
         self.bot = bot
@@ -93,8 +103,11 @@ class ModerationCommands(commands.Cog):
         score = await self.bot.scorer.score_one(text)
         settings = await self.service.settings(interaction.guild_id or 0)
         verdict = self.service.judge.verdict(score, settings, channel_ids(message.channel))
-        await interaction.followup.send(score_report(score, text, verdict, shadow=settings.shadow_mode),
-                                        ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+        await interaction.followup.send(
+            score_report(score, text, verdict, shadow=settings.shadow_mode),
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
 
     async def flag_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """A moderator sends a message to the review queue by hand, whatever its scores; one card per message."""
@@ -103,8 +116,9 @@ class ModerationCommands(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         target = await self.service.target_of(interaction.guild, message)
         if target is None:
-            await interaction.followup.send("That message is neither a member's nor a mirrored comment.",
-                                            ephemeral=True)
+            await interaction.followup.send(
+                "That message is neither a member's nor a mirrored comment.", ephemeral=True
+            )
             return
         settings = await self.service.settings(interaction.guild.id)
         score = await self.bot.scorer.score_one(target.text)
@@ -120,13 +134,19 @@ class ModerationCommands(commands.Cog):
     # /flags
 
     @app_commands.command(name="flags", description="The review queue: flags waiting for a decision")
-    @app_commands.describe(status="open (default), decided or all",
-                           card="Open a review card for this flag (one logged without a card)")
+    @app_commands.describe(
+        status="open (default), decided or all",
+        card="Open a review card for this flag (one logged without a card)",
+    )
     @app_commands.guild_only()
     @app_commands.default_permissions(MODERATOR_PERMISSIONS)
     @moderator_only()
-    async def flags(self, interaction: discord.Interaction, status: Literal["open", "decided", "all"] = "open",
-                    card: app_commands.Range[int, 1] | None = None) -> None:
+    async def flags(
+        self,
+        interaction: discord.Interaction,
+        status: Literal["open", "decided", "all"] = "open",
+        card: app_commands.Range[int, 1] | None = None,
+    ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild_id = interaction.guild_id or 0
         if card is not None and interaction.guild is not None:
@@ -136,13 +156,23 @@ class ModerationCommands(commands.Cog):
         total = await store.count_cards(guild_id, status)
         pages = page_count(total)
         queued = len(await store.queued_flags(guild_id)) if status != "decided" else 0
-        header = (f"{queued} open flag(s) have no card: set a review channel (`/config review-channel`) "
-                  "or open one with `/flags card:<number>`." if queued else "")
+        header = (
+            f"{queued} open flag(s) have no card: set a review channel (`/config review-channel`) "
+            "or open one with `/flags card:<number>`."
+            if queued
+            else ""
+        )
 
         async def render(page: int) -> discord.Embed:
             cases = await store.cards(guild_id, status, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
-            return list_embed(f"Flags ({status}): {total}", [case_line(c) for c in cases], page, pages,
-                              "Nothing here." if status != "open" else "The queue is empty.", header)
+            return list_embed(
+                f"Flags ({status}): {total}",
+                [case_line(c) for c in cases],
+                page,
+                pages,
+                "Nothing here." if status != "open" else "The queue is empty.",
+                header,
+            )
 
         await send_paged(interaction, total, render, self.pagers)
 
@@ -175,24 +205,39 @@ class ModerationCommands(commands.Cog):
             await interaction.response.send_message(f"There is no case #{number}.", ephemeral=True)
             return
         amendments = await self.bot.store.cases.amendments(guild_id, number)
-        await interaction.response.send_message(embed=discord.Embed.from_dict(case_embed(found, amendments)),
-                                                ephemeral=True)
+        await interaction.response.send_message(
+            embed=discord.Embed.from_dict(case_embed(found, amendments)), ephemeral=True
+        )
 
-    @case.command(name="reason", description="Correct a case's reason (logged as a new case that refers to it)")
+    @case.command(
+        name="reason", description="Correct a case's reason (logged as a new case that refers to it)"
+    )
     @app_commands.describe(number="The case number", reason="The corrected reason")
     @moderator_only()
-    async def case_reason(self, interaction: discord.Interaction, number: app_commands.Range[int, 1],
-                          reason: app_commands.Range[str, 1, 500]) -> None:
+    async def case_reason(
+        self,
+        interaction: discord.Interaction,
+        number: app_commands.Range[int, 1],
+        reason: app_commands.Range[str, 1, 500],
+    ) -> None:
         guild_id = interaction.guild_id or 0
         original = await self.bot.store.cases.get(guild_id, number)
         if original is None:
             await interaction.response.send_message(f"There is no case #{number}.", ephemeral=True)
             return
-        fix = await self.bot.store.cases.add(NewCase(
-            guild_id=guild_id, action=actions.REASON, target_kind="case", target_id=str(number),
-            target_name=original.target_name, moderator_id=interaction.user.id, moderator_name=str(interaction.user),
-            reason=reason, ref_case=number,
-        ))
+        fix = await self.bot.store.cases.add(
+            NewCase(
+                guild_id=guild_id,
+                action=actions.REASON,
+                target_kind="case",
+                target_id=str(number),
+                target_name=original.target_name,
+                moderator_id=interaction.user.id,
+                moderator_name=str(interaction.user),
+                reason=reason,
+                ref_case=number,
+            )
+        )
         await interaction.response.send_message(
             f"Case #{number}'s reason is amended (logged as case #{fix.case_number}).", ephemeral=True
         )
@@ -204,10 +249,13 @@ class ModerationCommands(commands.Cog):
     @app_commands.guild_only()
     @app_commands.default_permissions(MODERATOR_PERMISSIONS)
     @moderator_only()
-    async def history(self, interaction: discord.Interaction, member: discord.User | None = None,
-                      author: str | None = None) -> None:
+    async def history(
+        self, interaction: discord.Interaction, member: discord.User | None = None, author: str | None = None
+    ) -> None:
         if (member is None) == (author is None):
-            await interaction.response.send_message("Give either a member or a comment author's name.", ephemeral=True)
+            await interaction.response.send_message(
+                "Give either a member or a comment author's name.", ephemeral=True
+            )
             return
         await self.show_history(interaction, member, author)
 
@@ -215,8 +263,9 @@ class ModerationCommands(commands.Cog):
         """The "Moderation history" user menu: /history for the member right-clicked."""
         await self.show_history(interaction, member, None)
 
-    async def show_history(self, interaction: discord.Interaction, member: discord.abc.User | None,
-                           author: str | None) -> None:
+    async def show_history(
+        self, interaction: discord.Interaction, member: discord.abc.User | None, author: str | None
+    ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild_id = interaction.guild_id or 0
         if member is not None:
@@ -240,33 +289,56 @@ class ModerationCommands(commands.Cog):
 
         async def render(page: int) -> discord.Embed:
             cases = await self.bot.store.cases.query(guild_id, flt, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
-            return list_embed(f"History of {clip(neutralise(who), 200)}: {total} cases",
-                              [case_line(c) for c in cases], page, pages, "No cases.", header)
+            return list_embed(
+                f"History of {clip(neutralise(who), 200)}: {total} cases",
+                [case_line(c) for c in cases],
+                page,
+                pages,
+                "No cases.",
+                header,
+            )
 
         await send_paged(interaction, total, render, self.pagers)
 
     # /modlog show, /modlog export
 
-    async def _filter(self, interaction: discord.Interaction, member: discord.User | None,
-                      moderator: discord.User | None, action: str | None, since: str | None) -> CaseFilter | None:
+    async def _filter(
+        self,
+        interaction: discord.Interaction,
+        member: discord.User | None,
+        moderator: discord.User | None,
+        action: str | None,
+        since: str | None,
+    ) -> CaseFilter | None:
         try:
             start = parse_since(since, datetime.now(UTC)) if since else None
         except DurationError as exc:
             await interaction.response.send_message(str(exc), ephemeral=True)
             return None
         return CaseFilter(
-            target_id=str(member.id) if member else None, moderator_id=moderator.id if moderator else None,
-            action=action, since=to_iso(start) if start else None,
+            target_id=str(member.id) if member else None,
+            moderator_id=moderator.id if moderator else None,
+            action=action,
+            since=to_iso(start) if start else None,
         )
 
     @modlog.command(name="show", description="The moderation log, newest first, filtered")
-    @app_commands.describe(member="Cases about this member", moderator="Cases by this moderator",
-                           action="Only this kind of case", since="A date (2026-01-31) or an age (7d, 12h)")
+    @app_commands.describe(
+        member="Cases about this member",
+        moderator="Cases by this moderator",
+        action="Only this kind of case",
+        since="A date (2026-01-31) or an age (7d, 12h)",
+    )
     @app_commands.choices(action=ACTION_CHOICES)
     @moderator_only()
-    async def modlog_show(self, interaction: discord.Interaction, member: discord.User | None = None,
-                          moderator: discord.User | None = None, action: str | None = None,
-                          since: str | None = None) -> None:
+    async def modlog_show(
+        self,
+        interaction: discord.Interaction,
+        member: discord.User | None = None,
+        moderator: discord.User | None = None,
+        action: str | None = None,
+        since: str | None = None,
+    ) -> None:
         flt = await self._filter(interaction, member, moderator, action, since)
         if flt is None:
             return
@@ -277,19 +349,33 @@ class ModerationCommands(commands.Cog):
 
         async def render(page: int) -> discord.Embed:
             cases = await self.bot.store.cases.query(guild_id, flt, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
-            return list_embed(f"Moderation log: {total} cases", [case_line(c) for c in cases], page, pages,
-                              "No cases match.")
+            return list_embed(
+                f"Moderation log: {total} cases",
+                [case_line(c) for c in cases],
+                page,
+                pages,
+                "No cases match.",
+            )
 
         await send_paged(interaction, total, render, self.pagers)
 
     @modlog.command(name="export", description="The moderation log as a CSV file")
-    @app_commands.describe(member="Cases about this member", moderator="Cases by this moderator",
-                           action="Only this kind of case", since="A date (2026-01-31) or an age (7d, 12h)")
+    @app_commands.describe(
+        member="Cases about this member",
+        moderator="Cases by this moderator",
+        action="Only this kind of case",
+        since="A date (2026-01-31) or an age (7d, 12h)",
+    )
     @app_commands.choices(action=ACTION_CHOICES)
     @moderator_only()
-    async def modlog_export(self, interaction: discord.Interaction, member: discord.User | None = None,
-                            moderator: discord.User | None = None, action: str | None = None,
-                            since: str | None = None) -> None:
+    async def modlog_export(
+        self,
+        interaction: discord.Interaction,
+        member: discord.User | None = None,
+        moderator: discord.User | None = None,
+        action: str | None = None,
+        since: str | None = None,
+    ) -> None:
         flt = await self._filter(interaction, member, moderator, action, since)
         if flt is None:
             return
@@ -299,17 +385,26 @@ class ModerationCommands(commands.Cog):
         count = await write_cases(self.bot.store.cases.iterate(guild_id, flt), text, "csv")
         data = io.BytesIO(text.getvalue().encode("utf-8"))
         name = f"modlog-{guild_id}-{datetime.now(UTC):%Y%m%d}.csv"
-        await interaction.followup.send(f"{count} cases.", file=discord.File(data, filename=name), ephemeral=True)
+        await interaction.followup.send(
+            f"{count} cases.", file=discord.File(data, filename=name), ephemeral=True
+        )
 
     # /warn, /warnings
 
-    @app_commands.command(name="warn", description="Warn a member; points expire, and too many trigger a timeout")
+    @app_commands.command(
+        name="warn", description="Warn a member; points expire, and too many trigger a timeout"
+    )
     @app_commands.describe(member="Who", reason="Why (kept in the log)", points="Points (default 1)")
     @app_commands.guild_only()
     @app_commands.default_permissions(MODERATOR_PERMISSIONS)
     @moderator_only()
-    async def warn(self, interaction: discord.Interaction, member: discord.Member,
-                   reason: app_commands.Range[str, 1, 500], points: app_commands.Range[int, 1, MAX_POINTS] = 1) -> None:
+    async def warn(
+        self,
+        interaction: discord.Interaction,
+        member: discord.Member,
+        reason: app_commands.Range[str, 1, 500],
+        points: app_commands.Range[int, 1, MAX_POINTS] = 1,
+    ) -> None:
         assert interaction.guild is not None
         if member.bot:
             await interaction.response.send_message("Bots cannot be warned.", ephemeral=True)
@@ -332,17 +427,24 @@ class ModerationCommands(commands.Cog):
         lines = [warning_line(w, withdrawn, moderator=True) for w in every[:15]]
         embed = discord.Embed(
             title=f"Warnings of {clip(neutralise(str(member)), 100)}",
-            description=f"Active points: **{active}** / {settings.warn_point_limit}\n\n" + ("\n".join(lines) or "None."),
+            description=f"Active points: **{active}** / {settings.warn_point_limit}\n\n"
+            + ("\n".join(lines) or "None."),
         )
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
-    @app_commands.command(name="unwarn", description="Withdraw a warning given in error: its points stop counting")
+    @app_commands.command(
+        name="unwarn", description="Withdraw a warning given in error: its points stop counting"
+    )
     @app_commands.describe(case="The warning's case number", reason="Why it is withdrawn (kept in the log)")
     @app_commands.guild_only()
     @app_commands.default_permissions(MODERATOR_PERMISSIONS)
     @moderator_only()
-    async def unwarn(self, interaction: discord.Interaction, case: app_commands.Range[int, 1],
-                     reason: app_commands.Range[str, 1, 500] = "given in error") -> None:
+    async def unwarn(
+        self,
+        interaction: discord.Interaction,
+        case: app_commands.Range[int, 1],
+        reason: app_commands.Range[str, 1, 500] = "given in error",
+    ) -> None:
         guild_id = interaction.guild_id or 0
         warning = await self.bot.store.cases.get(guild_id, case)
         if warning is None or warning.action != actions.WARN:
@@ -351,15 +453,26 @@ class ModerationCommands(commands.Cog):
         if case in await self.bot.store.cases.withdrawn(guild_id, warning.target_id):
             await interaction.response.send_message(f"Warning #{case} is already withdrawn.", ephemeral=True)
             return
-        fix = await self.bot.store.cases.add(NewCase(
-            guild_id=guild_id, action=actions.UNWARN, target_kind="member", target_id=warning.target_id,
-            target_name=warning.target_name, moderator_id=interaction.user.id, moderator_name=str(interaction.user),
-            reason=reason, points=warning.points, ref_case=case, dedup_key=f"unwarn:{guild_id}:{case}",
-        ))
+        fix = await self.bot.store.cases.add(
+            NewCase(
+                guild_id=guild_id,
+                action=actions.UNWARN,
+                target_kind="member",
+                target_id=warning.target_id,
+                target_name=warning.target_name,
+                moderator_id=interaction.user.id,
+                moderator_name=str(interaction.user),
+                reason=reason,
+                points=warning.points,
+                ref_case=case,
+                dedup_key=f"unwarn:{guild_id}:{case}",
+            )
+        )
         active = await self.bot.store.cases.active_points(guild_id, warning.target_id)
         await interaction.response.send_message(
             f"Warning #{case} withdrawn (logged as case #{fix.case_number}); active points now: {active}.",
-            ephemeral=True)
+            ephemeral=True,
+        )
 
     @app_commands.command(name="mywarnings", description="Your own warnings on this server that still count")
     @app_commands.guild_only()
@@ -373,7 +486,9 @@ class ModerationCommands(commands.Cog):
         await interaction.response.send_message(
             f"Your active warning points: **{points}** / {settings.warn_point_limit}\n"
             + ("\n".join(lines) or "You have no active warnings."),
-            ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
 
 
 def warning_line(warning: Case, withdrawn: set[int], *, moderator: bool) -> str:

@@ -33,28 +33,37 @@ def describe(settings: GuildSettings) -> str:
 
     roles = ", ".join(f"<@&{r}>" for r in settings.mod_role_ids) or "none (Manage Messages only)"
     watched = ", ".join(f"<#{c}>" for c in settings.watched_channel_ids) or "every channel I can read"
-    warn_action = settings.warn_action + (f" {settings.warn_timeout_minutes} min" if settings.warn_action == "timeout" else "")
-    return "\n".join([
-        f"**Review channel:** {channel(settings.review_channel_id)}",
-        f"**Shadow mode:** {'on (flag only, never act)' if settings.shadow_mode else 'off (act levels enforced)'}",
-        f"**Moderator roles:** {roles}",
-        f"**Watched channels:** {watched}",
-        f"**Automatic timeout on act:** {settings.act_timeout_minutes or 'off'}"
-        + (" min" if settings.act_timeout_minutes else ""),
-        f"**Warnings:** {settings.warn_point_limit} points within {settings.warn_expiry_days or '∞'} days → {warn_action}",
-        f"**Comments removed on the site:** {'deleted' if settings.removed_comment_mode == 'delete' else 'marked'} in Discord",
-        "**Levels:** `/thresholds show`",
-        f"**DMs to members:** {'on' if settings.dm_members else 'off'}"
-        + (" (own template)" if settings.dm_template else "") + (" (own appeal line)" if settings.appeal else ""),
-        f"**Moderators' own messages:** {'scored' if settings.score_moderators else 'not scored'}",
-        f"**Pre-moderation:** {'on' if settings.premod else 'off'}"
-        + (" (inactive while shadow mode is on)" if settings.premod and settings.shadow_mode else ""),
-    ])
+    warn_action = settings.warn_action + (
+        f" {settings.warn_timeout_minutes} min" if settings.warn_action == "timeout" else ""
+    )
+    return "\n".join(
+        [
+            f"**Review channel:** {channel(settings.review_channel_id)}",
+            f"**Shadow mode:** {'on (flag only, never act)' if settings.shadow_mode else 'off (act levels enforced)'}",
+            f"**Moderator roles:** {roles}",
+            f"**Watched channels:** {watched}",
+            f"**Automatic timeout on act:** {settings.act_timeout_minutes or 'off'}"
+            + (" min" if settings.act_timeout_minutes else ""),
+            f"**Warnings:** {settings.warn_point_limit} points within {settings.warn_expiry_days or '∞'} days → {warn_action}",
+            f"**Comments removed on the site:** {'deleted' if settings.removed_comment_mode == 'delete' else 'marked'} in Discord",
+            "**Levels:** `/thresholds show`",
+            f"**DMs to members:** {'on' if settings.dm_members else 'off'}"
+            + (" (own template)" if settings.dm_template else "")
+            + (" (own appeal line)" if settings.appeal else ""),
+            f"**Moderators' own messages:** {'scored' if settings.score_moderators else 'not scored'}",
+            f"**Pre-moderation:** {'on' if settings.premod else 'off'}"
+            + (" (inactive while shadow mode is on)" if settings.premod and settings.shadow_mode else ""),
+        ]
+    )
 
 
 class Config(commands.Cog):
-    config = app_commands.Group(name="config", description="Moderation settings for this server", guild_only=True,
-                                default_permissions=discord.Permissions(manage_guild=True))
+    config = app_commands.Group(
+        name="config",
+        description="Moderation settings for this server",
+        guild_only=True,
+        default_permissions=discord.Permissions(manage_guild=True),
+    )
     modrole = app_commands.Group(name="modrole", description="Roles that count as moderators", parent=config)
     watch = app_commands.Group(name="watch", description="Which channels' messages are scored", parent=config)
 
@@ -83,7 +92,8 @@ class Config(commands.Cog):
         if missing:
             await interaction.response.send_message(
                 f"I cannot post cards in {channel.mention}: give my role {', '.join(missing)} there, then retry.",
-                ephemeral=True)
+                ephemeral=True,
+            )
             return
         await self.bot.store.guilds.update(channel.guild.id, review_channel_id=channel.id)
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -98,8 +108,11 @@ class Config(commands.Cog):
     @moderator_only()
     @manage_guild_only()
     async def shadow(self, interaction: discord.Interaction, state: Literal["on", "off"]) -> None:
-        line = ("Shadow mode is on: flags go to review, nothing is acted on automatically." if state == "on" else
-                "Shadow mode is off: messages at or above an act level are removed automatically.")
+        line = (
+            "Shadow mode is on: flags go to review, nothing is acted on automatically."
+            if state == "on"
+            else "Shadow mode is off: messages at or above an act level are removed automatically."
+        )
         await self._update(interaction, line, shadow_mode=state == "on")
 
     @modrole.command(name="add", description="Members with this role count as moderators")
@@ -116,19 +129,28 @@ class Config(commands.Cog):
     async def modrole_remove(self, interaction: discord.Interaction, role: discord.Role) -> None:
         settings = await self.service.settings(interaction.guild_id or 0)
         if role.id not in settings.mod_role_ids:
-            await interaction.response.send_message(f"{role.mention} is not a moderator role.", ephemeral=True)
+            await interaction.response.send_message(
+                f"{role.mention} is not a moderator role.", ephemeral=True
+            )
             return
         roles = tuple(r for r in settings.mod_role_ids if r != role.id)
-        await self._update(interaction, f"{role.mention} no longer counts as a moderator role.", mod_role_ids=roles)
+        await self._update(
+            interaction, f"{role.mention} no longer counts as a moderator role.", mod_role_ids=roles
+        )
 
-    @watch.command(name="add", description="Score messages in this channel (by default every channel is scored)")
+    @watch.command(
+        name="add", description="Score messages in this channel (by default every channel is scored)"
+    )
     @moderator_only()
     @manage_guild_only()
-    async def watch_add(self, interaction: discord.Interaction,
-                        channel: discord.TextChannel | discord.ForumChannel) -> None:
+    async def watch_add(
+        self, interaction: discord.Interaction, channel: discord.TextChannel | discord.ForumChannel
+    ) -> None:
         settings = await self.service.settings(interaction.guild_id or 0)
         ids = tuple(dict.fromkeys((*settings.watched_channel_ids, channel.id)))
-        await self._update(interaction, f"Watching: {', '.join(f'<#{c}>' for c in ids)}.", watched_channel_ids=ids)
+        await self._update(
+            interaction, f"Watching: {', '.join(f'<#{c}>' for c in ids)}.", watched_channel_ids=ids
+        )
 
     @watch.command(name="all", description="Score messages in every channel I can read")
     @moderator_only()
@@ -136,17 +158,35 @@ class Config(commands.Cog):
     async def watch_all(self, interaction: discord.Interaction) -> None:
         await self._update(interaction, "Watching every channel I can read.", watched_channel_ids=())
 
-    @config.command(name="warnings", description="Warning points: limit, expiry and what crossing the limit does")
-    @app_commands.describe(limit="Points that trigger the action (0: never)", expiry_days="Days a warning counts (0: for ever)",
-                           action="What happens at the limit", timeout_minutes="Timeout length when the action is timeout")
+    @config.command(
+        name="warnings", description="Warning points: limit, expiry and what crossing the limit does"
+    )
+    @app_commands.describe(
+        limit="Points that trigger the action (0: never)",
+        expiry_days="Days a warning counts (0: for ever)",
+        action="What happens at the limit",
+        timeout_minutes="Timeout length when the action is timeout",
+    )
     @moderator_only()
     @manage_guild_only()
-    async def warnings(self, interaction: discord.Interaction, limit: app_commands.Range[int, 0, 100] | None = None,
-                       expiry_days: app_commands.Range[int, 0, 3650] | None = None,
-                       action: Literal["timeout", "kick", "ban", "none"] | None = None,
-                       timeout_minutes: app_commands.Range[int, 1, 40320] | None = None) -> None:
-        changes = {k: v for k, v in (("warn_point_limit", limit), ("warn_expiry_days", expiry_days),
-                                     ("warn_action", action), ("warn_timeout_minutes", timeout_minutes)) if v is not None}
+    async def warnings(
+        self,
+        interaction: discord.Interaction,
+        limit: app_commands.Range[int, 0, 100] | None = None,
+        expiry_days: app_commands.Range[int, 0, 3650] | None = None,
+        action: Literal["timeout", "kick", "ban", "none"] | None = None,
+        timeout_minutes: app_commands.Range[int, 1, 40320] | None = None,
+    ) -> None:
+        changes = {
+            k: v
+            for k, v in (
+                ("warn_point_limit", limit),
+                ("warn_expiry_days", expiry_days),
+                ("warn_action", action),
+                ("warn_timeout_minutes", timeout_minutes),
+            )
+            if v is not None
+        }
         if not changes:
             await interaction.response.send_message("Give at least one setting to change.", ephemeral=True)
             return
@@ -157,29 +197,49 @@ class Config(commands.Cog):
     @app_commands.describe(minutes="Timeout length (0: only delete the message)")
     @moderator_only()
     @manage_guild_only()
-    async def act_timeout(self, interaction: discord.Interaction, minutes: app_commands.Range[int, 0, 40320]) -> None:
-        line = (f"Act level: delete the message and time the member out for {minutes} min." if minutes
-                else "Act level: delete the message only.")
+    async def act_timeout(
+        self, interaction: discord.Interaction, minutes: app_commands.Range[int, 0, 40320]
+    ) -> None:
+        line = (
+            f"Act level: delete the message and time the member out for {minutes} min."
+            if minutes
+            else "Act level: delete the message only."
+        )
         await self._update(interaction, line, act_timeout_minutes=minutes)
 
-    @config.command(name="removed-comments", description="What happens in Discord to a comment removed on its site")
+    @config.command(
+        name="removed-comments", description="What happens in Discord to a comment removed on its site"
+    )
     @app_commands.describe(mode="mark: keep the message and mark it removed; delete: delete the message")
     @moderator_only()
     @manage_guild_only()
-    async def removed_comments(self, interaction: discord.Interaction, mode: Literal["mark", "delete"]) -> None:
-        line = ("Comments removed on their site will be deleted from Discord." if mode == "delete"
-                else "Comments removed on their site will be marked as removed in Discord.")
+    async def removed_comments(
+        self, interaction: discord.Interaction, mode: Literal["mark", "delete"]
+    ) -> None:
+        line = (
+            "Comments removed on their site will be deleted from Discord."
+            if mode == "delete"
+            else "Comments removed on their site will be marked as removed in Discord."
+        )
         await self._update(interaction, line, removed_comment_mode=mode)
 
-    @config.command(name="dm", description="Tell members by DM when they are warned, timed out, kicked or banned")
-    @app_commands.describe(state="on or off",
-                           template="Wording, with {action} {server} {reason} {duration} {points} {case}",
-                           appeal="How to appeal, added under every DM")
+    @config.command(
+        name="dm", description="Tell members by DM when they are warned, timed out, kicked or banned"
+    )
+    @app_commands.describe(
+        state="on or off",
+        template="Wording, with {action} {server} {reason} {duration} {points} {case}",
+        appeal="How to appeal, added under every DM",
+    )
     @moderator_only()
     @manage_guild_only()
-    async def dm(self, interaction: discord.Interaction, state: Literal["on", "off"],
-                 template: app_commands.Range[str, 1, 500] | None = None,
-                 appeal: app_commands.Range[str, 1, 300] | None = None) -> None:
+    async def dm(
+        self,
+        interaction: discord.Interaction,
+        state: Literal["on", "off"],
+        template: app_commands.Range[str, 1, 500] | None = None,
+        appeal: app_commands.Range[str, 1, 300] | None = None,
+    ) -> None:
         changes: dict[str, object] = {"dm_members": state == "on"}
         try:
             if template is not None:
@@ -194,22 +254,33 @@ class Config(commands.Cog):
             await interaction.response.send_message("Members are no longer told by DM.", ephemeral=True)
             return
         server = interaction.guild.name if interaction.guild else "this server"
-        sample = render_notice(Notice("warn", server, "an example reason", 1, points=1), settings.dm_template,
-                               settings.appeal)
-        await interaction.response.send_message(f"Members are told by DM. A warning reads:\n>>> {sample}",
-                                                ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+        sample = render_notice(
+            Notice("warn", server, "an example reason", 1, points=1), settings.dm_template, settings.appeal
+        )
+        await interaction.response.send_message(
+            f"Members are told by DM. A warning reads:\n>>> {sample}",
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
 
     @config.command(name="score-moderators", description="Whether moderators' own messages are scored")
     @app_commands.describe(state="on: score them like anyone's; off (default): leave them alone")
     @moderator_only()
     @manage_guild_only()
     async def score_moderators(self, interaction: discord.Interaction, state: Literal["on", "off"]) -> None:
-        line = ("Moderators' messages are scored like everyone's." if state == "on"
-                else "Moderators' own messages are not scored.")
+        line = (
+            "Moderators' messages are scored like everyone's."
+            if state == "on"
+            else "Moderators' own messages are not scored."
+        )
         await self._update(interaction, line, score_moderators=state == "on")
 
-    @config.command(name="premod", description="Hold mirrored comments at an act level for review before they appear")
-    @app_commands.describe(state="on: withheld until a moderator approves; off (default): published, then judged")
+    @config.command(
+        name="premod", description="Hold mirrored comments at an act level for review before they appear"
+    )
+    @app_commands.describe(
+        state="on: withheld until a moderator approves; off (default): published, then judged"
+    )
     @moderator_only()
     @manage_guild_only()
     async def premod(self, interaction: discord.Interaction, state: Literal["on", "off"]) -> None:
@@ -217,8 +288,10 @@ class Config(commands.Cog):
         if not settings.premod:
             line = "Pre-moderation is off: mirrored comments are published, then judged."
         else:
-            line = ("Pre-moderation is on: a mirrored comment at an act level is held for review, its place in the "
-                    "thread showing a notice, until a moderator approves it.")
+            line = (
+                "Pre-moderation is on: a mirrored comment at an act level is held for review, its place in the "
+                "thread showing a notice, until a moderator approves it."
+            )
             if settings.shadow_mode:
                 line += " It starts working when shadow mode is off (`/config shadow off`)."
         await interaction.response.send_message(line, ephemeral=True)

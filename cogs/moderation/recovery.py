@@ -38,8 +38,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FLAG_WINDOW = timedelta(days=7)  # flags older than this without a card, comments mirrored before it, are left be
-COMMENTS_PER_PASS = 100  # per guild: the most unjudged comments one pass judges (the next pass takes the rest)
+FLAG_WINDOW = timedelta(
+    days=7
+)  # flags older than this without a card, comments mirrored before it, are left be
+COMMENTS_PER_PASS = (
+    100  # per guild: the most unjudged comments one pass judges (the next pass takes the rest)
+)
 SWEEP_EVERY = 300.0  # seconds between the timed passes
 CATCH_UP_MESSAGES = 100  # per channel: the most a restart reads back
 CARD_LOOKBACK = 100  # review-channel messages searched for a card that landed before a crash
@@ -102,7 +106,9 @@ class Recovery(commands.Cog):
     async def recover_cards(self, guild: discord.Guild, settings: GuildSettings, before: str) -> None:
         """Card the recent flags logged before `before` that have none."""
         since = to_iso(datetime.now(UTC) - FLAG_WINDOW)
-        flags = [f for f in await self.bot.store.cases.uncarded_flags(guild.id, since) if f.created_at < before]
+        flags = [
+            f for f in await self.bot.store.cases.uncarded_flags(guild.id, since) if f.created_at < before
+        ]
         if not flags:
             return
         landed = await self._landed_cards(guild, settings)
@@ -113,13 +119,20 @@ class Recovery(commands.Cog):
                 continue
             target, judgement = await self.service.rejudge(guild, flag, settings)
             # A flag logged in shadow mode is never acted on later, even if shadow mode is off by now.
-            await self.service.follow_up(target, flag, judgement, settings, act=judgement.act and not flag.shadow)
+            await self.service.follow_up(
+                target, flag, judgement, settings, act=judgement.act and not flag.shadow
+            )
         log.info("guild %d: %d review cards recovered", guild.id, len(flags))
 
-    async def _landed_cards(self, guild: discord.Guild, settings: GuildSettings) -> dict[int, discord.Message]:
+    async def _landed_cards(
+        self, guild: discord.Guild, settings: GuildSettings
+    ) -> dict[int, discord.Message]:
         """Cards this bot posted that the database may not know: case number -> message."""
         channel = guild.get_channel(settings.review_channel_id) if settings.review_channel_id else None
-        if not isinstance(channel, discord.TextChannel) or not channel.permissions_for(guild.me).read_message_history:
+        if (
+            not isinstance(channel, discord.TextChannel)
+            or not channel.permissions_for(guild.me).read_message_history
+        ):
             return {}
         found: dict[int, discord.Message] = {}
         async for message in channel.history(limit=CARD_LOOKBACK):
@@ -143,10 +156,17 @@ class Recovery(commands.Cog):
         for comment in pending:
             try:
                 flagged += await self.watcher.judge_comment(announced(comment)) is not None
-            except discord.HTTPException as exc:  # Discord refused an act-level removal: the next pass tries again
+            except (
+                discord.HTTPException
+            ) as exc:  # Discord refused an act-level removal: the next pass tries again
                 log.warning("guild %d: judging mirrored comment %d failed: %s", guild.id, comment.row.id, exc)
         if pending:
-            log.info("guild %d: %d mirrored comments judged late, %d of them flagged", guild.id, len(pending), flagged)
+            log.info(
+                "guild %d: %d mirrored comments judged late, %d of them flagged",
+                guild.id,
+                len(pending),
+                flagged,
+            )
 
     # Messages written while nobody listened
 

@@ -41,14 +41,19 @@ def already_decided(card: ReviewCard | None) -> str:
 class DecisionModal(discord.ui.Modal):
     """Asks for the reason (and the duration or points where the decision needs one)."""
 
-    def __init__(self, review: Review, guild_id: int, case_number: int, decision: str, default_timeout: str) -> None:
+    def __init__(
+        self, review: Review, guild_id: int, case_number: int, decision: str, default_timeout: str
+    ) -> None:
         super().__init__(title=f"{DECISION_WORDS[decision].split(' (')[0]} — case #{case_number}"[:45])
         self.review = review
         self.guild_id = guild_id
         self.case_number = case_number
         self.decision = decision
         self.reason: discord.ui.TextInput[DecisionModal] = discord.ui.TextInput(
-            label="Reason", custom_id="reason", style=discord.TextStyle.paragraph, max_length=500,
+            label="Reason",
+            custom_id="reason",
+            style=discord.TextStyle.paragraph,
+            max_length=500,
             required=decision != actions.APPROVE,
             placeholder="Why (kept in the moderation log)",
         )
@@ -56,12 +61,20 @@ class DecisionModal(discord.ui.Modal):
         self.duration: discord.ui.TextInput[DecisionModal] | None = None
         self.points: discord.ui.TextInput[DecisionModal] | None = None
         if decision == actions.TIMEOUT:
-            self.duration = discord.ui.TextInput(label="Duration (e.g. 30, 10m, 2h, 1d)", custom_id="duration",
-                                                 default=default_timeout, max_length=20)
+            self.duration = discord.ui.TextInput(
+                label="Duration (e.g. 30, 10m, 2h, 1d)",
+                custom_id="duration",
+                default=default_timeout,
+                max_length=20,
+            )
             self.add_item(self.duration)
         elif decision == actions.WARN:
-            self.points = discord.ui.TextInput(label=f"Points (1–{MAX_POINTS})", custom_id="points",
-                                               default=str(DEFAULT_POINTS), max_length=2)
+            self.points = discord.ui.TextInput(
+                label=f"Points (1–{MAX_POINTS})",
+                custom_id="points",
+                default=str(DEFAULT_POINTS),
+                max_length=2,
+            )
             self.add_item(self.points)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
@@ -73,9 +86,14 @@ class Review(commands.Cog, name=REVIEW_COG):
         self.bot = bot
         self.service = service
 
-    async def button_pressed(self, interaction: discord.Interaction, guild_id: int, case_number: int,
-                             decision: str) -> None:
-        if interaction.guild is None or interaction.guild.id != guild_id or not await is_moderator(interaction):
+    async def button_pressed(
+        self, interaction: discord.Interaction, guild_id: int, case_number: int, decision: str
+    ) -> None:
+        if (
+            interaction.guild is None
+            or interaction.guild.id != guild_id
+            or not await is_moderator(interaction)
+        ):
             await interaction.response.send_message(NOT_A_MODERATOR, ephemeral=True)
             return
         card = await self.bot.store.cases.card(guild_id, case_number)
@@ -84,17 +102,25 @@ class Review(commands.Cog, name=REVIEW_COG):
             return
         settings = await self.service.settings(guild_id)
         default_timeout = describe(max(settings.warn_timeout_minutes, 1) * 60).replace(" ", "")
-        await interaction.response.send_modal(DecisionModal(self, guild_id, case_number, decision, default_timeout))
+        await interaction.response.send_modal(
+            DecisionModal(self, guild_id, case_number, decision, default_timeout)
+        )
 
     async def submit(self, interaction: discord.Interaction, modal: DecisionModal) -> None:
-        if interaction.guild is None or interaction.guild.id != modal.guild_id or not await is_moderator(interaction):
+        if (
+            interaction.guild is None
+            or interaction.guild.id != modal.guild_id
+            or not await is_moderator(interaction)
+        ):
             await interaction.response.send_message(NOT_A_MODERATOR, ephemeral=True)
             return
         try:
             seconds = parse_duration(modal.duration.value) if modal.duration is not None else None
             points = self._points(modal.points.value) if modal.points is not None else None
         except (DurationError, ValueError) as exc:
-            await interaction.response.send_message(f"{exc}. Nothing was done; press the button again.", ephemeral=True)
+            await interaction.response.send_message(
+                f"{exc}. Nothing was done; press the button again.", ephemeral=True
+            )
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild = interaction.guild
@@ -110,10 +136,14 @@ class Review(commands.Cog, name=REVIEW_COG):
             return
         reason = modal.reason.value.strip() or None
         try:
-            case, note = await self._carry_out(guild, flag, modal.decision, moderator, reason, seconds, points)
+            case, note = await self._carry_out(
+                guild, flag, modal.decision, moderator, reason, seconds, points
+            )
         except ActionError as exc:
             await store.release(guild.id, flag.case_number, modal.decision, moderator.id)
-            await interaction.followup.send(f"{exc} Nothing was logged; the card is still open.", ephemeral=True)
+            await interaction.followup.send(
+                f"{exc} Nothing was logged; the card is still open.", ephemeral=True
+            )
             return
         await self._mark_card(interaction, flag, modal.decision, str(moderator), case.case_number)
         await interaction.followup.send(f"{DECISION_WORDS[modal.decision]}: {note}", ephemeral=True)
@@ -125,14 +155,29 @@ class Review(commands.Cog, name=REVIEW_COG):
             raise ValueError(f"points must be between 1 and {MAX_POINTS}")
         return value
 
-    async def _carry_out(self, guild: discord.Guild, flag: Case, decision: str, moderator: discord.abc.User,
-                         reason: str | None, seconds: int | None, points: int | None) -> tuple[Case, str]:
+    async def _carry_out(
+        self,
+        guild: discord.Guild,
+        flag: Case,
+        decision: str,
+        moderator: discord.abc.User,
+        reason: str | None,
+        seconds: int | None,
+        points: int | None,
+    ) -> tuple[Case, str]:
         """Do the decision on Discord, then log it; raises ActionError before logging anything."""
         dedup = f"card:{guild.id}:{flag.case_number}"
         if decision == actions.WARN:
             member = await self.service.member(guild, int(flag.target_id))
-            warned = await self.service.warn(guild, member, moderator, reason or "", points or DEFAULT_POINTS,
-                                             ref_case=flag.case_number, dedup=dedup)
+            warned = await self.service.warn(
+                guild,
+                member,
+                moderator,
+                reason or "",
+                points or DEFAULT_POINTS,
+                ref_case=flag.case_number,
+                dedup=dedup,
+            )
             return warned.case, warned.describe()
         note = ""
         member: discord.Member | None = None
@@ -142,7 +187,9 @@ class Review(commands.Cog, name=REVIEW_COG):
         if decision == actions.REMOVE:
             message_ids = [flag.message_id] if flag.message_id else []
             if flag.target_kind == "comment":
-                note = " " + await self.service.remove_comment(guild, int(flag.target_id), flag.channel_id, message_ids)
+                note = " " + await self.service.remove_comment(
+                    guild, int(flag.target_id), flag.channel_id, message_ids
+                )
             else:
                 await self.service.delete_messages(guild, flag.channel_id, message_ids)
         elif decision == actions.TIMEOUT:
@@ -156,20 +203,35 @@ class Review(commands.Cog, name=REVIEW_COG):
                 notice = Notice(actions.BAN, guild.name, reason, flag.case_number)
                 untold = await self.service.tell(guild, banned, notice, await self.service.settings(guild.id))
             await self.service.ban(guild, int(flag.target_id), f"case #{flag.case_number}: {reason}")
-        case = await self.bot.store.cases.add(NewCase(
-            guild_id=guild.id, action=decision, target_kind=flag.target_kind, target_id=flag.target_id,
-            target_name=flag.target_name, moderator_id=moderator.id, moderator_name=str(moderator),
-            reason=reason or ("false positive" if decision == actions.APPROVE else None),
-            scores=flag.scores, label=flag.label, score=flag.score, link=flag.link, channel_id=flag.channel_id,
-            message_id=flag.message_id, ref_case=flag.case_number, duration_seconds=seconds, dedup_key=dedup,
-        ))
+        case = await self.bot.store.cases.add(
+            NewCase(
+                guild_id=guild.id,
+                action=decision,
+                target_kind=flag.target_kind,
+                target_id=flag.target_id,
+                target_name=flag.target_name,
+                moderator_id=moderator.id,
+                moderator_name=str(moderator),
+                reason=reason or ("false positive" if decision == actions.APPROVE else None),
+                scores=flag.scores,
+                label=flag.label,
+                score=flag.score,
+                link=flag.link,
+                channel_id=flag.channel_id,
+                message_id=flag.message_id,
+                ref_case=flag.case_number,
+                duration_seconds=seconds,
+                dedup_key=dedup,
+            )
+        )
         if member is not None:
             await self.service.tell_case(guild, member, case)
         await self.service.note_untold(guild, case, untold)
         return case, f"case #{case.case_number} logged.{note}"
 
-    async def _mark_card(self, interaction: discord.Interaction, flag: Case, decision: str, moderator: str,
-                         case_number: int) -> None:
+    async def _mark_card(
+        self, interaction: discord.Interaction, flag: Case, decision: str, moderator: str, case_number: int
+    ) -> None:
         """Show who decided what on the card itself and grey its buttons out."""
         message = interaction.message
         if message is None:
@@ -184,7 +246,9 @@ class Review(commands.Cog, name=REVIEW_COG):
         embed = message.embeds[0].to_dict() if message.embeds else {"title": f"Flag #{flag.case_number}"}
         done = decided_embed(embed, decision, moderator, datetime.now(UTC), case_number)
         try:
-            await message.edit(embed=discord.Embed.from_dict(done),
-                               view=card_view(flag.guild_id, flag.case_number, flag.target_kind, disabled=True))
+            await message.edit(
+                embed=discord.Embed.from_dict(done),
+                view=card_view(flag.guild_id, flag.case_number, flag.target_kind, disabled=True),
+            )
         except discord.HTTPException as exc:
             log.warning("could not update the card of case %d: %s", flag.case_number, exc)

@@ -27,24 +27,34 @@ def _level(value: float | None) -> str:
 
 
 class Tuning(commands.Cog):
-    thresholds = app_commands.Group(name="thresholds", description="Flag and act levels per label",
-                                    guild_only=True, default_permissions=MODERATOR_PERMISSIONS)
+    thresholds = app_commands.Group(
+        name="thresholds",
+        description="Flag and act levels per label",
+        guild_only=True,
+        default_permissions=MODERATOR_PERMISSIONS,
+    )
 
     def __init__(self, bot: CommentWarden, service: ModerationService) -> None:
         self.bot = bot
         self.service = service
 
-    async def label_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=label, value=label) for label in self.bot.scorer.labels
-                if current.lower() in label][:25]
+    async def label_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [
+            app_commands.Choice(name=label, value=label)
+            for label in self.bot.scorer.labels
+            if current.lower() in label
+        ][:25]
 
     # /thresholds show, /thresholds set
 
     @thresholds.command(name="show", description="The levels in force (for a channel, with its overrides)")
     @app_commands.describe(channel="Show the levels that apply in this channel")
     @moderator_only()
-    async def thresholds_show(self, interaction: discord.Interaction,
-                              channel: discord.TextChannel | discord.Thread | None = None) -> None:
+    async def thresholds_show(
+        self, interaction: discord.Interaction, channel: discord.TextChannel | discord.Thread | None = None
+    ) -> None:
         settings = await self.service.settings(interaction.guild_id or 0)
         levels = self.service.judge.levels(settings, channel_ids(channel))
         guild_levels = settings.thresholds.get(0, {})
@@ -56,29 +66,43 @@ class Tuning(commands.Cog):
                 continue
             source = "channel" if label in own else ("guild" if label in guild_levels else "default")
             lines.append(f"{label:<16} {level.flag:5.2f} {_level(level.act):>5}   {source}")
-        mode = "**Shadow mode is on**: nothing is acted on automatically." if settings.shadow_mode else \
-            "Shadow mode is off: act levels are enforced."
+        mode = (
+            "**Shadow mode is on**: nothing is acted on automatically."
+            if settings.shadow_mode
+            else "Shadow mode is off: act levels are enforced."
+        )
         where = f" in {channel.mention}" if channel else ""
         table = code_block("\n".join(lines))
         await interaction.response.send_message(f"Levels{where}:\n{table}\n{mode}", ephemeral=True)
 
     @thresholds.command(name="set", description="Set a label's flag level and (optionally) its act level")
-    @app_commands.describe(label="A label of the loaded model", flag="Send to review at or above this (0-1)",
-                           act="Act automatically at or above this (0-1, at least flag); leave out for off",
-                           channel="Only in this channel (and its threads)")
+    @app_commands.describe(
+        label="A label of the loaded model",
+        flag="Send to review at or above this (0-1)",
+        act="Act automatically at or above this (0-1, at least flag); leave out for off",
+        channel="Only in this channel (and its threads)",
+    )
     @app_commands.autocomplete(label=label_autocomplete)
     @moderator_only()
-    async def thresholds_set(self, interaction: discord.Interaction, label: str,
-                             flag: app_commands.Range[float, 0.0, 1.0], act: app_commands.Range[float, 0.0, 1.0] | None = None,
-                             channel: discord.TextChannel | discord.ForumChannel | discord.Thread | None = None) -> None:
+    async def thresholds_set(
+        self,
+        interaction: discord.Interaction,
+        label: str,
+        flag: app_commands.Range[float, 0.0, 1.0],
+        act: app_commands.Range[float, 0.0, 1.0] | None = None,
+        channel: discord.TextChannel | discord.ForumChannel | discord.Thread | None = None,
+    ) -> None:
         labels = self.bot.scorer.labels
         if label not in labels:
             await interaction.response.send_message(
                 f"The loaded model has no label {clip(neutralise(label), 40)!r}; use one of: {', '.join(labels)}.",
-                ephemeral=True)
+                ephemeral=True,
+            )
             return
         if act is not None and act < flag:
-            await interaction.response.send_message("The act level must be at least the flag level.", ephemeral=True)
+            await interaction.response.send_message(
+                "The act level must be at least the flag level.", ephemeral=True
+            )
             return
         guild_id = interaction.guild_id or 0
         await self.bot.store.guilds.set_threshold(guild_id, label, flag, act, channel.id if channel else 0)
@@ -89,13 +113,21 @@ class Tuning(commands.Cog):
             line += " Shadow mode is on, so nothing is acted on until `/config shadow off`."
         await interaction.response.send_message(line, ephemeral=True)
 
-    @thresholds.command(name="reset", description="Drop a label's own level here, so the default applies again")
-    @app_commands.describe(label="A label of the loaded model",
-                           channel="Drop this channel's override (leave out: the server-wide level)")
+    @thresholds.command(
+        name="reset", description="Drop a label's own level here, so the default applies again"
+    )
+    @app_commands.describe(
+        label="A label of the loaded model",
+        channel="Drop this channel's override (leave out: the server-wide level)",
+    )
     @app_commands.autocomplete(label=label_autocomplete)
     @moderator_only()
-    async def thresholds_reset(self, interaction: discord.Interaction, label: str,
-                               channel: discord.TextChannel | discord.ForumChannel | discord.Thread | None = None) -> None:
+    async def thresholds_reset(
+        self,
+        interaction: discord.Interaction,
+        label: str,
+        channel: discord.TextChannel | discord.ForumChannel | discord.Thread | None = None,
+    ) -> None:
         guild_id = interaction.guild_id or 0
         await self.bot.store.guilds.clear_threshold(guild_id, label, channel.id if channel else 0)
         settings = await self.service.settings(guild_id)
@@ -103,16 +135,21 @@ class Tuning(commands.Cog):
         where = channel.mention if channel else "this server"
         now = f"flag {level.flag:.2f}, act {_level(level.act)}" if level else "no level (the model lacks it)"
         await interaction.response.send_message(
-            f"{clip(neutralise(label), 40)} in {where} is back to {now}.", ephemeral=True)
+            f"{clip(neutralise(label), 40)} in {where} is back to {now}.", ephemeral=True
+        )
 
     # /stats
 
-    @app_commands.command(name="stats", description="A chart of messages scored, flagged and actioned per day")
+    @app_commands.command(
+        name="stats", description="A chart of messages scored, flagged and actioned per day"
+    )
     @app_commands.describe(days="How many days back (default 14)")
     @app_commands.guild_only()
     @app_commands.default_permissions(MODERATOR_PERMISSIONS)
     @moderator_only()
-    async def stats(self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 90] = 14) -> None:
+    async def stats(
+        self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 90] = 14
+    ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild = interaction.guild
         assert guild is not None
@@ -130,18 +167,25 @@ class Tuning(commands.Cog):
             channel = guild.get_channel_or_thread(channel_id)
             name = channel.name if channel is not None else str(channel_id)
             places.append((name, count))
-        png = await render_stats_png(Stats(counts, await self.bot.store.cases.flag_labels(guild.id, since), places),
-                                     f"{guild.name}: last {days} days")
-        summary = (f"Last {days} days: {sum(c.scored for c in counts)} scored, {sum(c.flagged for c in counts)} "
-                   f"flagged, {sum(c.actioned for c in counts)} actioned.")
+        png = await render_stats_png(
+            Stats(counts, await self.bot.store.cases.flag_labels(guild.id, since), places),
+            f"{guild.name}: last {days} days",
+        )
+        summary = (
+            f"Last {days} days: {sum(c.scored for c in counts)} scored, {sum(c.flagged for c in counts)} "
+            f"flagged, {sum(c.actioned for c in counts)} actioned."
+        )
         if places:
             summary += "\nMost flagged: " + ", ".join(f"{clip(neutralise(n), 60)} ({c})" for n, c in places)
-        await interaction.followup.send(summary, file=discord.File(io.BytesIO(png), filename="stats.png"),
-                                        ephemeral=True)
+        await interaction.followup.send(
+            summary, file=discord.File(io.BytesIO(png), filename="stats.png"), ephemeral=True
+        )
 
     # /tune
 
-    @app_commands.command(name="tune", description="How each level would have done on your own review decisions")
+    @app_commands.command(
+        name="tune", description="How each level would have done on your own review decisions"
+    )
     @app_commands.describe(label="Only this label")
     @app_commands.autocomplete(label=label_autocomplete)
     @app_commands.guild_only()
@@ -151,8 +195,9 @@ class Tuning(commands.Cog):
         guild_id = interaction.guild_id or 0
         labels = self.bot.scorer.labels
         if label is not None and label not in labels:
-            await interaction.response.send_message(f"The loaded model has no such label; use one of: {', '.join(labels)}.",
-                                                    ephemeral=True)
+            await interaction.response.send_message(
+                f"The loaded model has no such label; use one of: {', '.join(labels)}.", ephemeral=True
+            )
             return
         decided = [
             tuning.Decided(scores, confirmed=decision != actions.APPROVE)
@@ -160,17 +205,21 @@ class Tuning(commands.Cog):
         ]
         if not decided:
             await interaction.response.send_message(
-                "No decided flags yet: decide some review cards (Approve or Remove…) and ask again.", ephemeral=True)
+                "No decided flags yet: decide some review cards (Approve or Remove…) and ask again.",
+                ephemeral=True,
+            )
             return
         settings = await self.service.settings(guild_id)
         levels = self.service.judge.levels(settings, channel_ids(None))
         confirmed = sum(d.confirmed for d in decided)
         embed = discord.Embed(
             title="Threshold tuning",
-            description=(f"From {len(decided)} decided flags: {confirmed} confirmed (removed, warned, timed out or "
-                         f"banned), {len(decided) - confirmed} approved as false positives. For each level: how many "
-                         "of these would have been flagged, how many of those moderators confirmed, precision, and "
-                         "the share of confirmed flags still caught. ◀ marks the current flag level."),
+            description=(
+                f"From {len(decided)} decided flags: {confirmed} confirmed (removed, warned, timed out or "
+                f"banned), {len(decided) - confirmed} approved as false positives. For each level: how many "
+                "of these would have been flagged, how many of those moderators confirmed, precision, and "
+                "the share of confirmed flags still caught. ◀ marks the current flag level."
+            ),
         )
         for name in [label] if label else [n for n in labels if n in levels]:
             current = levels[name].flag if name in levels else None

@@ -69,8 +69,14 @@ async def retrying(step: Callable[[], Awaitable[T]], what: str) -> T:
             if attempt == RETRY_ATTEMPTS:
                 raise
             delay = backoff_delay(RETRY_BASE, attempt)
-            log.warning("%s failed (attempt %d of %d): %s; trying again in %.1f s", what, attempt, RETRY_ATTEMPTS,
-                        exc, delay)
+            log.warning(
+                "%s failed (attempt %d of %d): %s; trying again in %.1f s",
+                what,
+                attempt,
+                RETRY_ATTEMPTS,
+                exc,
+                delay,
+            )
             await asyncio.sleep(delay)
     raise AssertionError("unreachable")
 
@@ -89,7 +95,11 @@ def exempt(message: discord.Message, settings: GuildSettings) -> bool:
     """Moderators' own messages are not scored unless the guild opts in (`/config score-moderators`):
     quoting abuse to discuss it is their job, and flagging it only fills the queue."""
     author = message.author
-    return not settings.score_moderators and isinstance(author, discord.Member) and counts_as_moderator(author, settings)
+    return (
+        not settings.score_moderators
+        and isinstance(author, discord.Member)
+        and counts_as_moderator(author, settings)
+    )
 
 
 def watched(settings: GuildSettings, channel: object) -> bool:
@@ -151,14 +161,20 @@ class Watcher(commands.Cog):
             # Given up: forgotten as submitted, so the catch-up after the next READY scores these messages again.
             for message, content in batch:
                 self._submitted.pop((message.id, content_key(content)), None)
-            log.warning("a batch of %d messages was not logged: %s; the catch-up after the next READY scores "
-                        "them again", len(batch), exc)
+            log.warning(
+                "a batch of %d messages was not logged: %s; the catch-up after the next READY scores "
+                "them again",
+                len(batch),
+                exc,
+            )
 
     async def score_batch(self, batch: list[tuple[discord.Message, str]]) -> None:
         previous, self._logged = self._logged, asyncio.Event()
         logged = self._logged
         try:
-            todo = await retrying(lambda: self._watched(batch), f"reading the settings for {len(batch)} messages")
+            todo = await retrying(
+                lambda: self._watched(batch), f"reading the settings for {len(batch)} messages"
+            )
             if not todo:
                 return
             results = await self.bot.scorer.score([content for _, _, content, _ in todo])
@@ -168,9 +184,12 @@ class Watcher(commands.Cog):
         finally:
             logged.set()
         for case, (target, guild_settings, judgement) in zip(cases, flags, strict=True):
-            await retrying(functools.partial(self.service.follow_up, target, case, judgement, guild_settings,
-                                             act=judgement.act),
-                           f"following up case #{case.case_number}")
+            await retrying(
+                functools.partial(
+                    self.service.follow_up, target, case, judgement, guild_settings, act=judgement.act
+                ),
+                f"following up case #{case.case_number}",
+            )
 
     async def _watched(self, batch: list[tuple[discord.Message, str]]) -> list[Watched]:
         settings: dict[int, GuildSettings] = {}
@@ -192,11 +211,18 @@ class Watcher(commands.Cog):
         for (guild, message, content, guild_settings), score in zip(todo, results, strict=True):
             target = member_target(guild, message, content)
             judgement = judge.judge(target.subject, score, guild_settings, channel_ids(message.channel))
-            rows.append(MessageScore(
-                guild_id=guild.id, channel_id=message.channel.id, message_id=message.id,
-                author_id=message.author.id, scores=dict(score.scores), top_label=score.top_label,
-                top_score=score.top_score, flagged=judgement.flagged,
-            ))
+            rows.append(
+                MessageScore(
+                    guild_id=guild.id,
+                    channel_id=message.channel.id,
+                    message_id=message.id,
+                    author_id=message.author.id,
+                    scores=dict(score.scores),
+                    top_label=score.top_label,
+                    top_score=score.top_score,
+                    flagged=judgement.flagged,
+                )
+            )
             if judgement.flag is not None:
                 flags.append((target, guild_settings, judgement))
         return rows, flags
@@ -205,7 +231,9 @@ class Watcher(commands.Cog):
         # Scores and flag cases commit together: after a kill -9 a message is either fully logged (and only
         # its card may be missing, which the restart posts) or not at all (and the restart's catch-up scores it).
         # A refused commit wrote nothing, so it can simply be tried again.
-        return await self.bot.store.scores.add_many(rows, [case for *_, j in flags if (case := j.flag) is not None])
+        return await self.bot.store.scores.add_many(
+            rows, [case for *_, j in flags if (case := j.flag) is not None]
+        )
 
     # Mirrored comments
 
@@ -214,8 +242,11 @@ class Watcher(commands.Cog):
         try:
             await retrying(lambda: self.judge_comment(event), f"judging mirrored comment {event.comment_id}")
         except StoreError as exc:
-            log.warning("mirrored comment %d was not judged: %s; the recovery sweep judges it later",
-                        event.comment_id, exc)
+            log.warning(
+                "mirrored comment %d was not judged: %s; the recovery sweep judges it later",
+                event.comment_id,
+                exc,
+            )
 
     async def judge_comment(self, event: CommentScored) -> Case | None:
         """Flag a mirrored comment version that crosses the guild's levels, then mark the version judged.
@@ -228,17 +259,32 @@ class Watcher(commands.Cog):
         if guild is None:
             return None
         settings = await self.service.settings(guild.id)
-        subject = comment_subject(event.guild_id, event.comment_id, event.comment.author, event.comment.content_hash,
-                                  event.thread_id, (event.message_id,), event.jump_url)
-        judgement = self.service.judge.judge(subject, event.score, settings, [event.channel_id, event.thread_id])
+        subject = comment_subject(
+            event.guild_id,
+            event.comment_id,
+            event.comment.author,
+            event.comment.content_hash,
+            event.thread_id,
+            (event.message_id,),
+            event.jump_url,
+        )
+        judgement = self.service.judge.judge(
+            subject, event.score, settings, [event.channel_id, event.thread_id]
+        )
         case = None
-        following = await self.bot.store.cases.open_flags_of(guild.id, COMMENT, str(event.comment_id)) \
-            if event.edited else []
+        following = (
+            await self.bot.store.cases.open_flags_of(guild.id, COMMENT, str(event.comment_id))
+            if event.edited
+            else []
+        )
         for flag in following:  # the open card follows the site's edit instead of a second card being posted
             await self.service.site_edited(guild, flag, event.comment.text, judgement)
         if judgement.flagged and not following and event.held:
-            case = await self.service.hold(FlagTarget(guild, judgement.subject, text=event.comment.text,
-                                                      place=event.article.title), judgement, settings)
+            case = await self.service.hold(
+                FlagTarget(guild, judgement.subject, text=event.comment.text, place=event.article.title),
+                judgement,
+                settings,
+            )
         elif judgement.flagged and not following:
             article = event.article
             target = FlagTarget(guild, judgement.subject, text=event.comment.text, place=article.title)
@@ -254,11 +300,16 @@ class Watcher(commands.Cog):
             return
         try:
             for flag in await self.bot.store.cases.open_flags_of(guild.id, COMMENT, str(event.comment_id)):
-                await retrying(functools.partial(self.service.site_removed, guild, flag),
-                               f"closing the card of case #{flag.case_number}")
+                await retrying(
+                    functools.partial(self.service.site_removed, guild, flag),
+                    f"closing the card of case #{flag.case_number}",
+                )
         except StoreError as exc:
-            log.warning("the cards of comment %d were not closed after its removal on the site: %s",
-                        event.comment_id, exc)
+            log.warning(
+                "the cards of comment %d were not closed after its removal on the site: %s",
+                event.comment_id,
+                exc,
+            )
 
     # Discord AutoMod
 
@@ -276,13 +327,22 @@ class Watcher(commands.Cog):
         if execution.matched_keyword:
             reason += f" (matched {execution.matched_keyword!r})"
         member = execution.member
-        await self.bot.store.cases.add(NewCase(
-            guild_id=execution.guild_id, action=actions.AUTOMOD, target_kind="member", target_id=str(execution.user_id),
-            target_name=f"{member} ({member.id})" if member else str(execution.user_id), moderator_name="AutoMod",
-            reason=reason, evidence=execution.content[:1000] or None, channel_id=execution.channel_id,
-            message_id=execution.message_id, duration_seconds=seconds,
-            dedup_key=f"automod:{execution.guild_id}:{execution.rule_id}:{execution.user_id}:{kind.name}:{anchor}",
-        ))
+        await self.bot.store.cases.add(
+            NewCase(
+                guild_id=execution.guild_id,
+                action=actions.AUTOMOD,
+                target_kind="member",
+                target_id=str(execution.user_id),
+                target_name=f"{member} ({member.id})" if member else str(execution.user_id),
+                moderator_name="AutoMod",
+                reason=reason,
+                evidence=execution.content[:1000] or None,
+                channel_id=execution.channel_id,
+                message_id=execution.message_id,
+                duration_seconds=seconds,
+                dedup_key=f"automod:{execution.guild_id}:{execution.rule_id}:{execution.user_id}:{kind.name}:{anchor}",
+            )
+        )
 
     # Actions taken outside the bot
 
@@ -301,16 +361,25 @@ class Watcher(commands.Cog):
             return
         ref: Case | None = None
         if action in (actions.UNBAN, actions.UNTIMEOUT):
-            ref = await self.bot.store.cases.latest(entry.guild.id, target_id,
-                                                     actions.BAN if action == actions.UNBAN else actions.TIMEOUT)
+            ref = await self.bot.store.cases.latest(
+                entry.guild.id, target_id, actions.BAN if action == actions.UNBAN else actions.TIMEOUT
+            )
         user = entry.user
-        await self.bot.store.cases.add(NewCase(
-            guild_id=entry.guild.id, action=action, target_kind="member", target_id=target_id,
-            target_name=f"{target} ({target_id})" if isinstance(target, discord.abc.User) else target_id,
-            moderator_id=entry.user_id, moderator_name=str(user) if user else str(entry.user_id),
-            reason=entry.reason or "(outside the bot, no reason given)", duration_seconds=seconds,
-            ref_case=ref.case_number if ref else None, dedup_key=f"audit:{entry.guild.id}:{entry.id}",
-        ))
+        await self.bot.store.cases.add(
+            NewCase(
+                guild_id=entry.guild.id,
+                action=action,
+                target_kind="member",
+                target_id=target_id,
+                target_name=f"{target} ({target_id})" if isinstance(target, discord.abc.User) else target_id,
+                moderator_id=entry.user_id,
+                moderator_name=str(user) if user else str(entry.user_id),
+                reason=entry.reason or "(outside the bot, no reason given)",
+                duration_seconds=seconds,
+                ref_case=ref.case_number if ref else None,
+                dedup_key=f"audit:{entry.guild.id}:{entry.id}",
+            )
+        )
 
     @staticmethod
     def _audit_action(entry: discord.AuditLogEntry) -> tuple[str | None, int | None]:

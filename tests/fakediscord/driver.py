@@ -47,20 +47,40 @@ class DriverMixin(_Base):
         return self.state.commands.get(guild.id if guild is not None else None, [])
 
     # -- messages ---------------------------------------------------------------------------------
-    async def send_message(self, channel: Channel, author: Member | User, content: str = "", *,
-                           embeds: Sequence[dict[str, Any]] = (), attachments: Sequence[tuple[str, bytes]] = (),
-                           reply_to: Message | None = None, message_id: int | None = None) -> Message:
+    async def send_message(
+        self,
+        channel: Channel,
+        author: Member | User,
+        content: str = "",
+        *,
+        embeds: Sequence[dict[str, Any]] = (),
+        attachments: Sequence[tuple[str, bytes]] = (),
+        reply_to: Message | None = None,
+        message_id: int | None = None,
+    ) -> Message:
         """A user posts in ``channel`` (MESSAGE_CREATE); ``attachments`` are (filename, bytes) pairs."""
         user = author.user if isinstance(author, Member) else author
         guild = self.state.guild_of(channel)
         member = self.state.member(guild, user.id) if guild is not None else None
-        message = Message(id=message_id or self.state.ids.next(), channel_id=channel.id, guild_id=channel.guild_id,
-                          author=user, author_member=member, content=content, embeds=list(embeds))
-        message.attachments = [self.make_attachment(channel.id, name, data, keep=False) for name, data in attachments]
+        message = Message(
+            id=message_id or self.state.ids.next(),
+            channel_id=channel.id,
+            guild_id=channel.guild_id,
+            author=user,
+            author_member=member,
+            content=content,
+            embeds=list(embeds),
+        )
+        message.attachments = [
+            self.make_attachment(channel.id, name, data, keep=False) for name, data in attachments
+        ]
         if reply_to is not None:
             message.type = 19
-            message.message_reference = {"type": 0, "message_id": str(reply_to.id),
-                                         "channel_id": str(reply_to.channel_id)}
+            message.message_reference = {
+                "type": 0,
+                "message_id": str(reply_to.id),
+                "channel_id": str(reply_to.channel_id),
+            }
         resolve_mentions(message, self.state, guild)
         self.publish(message)
         return message
@@ -88,10 +108,16 @@ class DriverMixin(_Base):
         """Send any gateway event as is (e.g. AUTO_MODERATION_ACTION_EXECUTION); returns sessions reached."""
         return self.gateway.dispatch(event, data)
 
-    def make_attachment(self, channel_id: int, filename: str, data: bytes, *, keep: bool = True) -> Attachment:
+    def make_attachment(
+        self, channel_id: int, filename: str, data: bytes, *, keep: bool = True
+    ) -> Attachment:
         attachment_id = self.state.ids.next()
-        attachment = Attachment(id=attachment_id, filename=filename, data=data,
-                                url=self.attachment_url(channel_id, attachment_id, filename))
+        attachment = Attachment(
+            id=attachment_id,
+            filename=filename,
+            data=data,
+            url=self.attachment_url(channel_id, attachment_id, filename),
+        )
         if keep:
             self._loose_attachments.append(attachment)
         return attachment
@@ -102,10 +128,14 @@ class DriverMixin(_Base):
             for command in self.state.commands.get(scope, []):
                 if command["name"] == name and command["type"] == kind:
                     return command
-        raise LookupError(f"no synced command {name!r} of type {kind}; synced: "
-                          f"{[c['name'] for cs in self.state.commands.values() for c in cs]}")
+        raise LookupError(
+            f"no synced command {name!r} of type {kind}; synced: "
+            f"{[c['name'] for cs in self.state.commands.values() for c in cs]}"
+        )
 
-    def _check_command_permission(self, command: dict[str, Any], user: Member | User, channel: Channel) -> None:
+    def _check_command_permission(
+        self, command: dict[str, Any], user: Member | User, channel: Channel
+    ) -> None:
         """Discord hides commands whose default_member_permissions the member lacks."""
         required = command.get("default_member_permissions")
         if required is None or not isinstance(user, Member):
@@ -114,19 +144,44 @@ class DriverMixin(_Base):
         if have != ALL_PERMISSIONS and int(required) & ~have:
             raise PermissionError(f"{user.user.username} cannot use /{command['name']} (needs {required})")
 
-    def _start(self, payload: dict[str, Any], author: User, guild_id: int | None, channel: Channel, *,
-               source: Message | None = None, command_type: int | None = None) -> FakeInteraction:
+    def _start(
+        self,
+        payload: dict[str, Any],
+        author: User,
+        guild_id: int | None,
+        channel: Channel,
+        *,
+        source: Message | None = None,
+        command_type: int | None = None,
+    ) -> FakeInteraction:
         if not self.gateway.live_sessions:
             raise RuntimeError("no bot session is connected to the fake")
-        interaction = FakeInteraction(id=int(payload["id"]), token=payload["token"], type=payload["type"],
-                                      payload=payload, user=author, guild_id=guild_id, channel_id=channel.id,
-                                      state=self.state, source_message=source, command_type=command_type)
+        interaction = FakeInteraction(
+            id=int(payload["id"]),
+            token=payload["token"],
+            type=payload["type"],
+            payload=payload,
+            user=author,
+            guild_id=guild_id,
+            channel_id=channel.id,
+            state=self.state,
+            source_message=source,
+            command_type=command_type,
+        )
         self.interactions[interaction.id] = interaction
         self.gateway.dispatch("INTERACTION_CREATE", payload)
         return interaction
 
-    async def invoke_slash(self, name: str, options: dict[str, Any] | None = None, *, user: Member | User,
-                           channel: Channel, wait: bool = True, within: float = 5.0) -> FakeInteraction:
+    async def invoke_slash(
+        self,
+        name: str,
+        options: dict[str, Any] | None = None,
+        *,
+        user: Member | User,
+        channel: Channel,
+        wait: bool = True,
+        within: float = 5.0,
+    ) -> FakeInteraction:
         """Run ``/name`` (``"group sub"`` for subcommands) with ``options`` typed by the synced schema.
 
         User/member options take a Member, User or id; channel options a Channel or id; role options a Role
@@ -137,18 +192,35 @@ class DriverMixin(_Base):
             await interaction.wait_settled(within)
         return interaction
 
-    async def autocomplete(self, name: str, options: dict[str, Any], focused: str, *, user: Member | User,
-                           channel: Channel, within: float = 5.0) -> list[dict[str, Any]]:
+    async def autocomplete(
+        self,
+        name: str,
+        options: dict[str, Any],
+        focused: str,
+        *,
+        user: Member | User,
+        channel: Channel,
+        within: float = 5.0,
+    ) -> list[dict[str, Any]]:
         interaction = self._slash(name, options, user=user, channel=channel, focused=focused)
         await interaction.wait_response(within)
         return interaction.choices or []
 
-    def _slash(self, name: str, options: dict[str, Any], *, user: Member | User, channel: Channel,
-               focused: str | None) -> FakeInteraction:
+    def _slash(
+        self,
+        name: str,
+        options: dict[str, Any],
+        *,
+        user: Member | User,
+        channel: Channel,
+        focused: str | None,
+    ) -> FakeInteraction:
         top, *path = name.split()
         command = self._find_command(top, channel, 1)
         self._check_command_permission(command, user, channel)
-        payload, author, guild_id = self._builder.base(AUTOCOMPLETE if focused else APPLICATION_COMMAND, user, channel)
+        payload, author, guild_id = self._builder.base(
+            AUTOCOMPLETE if focused else APPLICATION_COMMAND, user, channel
+        )
         resolved: dict[str, Any] = {}
         schema = command.get("options") or []
         wrappers: list[dict[str, Any]] = []
@@ -172,8 +244,16 @@ class DriverMixin(_Base):
         payload["data"] = data
         return self._start(payload, author, guild_id, channel, command_type=1)
 
-    async def invoke_context_menu(self, name: str, target: Message | Member | User, *, user: Member | User,
-                                  channel: Channel, wait: bool = True, within: float = 5.0) -> FakeInteraction:
+    async def invoke_context_menu(
+        self,
+        name: str,
+        target: Message | Member | User,
+        *,
+        user: Member | User,
+        channel: Channel,
+        wait: bool = True,
+        within: float = 5.0,
+    ) -> FakeInteraction:
         """Run a user (target Member/User) or message (target Message) context-menu command."""
         kind = 3 if isinstance(target, Message) else 2
         command = self._find_command(name, channel, kind)
@@ -185,8 +265,13 @@ class DriverMixin(_Base):
             target_id = str(target.id)
         else:
             target_id = self._builder.resolved_user(resolved, target, guild_id, channel)
-        payload["data"] = {"id": command["id"], "name": name, "type": kind, "target_id": target_id,
-                           "resolved": resolved}
+        payload["data"] = {
+            "id": command["id"],
+            "name": name,
+            "type": kind,
+            "target_id": target_id,
+            "resolved": resolved,
+        }
         interaction = self._start(payload, author, guild_id, channel, command_type=kind)
         if wait:
             await interaction.wait_settled(within)
@@ -199,8 +284,9 @@ class DriverMixin(_Base):
         payload["data"] = data
         return self._start(payload, author, guild_id, channel, source=message)
 
-    async def click_button(self, message: Message, custom_id: str, *, user: Member | User, wait: bool = True,
-                           within: float = 5.0) -> FakeInteraction:
+    async def click_button(
+        self, message: Message, custom_id: str, *, user: Member | User, wait: bool = True, within: float = 5.0
+    ) -> FakeInteraction:
         """Click the button ``custom_id`` on ``message`` (it must be there and enabled)."""
         component = find_component(message, custom_id)
         if component.get("type") != 2:
@@ -210,8 +296,16 @@ class DriverMixin(_Base):
             await interaction.wait_settled(within)
         return interaction
 
-    async def select(self, message: Message, custom_id: str, values: Sequence[str], *, user: Member | User,
-                     wait: bool = True, within: float = 5.0) -> FakeInteraction:
+    async def select(
+        self,
+        message: Message,
+        custom_id: str,
+        values: Sequence[str],
+        *,
+        user: Member | User,
+        wait: bool = True,
+        within: float = 5.0,
+    ) -> FakeInteraction:
         """Pick ``values`` in the select menu ``custom_id`` (string selects check the offered options)."""
         component = find_component(message, custom_id)
         kind = component.get("type")
@@ -221,14 +315,22 @@ class DriverMixin(_Base):
             offered = {o["value"] for o in component.get("options") or []}
             if not set(values) <= offered:
                 raise ValueError(f"{sorted(set(values) - offered)} not offered by {custom_id!r}")
-        interaction = self._component(message, user, {"custom_id": custom_id, "component_type": kind,
-                                                      "values": list(values)})
+        interaction = self._component(
+            message, user, {"custom_id": custom_id, "component_type": kind, "values": list(values)}
+        )
         if wait:
             await interaction.wait_settled(within)
         return interaction
 
-    async def submit_modal(self, source: FakeInteraction, fields: dict[str, str], *, user: Member | User | None = None,
-                           wait: bool = True, within: float = 5.0) -> FakeInteraction:
+    async def submit_modal(
+        self,
+        source: FakeInteraction,
+        fields: dict[str, str],
+        *,
+        user: Member | User | None = None,
+        wait: bool = True,
+        within: float = 5.0,
+    ) -> FakeInteraction:
         """Fill in and submit the modal the bot showed in answer to ``source``.
 
         ``fields`` maps text-input custom_id to value; unknown ids, missing required inputs and length
@@ -238,7 +340,9 @@ class DriverMixin(_Base):
         if modal is None:
             raise ValueError("the bot did not answer this interaction with a modal")
         components = [_submitted(c, fields) for c in modal.get("components") or []]
-        inputs = {c["custom_id"] for c in iter_components(modal.get("components") or []) if c.get("type") == 4}
+        inputs = {
+            c["custom_id"] for c in iter_components(modal.get("components") or []) if c.get("type") == 4
+        }
         unknown = set(fields) - inputs
         if unknown:
             raise ValueError(f"modal {modal['custom_id']!r} has no inputs {sorted(unknown)}")

@@ -32,7 +32,9 @@ class FaultInjector:
     rules: list[_Rule] = field(default_factory=list)
     injected: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path, status) served
 
-    def fail_next(self, method: str, pattern: str, *, status: int = 500, times: int = 1, retry_after: float = 0.1) -> None:
+    def fail_next(
+        self, method: str, pattern: str, *, status: int = 500, times: int = 1, retry_after: float = 0.1
+    ) -> None:
         """The next ``times`` matching requests answer ``status`` (429 answers carry ``retry_after``)."""
         self.rules.append(_Rule(method.upper(), pattern, times, status=status, retry_after=retry_after))
 
@@ -71,4 +73,6 @@ def _failure(rule: _Rule) -> web.Response:
             status=429,
             headers={"Retry-After": "1", "Via": "1.1 google", "X-RateLimit-Scope": "shared"},
         )
-    return json_response({"message": f"{rule.status}: injected failure", "code": 0}, status=rule.status or 500)
+    return json_response(
+        {"message": f"{rule.status}: injected failure", "code": 0}, status=rule.status or 500
+    )

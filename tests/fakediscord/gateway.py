@@ -41,14 +41,27 @@ AUTO_MODERATION_EXECUTION = 1 << 21
 PRIVILEGED = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT
 
 EVENT_INTENTS: dict[str, int] = {
-    "GUILD_CREATE": GUILDS, "GUILD_UPDATE": GUILDS, "GUILD_DELETE": GUILDS,
-    "GUILD_ROLE_CREATE": GUILDS, "GUILD_ROLE_UPDATE": GUILDS, "GUILD_ROLE_DELETE": GUILDS,
-    "CHANNEL_CREATE": GUILDS, "CHANNEL_UPDATE": GUILDS, "CHANNEL_DELETE": GUILDS,
-    "THREAD_CREATE": GUILDS, "THREAD_UPDATE": GUILDS, "THREAD_DELETE": GUILDS, "THREAD_LIST_SYNC": GUILDS,
-    "GUILD_MEMBER_ADD": GUILD_MEMBERS, "GUILD_MEMBER_UPDATE": GUILD_MEMBERS, "GUILD_MEMBER_REMOVE": GUILD_MEMBERS,
-    "GUILD_BAN_ADD": GUILD_MODERATION, "GUILD_BAN_REMOVE": GUILD_MODERATION,
+    "GUILD_CREATE": GUILDS,
+    "GUILD_UPDATE": GUILDS,
+    "GUILD_DELETE": GUILDS,
+    "GUILD_ROLE_CREATE": GUILDS,
+    "GUILD_ROLE_UPDATE": GUILDS,
+    "GUILD_ROLE_DELETE": GUILDS,
+    "CHANNEL_CREATE": GUILDS,
+    "CHANNEL_UPDATE": GUILDS,
+    "CHANNEL_DELETE": GUILDS,
+    "THREAD_CREATE": GUILDS,
+    "THREAD_UPDATE": GUILDS,
+    "THREAD_DELETE": GUILDS,
+    "THREAD_LIST_SYNC": GUILDS,
+    "GUILD_MEMBER_ADD": GUILD_MEMBERS,
+    "GUILD_MEMBER_UPDATE": GUILD_MEMBERS,
+    "GUILD_MEMBER_REMOVE": GUILD_MEMBERS,
+    "GUILD_BAN_ADD": GUILD_MODERATION,
+    "GUILD_BAN_REMOVE": GUILD_MODERATION,
     "GUILD_AUDIT_LOG_ENTRY_CREATE": GUILD_MODERATION,
-    "MESSAGE_REACTION_ADD": GUILD_MESSAGE_REACTIONS, "MESSAGE_REACTION_REMOVE": GUILD_MESSAGE_REACTIONS,
+    "MESSAGE_REACTION_ADD": GUILD_MESSAGE_REACTIONS,
+    "MESSAGE_REACTION_REMOVE": GUILD_MESSAGE_REACTIONS,
     "AUTO_MODERATION_ACTION_EXECUTION": AUTO_MODERATION_EXECUTION,
     "AUTO_MODERATION_RULE_CREATE": AUTO_MODERATION_CONFIGURATION,
     "AUTO_MODERATION_RULE_UPDATE": AUTO_MODERATION_CONFIGURATION,
@@ -83,7 +96,9 @@ class Connection:
             data = json.dumps(item)
             try:
                 if self._zlib is not None:
-                    await self.ws.send_bytes(self._zlib.compress(data.encode()) + self._zlib.flush(zlib.Z_SYNC_FLUSH))
+                    await self.ws.send_bytes(
+                        self._zlib.compress(data.encode()) + self._zlib.flush(zlib.Z_SYNC_FLUSH)
+                    )
                 else:
                     await self.ws.send_str(data)
             except (ConnectionError, RuntimeError):
@@ -287,7 +302,11 @@ class Gateway:
             ready["shard"] = data["shard"]
         session.send_dispatch("READY", ready)
         for guild in guilds:
-            members = list(guild.members.values()) if intents & GUILD_MEMBERS else [guild.members[self.fake.bot_user.id]]
+            members = (
+                list(guild.members.values())
+                if intents & GUILD_MEMBERS
+                else [guild.members[self.fake.bot_user.id]]
+            )
             session.send_dispatch("GUILD_CREATE", guild.to_payload(members=members))
         self.fake.state.notify()
         return session

@@ -76,7 +76,9 @@ async def _read_multipart(request: web.Request) -> Body:
         if match is None:
             raise invalid_form(name, "Unexpected multipart field")
         index = int(match.group(1))
-        files[index] = UploadedFile(index, part.filename or f"file{index}", bytes(data), part.headers.get("Content-Type"))
+        files[index] = UploadedFile(
+            index, part.filename or f"file{index}", bytes(data), part.headers.get("Content-Type")
+        )
     return Body(payload, files)
 
 

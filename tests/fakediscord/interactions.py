@@ -34,7 +34,15 @@ MODAL = 9
 ATTACHMENT_SIZE_LIMIT = 26214400
 
 _OPT_SUBCOMMAND, _OPT_GROUP = 1, 2
-_OPT_STRING, _OPT_INTEGER, _OPT_BOOLEAN, _OPT_USER, _OPT_CHANNEL, _OPT_ROLE, _OPT_MENTIONABLE = 3, 4, 5, 6, 7, 8, 9
+_OPT_STRING, _OPT_INTEGER, _OPT_BOOLEAN, _OPT_USER, _OPT_CHANNEL, _OPT_ROLE, _OPT_MENTIONABLE = (
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+)
 _OPT_NUMBER, _OPT_ATTACHMENT = 10, 11
 
 
@@ -107,8 +115,9 @@ class FakeInteraction:
         return self
 
     async def wait_followups(self, count: int = 1, within: float = 5.0) -> list[Message]:
-        await self.state.wait_until(lambda: len(self.followups) >= count, within,
-                                    f"{count} follow-up(s) to {self.describe()}")
+        await self.state.wait_until(
+            lambda: len(self.followups) >= count, within, f"{count} follow-up(s) to {self.describe()}"
+        )
         return self.followups
 
     def describe(self) -> str:
@@ -143,7 +152,9 @@ class InteractionBuilder:
     def __init__(self, fake: FakeDiscord) -> None:
         self.fake = fake
 
-    def base(self, kind: int, user: Member | User, channel: Channel) -> tuple[dict[str, Any], User, int | None]:
+    def base(
+        self, kind: int, user: Member | User, channel: Channel
+    ) -> tuple[dict[str, Any], User, int | None]:
         fake = self.fake
         guild = fake.state.guild_of(channel)
         interaction_id = fake.state.ids.next()
@@ -173,13 +184,25 @@ class InteractionBuilder:
             author = member.user
         else:
             author = user.user if isinstance(user, Member) else user
-            payload.update(user=author.to_payload(), authorizing_integration_owners={"0": "0"}, context=1,
-                           app_permissions=str(0))
+            payload.update(
+                user=author.to_payload(),
+                authorizing_integration_owners={"0": "0"},
+                context=1,
+                app_permissions=str(0),
+            )
         return payload, author, guild.id if guild else None
 
-    def resolved_user(self, resolved: dict[str, Any], value: Any, guild_id: int | None, channel: Channel) -> str:
+    def resolved_user(
+        self, resolved: dict[str, Any], value: Any, guild_id: int | None, channel: Channel
+    ) -> str:
         fake = self.fake
-        user = value.user if isinstance(value, Member) else value if isinstance(value, User) else fake.state.user(value)
+        user = (
+            value.user
+            if isinstance(value, Member)
+            else value
+            if isinstance(value, User)
+            else fake.state.user(value)
+        )
         resolved.setdefault("users", {})[str(user.id)] = user.to_payload()
         guild = fake.state.guilds.get(guild_id) if guild_id else None
         if guild is not None and user.id in guild.members:
@@ -189,8 +212,9 @@ class InteractionBuilder:
             )
         return str(user.id)
 
-    def resolve_option(self, kind: int, value: Any, resolved: dict[str, Any], guild_id: int | None,
-                       channel: Channel) -> Any:
+    def resolve_option(
+        self, kind: int, value: Any, resolved: dict[str, Any], guild_id: int | None, channel: Channel
+    ) -> Any:
         fake = self.fake
         if kind == _OPT_STRING:
             return str(value)
@@ -221,13 +245,22 @@ class InteractionBuilder:
             return str(attachment.id)
         raise ValueError(f"unsupported option type {kind}")
 
-    def command_options(self, schema: list[dict[str, Any]], given: dict[str, Any], resolved: dict[str, Any],
-                        guild_id: int | None, channel: Channel, focused: str | None) -> list[dict[str, Any]]:
+    def command_options(
+        self,
+        schema: list[dict[str, Any]],
+        given: dict[str, Any],
+        resolved: dict[str, Any],
+        guild_id: int | None,
+        channel: Channel,
+        focused: str | None,
+    ) -> list[dict[str, Any]]:
         by_name = {o["name"]: o for o in schema}
         unknown = set(given) - set(by_name)
         if unknown:
             raise ValueError(f"options not in the synced command: {sorted(unknown)}")
-        missing = [o["name"] for o in schema if o.get("required") and o["name"] not in given and o["name"] != focused]
+        missing = [
+            o["name"] for o in schema if o.get("required") and o["name"] not in given and o["name"] != focused
+        ]
         if missing and focused is None:
             raise ValueError(f"required options missing: {missing}")
         result = []

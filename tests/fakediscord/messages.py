@@ -16,7 +16,9 @@ from .httputil import Body
 from .models import Attachment, Guild, Message, User
 from .state import FakeState
 
-ALLOWED_FLAGS = (1 << 2) | (1 << 6) | (1 << 12) | (1 << 15)  # suppress embeds, ephemeral, silent, components v2
+ALLOWED_FLAGS = (
+    (1 << 2) | (1 << 6) | (1 << 12) | (1 << 15)
+)  # suppress embeds, ephemeral, silent, components v2
 _USER_MENTION = re.compile(r"<@!?(\d+)>")
 _ROLE_MENTION = re.compile(r"<@&(\d+)>")
 _URL_KEYS = {
@@ -33,8 +35,12 @@ AttachmentUrl = Callable[[int, int, str], str]
 
 def has_message_body(payload: dict[str, Any], files: dict) -> bool:
     return bool(
-        payload.get("content") or payload.get("embeds") or files or payload.get("components")
-        or payload.get("sticker_ids") or payload.get("poll")
+        payload.get("content")
+        or payload.get("embeds")
+        or files
+        or payload.get("components")
+        or payload.get("sticker_ids")
+        or payload.get("poll")
     )
 
 
@@ -65,7 +71,9 @@ def _validate_embed(index: int, embed: dict[str, Any]) -> int:
         value = embed.get(key)
         if value is not None:
             if len(value) > limit:
-                raise invalid_form(f"{prefix}.{key}", f"Must be {limit} or fewer in length.", "BASE_TYPE_MAX_LENGTH")
+                raise invalid_form(
+                    f"{prefix}.{key}", f"Must be {limit} or fewer in length.", "BASE_TYPE_MAX_LENGTH"
+                )
             size += len(value)
     fields = embed.get("fields") or []
     if len(fields) > 25:
@@ -74,10 +82,14 @@ def _validate_embed(index: int, embed: dict[str, Any]) -> int:
         for key, limit in (("name", 256), ("value", 1024)):
             value = fld.get(key)
             if not value:
-                raise invalid_form(f"{prefix}.fields.{fi}.{key}", "This field is required", "BASE_TYPE_REQUIRED")
+                raise invalid_form(
+                    f"{prefix}.fields.{fi}.{key}", "This field is required", "BASE_TYPE_REQUIRED"
+                )
             if len(value) > limit:
                 raise invalid_form(
-                    f"{prefix}.fields.{fi}.{key}", f"Must be {limit} or fewer in length.", "BASE_TYPE_MAX_LENGTH"
+                    f"{prefix}.fields.{fi}.{key}",
+                    f"Must be {limit} or fewer in length.",
+                    "BASE_TYPE_MAX_LENGTH",
                 )
             size += len(value)
     for key, limit in (("footer.text", 2048), ("author.name", 256)):
@@ -85,7 +97,9 @@ def _validate_embed(index: int, embed: dict[str, Any]) -> int:
         value = (embed.get(outer) or {}).get(inner)
         if value is not None:
             if len(value) > limit:
-                raise invalid_form(f"{prefix}.{key}", f"Must be {limit} or fewer in length.", "BASE_TYPE_MAX_LENGTH")
+                raise invalid_form(
+                    f"{prefix}.{key}", f"Must be {limit} or fewer in length.", "BASE_TYPE_MAX_LENGTH"
+                )
             size += len(value)
     for key, schemes in _URL_KEYS.items():
         parts = key.split(".")
@@ -93,7 +107,11 @@ def _validate_embed(index: int, embed: dict[str, Any]) -> int:
         for part in parts:
             value = value.get(part) if isinstance(value, dict) else None
         if value is not None and str(value).split(":", 1)[0].lower() not in schemes:
-            raise invalid_form(f"{prefix}.{key}", f"Scheme \"{str(value).split(':', 1)[0]}\" is not supported.", "URL_TYPE_INVALID_SCHEME")
+            raise invalid_form(
+                f"{prefix}.{key}",
+                f'Scheme "{str(value).split(":", 1)[0]}" is not supported.',
+                "URL_TYPE_INVALID_SCHEME",
+            )
     return size
 
 
@@ -114,9 +132,13 @@ def _validate_components(components: list[dict[str, Any]]) -> None:
         if custom_id is None:
             continue
         if len(custom_id) > 100:
-            raise invalid_form("components", "custom_id must be 100 or fewer in length.", "BASE_TYPE_MAX_LENGTH")
+            raise invalid_form(
+                "components", "custom_id must be 100 or fewer in length.", "BASE_TYPE_MAX_LENGTH"
+            )
         if custom_id in seen:
-            raise invalid_form("components", "Component custom id cannot be duplicated", "COMPONENT_CUSTOM_ID_DUPLICATED")
+            raise invalid_form(
+                "components", "Component custom id cannot be duplicated", "COMPONENT_CUSTOM_ID_DUPLICATED"
+            )
         seen.add(custom_id)
 
 
@@ -135,7 +157,12 @@ def resolve_mentions(message: Message, state: FakeState, guild: Guild | None) ->
     roles: list[int] = []
     for raw in _ROLE_MENTION.findall(content):
         rid = int(raw)
-        if ("roles" in parse or rid in explicit_roles) and guild is not None and rid in guild.roles and rid not in roles:
+        if (
+            ("roles" in parse or rid in explicit_roles)
+            and guild is not None
+            and rid in guild.roles
+            and rid not in roles
+        ):
             roles.append(rid)
     message.mention_user_ids = users
     message.mentioned_users = [state.users[u] for u in users]
@@ -152,7 +179,11 @@ def build_attachments(
     used: set[int] = set()
     entries = body.payload.get("attachments")
     if entries is None:
-        entries = [{"id": index} for index in sorted(body.files)] if body.files else [{"id": a.id} for a in existing]
+        entries = (
+            [{"id": index} for index in sorted(body.files)]
+            if body.files
+            else [{"id": a.id} for a in existing]
+        )
     for entry in entries:
         ref = int(entry["id"])
         if ref in by_id:
@@ -176,14 +207,22 @@ def build_attachments(
         )
     for index in sorted(body.files):
         if index not in used:
-            raise invalid_form(f"files[{index}]", "File is not referenced by attachments", "ATTACHMENT_NOT_FOUND")
+            raise invalid_form(
+                f"files[{index}]", "File is not referenced by attachments", "ATTACHMENT_NOT_FOUND"
+            )
     return result
 
 
 def _guess_type(filename: str, sent: str | None) -> str | None:
     lowered = filename.lower()
-    for suffix, kind in ((".png", "image/png"), (".csv", "text/csv; charset=utf-8"), (".json", "application/json"),
-                         (".txt", "text/plain; charset=utf-8"), (".jpg", "image/jpeg"), (".gif", "image/gif")):
+    for suffix, kind in (
+        (".png", "image/png"),
+        (".csv", "text/csv; charset=utf-8"),
+        (".json", "application/json"),
+        (".txt", "text/plain; charset=utf-8"),
+        (".jpg", "image/jpeg"),
+        (".gif", "image/gif"),
+    ):
         if lowered.endswith(suffix):
             return kind
     return sent
@@ -214,7 +253,10 @@ def apply_body(
         message.allowed_mentions = payload.get("allowed_mentions")
     if creating or "attachments" in payload or body.files:
         message.attachments = build_attachments(
-            body, message.attachments, ids=state.ids.next, url_for=lambda aid, name: url_for(message.channel_id, aid, name)
+            body,
+            message.attachments,
+            ids=state.ids.next,
+            url_for=lambda aid, name: url_for(message.channel_id, aid, name),
         )
     resolve_mentions(message, state, guild)
     if not creating and not has_message_body(
@@ -224,5 +266,7 @@ def apply_body(
         raise ApiError(400, 50006, "Cannot send an empty message")
 
 
-def new_message(state: FakeState, channel_id: int, guild_id: int | None, author: User, **fields: Any) -> Message:
+def new_message(
+    state: FakeState, channel_id: int, guild_id: int | None, author: User, **fields: Any
+) -> Message:
     return Message(id=state.ids.next(), channel_id=channel_id, guild_id=guild_id, author=author, **fields)

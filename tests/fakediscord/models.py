@@ -357,7 +357,9 @@ class Guild:
     roles: dict[int, Role] = field(default_factory=dict)
     members: dict[int, Member] = field(default_factory=dict)
     channels: dict[int, Channel] = field(default_factory=dict)  # includes threads
-    bans: dict[int, dict[str, Any]] = field(default_factory=dict)  # user id -> {"reason", "delete_message_seconds"}
+    bans: dict[int, dict[str, Any]] = field(
+        default_factory=dict
+    )  # user id -> {"reason", "delete_message_seconds"}
     audit_log: list[AuditEntry] = field(default_factory=list)
 
     @property

@@ -54,7 +54,12 @@ class RateLimiter:
     _windows: dict[tuple[str, str], _Window] = field(default_factory=dict)
     _global: _Window | None = None
 
-    def enable(self, limits: dict[str, tuple[int, float]] | None = None, *, global_limit: tuple[int, float] | None = None) -> None:
+    def enable(
+        self,
+        limits: dict[str, tuple[int, float]] | None = None,
+        *,
+        global_limit: tuple[int, float] | None = None,
+    ) -> None:
         """Turn limits on; ``limits`` overrides or adds families (e.g. ``{"webhook_execute": (2, 0.3)}``)."""
         self.enabled = True
         self.limits.update(limits or {})
@@ -66,7 +71,9 @@ class RateLimiter:
     def disable(self) -> None:
         self.enabled = False
 
-    def check(self, family: str | None, major: str, *, exempt_global: bool) -> tuple[dict[str, str], web.Response | None]:
+    def check(
+        self, family: str | None, major: str, *, exempt_global: bool
+    ) -> tuple[dict[str, str], web.Response | None]:
         """Headers to add to the response, and a 429 response when this request is over a limit."""
         if not self.enabled:
             return {}, None
@@ -97,7 +104,9 @@ class RateLimiter:
             return headers, None
         return headers, self._too_many(family, reset_after, is_global=False, headers=headers)
 
-    def _too_many(self, family: str, retry_after: float, *, is_global: bool, headers: dict[str, str]) -> web.Response:
+    def _too_many(
+        self, family: str, retry_after: float, *, is_global: bool, headers: dict[str, str]
+    ) -> web.Response:
         self.served_429 += 1
         self.served_429_by_family[family] = self.served_429_by_family.get(family, 0) + 1
         all_headers = dict(headers)

@@ -142,10 +142,11 @@ class FakeDiscord(WorldMixin, DriverMixin):
 
     def _wrap(self, spec: RouteSpec) -> Any:
         async def handle(request: web.Request) -> web.StreamResponse:
-            path = request.path[len(API_PREFIX):]
+            path = request.path[len(API_PREFIX) :]
             response = await self._handle(spec, request, path)
-            self.requests.append(RequestRecord(request.method, path, dict(request.query), response.status,
-                                               time.monotonic()))
+            self.requests.append(
+                RequestRecord(request.method, path, dict(request.query), response.status, time.monotonic())
+            )
             return response
 
         return handle
@@ -177,8 +178,10 @@ class FakeDiscord(WorldMixin, DriverMixin):
         for message in self.state.message_index.values():
             for attachment in message.attachments:
                 if attachment.id == attachment_id:
-                    return web.Response(body=attachment.data,
-                                        headers={"Content-Type": attachment.content_type or "application/octet-stream"})
+                    return web.Response(
+                        body=attachment.data,
+                        headers={"Content-Type": attachment.content_type or "application/octet-stream"},
+                    )
         for attachment in self._loose_attachments:
             if attachment.id == attachment_id:
                 return web.Response(body=attachment.data)
@@ -207,8 +210,13 @@ class FakeDiscord(WorldMixin, DriverMixin):
 
     def bot_message(self, channel: Channel) -> Message:
         """A new, unsaved message authored by the bot in ``channel``."""
-        return Message(id=self.state.ids.next(), channel_id=channel.id, guild_id=channel.guild_id,
-                       author=self.bot_user, author_member=self.bot_member_of(channel))
+        return Message(
+            id=self.state.ids.next(),
+            channel_id=channel.id,
+            guild_id=channel.guild_id,
+            author=self.bot_user,
+            author_member=self.bot_member_of(channel),
+        )
 
     def publish(self, message: Message) -> None:
         self.state.store_message(message)
@@ -251,12 +259,27 @@ class FakeDiscord(WorldMixin, DriverMixin):
                 payload["member"] = member.to_payload()
         return payload
 
-    def audit(self, guild: Guild, action_type: int, target_id: int | None, reason: str | None, *,
-              changes: list[dict[str, Any]] | None = None, options: dict[str, Any] | None = None,
-              user_id: int | None = None) -> AuditEntry:
-        entry = AuditEntry(id=self.state.ids.next(), guild_id=guild.id, action_type=action_type,
-                           user_id=user_id or self.bot_user.id, target_id=target_id, reason=reason,
-                           changes=changes or [], options=options)
+    def audit(
+        self,
+        guild: Guild,
+        action_type: int,
+        target_id: int | None,
+        reason: str | None,
+        *,
+        changes: list[dict[str, Any]] | None = None,
+        options: dict[str, Any] | None = None,
+        user_id: int | None = None,
+    ) -> AuditEntry:
+        entry = AuditEntry(
+            id=self.state.ids.next(),
+            guild_id=guild.id,
+            action_type=action_type,
+            user_id=user_id or self.bot_user.id,
+            target_id=target_id,
+            reason=reason,
+            changes=changes or [],
+            options=options,
+        )
         guild.audit_log.append(entry)
         payload = entry.to_payload()
         payload["guild_id"] = str(guild.id)

@@ -37,7 +37,9 @@ class FakeState:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    async def wait_until(self, predicate: Callable[[], Any], within: float = 5.0, what: str | None = None) -> Any:
+    async def wait_until(
+        self, predicate: Callable[[], Any], within: float = 5.0, what: str | None = None
+    ) -> Any:
         """Wait until ``predicate()`` is truthy and return its value; ``TimeoutError`` says ``what`` failed."""
         deadline = time.monotonic() + within
         while True:

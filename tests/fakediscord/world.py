@@ -42,17 +42,28 @@ class WorldMixin(_Base):
     def create_user(self, username: str, *, bot: bool = False) -> User:
         return self._register(User(id=self.state.ids.next(), username=username, bot=bot))
 
-    def create_guild(self, name: str = "Test Guild", *, owner: User | None = None,
-                     bot_permissions: int = BOT_DEFAULT) -> Guild:
+    def create_guild(
+        self, name: str = "Test Guild", *, owner: User | None = None, bot_permissions: int = BOT_DEFAULT
+    ) -> Guild:
         owner = owner or self.create_user(f"{name.lower().replace(' ', '-')}-owner")
         guild = Guild(id=self.state.ids.next(), name=name, owner_id=owner.id)
-        guild.roles[guild.id] = Role(id=guild.id, guild_id=guild.id, name="@everyone", permissions=int(EVERYONE_DEFAULT))
+        guild.roles[guild.id] = Role(
+            id=guild.id, guild_id=guild.id, name="@everyone", permissions=int(EVERYONE_DEFAULT)
+        )
         self.state.guilds[guild.id] = guild
         self._add_member(guild, owner, [], announce=False)
-        bot_role = self.create_role(guild, self.bot_user.username, bot_permissions, managed=True, announce=False)
+        bot_role = self.create_role(
+            guild, self.bot_user.username, bot_permissions, managed=True, announce=False
+        )
         self._add_member(guild, self.bot_user, [bot_role.id], announce=False)
-        self.gateway.dispatch("GUILD_CREATE", lambda session: guild.to_payload(
-            members=list(guild.members.values()) if session.intents & GUILD_MEMBERS else [self.bot_member(guild)]))
+        self.gateway.dispatch(
+            "GUILD_CREATE",
+            lambda session: guild.to_payload(
+                members=list(guild.members.values())
+                if session.intents & GUILD_MEMBERS
+                else [self.bot_member(guild)]
+            ),
+        )
         return guild
 
     def bot_role(self, guild: Guild) -> Role:
@@ -64,17 +75,28 @@ class WorldMixin(_Base):
         role.permissions = int(permissions)
         self.gateway.dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(guild.id), "role": role.to_payload()})
 
-    def create_role(self, guild: Guild, name: str, permissions: int = 0, *, managed: bool = False,
-                    announce: bool = True) -> Role:
-        role = Role(id=self.state.ids.next(), guild_id=guild.id, name=name, permissions=int(permissions),
-                    position=len(guild.roles), managed=managed)
+    def create_role(
+        self, guild: Guild, name: str, permissions: int = 0, *, managed: bool = False, announce: bool = True
+    ) -> Role:
+        role = Role(
+            id=self.state.ids.next(),
+            guild_id=guild.id,
+            name=name,
+            permissions=int(permissions),
+            position=len(guild.roles),
+            managed=managed,
+        )
         guild.roles[role.id] = role
         if announce:
             self.gateway.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(guild.id), "role": role.to_payload()})
         return role
 
-    def create_member(self, guild: Guild, username: str, *, roles: Iterable[Role] = (), bot: bool = False) -> Member:
-        return self._add_member(guild, self.create_user(username, bot=bot), [r.id for r in roles], announce=True)
+    def create_member(
+        self, guild: Guild, username: str, *, roles: Iterable[Role] = (), bot: bool = False
+    ) -> Member:
+        return self._add_member(
+            guild, self.create_user(username, bot=bot), [r.id for r in roles], announce=True
+        )
 
     def add_member(self, guild: Guild, user: User, *, roles: Iterable[Role] = ()) -> Member:
         """An existing user (re)joins ``guild``."""
@@ -91,39 +113,101 @@ class WorldMixin(_Base):
         return member
 
     def create_category(self, guild: Guild, name: str) -> Channel:
-        return self.add_channel(Channel(id=self.state.ids.next(), type=CATEGORY, guild_id=guild.id, name=name,
-                                        position=len(guild.channels)))
+        return self.add_channel(
+            Channel(
+                id=self.state.ids.next(),
+                type=CATEGORY,
+                guild_id=guild.id,
+                name=name,
+                position=len(guild.channels),
+            )
+        )
 
-    def create_text_channel(self, guild: Guild, name: str, *, category: Channel | None = None,
-                            topic: str | None = None, overwrites: Sequence[dict[str, Any]] = ()) -> Channel:
-        return self.add_channel(Channel(id=self.state.ids.next(), type=TEXT, guild_id=guild.id, name=name,
-                                        parent_id=category.id if category else None, topic=topic,
-                                        position=len(guild.channels), permission_overwrites=list(overwrites)))
+    def create_text_channel(
+        self,
+        guild: Guild,
+        name: str,
+        *,
+        category: Channel | None = None,
+        topic: str | None = None,
+        overwrites: Sequence[dict[str, Any]] = (),
+    ) -> Channel:
+        return self.add_channel(
+            Channel(
+                id=self.state.ids.next(),
+                type=TEXT,
+                guild_id=guild.id,
+                name=name,
+                parent_id=category.id if category else None,
+                topic=topic,
+                position=len(guild.channels),
+                permission_overwrites=list(overwrites),
+            )
+        )
 
-    def create_forum_channel(self, guild: Guild, name: str, *, tags: Sequence[str] = (),
-                             category: Channel | None = None) -> Channel:
-        available = [{"id": str(self.state.ids.next()), "name": tag, "moderated": False, "emoji_id": None,
-                      "emoji_name": None} for tag in tags]
-        return self.add_channel(Channel(id=self.state.ids.next(), type=FORUM, guild_id=guild.id, name=name,
-                                        parent_id=category.id if category else None, position=len(guild.channels),
-                                        available_tags=available))
+    def create_forum_channel(
+        self, guild: Guild, name: str, *, tags: Sequence[str] = (), category: Channel | None = None
+    ) -> Channel:
+        available = [
+            {
+                "id": str(self.state.ids.next()),
+                "name": tag,
+                "moderated": False,
+                "emoji_id": None,
+                "emoji_name": None,
+            }
+            for tag in tags
+        ]
+        return self.add_channel(
+            Channel(
+                id=self.state.ids.next(),
+                type=FORUM,
+                guild_id=guild.id,
+                name=name,
+                parent_id=category.id if category else None,
+                position=len(guild.channels),
+                available_tags=available,
+            )
+        )
 
-    def create_thread(self, parent: Channel, name: str, *, owner: User | Member | None = None,
-                      kind: int = PUBLIC_THREAD, archived: bool = False) -> Channel:
+    def create_thread(
+        self,
+        parent: Channel,
+        name: str,
+        *,
+        owner: User | Member | None = None,
+        kind: int = PUBLIC_THREAD,
+        archived: bool = False,
+    ) -> Channel:
         """A thread someone else started (the bot's own threads go through REST)."""
         owner_user = owner.user if isinstance(owner, Member) else owner or self.bot_user
-        thread = Channel(id=self.state.ids.next(), type=kind, guild_id=parent.guild_id, name=name,
-                         parent_id=parent.id, owner_id=owner_user.id, archived=archived)
+        thread = Channel(
+            id=self.state.ids.next(),
+            type=kind,
+            guild_id=parent.guild_id,
+            name=name,
+            parent_id=parent.id,
+            owner_id=owner_user.id,
+            archived=archived,
+        )
         self.add_channel(thread, event=None)
         payload = thread.to_payload()
         payload["newly_created"] = True
         self.gateway.dispatch("THREAD_CREATE", payload)
         return thread
 
-    async def create_forum_post(self, forum: Channel, name: str, *, author: Member, content: str) -> tuple[Channel, Message]:
+    async def create_forum_post(
+        self, forum: Channel, name: str, *, author: Member, content: str
+    ) -> tuple[Channel, Message]:
         """A member opens a forum post: thread plus starter message (same id, as on Discord)."""
-        thread = Channel(id=self.state.ids.next(), type=PUBLIC_THREAD, guild_id=forum.guild_id, name=name,
-                         parent_id=forum.id, owner_id=author.user.id)
+        thread = Channel(
+            id=self.state.ids.next(),
+            type=PUBLIC_THREAD,
+            guild_id=forum.guild_id,
+            name=name,
+            parent_id=forum.id,
+            owner_id=author.user.id,
+        )
         self.add_channel(thread, event=None)
         payload = thread.to_payload()
         payload["newly_created"] = True

@@ -111,7 +111,11 @@ async def put_commands(fake: FakeDiscord, request: web.Request) -> web.Response:
         _validate_command(f"{index}", command, kind)
         ident = (command["name"], kind)
         if ident in seen:
-            raise invalid_form(f"{index}.name", "Application command names must be unique", "APPLICATION_COMMANDS_DUPLICATE_NAME")
+            raise invalid_form(
+                f"{index}.name",
+                "Application command names must be unique",
+                "APPLICATION_COMMANDS_DUPLICATE_NAME",
+            )
         seen.add(ident)
         previous = existing.get(ident)
         stored.append(
@@ -146,7 +150,9 @@ def _validate_command(path: str, command: dict[str, Any], kind: int) -> None:
             raise invalid_form(f"{path}.name", "Command name is invalid", "APPLICATION_COMMAND_INVALID_NAME")
         description = command.get("description") or ""
         if not 1 <= len(description) <= 100:
-            raise invalid_form(f"{path}.description", "Must be between 1 and 100 in length.", "BASE_TYPE_BAD_LENGTH")
+            raise invalid_form(
+                f"{path}.description", "Must be between 1 and 100 in length.", "BASE_TYPE_BAD_LENGTH"
+            )
         _validate_options(f"{path}.options", command.get("options") or [], depth=0)
     else:
         if not 1 <= len(name) <= 32:
@@ -166,10 +172,16 @@ def _validate_options(path: str, options: list[dict[str, Any]], depth: int) -> N
         if not _CHAT_NAME.match(name) or name != name.lower():
             raise invalid_form(f"{where}.name", "Command name is invalid", "APPLICATION_COMMAND_INVALID_NAME")
         if name in names:
-            raise invalid_form(f"{where}.name", "Option names must be unique", "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS")
+            raise invalid_form(
+                f"{where}.name",
+                "Option names must be unique",
+                "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS",
+            )
         names.add(name)
         if not 1 <= len(option.get("description") or "") <= 100:
-            raise invalid_form(f"{where}.description", "Must be between 1 and 100 in length.", "BASE_TYPE_BAD_LENGTH")
+            raise invalid_form(
+                f"{where}.description", "Must be between 1 and 100 in length.", "BASE_TYPE_BAD_LENGTH"
+            )
         kind = int(option.get("type", 0))
         if kind in (_SUBCOMMAND, _GROUP):
             if kind == _GROUP and depth > 0 or depth > 1:
@@ -178,8 +190,11 @@ def _validate_options(path: str, options: list[dict[str, Any]], depth: int) -> N
             continue
         if option.get("required"):
             if optional_seen:
-                raise invalid_form(where, "Required options must be placed before non-required options",
-                                   "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID")
+                raise invalid_form(
+                    where,
+                    "Required options must be placed before non-required options",
+                    "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                )
         else:
             optional_seen = True
         if len(option.get("choices") or []) > 25:
@@ -205,7 +220,12 @@ ROUTES = [
     RouteSpec("PUT", "/applications/{application_id}/commands", put_commands, family="commands"),
     RouteSpec("GET", "/applications/{application_id}/commands/{command_id}", get_command),
     RouteSpec("GET", "/applications/{application_id}/guilds/{guild_id}/commands", get_commands),
-    RouteSpec("PUT", "/applications/{application_id}/guilds/{guild_id}/commands", put_commands, family="commands",
-              major=("guild_id",)),
+    RouteSpec(
+        "PUT",
+        "/applications/{application_id}/guilds/{guild_id}/commands",
+        put_commands,
+        family="commands",
+        major=("guild_id",),
+    ),
     RouteSpec("GET", "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}", get_command),
 ]

@@ -98,7 +98,9 @@ async def create_message(fake: FakeDiscord, request: web.Request) -> web.Respons
         target = fake.state.message_index.get(int(reference.get("message_id", 0)))
         if target is None or target.deleted:
             if reference.get("fail_if_not_exists", True):
-                raise invalid_form("message_reference", "Unknown message", "MESSAGE_REFERENCE_UNKNOWN_MESSAGE")
+                raise invalid_form(
+                    "message_reference", "Unknown message", "MESSAGE_REFERENCE_UNKNOWN_MESSAGE"
+                )
         else:
             message.type = 19
             message.message_reference = {
@@ -107,8 +109,14 @@ async def create_message(fake: FakeDiscord, request: web.Request) -> web.Respons
                 "channel_id": str(target.channel_id),
                 **({"guild_id": str(target.guild_id)} if target.guild_id else {}),
             }
-    apply_body(message, body, state=fake.state, guild=fake.state.guild_of(channel), url_for=fake.attachment_url,
-               creating=True)
+    apply_body(
+        message,
+        body,
+        state=fake.state,
+        guild=fake.state.guild_of(channel),
+        url_for=fake.attachment_url,
+        creating=True,
+    )
     if message.ephemeral:
         raise invalid_form("flags", "Ephemeral messages can only be sent in interaction responses")
     fake.publish(message)
@@ -121,10 +129,14 @@ async def get_messages(fake: FakeDiscord, request: web.Request) -> web.Response:
     limit = query_int(request, "limit") or 50
     if not 1 <= limit <= 100:
         raise invalid_form("limit", "int value should be less than or equal to 100.", "NUMBER_TYPE_MAX")
-    before, after, around = query_int(request, "before"), query_int(request, "after"), query_int(request, "around")
+    before, after, around = (
+        query_int(request, "before"),
+        query_int(request, "after"),
+        query_int(request, "around"),
+    )
     messages = fake.state.channel_messages(channel.id)  # oldest first
     if around is not None:
-        older = [m for m in messages if m.id <= around][-((limit + 1) // 2):]
+        older = [m for m in messages if m.id <= around][-((limit + 1) // 2) :]
         newer = [m for m in messages if m.id > around][: limit // 2]
         picked = older + newer
     elif after is not None:
@@ -149,8 +161,14 @@ async def edit_message(fake: FakeDiscord, request: web.Request) -> web.Response:
         if set(body.payload) - {"flags"} or body.files:
             raise ApiError(403, 50005, "Cannot edit a message authored by another user")
         _require_in(fake, channel, Perm.MANAGE_MESSAGES)
-    apply_body(message, body, state=fake.state, guild=fake.state.guild_of(channel), url_for=fake.attachment_url,
-               creating=False)
+    apply_body(
+        message,
+        body,
+        state=fake.state,
+        guild=fake.state.guild_of(channel),
+        url_for=fake.attachment_url,
+        creating=False,
+    )
     message.edited_at = time.time()
     fake.state.notify()
     fake.gateway.dispatch_message("MESSAGE_UPDATE", message)
@@ -163,8 +181,13 @@ async def delete_message(fake: FakeDiscord, request: web.Request) -> web.Respons
     guild = fake.state.guild_of(channel)
     if message.author.id != fake.bot_user.id and guild is not None:
         require(fake, guild, channel, Perm.MANAGE_MESSAGES)
-        fake.audit(guild, AUDIT_MESSAGE_DELETE, message.author.id, audit_reason(request),
-                   options={"channel_id": str(channel.id), "count": "1"})
+        fake.audit(
+            guild,
+            AUDIT_MESSAGE_DELETE,
+            message.author.id,
+            audit_reason(request),
+            options={"channel_id": str(channel.id), "count": "1"},
+        )
     fake.delete(message)
     return no_content()
 
@@ -205,7 +228,9 @@ async def remove_own_reaction(fake: FakeDiscord, request: web.Request) -> web.Re
     if fake.bot_user.id in message.reactions.get(emoji, set()):
         message.reactions[emoji].discard(fake.bot_user.id)
         fake.state.notify()
-        fake.gateway.dispatch("MESSAGE_REACTION_REMOVE", fake.reaction_payload(message, emoji, fake.bot_user.id))
+        fake.gateway.dispatch(
+            "MESSAGE_REACTION_REMOVE", fake.reaction_payload(message, emoji, fake.bot_user.id)
+        )
     return no_content()
 
 
@@ -220,13 +245,24 @@ def _thread_fields(payload: dict[str, Any]) -> tuple[str, int]:
         raise invalid_form("name", "Must be between 1 and 100 in length.", "BASE_TYPE_BAD_LENGTH")
     duration = int(payload.get("auto_archive_duration") or 4320)
     if duration not in _ARCHIVE_DURATIONS:
-        raise invalid_form("auto_archive_duration", f"Value must be one of {_ARCHIVE_DURATIONS}.", "BASE_TYPE_CHOICES")
+        raise invalid_form(
+            "auto_archive_duration", f"Value must be one of {_ARCHIVE_DURATIONS}.", "BASE_TYPE_CHOICES"
+        )
     return name, duration
 
 
-def _new_thread(fake: FakeDiscord, parent: Channel, thread_id: int, name: str, duration: int, kind: int) -> Channel:
-    thread = Channel(id=thread_id, type=kind, guild_id=parent.guild_id, name=name, parent_id=parent.id,
-                     owner_id=fake.bot_user.id, auto_archive_duration=duration)
+def _new_thread(
+    fake: FakeDiscord, parent: Channel, thread_id: int, name: str, duration: int, kind: int
+) -> Channel:
+    thread = Channel(
+        id=thread_id,
+        type=kind,
+        guild_id=parent.guild_id,
+        name=name,
+        parent_id=parent.id,
+        owner_id=fake.bot_user.id,
+        auto_archive_duration=duration,
+    )
     fake.add_channel(thread, event=None)
     return thread
 
@@ -248,7 +284,9 @@ async def create_thread(fake: FakeDiscord, request: web.Request) -> web.Response
     kind = int(body.payload.get("type") or PRIVATE_THREAD)
     if kind not in (PUBLIC_THREAD, PRIVATE_THREAD):
         raise invalid_form("type", "Value must be one of {11, 12}.", "BASE_TYPE_CHOICES")
-    _require_in(fake, parent, Perm.CREATE_PUBLIC_THREADS if kind == PUBLIC_THREAD else Perm.CREATE_PRIVATE_THREADS)
+    _require_in(
+        fake, parent, Perm.CREATE_PUBLIC_THREADS if kind == PUBLIC_THREAD else Perm.CREATE_PRIVATE_THREADS
+    )
     thread = _new_thread(fake, parent, fake.state.ids.next(), name, duration, kind)
     fake.gateway.dispatch("THREAD_CREATE", _thread_create_payload(thread))
     return json_response(thread.to_payload())
@@ -265,10 +303,21 @@ async def _create_forum_post(fake: FakeDiscord, forum: Channel, body: Body) -> w
     if any(t not in known for t in tags):
         raise invalid_form("applied_tags", "Unknown tag")
     thread_id = fake.state.ids.next()
-    message = Message(id=thread_id, channel_id=thread_id, guild_id=forum.guild_id, author=fake.bot_user,
-                      author_member=fake.bot_member_of(forum))
-    apply_body(message, Body(starter, body.files), state=fake.state, guild=fake.state.guild_of(forum),
-               url_for=fake.attachment_url, creating=True)
+    message = Message(
+        id=thread_id,
+        channel_id=thread_id,
+        guild_id=forum.guild_id,
+        author=fake.bot_user,
+        author_member=fake.bot_member_of(forum),
+    )
+    apply_body(
+        message,
+        Body(starter, body.files),
+        state=fake.state,
+        guild=fake.state.guild_of(forum),
+        url_for=fake.attachment_url,
+        creating=True,
+    )
     thread = _new_thread(fake, forum, thread_id, name, duration, PUBLIC_THREAD)
     thread.applied_tags = tags
     fake.gateway.dispatch("THREAD_CREATE", _thread_create_payload(thread))
@@ -304,23 +353,72 @@ ROUTES = [
     RouteSpec("GET", "/channels/{channel_id}", get_channel),
     RouteSpec("PATCH", "/channels/{channel_id}", edit_channel, family="channel_edit", major=("channel_id",)),
     RouteSpec("DELETE", "/channels/{channel_id}", delete_channel),
-    RouteSpec("POST", "/channels/{channel_id}/messages", create_message, family="messages_create", major=("channel_id",)),
-    RouteSpec("GET", "/channels/{channel_id}/messages", get_messages, family="messages_read", major=("channel_id",)),
-    RouteSpec("POST", "/channels/{channel_id}/messages/bulk-delete", bulk_delete, family="messages_delete",
-              major=("channel_id",)),
-    RouteSpec("GET", "/channels/{channel_id}/messages/{message_id}", get_message, family="messages_read",
-              major=("channel_id",)),
-    RouteSpec("PATCH", "/channels/{channel_id}/messages/{message_id}", edit_message, family="messages_edit",
-              major=("channel_id",)),
-    RouteSpec("DELETE", "/channels/{channel_id}/messages/{message_id}", delete_message, family="messages_delete",
-              major=("channel_id",)),
-    RouteSpec("PUT", "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me", add_reaction,
-              family="reactions", major=("channel_id",)),
-    RouteSpec("DELETE", "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me", remove_own_reaction,
-              family="reactions", major=("channel_id",)),
+    RouteSpec(
+        "POST",
+        "/channels/{channel_id}/messages",
+        create_message,
+        family="messages_create",
+        major=("channel_id",),
+    ),
+    RouteSpec(
+        "GET", "/channels/{channel_id}/messages", get_messages, family="messages_read", major=("channel_id",)
+    ),
+    RouteSpec(
+        "POST",
+        "/channels/{channel_id}/messages/bulk-delete",
+        bulk_delete,
+        family="messages_delete",
+        major=("channel_id",),
+    ),
+    RouteSpec(
+        "GET",
+        "/channels/{channel_id}/messages/{message_id}",
+        get_message,
+        family="messages_read",
+        major=("channel_id",),
+    ),
+    RouteSpec(
+        "PATCH",
+        "/channels/{channel_id}/messages/{message_id}",
+        edit_message,
+        family="messages_edit",
+        major=("channel_id",),
+    ),
+    RouteSpec(
+        "DELETE",
+        "/channels/{channel_id}/messages/{message_id}",
+        delete_message,
+        family="messages_delete",
+        major=("channel_id",),
+    ),
+    RouteSpec(
+        "PUT",
+        "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me",
+        add_reaction,
+        family="reactions",
+        major=("channel_id",),
+    ),
+    RouteSpec(
+        "DELETE",
+        "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me",
+        remove_own_reaction,
+        family="reactions",
+        major=("channel_id",),
+    ),
     RouteSpec("POST", "/channels/{channel_id}/typing", typing),
-    RouteSpec("POST", "/channels/{channel_id}/threads", create_thread, family="threads_create", major=("channel_id",)),
-    RouteSpec("POST", "/channels/{channel_id}/messages/{message_id}/threads", create_thread_from_message,
-              family="threads_create", major=("channel_id",)),
+    RouteSpec(
+        "POST",
+        "/channels/{channel_id}/threads",
+        create_thread,
+        family="threads_create",
+        major=("channel_id",),
+    ),
+    RouteSpec(
+        "POST",
+        "/channels/{channel_id}/messages/{message_id}/threads",
+        create_thread_from_message,
+        family="threads_create",
+        major=("channel_id",),
+    ),
     RouteSpec("PUT", "/channels/{channel_id}/thread-members/@me", join_thread),
 ]

@@ -45,7 +45,16 @@ def _check_target(fake: FakeDiscord, guild: Guild, target_id: int) -> None:
 async def get_guild(fake: FakeDiscord, request: web.Request) -> web.Response:
     guild = _guild(fake, request)
     payload = guild.to_payload(members=[])
-    for key in ("members", "channels", "threads", "presences", "voice_states", "member_count", "joined_at", "large"):
+    for key in (
+        "members",
+        "channels",
+        "threads",
+        "presences",
+        "voice_states",
+        "member_count",
+        "joined_at",
+        "large",
+    ):
         payload.pop(key, None)
     payload.update(approximate_member_count=len(guild.members), approximate_presence_count=0)
     return json_response(payload)
@@ -100,10 +109,18 @@ async def edit_member(fake: FakeDiscord, request: web.Request) -> web.Response:
         if until is not None:
             when = dt.datetime.fromisoformat(until)
             if when - dt.datetime.now(dt.UTC) > MAX_TIMEOUT + dt.timedelta(seconds=5):
-                raise invalid_form("communication_disabled_until", "Timeout must be 28 days or less",
-                                   "COMMUNICATION_DISABLED_UNTIL_INVALID")
-        changes.append({"key": "communication_disabled_until", "old_value": member.communication_disabled_until,
-                        "new_value": until})
+                raise invalid_form(
+                    "communication_disabled_until",
+                    "Timeout must be 28 days or less",
+                    "COMMUNICATION_DISABLED_UNTIL_INVALID",
+                )
+        changes.append(
+            {
+                "key": "communication_disabled_until",
+                "old_value": member.communication_disabled_until,
+                "new_value": until,
+            }
+        )
         member.communication_disabled_until = until
     if "nick" in body:
         require(fake, guild, None, Perm.MANAGE_NICKNAMES)
@@ -121,10 +138,16 @@ async def edit_member(fake: FakeDiscord, request: web.Request) -> web.Response:
         member.role_ids = new_roles
         role_changes = []
         if added:
-            role_changes.append({"key": "$add", "new_value": [{"id": str(r), "name": guild.roles[r].name} for r in added]})
+            role_changes.append(
+                {"key": "$add", "new_value": [{"id": str(r), "name": guild.roles[r].name} for r in added]}
+            )
         if removed:
-            role_changes.append({"key": "$remove", "new_value": [{"id": str(r), "name": guild.roles[r].name}
-                                                                 for r in removed]})
+            role_changes.append(
+                {
+                    "key": "$remove",
+                    "new_value": [{"id": str(r), "name": guild.roles[r].name} for r in removed],
+                }
+            )
         if role_changes:
             fake.audit(guild, AUDIT_MEMBER_ROLE_UPDATE, member.user.id, reason, changes=role_changes)
     fake.state.notify()
@@ -150,7 +173,9 @@ async def ban(fake: FakeDiscord, request: web.Request) -> web.Response:
     body = (await read_body(request)).payload
     seconds = int(body.get("delete_message_seconds") or 0)
     if not 0 <= seconds <= 604800:
-        raise invalid_form("delete_message_seconds", "int value should be less than or equal to 604800.", "NUMBER_TYPE_MAX")
+        raise invalid_form(
+            "delete_message_seconds", "int value should be less than or equal to 604800.", "NUMBER_TYPE_MAX"
+        )
     reason = audit_reason(request)
     guild.bans[user.id] = {"reason": reason, "delete_message_seconds": seconds}
     if user.id in guild.members:
@@ -193,8 +218,12 @@ async def get_ban(fake: FakeDiscord, request: web.Request) -> web.Response:
 async def list_bans(fake: FakeDiscord, request: web.Request) -> web.Response:
     guild = _guild(fake, request)
     require(fake, guild, None, Perm.BAN_MEMBERS)
-    return json_response([{"reason": b["reason"], "user": fake.state.users[uid].to_payload()}
-                          for uid, b in sorted(guild.bans.items())])
+    return json_response(
+        [
+            {"reason": b["reason"], "user": fake.state.users[uid].to_payload()}
+            for uid, b in sorted(guild.bans.items())
+        ]
+    )
 
 
 async def audit_logs(fake: FakeDiscord, request: web.Request) -> web.Response:
@@ -203,8 +232,11 @@ async def audit_logs(fake: FakeDiscord, request: web.Request) -> web.Response:
     limit = query_int(request, "limit") or 50
     before, after = query_int(request, "before"), query_int(request, "after")
     user_id, action = query_int(request, "user_id"), query_int(request, "action_type")
-    entries = [e for e in guild.audit_log
-               if (user_id is None or e.user_id == user_id) and (action is None or e.action_type == action)]
+    entries = [
+        e
+        for e in guild.audit_log
+        if (user_id is None or e.user_id == user_id) and (action is None or e.action_type == action)
+    ]
     if after is not None and before is None:
         picked = [e for e in entries if e.id > after][:limit]  # oldest first, as Discord answers `after`
     else:

@@ -35,7 +35,13 @@ if TYPE_CHECKING:
 
 _ALLOWED: dict[int, set[int]] = {
     APPLICATION_COMMAND: {CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, MODAL},
-    MESSAGE_COMPONENT: {CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE, MODAL},
+    MESSAGE_COMPONENT: {
+        CHANNEL_MESSAGE,
+        DEFERRED_CHANNEL_MESSAGE,
+        DEFERRED_UPDATE_MESSAGE,
+        UPDATE_MESSAGE,
+        MODAL,
+    },
     MODAL_SUBMIT: {CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE},
     AUTOCOMPLETE: {AUTOCOMPLETE_RESULT},
 }
@@ -70,7 +76,9 @@ async def callback(fake: FakeDiscord, request: web.Request) -> web.Response:
         raise ApiError(400, 40060, "Interaction has already been acknowledged.")
     kind = int(body.payload.get("type", 0))
     if kind not in _ALLOWED[interaction.type]:
-        raise invalid_form("type", f"Callback type {kind} is not valid for interaction type {interaction.type}")
+        raise invalid_form(
+            "type", f"Callback type {kind} is not valid for interaction type {interaction.type}"
+        )
     data = body.payload.get("data") or {}
     resource: dict[str, Any] = {"type": kind}
     if kind in (CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE):
@@ -79,15 +87,27 @@ async def callback(fake: FakeDiscord, request: web.Request) -> web.Response:
             flags = (flags & MESSAGE_FLAG_EPHEMERAL) | MESSAGE_FLAG_LOADING
         message = _response_message(fake, interaction, flags)
         if kind == CHANNEL_MESSAGE:
-            apply_body(message, Body(data, body.files), state=fake.state, guild=fake.state.guilds.get(
-                interaction.guild_id or 0), url_for=fake.attachment_url, creating=True)
+            apply_body(
+                message,
+                Body(data, body.files),
+                state=fake.state,
+                guild=fake.state.guilds.get(interaction.guild_id or 0),
+                url_for=fake.attachment_url,
+                creating=True,
+            )
         interaction.original = message
         fake.publish(message)
         resource["message"] = message.to_payload()
     elif kind == UPDATE_MESSAGE:
         source = _source(interaction)
-        apply_body(source, Body(data, body.files), state=fake.state, guild=fake.state.guilds.get(
-            interaction.guild_id or 0), url_for=fake.attachment_url, creating=False)
+        apply_body(
+            source,
+            Body(data, body.files),
+            state=fake.state,
+            guild=fake.state.guilds.get(interaction.guild_id or 0),
+            url_for=fake.attachment_url,
+            creating=False,
+        )
         source.edited_at = time.time()
         interaction.original = source
         _announce_edit(fake, source)
@@ -109,8 +129,11 @@ async def callback(fake: FakeDiscord, request: web.Request) -> web.Response:
     original = interaction.original
     summary: dict[str, Any] = {"id": str(interaction.id), "type": interaction.type}
     if original is not None and kind in (CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE):
-        summary.update(response_message_id=str(original.id), response_message_loading=original.loading,
-                       response_message_ephemeral=original.ephemeral)
+        summary.update(
+            response_message_id=str(original.id),
+            response_message_loading=original.loading,
+            response_message_ephemeral=original.ephemeral,
+        )
     return json_response({"interaction": summary, "resource": resource})
 
 
@@ -177,8 +200,14 @@ async def get_message(fake: FakeDiscord, request: web.Request) -> web.Response:
 async def edit_message(fake: FakeDiscord, request: web.Request) -> web.Response:
     interaction, message = _interaction_message(fake, request)
     body = await read_body(request)
-    apply_body(message, body, state=fake.state, guild=fake.state.guilds.get(interaction.guild_id or 0),
-               url_for=fake.attachment_url, creating=False)
+    apply_body(
+        message,
+        body,
+        state=fake.state,
+        guild=fake.state.guilds.get(interaction.guild_id or 0),
+        url_for=fake.attachment_url,
+        creating=False,
+    )
     message.flags &= ~MESSAGE_FLAG_LOADING
     message.edited_at = time.time()
     _announce_edit(fake, message)
@@ -192,6 +221,11 @@ async def delete_message(fake: FakeDiscord, request: web.Request) -> web.Respons
 
 
 ROUTES = [
-    RouteSpec("POST", "/interactions/{interaction_id}/{interaction_token}/callback", callback, auth=False,
-              exempt_global=True),
+    RouteSpec(
+        "POST",
+        "/interactions/{interaction_id}/{interaction_token}/callback",
+        callback,
+        auth=False,
+        exempt_global=True,
+    ),
 ]

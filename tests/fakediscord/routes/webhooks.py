@@ -33,7 +33,7 @@ def _check_name(field: str, name: str) -> None:
     if not 1 <= len(name) <= 80:
         raise invalid_form(field, "Must be between 1 and 80 in length.", "BASE_TYPE_BAD_LENGTH")
     if _FORBIDDEN_NAME.search(name):
-        raise invalid_form(field, "Username cannot contain \"discord\" or \"clyde\"", "USERNAME_INVALID_CONTAINS")
+        raise invalid_form(field, 'Username cannot contain "discord" or "clyde"', "USERNAME_INVALID_CONTAINS")
 
 
 async def create_webhook(fake: FakeDiscord, request: web.Request) -> web.Response:
@@ -47,8 +47,15 @@ async def create_webhook(fake: FakeDiscord, request: web.Request) -> web.Respons
     _check_name("name", name)
     if sum(1 for w in fake.state.webhooks.values() if w.channel_id == channel.id) >= MAX_WEBHOOKS_PER_CHANNEL:
         raise ApiError(400, 30007, "Maximum number of webhooks reached (15)")
-    webhook = Webhook(id=fake.state.ids.next(), channel_id=channel.id, guild_id=guild.id, name=name,
-                      token=secrets.token_urlsafe(51), creator=fake.bot_user, application_id=fake.application_id)
+    webhook = Webhook(
+        id=fake.state.ids.next(),
+        channel_id=channel.id,
+        guild_id=guild.id,
+        name=name,
+        token=secrets.token_urlsafe(51),
+        creator=fake.bot_user,
+        application_id=fake.application_id,
+    )
     fake.state.webhooks[webhook.id] = webhook
     fake.audit(guild, 50, webhook.id, audit_reason(request))
     fake.gateway.dispatch("WEBHOOKS_UPDATE", {"guild_id": str(guild.id), "channel_id": str(channel.id)})
@@ -73,7 +80,9 @@ def _webhook(fake: FakeDiscord, request: web.Request, *, with_token: bool) -> We
 
 
 async def get_webhook(fake: FakeDiscord, request: web.Request) -> web.Response:
-    return json_response(_webhook(fake, request, with_token="webhook_token" in request.match_info).to_payload())
+    return json_response(
+        _webhook(fake, request, with_token="webhook_token" in request.match_info).to_payload()
+    )
 
 
 async def delete_webhook(fake: FakeDiscord, request: web.Request) -> web.Response:
@@ -84,7 +93,9 @@ async def delete_webhook(fake: FakeDiscord, request: web.Request) -> web.Respons
         require(fake, guild, None, Perm.MANAGE_WEBHOOKS)
     del fake.state.webhooks[webhook.id]
     fake.audit(guild, 52, webhook.id, audit_reason(request))
-    fake.gateway.dispatch("WEBHOOKS_UPDATE", {"guild_id": str(guild.id), "channel_id": str(webhook.channel_id)})
+    fake.gateway.dispatch(
+        "WEBHOOKS_UPDATE", {"guild_id": str(guild.id), "channel_id": str(webhook.channel_id)}
+    )
     return no_content()
 
 
@@ -112,7 +123,9 @@ async def execute(fake: FakeDiscord, request: web.Request) -> web.Response:
     channel = _target_channel(fake, webhook, thread_id)
     if channel.type == FORUM:
         if not thread_name:
-            raise ApiError(400, 220001, "Webhooks posted to forum channels must have a thread_name or thread_id")
+            raise ApiError(
+                400, 220001, "Webhooks posted to forum channels must have a thread_name or thread_id"
+            )
     elif thread_name:
         raise ApiError(400, 220003, "Webhooks can only create threads in forum channels")
     username = body.payload.get("username")
@@ -121,8 +134,14 @@ async def execute(fake: FakeDiscord, request: web.Request) -> web.Response:
     author = User(id=webhook.id, username=username or webhook.name, bot=True)
     guild = fake.state.guild(webhook.guild_id)
     if channel.type == FORUM:
-        thread = Channel(id=fake.state.ids.next(), type=PUBLIC_THREAD, guild_id=guild.id, name=thread_name,
-                         parent_id=channel.id, owner_id=webhook.id)
+        thread = Channel(
+            id=fake.state.ids.next(),
+            type=PUBLIC_THREAD,
+            guild_id=guild.id,
+            name=thread_name,
+            parent_id=channel.id,
+            owner_id=webhook.id,
+        )
         message = Message(id=thread.id, channel_id=thread.id, guild_id=guild.id, author=author)
     else:
         thread = None
@@ -167,8 +186,14 @@ async def edit_message(fake: FakeDiscord, request: web.Request) -> web.Response:
     webhook = _webhook(fake, request, with_token=True)
     message = _webhook_message(fake, request, webhook)
     body = await read_body(request)
-    apply_body(message, body, state=fake.state, guild=fake.state.guild(webhook.guild_id),
-               url_for=fake.attachment_url, creating=False)
+    apply_body(
+        message,
+        body,
+        state=fake.state,
+        guild=fake.state.guild(webhook.guild_id),
+        url_for=fake.attachment_url,
+        creating=False,
+    )
     message.edited_at = time.time()
     fake.state.notify()
     fake.gateway.dispatch_message("MESSAGE_UPDATE", message)
@@ -187,8 +212,13 @@ _HOOK = "/webhooks/{webhook_id}/{webhook_token}"
 _MAJOR = ("webhook_id", "webhook_token")
 
 ROUTES = [
-    RouteSpec("POST", "/channels/{channel_id}/webhooks", create_webhook, family="webhooks_manage",
-              major=("channel_id",)),
+    RouteSpec(
+        "POST",
+        "/channels/{channel_id}/webhooks",
+        create_webhook,
+        family="webhooks_manage",
+        major=("channel_id",),
+    ),
     RouteSpec("GET", "/channels/{channel_id}/webhooks", channel_webhooks),
     RouteSpec("GET", "/guilds/{guild_id}/webhooks", guild_webhooks),
     RouteSpec("GET", "/webhooks/{webhook_id}", get_webhook),
@@ -197,7 +227,20 @@ ROUTES = [
     RouteSpec("DELETE", _HOOK, delete_webhook, auth=False),
     RouteSpec("POST", _HOOK, execute, family="webhook_execute", major=_MAJOR, auth=False),
     RouteSpec("GET", _HOOK + "/messages/{message_id}", get_message, auth=False),
-    RouteSpec("PATCH", _HOOK + "/messages/{message_id}", edit_message, family="webhook_edit", major=_MAJOR, auth=False),
-    RouteSpec("DELETE", _HOOK + "/messages/{message_id}", delete_message, family="webhook_edit", major=_MAJOR,
-              auth=False),
+    RouteSpec(
+        "PATCH",
+        _HOOK + "/messages/{message_id}",
+        edit_message,
+        family="webhook_edit",
+        major=_MAJOR,
+        auth=False,
+    ),
+    RouteSpec(
+        "DELETE",
+        _HOOK + "/messages/{message_id}",
+        delete_message,
+        family="webhook_edit",
+        major=_MAJOR,
+        auth=False,
+    ),
 ]
