@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.store import CaseFilter, NewCase, Store  # noqa: E402
-from bot.store.cases import to_iso  # noqa: E402
+from bot.timestamps import to_iso  # noqa: E402
 
 GUILD = 1
 MEMBERS = 20_000

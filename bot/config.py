@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from dotenv import dotenv_values
 
+from bot.errors import WardenError
 from bot.labels import DEFAULT_FLAG_THRESHOLDS
 
 T = TypeVar("T")
@@ -25,7 +26,7 @@ MODEL_TYPES = ("original", "unbiased", "multilingual", "original-small", "unbias
 SCORING_BACKENDS = ("auto", "torch", "onnx")
 
 
-class ConfigError(ValueError):
+class ConfigError(WardenError, ValueError):
     """A setting is missing or malformed; the message is one line that names the key."""
 
 

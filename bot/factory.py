@@ -13,9 +13,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Settings
+from bot.errors import WardenError
+from bot.mirror import MirrorEngine
 from bot.model import open_scorer
 from bot.scoring import Scorer
-from bot.store import Store, StoreError
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +35,14 @@ def intents() -> discord.Intents:
 
 
 class CommentTree(app_commands.CommandTree):
-    """Turns check failures and our own errors into one short ephemeral line instead of silence."""
+    """Turns check failures and our own errors (`WardenError`) into one short ephemeral line instead of silence."""
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         original = getattr(error, "original", error)
         if isinstance(error, app_commands.CheckFailure):
             message = str(error) or "You cannot use this command here."
-        elif isinstance(original, StoreError):
-            message = f"Database problem: {original}"
+        elif isinstance(original, WardenError):
+            message = original.for_moderator()  # the family's messages are written to be shown as they are
         elif isinstance(original, discord.Forbidden):
             message = (
                 "I am missing a Discord permission for that; check my role's permissions in this channel."
@@ -61,6 +63,8 @@ class CommentTree(app_commands.CommandTree):
 class CommentWarden(commands.Bot):
     store: Store
     scorer: Scorer
+    # Set by the mirror extension's setup (EXTENSIONS loads it before moderation, which hands it to its service).
+    mirror_engine: MirrorEngine | None = None
 
     def __init__(self, settings: Settings, **client_kwargs: Any) -> None:
         client_kwargs.setdefault("intents", intents())
@@ -74,7 +78,15 @@ class CommentWarden(commands.Bot):
     def _schedule_event(
         self, coro: Callable[..., Coroutine[Any, Any, Any]], event_name: str, *args: Any, **kwargs: Any
     ) -> asyncio.Task:
-        """Track running event handlers so shutdown lets them finish before the store closes under them."""
+        """Track running event handlers so shutdown lets them finish before the store closes under them.
+
+        This overrides a private method on purpose, checked against discord.py 2.7.1 (the version pinned in
+        pyproject.toml): `Client.dispatch` (and `commands.Bot.dispatch`, for cog listeners) starts every
+        handler through `_schedule_event(coro, event_name, *args, **kwargs) -> asyncio.Task`, and no public
+        hook hands out those tasks (`dispatch` returns None; listing `asyncio.all_tasks()` by their
+        'discord.py: <event>' names would lean on a private detail too). tests/test_discord_contract.py fails
+        if an upgrade changes this method's signature or stops routing handlers through it.
+        """
         task = super()._schedule_event(coro, event_name, *args, **kwargs)
         self._event_tasks.add(task)
         task.add_done_callback(self._event_tasks.discard)

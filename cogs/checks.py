@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
+from discord.ext import commands
 
 from bot.store import GuildSettings
 
@@ -45,13 +46,26 @@ async def is_moderator(interaction: discord.Interaction) -> bool:
     return counts_as_moderator(member, await bot.store.guilds.get(interaction.guild.id))
 
 
+def command_guild(interaction: discord.Interaction) -> discord.Guild:
+    """The guild a guild-only command runs in; in a DM, the same refusal discord.py's `guild_only` gives."""
+    if interaction.guild is None:
+        raise app_commands.NoPrivateMessage()
+    return interaction.guild
+
+
 async def require_moderator(interaction: discord.Interaction) -> bool:
-    """The check itself, for commands built without decorators (context menus)."""
+    """True for a moderator; anyone else gets `NotModerator`, which the tree answers with one line."""
     if await is_moderator(interaction):
         return True
     raise NotModerator(NOT_A_MODERATOR)
 
 
-def moderator_only():
-    """An app-command check; apply to every moderator command (the tests call each as a non-moderator)."""
-    return app_commands.check(require_moderator)
+class ModeratorCog(commands.Cog):
+    """A cog whose every app command (and subcommand) is for moderators only, checked on every call.
+
+    discord.py runs a cog's `interaction_check` before each of its app commands, so a command added later
+    is safe by default (the tests call every synced command as a non-moderator).
+    """
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        return await require_moderator(interaction)

@@ -7,7 +7,7 @@ every one with `AllowedMentions.none()`, and Discord's errors into the engine's 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
@@ -33,7 +33,7 @@ from bot.sources.base import Article, Source, SourceError
 from bot.sources.registry import open_source
 from bot.store import SourceRow
 from bot.textsafety import neutralise, split_message
-from cogs.checks import MODERATOR_PERMISSIONS, is_moderator, moderator_only
+from cogs.checks import MODERATOR_PERMISSIONS, ModeratorCog, command_guild, is_moderator
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 WEBHOOK_NAME = "commentwarden"
 NO_PINGS = discord.AllowedMentions.none()
 UNKNOWN_WEBHOOK = 10015
-ARCHIVE_MINUTES = 10080
+ARCHIVE_MINUTES: Literal[10080] = 10080  # a week, one of the durations Discord accepts
 EVENT = "comment_scored"
 REMOVED_EVENT = "comment_removed"
 
@@ -247,7 +247,10 @@ def _describe(row: SourceRow) -> str:
 @app_commands.guild_only()
 @app_commands.default_permissions(MODERATOR_PERMISSIONS)
 class Mirror(
-    commands.GroupCog, group_name="mirror", group_description="Mirror article comment threads into Discord"
+    ModeratorCog,
+    commands.GroupCog,
+    group_name="mirror",
+    group_description="Mirror article comment threads into Discord",
 ):
     def __init__(self, bot: CommentWarden) -> None:
         self.bot = bot
@@ -324,14 +327,13 @@ class Mirror(
     @app_commands.describe(
         url="The article, comment feed or thread file URL", channel="The text or forum channel to mirror into"
     )
-    @moderator_only()
     async def add(
         self,
         interaction: discord.Interaction,
         url: app_commands.Range[str, 1, 2000],
         channel: discord.TextChannel | discord.ForumChannel,
     ) -> None:
-        assert interaction.guild is not None
+        guild = command_guild(interaction)
         spec = url.strip()
         if spec.lower().startswith(("http://", "https://")) or "://" in spec:
             try:
@@ -345,7 +347,7 @@ class Mirror(
                 "Give an http(s) URL; local thread files need ALLOW_PRIVATE_URLS on the bot.", ephemeral=True
             )
             return
-        me = interaction.guild.me
+        me = guild.me
         perms = channel.permissions_for(me)
         needed = ["manage_webhooks", "send_messages_in_threads", "read_message_history"]
         needed.append(
@@ -365,7 +367,7 @@ class Mirror(
             await interaction.followup.send(f"I cannot mirror that: {neutralise(exc.reason)}", ephemeral=True)
             return
         row = await self.bot.store.mirror.add_source(
-            interaction.guild.id, channel.id, source.kind, spec, created_by=interaction.user.id
+            guild.id, channel.id, source.kind, spec, created_by=interaction.user.id
         )
         if row.channel_id != channel.id:
             await interaction.followup.send(
@@ -381,10 +383,9 @@ class Mirror(
         )
 
     @app_commands.command(name="list", description="Show the mirrored sources and their status")
-    @moderator_only()
     async def list_sources(self, interaction: discord.Interaction) -> None:
-        assert interaction.guild is not None
-        rows = await self.bot.store.mirror.sources(interaction.guild.id)
+        guild = command_guild(interaction)
+        rows = await self.bot.store.mirror.sources(guild.id)
         if not rows:
             await interaction.response.send_message(
                 "Nothing is mirrored here yet; add a source with `/mirror add`.", ephemeral=True
@@ -398,7 +399,6 @@ class Mirror(
     @app_commands.command(name="remove", description="Stop mirroring a source (its threads stay)")
     @app_commands.describe(source="The source number from /mirror list")
     @app_commands.autocomplete(source=source_autocomplete)
-    @moderator_only()
     async def remove(self, interaction: discord.Interaction, source: int) -> None:
         row = await self._guild_source(interaction, source)
         if row is None:
@@ -415,16 +415,15 @@ class Mirror(
     @app_commands.command(name="sync", description="Sync a source now (or every source of this server)")
     @app_commands.describe(source="The source number from /mirror list (all when left out)")
     @app_commands.autocomplete(source=source_autocomplete)
-    @moderator_only()
     async def sync(self, interaction: discord.Interaction, source: int | None = None) -> None:
-        assert interaction.guild is not None
+        guild = command_guild(interaction)
         if source is not None:
             row = await self._guild_source(interaction, source)
             if row is None:
                 return
             rows = [row]
         else:
-            rows = await self.bot.store.mirror.sources(interaction.guild.id)
+            rows = await self.bot.store.mirror.sources(guild.id)
         await interaction.response.defer(ephemeral=True, thinking=True)
         lines = []
         for row in rows:
@@ -443,7 +442,6 @@ class Mirror(
 
     @app_commands.command(name="pause", description="Stop polling a source until resumed")
     @app_commands.autocomplete(source=source_autocomplete)
-    @moderator_only()
     async def pause(self, interaction: discord.Interaction, source: int) -> None:
         row = await self._guild_source(interaction, source)
         if row is None:
@@ -453,7 +451,6 @@ class Mirror(
 
     @app_commands.command(name="resume", description="Poll a paused source again")
     @app_commands.autocomplete(source=source_autocomplete)
-    @moderator_only()
     async def resume(self, interaction: discord.Interaction, source: int) -> None:
         row = await self._guild_source(interaction, source)
         if row is None:
@@ -464,4 +461,10 @@ class Mirror(
 
 
 async def setup(bot: CommentWarden) -> None:
-    await bot.add_cog(Mirror(bot))
+    cog = Mirror(bot)
+    await bot.add_cog(cog)
+    bot.mirror_engine = cog.engine  # the moderation extension, loaded next, removes comments through it
+
+
+async def teardown(bot: CommentWarden) -> None:
+    bot.mirror_engine = None

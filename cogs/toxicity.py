@@ -6,17 +6,16 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.moderation.cards import score_report
 from bot.moderation.judge import Judge
-from cogs.checks import MODERATOR_PERMISSIONS, moderator_only
+from cogs.checks import MODERATOR_PERMISSIONS, ModeratorCog
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
 
 
-class Toxicity(commands.Cog):
+class Toxicity(ModeratorCog):
     def __init__(self, bot: CommentWarden) -> None:
         self.bot = bot
 
@@ -24,7 +23,6 @@ class Toxicity(commands.Cog):
     @app_commands.describe(text="The text to score")
     @app_commands.guild_only()
     @app_commands.default_permissions(MODERATOR_PERMISSIONS)
-    @moderator_only()
     async def toxicity(
         self, interaction: discord.Interaction, text: app_commands.Range[str, 1, 4000]
     ) -> None:

@@ -20,7 +20,7 @@ from bot.moderation.durations import DurationError, describe, parse_duration
 from bot.moderation.policy import Outcome, evaluate, levels_for_model, outcome
 from bot.moderation.warnings import escalation, expiry
 from bot.store import CaseFilter, GuildSettings, Level, MessageScore, NewCase, Store
-from bot.store.cases import to_iso
+from bot.timestamps import to_iso
 
 JIGSAW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "jigsaw-sample" / "train.csv"
 

@@ -11,6 +11,7 @@ writes at the worst moments.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import sqlite3
 from datetime import UTC, datetime
@@ -25,7 +26,6 @@ from bot.sources.base import Article, Comment
 from bot.store import CaseFilter, Store, StoreError
 from bot.store.mirror import MirrorStore
 from bot.store.schema import MIGRATIONS
-from cogs.moderation._service import FlagTarget, ModerationService
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.models import Message
 from tests.test_mirror_discord import make_bot, spec, thread_file, wait_mirrored
@@ -49,7 +49,7 @@ def settings(tmp_path: Path, detoxify_checkpoint: Any) -> Settings:
 
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("cogs.moderation.watch.RETRY_BASE", 0.02)
+    monkeypatch.setattr(cog_module("watch"), "RETRY_BASE", 0.02)
 
 
 def cards(fake: FakeDiscord, world: Any) -> list[Message]:
@@ -60,6 +60,20 @@ async def wait_cards(fake: FakeDiscord, world: Any, count: int, within: float = 
     await fake.wait_until(lambda: len(cards(fake, world)) >= count, within)
     await asyncio.sleep(0.3)  # a duplicate would land now
     return cards(fake, world)
+
+
+def cog_module(name: str) -> Any:
+    """A module of the moderation extension as the next bot will use it.
+
+    Unloading the `cogs.moderation` extension (a bot closing) drops it and its submodules from sys.modules,
+    while the `cogs` package keeps its stale attribute: a dotted-path patch would reach the old module. The
+    module is looked up in (or re-imported into) sys.modules instead, which the next bot's import finds.
+    """
+    return importlib.import_module(f"cogs.moderation.{name}")
+
+
+def service_class() -> Any:
+    return cog_module("_service").ModerationService
 
 
 async def add_source(fake: FakeDiscord, world: Any, path: Path) -> None:
@@ -194,9 +208,10 @@ async def test_a_comment_whose_flag_was_refused_is_flagged_once_after_a_restart(
     path = thread_file(tmp_path, [spec(1), spec(2, text=refused_text), spec(3, text=judged_text)])
     outage = True  # the first process's database refuses the writes below, every time it is asked
     refusals = {"flag": 0, "judged": 0}
-    real_flag, real_set_judged = ModerationService.flag, MirrorStore.set_judged
+    service_cls = service_class()
+    real_flag, real_set_judged = service_cls.flag, MirrorStore.set_judged
 
-    async def flag(self: ModerationService, target: FlagTarget, *args: Any, **kwargs: Any) -> Any:
+    async def flag(self: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
         if outage and target.text == refused_text:  # c2: no case is written at all
             refusals["flag"] += 1
             raise StoreError(REFUSED)
@@ -211,7 +226,7 @@ async def test_a_comment_whose_flag_was_refused_is_flagged_once_after_a_restart(
             raise StoreError(REFUSED)
         await real_set_judged(self, comment_id, content_hash)
 
-    monkeypatch.setattr(ModerationService, "flag", flag)
+    monkeypatch.setattr(service_cls, "flag", flag)
     monkeypatch.setattr(MirrorStore, "set_judged", set_judged)
 
     async with bot_runner(make_bot(settings)) as bot:
@@ -250,19 +265,20 @@ async def test_the_timed_sweep_flags_a_refused_comment_without_a_restart(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     w = discord_world
-    monkeypatch.setattr("cogs.moderation.recovery.SWEEP_EVERY", 0.2)
+    monkeypatch.setattr(cog_module("recovery"), "SWEEP_EVERY", 0.2)
     path = thread_file(tmp_path, [spec(1), spec(2, text=f"you are a {detoxify_checkpoint.toxic_word}")])
     refusals = 0
-    real_flag = ModerationService.flag
+    service_cls = service_class()
+    real_flag = service_cls.flag
 
-    async def flag(self: ModerationService, *args: Any, **kwargs: Any) -> Any:
+    async def flag(self: Any, *args: Any, **kwargs: Any) -> Any:
         nonlocal refusals
         if refusals < 4:  # the live event and all its retries
             refusals += 1
             raise StoreError(REFUSED)
         return await real_flag(self, *args, **kwargs)
 
-    monkeypatch.setattr(ModerationService, "flag", flag)
+    monkeypatch.setattr(service_cls, "flag", flag)
     async with bot_runner(make_bot(settings)) as bot:
         await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id)
         await add_source(fake_discord, w, path)
@@ -286,7 +302,7 @@ async def test_a_batch_meeting_a_locked_database_is_retried_in_order_with_one_ca
 ) -> None:
     w = discord_world
     monkeypatch.setattr("bot.store.database.BUSY_TIMEOUT_MS", 200)  # the lock below outlasts it several times
-    monkeypatch.setattr("cogs.moderation.watch.RETRY_BASE", 0.25)
+    monkeypatch.setattr(cog_module("watch"), "RETRY_BASE", 0.25)
     caplog.set_level(logging.WARNING, "cogs.moderation.watch")
     async with bot_runner(make_bot(settings)) as bot:
         await bot.store.guilds.update(w.guild.id, review_channel_id=w.review.id)

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from bot.errors import WardenError
 from bot.mirror import render
 from bot.mirror.events import CommentRemoved, CommentScored, EventHub
 from bot.mirror.publisher import MessageGone, PostedMessage, Publisher, PublishError, ThreadGone, ThreadRef
@@ -44,12 +45,8 @@ SITE = "site"
 MODERATOR = "moderator"
 
 
-class SyncFailed(Exception):
+class SyncFailed(WardenError):
     """The source could not be read or Discord refused; `reason` is the line `/mirror list` shows."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass
@@ -97,7 +94,8 @@ def announced(pending: UnjudgedComment) -> CommentScored:
     """The `comment_scored` event of a version already in Discord, rebuilt from the store: what moderation
     judges again when the first event's handler never finished (a kill -9, a database refusing the flag)."""
     row = pending.row
-    assert row.message_id is not None
+    if row.message_id is None:
+        raise ValueError(f"comment {row.id} is not shown in Discord: it has no comment_scored event")
     return CommentScored(
         guild_id=pending.guild_id,
         source_id=pending.source_id,
@@ -262,11 +260,18 @@ class _ArticleRun:
         self.pack = False
         self.guild: GuildSettings | None = None  # for pre-moderation; None outside a sync pass
 
+    @property
+    def fetched(self) -> Thread:
+        """The thread this pass publishes; a moderator's removal (`MirrorEngine.remove_comment`) fetches none."""
+        if self.thread is None:
+            raise RuntimeError(f"article {self.article_id}: a removal pass has no fetched thread to publish")
+        return self.thread
+
     # -- the pass ---------------------------------------------------------------------------------
 
     async def execute(self) -> None:
-        assert self.thread is not None
-        comments = self.thread.comments
+        thread = self.fetched
+        comments = thread.comments
         thread_existed = await self._ensure_thread()
         known = await self.store.mirror.mirror_comments(self.article_id)
         self.rows = dict(known)
@@ -282,7 +287,7 @@ class _ArticleRun:
                     await self._read_landed()
                 await self._bring_up_to_date(comment, previous)
         await self._flush()
-        if self.thread.complete:
+        if thread.complete:
             present = {c.external_id for c in comments}
             for row in list(self.rows.values()):
                 if row.comment.external_id not in present and row.status == "live":
@@ -290,10 +295,9 @@ class _ArticleRun:
 
     async def _ensure_thread(self) -> bool:
         """Find or make the article's thread; True when it existed before this pass."""
-        assert self.thread is not None
         article = await self.store.mirror.article(self.article_id)
         existing = article.thread_id if article else None
-        card = render.article_card(self.source.id, self.thread.article)
+        card = render.article_card(self.source.id, self.fetched.article)
         try:
             ref = await finish_even_if_cancelled(self._thread_ref(card, existing))
         except ThreadGone:
@@ -310,10 +314,10 @@ class _ArticleRun:
         return existing is not None and ref.thread_id == existing
 
     async def _thread_ref(self, card: EmbedSpec, existing: int | None) -> ThreadRef:
-        assert self.thread is not None
+        article = self.fetched.article
         ref = None
         if existing is None:
-            ref = await self.publisher.find_thread(self.source, self.thread.article, card.footer)
+            ref = await self.publisher.find_thread(self.source, article, card.footer)
             if ref is not None:
                 log.info(
                     "source %s: adopting thread %s of article %s, made before an interrupted sync",
@@ -322,7 +326,7 @@ class _ArticleRun:
                     self.article_id,
                 )
         if ref is None:
-            ref = await self.publisher.ensure_thread(self.source, self.thread.article, card, existing)
+            ref = await self.publisher.ensure_thread(self.source, article, card, existing)
         if ref.thread_id != existing:
             await self.store.mirror.set_article_thread(self.article_id, ref.thread_id, ref.card_message_id)
         return ref
@@ -447,7 +451,6 @@ class _ArticleRun:
         self.report.removed += 1
         row = self.rows[comment.external_id]
         self.rows[comment.external_id] = replace(row, message_ids=ids, status="removed", removed_by=MODERATOR)
-        assert self.thread is not None
         score = self.fresh.get(comment.external_id) or TextScore.stored(
             row.scores, row.top_label, row.top_score, row.evidence, row.coverage
         )
@@ -455,7 +458,7 @@ class _ArticleRun:
             CommentScored(
                 guild_id=self.source.guild_id,
                 source_id=self.source.id,
-                article=self.thread.article,
+                article=self.fetched.article,
                 comment=comment,
                 comment_id=row.id,
                 channel_id=self.source.channel_id,
@@ -494,7 +497,6 @@ class _ArticleRun:
             row, message_ids=ids, status="live", removed_by=None, mirrored_hash=row.content_hash, held=held
         )
         self.rows[comment.external_id] = row
-        assert self.thread is not None
         score = self.fresh.get(comment.external_id) or TextScore.stored(
             row.scores, row.top_label, row.top_score, row.evidence, row.coverage
         )
@@ -502,7 +504,7 @@ class _ArticleRun:
             CommentScored(
                 guild_id=self.source.guild_id,
                 source_id=self.source.id,
-                article=self.thread.article,
+                article=self.fetched.article,
                 comment=comment,
                 comment_id=row.id,
                 channel_id=self.source.channel_id,
@@ -550,7 +552,8 @@ class _ArticleRun:
 
     async def _adopt(self, comment: Comment, previous: MirrorComment | None) -> bool:
         """Record a post that reached Discord before a crash; False when only part of it did."""
-        assert self.landed is not None
+        if self.landed is None or comment.external_id not in self.landed:
+            return False  # nothing of it landed: post it
         parts = self.landed.pop(comment.external_id)
         total = self.landed_parts[comment.external_id]
         ids = list(dict.fromkeys(parts[n] for n in sorted(parts)))
@@ -589,8 +592,7 @@ class _ArticleRun:
         """Show the current text of a mirrored comment (an edit on the site, or a comeback)."""
         self.rows[comment.external_id] = row = replace(row, status="live", removed_by=None)
         try:
-            if self._shared(row):
-                assert row.message_id is not None
+            if row.message_id is not None and self._shared(row):
                 await self._rewrite_message(row.message_id)
                 ids = [row.message_id]
             else:

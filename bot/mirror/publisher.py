@@ -11,25 +11,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.errors import WardenError
 from bot.mirror.render import EmbedSpec, OutgoingMessage
 from bot.sources.base import Article
 from bot.store.mirror import SourceRow
 
 
-class PublishError(Exception):
+class PublishError(WardenError):
     """Discord refused in a way a retry will not fix soon (no permission, channel gone); one line."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class ThreadGone(PublishError):
     """The article's thread was deleted in Discord; the engine starts the article over."""
 
 
-class MessageGone(Exception):
+class MessageGone(WardenError):
     """A mirrored message was deleted in Discord (by a moderator); there is nothing to edit."""
+
+    def __init__(self, message_id: int) -> None:
+        super().__init__(f"message {message_id} was deleted in Discord")
+        self.message_id = message_id
 
 
 @dataclass(frozen=True)

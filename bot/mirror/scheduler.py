@@ -7,6 +7,7 @@ reason and retried later with exponential backoff; it never delays or stops the 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from typing import Any
 from bot.backoff import MAX_BACKOFF, backoff_delay
 from bot.mirror.engine import MirrorEngine, SyncFailed, SyncReport
 from bot.store import SourceRow, Store, StoreError
-from bot.store.cases import to_iso
+from bot.timestamps import to_iso
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class MirrorScheduler:
         try:
             return await self._poll(row)
         finally:
-            self._manual.discard(task)  # type: ignore[arg-type]
+            self._manual.discard(task)
 
     async def _loop(self) -> None:
         if self.ready is not None:
@@ -120,7 +121,10 @@ class MirrorScheduler:
                 continue
             task = asyncio.create_task(self._scheduled(row), name=f"mirror-source-{row.id}")
             self._running[row.id] = task
-            task.add_done_callback(lambda _t, source_id=row.id: self._finished(source_id))
+            task.add_done_callback(functools.partial(self._on_done, row.id))
+
+    def _on_done(self, source_id: int, _task: asyncio.Task[Any]) -> None:
+        self._finished(source_id)
 
     def _finished(self, source_id: int) -> None:
         self._running.pop(source_id, None)

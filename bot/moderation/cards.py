@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from bot.labels import LABELS
 from bot.moderation.policy import Outcome, Verdict, outcome
@@ -186,8 +187,8 @@ def site_edit_embed(
 
 
 def decided_embed(
-    embed: dict, decision: str, moderator: str, when: datetime, case_number: int | None
-) -> dict:
+    embed: Mapping[str, Any], decision: str, moderator: str, when: datetime, case_number: int | None
+) -> dict[str, Any]:
     """The same card with who decided what and when, so a glance at the channel shows the queue's state."""
     done = dict(embed)
     fields = [f for f in done.get("fields", []) if f.get("name") != "Decision"]

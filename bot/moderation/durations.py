@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 
+from bot.errors import WardenError
+
 MAX_TIMEOUT_SECONDS = 28 * 24 * 3600
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+)\s*([smhdw]?)")
 
 
-class DurationError(ValueError):
+class DurationError(WardenError, ValueError):
     """The message is one line a moderator can act on."""
 
 

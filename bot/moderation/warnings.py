@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.store.cases import to_iso
+from bot.timestamps import to_iso
 
 DEFAULT_POINTS = 1
 MAX_POINTS = 10

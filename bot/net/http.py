@@ -23,6 +23,7 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from bot.errors import WardenError
 from bot.net.urlsafety import GuardedResolver, UnsafeUrlError, origin_of, validate_url
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 CHUNK_BYTES = 64 * 1024
 
 
-class FetchError(Exception):
+class FetchError(WardenError):
     """A request failed for good; `reason` is one short human line (no credentials, no bodies)."""
 
     def __init__(
@@ -45,7 +46,6 @@ class FetchError(Exception):
         retry_after: float | None = None,
     ) -> None:
         super().__init__(reason)
-        self.reason = reason
         self.url = url
         self.status = status
         self.body = body  # first bytes of an error response, for callers that parse API errors

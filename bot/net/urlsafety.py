@@ -17,12 +17,14 @@ from urllib.parse import urlsplit
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
+from bot.errors import WardenError
+
 ALLOWED_SCHEMES = ("http", "https")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-class UnsafeUrlError(ValueError):
+class UnsafeUrlError(WardenError, ValueError):
     """The URL is malformed, uses a refused scheme, or points at a non-public address."""
 
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.errors import WardenError
 from bot.scoring.bucketing import DEFAULT_CALL_COST, length_buckets
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ _OFFSET_POSITION_MODELS = {"roberta", "xlm-roberta", "camembert"}
 _REASON_CHARS = 200
 
 
-class ScoringError(RuntimeError):
+class ScoringError(WardenError, RuntimeError):
     """Scoring is impossible or failed; the message is one line a moderator can act on."""
 
 

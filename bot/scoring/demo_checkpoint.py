@@ -35,8 +35,12 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bot.labels import IDENTITY_ATTACK, INSULT, LABELS, OBSCENE, SEVERE_TOXICITY, THREAT, TOXICITY
+
+if TYPE_CHECKING:  # imported inside the functions at run time: transformers is slow to import
+    from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +224,7 @@ def build_checkpoint(out_dir: Path, spec: DemoSpec, *, final_dir: Path | None = 
 
     vocab = _vocabulary(spec)
     tokenizer = bert_tokenizer(vocab, spec.max_length)
-    config = BertConfig(
+    config = BertConfig(  # type: ignore[call-arg]  # transformers' annotations omit PretrainedConfig's **kwargs
         vocab_size=len(vocab),
         hidden_size=_HIDDEN,
         num_hidden_layers=1,
@@ -240,7 +244,9 @@ def build_checkpoint(out_dir: Path, spec: DemoSpec, *, final_dir: Path | None = 
     return DemoCheckpoint(out_dir / CHECKPOINT_FILE, config_dir)
 
 
-def save_detoxify_checkpoint(path: Path, model, config_dir: Path, labels: tuple[str, ...]) -> None:
+def save_detoxify_checkpoint(
+    path: Path, model: PreTrainedModel, config_dir: Path, labels: tuple[str, ...]
+) -> None:
     """Write `model` (a `BertForSequenceClassification`) in the release assets' `torch.save` format.
 
     `config_dir` is where its `config.json` and tokenizer files will be when loaded: Detoxify resolves
@@ -273,7 +279,7 @@ def _vocabulary(spec: DemoSpec) -> dict[str, int]:
     return {word: i for i, word in enumerate(unique)}
 
 
-def bert_tokenizer(vocab: dict[str, int], max_length: int):
+def bert_tokenizer(vocab: dict[str, int], max_length: int) -> PreTrainedTokenizerFast:
     """A BERT-style (lower-casing, WordPiece) fast tokenizer over `vocab`, ready to `save_pretrained`."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
@@ -300,7 +306,9 @@ def bert_tokenizer(vocab: dict[str, int], max_length: int):
     )
 
 
-def _wire(model, vocab: dict[str, int], spec: DemoSpec) -> None:
+def _wire(
+    model: Any, vocab: dict[str, int], spec: DemoSpec
+) -> None:  # torch submodules are looked up by name
     """Set every weight by hand (see the module docstring for the idea); all unmentioned weights are 0."""
     import torch
 

@@ -122,9 +122,10 @@ class Scorer:
                     future: asyncio.Future[dict[str, float]] = loop.create_future()
                     self._queue.put_nowait(_Job(chunk.text, future))
                     futures.append(future)
-            outputs = await asyncio.gather(*futures, return_exceptions=True)
-            if error := next((o for o in outputs if isinstance(o, BaseException)), None):
+            gathered = await asyncio.gather(*futures, return_exceptions=True)
+            if error := next((o for o in gathered if isinstance(o, BaseException)), None):
                 raise error
+            outputs = [o for o in gathered if not isinstance(o, BaseException)]  # all of them, none failed
             start = 0
             for i, plan in zip(todo, plans, strict=True):
                 results[i] = self._combine(plan, outputs[start : start + len(plan.chunks)])

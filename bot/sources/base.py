@@ -7,17 +7,15 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from typing import Protocol, Self, runtime_checkable
+
+from bot.errors import WardenError
 
 log = logging.getLogger(__name__)
 
 
-class SourceError(Exception):
+class SourceError(WardenError):
     """A source could not be read; `reason` is one line fit to show a moderator."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -70,9 +68,19 @@ class Source(Protocol):
         """Release what the source owns; also `async with source:`."""
         ...
 
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
 
 class Closable(Protocol):
     async def close(self) -> None: ...
+
+
+class OwnedSource(Source, Protocol):
+    """A source `open_source` can hand the HTTP client it made for it (every `SourceLifecycle` source)."""
+
+    owned: Closable | None
 
 
 class SourceLifecycle:
@@ -87,7 +95,7 @@ class SourceLifecycle:
         if owned is not None:
             await owned.close()
 
-    async def __aenter__(self) -> SourceLifecycle:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

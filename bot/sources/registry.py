@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from bot.net.http import FetchError, HttpClient, Response
 from bot.net.urlsafety import UnsafeUrlError, validate_url
-from bot.sources.base import Source, SourceError, SourceLifecycle
+from bot.sources.base import OwnedSource, Source, SourceError
 from bot.sources.feed import ACCEPT as FEED_ACCEPT
 from bot.sources.feed import FeedSource
 from bot.sources.threadfile import ThreadFileSource
@@ -53,8 +53,8 @@ class SourceKind(Protocol):
         """True when one GET of the URL shows it is this kind."""
         ...
 
-    def create(self, spec: str, ctx: OpenContext) -> SourceLifecycle:
-        """Build the source; a `SourceLifecycle` so `open_source` can hand it the client it made."""
+    def create(self, spec: str, ctx: OpenContext) -> OwnedSource:
+        """Build the source; an `OwnedSource` so `open_source` can hand it the client it made."""
         ...
 
 
@@ -71,7 +71,7 @@ class ThreadFileKind:
     def recognises(self, probe: Response) -> bool:
         return False
 
-    def create(self, spec: str, ctx: OpenContext) -> SourceLifecycle:
+    def create(self, spec: str, ctx: OpenContext) -> OwnedSource:
         parts = urlsplit(spec)
         path = unquote(parts.path) if parts.scheme.lower() == "file" else spec
         return ThreadFileSource(Path(path).expanduser())
@@ -92,7 +92,7 @@ class FeedKind:
         head = probe.body[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
         return probe.content_type in _FEED_TYPES or head.startswith(_FEED_STARTS)
 
-    def create(self, spec: str, ctx: OpenContext) -> SourceLifecycle:
+    def create(self, spec: str, ctx: OpenContext) -> OwnedSource:
         return FeedSource(spec, http=ctx.http)
 
 
@@ -108,7 +108,7 @@ class WordPressKind:
             any(link.get("rel") == API_REL for link in probe.links) or API_REL.encode() in probe.body[:65536]
         )
 
-    def create(self, spec: str, ctx: OpenContext) -> SourceLifecycle:
+    def create(self, spec: str, ctx: OpenContext) -> OwnedSource:
         return WordPressSource(spec, http=ctx.http, credentials=ctx.credentials, page=ctx.probe)
 
 
@@ -122,7 +122,7 @@ def kind_named(name: str) -> SourceKind:
     raise SourceError(f"unknown source kind {name!r} (known: {', '.join(k.name for k in KINDS)})")
 
 
-async def _choose(spec: str, ctx: OpenContext) -> SourceLifecycle:
+async def _choose(spec: str, ctx: OpenContext) -> OwnedSource:
     for kind in KINDS:
         if kind.claims(spec):
             return kind.create(spec, ctx)

@@ -10,23 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import aiosqlite
 
 from bot.store.database import Database, Record, StoreError
+from bot.timestamps import utcnow_iso
 
 AUTO = "auto"
-
-
-def utcnow_iso() -> str:
-    """Timestamps are ISO-8601 UTC strings with millisecond precision, which sort as text."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def to_iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 @dataclass(frozen=True)
@@ -76,10 +67,10 @@ class Case(NewCase):
 _COLUMNS = [f.name for f in fields(NewCase) if f.name != "created_at"]
 # Built once from the dataclass fields (fixed identifiers, no user input).
 _SELECT = (
-    "SELECT guild_id, case_number, "
+    "SELECT guild_id, case_number, "  # noqa: S608
     + ", ".join(c for c in _COLUMNS if c != "guild_id")
     + ", created_at FROM cases"
-)  # noqa: S608
+)
 
 
 @dataclass(frozen=True)
@@ -112,7 +103,8 @@ class CaseFilter:
     target_name: str | None = None  # a mirrored comment's author, who has no Discord id
 
     def where(self, guild_id: int) -> tuple[str, list[Any]]:
-        clauses, params = ["guild_id = ?"], [guild_id]
+        clauses: list[str] = ["guild_id = ?"]
+        params: list[Any] = [guild_id]
         for column, value in (
             ("target_id", self.target_id),
             ("moderator_id", self.moderator_id),
@@ -205,7 +197,8 @@ class CaseStore:
                         "SELECT COALESCE(MAX(case_number), 0) + 1 FROM cases WHERE guild_id = ?",
                         (case.guild_id,),
                     ) as cur:
-                        next_number[case.guild_id] = (await cur.fetchone())[0]
+                        row = await cur.fetchone()
+                    next_number[case.guild_id] = int(row[0]) if row else 1
                 stored = Case(
                     **asdict(case)
                     | {

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import aiosqlite
 
+from bot.errors import WardenError
 from bot.store.schema import LATEST_VERSION, MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,11 @@ class Record(Protocol):
     def __getitem__(self, key: str, /) -> Any: ...
 
 
-class StoreError(RuntimeError):
+class StoreError(WardenError, RuntimeError):
     """A database problem the operator can act on; the message is one short line."""
+
+    def for_moderator(self) -> str:
+        return f"Database problem: {self.reason}"
 
 
 def explain(exc: sqlite3.Error) -> StoreError:

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.store.cases import utcnow_iso
 from bot.store.database import Database
+from bot.timestamps import utcnow_iso
 
 EDITABLE = (
     "review_channel_id",

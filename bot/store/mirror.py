@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.store.cases import to_iso, utcnow_iso
 from bot.store.database import Database, Record, StoreError
+from bot.timestamps import to_iso, utcnow_iso
 
 if TYPE_CHECKING:
     from bot.sources.base import Article, Comment

@@ -81,8 +81,9 @@ class ScoreStore:
             chunk = ids[start : start + 500]
             marks = ", ".join("?" * len(chunk))
             rows = await self.db.fetchall(
-                f"SELECT DISTINCT message_id FROM message_scores WHERE message_id IN ({marks})", chunk
-            )  # noqa: S608
+                f"SELECT DISTINCT message_id FROM message_scores WHERE message_id IN ({marks})",  # noqa: S608
+                chunk,
+            )
             found.update(int(r[0]) for r in rows)
         return found
 

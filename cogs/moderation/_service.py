@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.errors import WardenError
 from bot.mirror.publisher import PublishError
 from bot.mirror.writeback import hold_on_site
 from bot.moderation import actions
@@ -38,17 +39,16 @@ from bot.moderation.notices import Notice, render_notice
 from bot.moderation.warnings import escalation, expiry
 from bot.scoring import TextScore
 from bot.store import AUTO, Case, GuildSettings, NewCase, StoreError
-from cogs.moderation._buttons import card_view
+from cogs.moderation._buttons import CardButton, card_view
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
+    from bot.mirror import MirrorEngine
 
 log = logging.getLogger(__name__)
 
-MIRROR_COG = "Mirror"
 
-
-class ActionError(Exception):
+class ActionError(WardenError):
     """A Discord action could not be done; the message is one line telling the moderator what to fix."""
 
 
@@ -111,8 +111,14 @@ def forbidden(what: str, permission: str) -> ActionError:
 
 
 class ModerationService:
-    def __init__(self, bot: CommentWarden) -> None:
+    # The bot's review-card button class, wired to the review cog by the extension's setup.
+    card_buttons: type[CardButton]
+
+    def __init__(self, bot: CommentWarden, engine: MirrorEngine | None) -> None:
+        """`engine`: the mirror engine, so a mirrored comment is removed as a moderator's removal that a later
+        poll never undoes; None without the mirror extension (then only its Discord messages are deleted)."""
         self.bot = bot
+        self.engine = engine
         self._warned_no_channel: set[int] = set()
         # (guild, case) -> held while its flag is followed up: the live event, a retry and a recovery pass can
         # reach one flag together, and the second must find the first's card rather than post another.
@@ -304,7 +310,7 @@ class ModerationService:
 
     async def publish_held(self, comment_id: int) -> str:
         """Approve of a held comment: publish it in its place. The line for the moderator."""
-        engine = getattr(self.bot.get_cog(MIRROR_COG), "engine", None)
+        engine = self.engine
         if engine is None:
             raise ActionError(
                 "The mirror is not running, so I cannot publish the comment now; try again later."
@@ -411,7 +417,7 @@ class ModerationService:
             return
         if closed and decision is not None:
             embed = decided_embed(embed, decision, "the site", datetime.now(UTC), note.case_number)
-        view = card_view(guild.id, flag.case_number, flag.target_kind, disabled=closed)
+        view = card_view(self.card_buttons, guild.id, flag.case_number, flag.target_kind, disabled=closed)
         try:
             await message.edit(embed=discord.Embed.from_dict(embed), view=view)
         except discord.HTTPException as exc:
@@ -492,7 +498,9 @@ class ModerationService:
                     )
                 )
             )
-            view = card_view(target.guild.id, case.case_number, subject.kind, disabled=settled)
+            view = card_view(
+                self.card_buttons, target.guild.id, case.case_number, subject.kind, disabled=settled
+            )
             try:
                 message = await channel.send(
                     embed=embed, view=view, allowed_mentions=discord.AllowedMentions.none()
@@ -536,11 +544,10 @@ class ModerationService:
         Through the mirror engine when it runs, so the removal is recorded as a moderator's and a later
         poll never brings the comment back; the site's answer (held, or why not) is the returned line.
         """
-        engine = getattr(self.bot.get_cog(MIRROR_COG), "engine", None)
         row = await self.bot.store.mirror.comment_row(comment_id)
         try:
-            if engine is not None and row is not None:
-                await engine.remove_comment(comment_id)
+            if self.engine is not None and row is not None:
+                await self.engine.remove_comment(comment_id)
             else:
                 await self.delete_messages(guild, channel_id, message_ids)
         except PublishError as exc:

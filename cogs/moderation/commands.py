@@ -1,6 +1,6 @@
 """Moderator queries and manual actions: /flags, /case, /history, /modlog, /warn, /warnings.
 
-Every command carries `moderator_only()`; answers about people are ephemeral, since a moderation history
+Every command is for moderators (`ModeratorCog` checks each call); answers about people are ephemeral, since a moderation history
 is not for the channel to read.
 """
 
@@ -20,9 +20,9 @@ from bot.moderation.cards import case_embed, case_line, clip, score_report, time
 from bot.moderation.durations import DurationError, parse_since
 from bot.moderation.warnings import MAX_POINTS
 from bot.store import Case, CaseFilter, NewCase
-from bot.store.cases import to_iso
 from bot.textsafety import neutralise
-from cogs.checks import MODERATOR_PERMISSIONS, moderator_only, require_moderator
+from bot.timestamps import to_iso
+from cogs.checks import MODERATOR_PERMISSIONS, ModeratorCog, command_guild, require_moderator
 from cogs.moderation._pages import PAGE_SIZE, Pager, page_count, send_paged, stop_all
 from cogs.moderation._service import ModerationService, channel_ids
 
@@ -58,7 +58,7 @@ def list_embed(
     return embed
 
 
-class ModerationCommands(commands.Cog):
+class ModerationCommands(ModeratorCog):
     case = app_commands.Group(
         name="case",
         description="Look up or amend a case in the moderation log",
@@ -140,7 +140,6 @@ class ModerationCommands(commands.Cog):
     )
     @app_commands.guild_only()
     @app_commands.default_permissions(MODERATOR_PERMISSIONS)
-    @moderator_only()
     async def flags(
         self,
         interaction: discord.Interaction,
@@ -197,7 +196,6 @@ class ModerationCommands(commands.Cog):
 
     @case.command(name="show", description="Show one case and its corrections")
     @app_commands.describe(number="The case number")
-    @moderator_only()
     async def case_show(self, interaction: discord.Interaction, number: app_commands.Range[int, 1]) -> None:
         guild_id = interaction.guild_id or 0
         found = await self.bot.store.cases.get(guild_id, number)
@@ -213,7 +211,6 @@ class ModerationCommands(commands.Cog):
         name="reason", description="Correct a case's reason (logged as a new case that refers to it)"
     )
     @app_commands.describe(number="The case number", reason="The corrected reason")
-    @moderator_only()
     async def case_reason(
         self,
         interaction: discord.Interaction,
@@ -248,7 +245,6 @@ class ModerationCommands(commands.Cog):
     @app_commands.describe(member="A server member", author="A mirrored comment author's name")
     @app_commands.guild_only()
     @app_commands.default_permissions(MODERATOR_PERMISSIONS)
-    @moderator_only()
     async def history(
         self, interaction: discord.Interaction, member: discord.User | None = None, author: str | None = None
     ) -> None:
@@ -330,7 +326,6 @@ class ModerationCommands(commands.Cog):
         since="A date (2026-01-31) or an age (7d, 12h)",
     )
     @app_commands.choices(action=ACTION_CHOICES)
-    @moderator_only()
     async def modlog_show(
         self,
         interaction: discord.Interaction,
@@ -367,7 +362,6 @@ class ModerationCommands(commands.Cog):
         since="A date (2026-01-31) or an age (7d, 12h)",
     )
     @app_commands.choices(action=ACTION_CHOICES)
-    @moderator_only()
     async def modlog_export(
         self,
         interaction: discord.Interaction,
@@ -397,7 +391,6 @@ class ModerationCommands(commands.Cog):
     @app_commands.describe(member="Who", reason="Why (kept in the log)", points="Points (default 1)")
     @app_commands.guild_only()
     @app_commands.default_permissions(MODERATOR_PERMISSIONS)
-    @moderator_only()
     async def warn(
         self,
         interaction: discord.Interaction,
@@ -405,19 +398,18 @@ class ModerationCommands(commands.Cog):
         reason: app_commands.Range[str, 1, 500],
         points: app_commands.Range[int, 1, MAX_POINTS] = 1,
     ) -> None:
-        assert interaction.guild is not None
+        guild = command_guild(interaction)
         if member.bot:
             await interaction.response.send_message("Bots cannot be warned.", ephemeral=True)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        warned = await self.service.warn(interaction.guild, member, interaction.user, reason, points)
+        warned = await self.service.warn(guild, member, interaction.user, reason, points)
         await interaction.followup.send(f"Warned {member}: {warned.describe()}", ephemeral=True)
 
     @app_commands.command(name="warnings", description="A member's warnings and when they expire")
     @app_commands.describe(member="Who")
     @app_commands.guild_only()
     @app_commands.default_permissions(MODERATOR_PERMISSIONS)
-    @moderator_only()
     async def warnings(self, interaction: discord.Interaction, member: discord.User) -> None:
         guild_id = interaction.guild_id or 0
         every = await self.bot.store.cases.warnings(guild_id, str(member.id), include_expired=True)
@@ -438,7 +430,6 @@ class ModerationCommands(commands.Cog):
     @app_commands.describe(case="The warning's case number", reason="Why it is withdrawn (kept in the log)")
     @app_commands.guild_only()
     @app_commands.default_permissions(MODERATOR_PERMISSIONS)
-    @moderator_only()
     async def unwarn(
         self,
         interaction: discord.Interaction,
@@ -474,6 +465,29 @@ class ModerationCommands(commands.Cog):
             ephemeral=True,
         )
 
+
+def warning_line(warning: Case, withdrawn: set[int], *, moderator: bool) -> str:
+    """One warning for /warnings (with who gave it) and /mywarnings (without)."""
+    now = to_iso(datetime.now(UTC))
+    if warning.case_number in withdrawn:
+        state = "withdrawn"
+    elif warning.expires_at is None:
+        state = "never expires"
+    else:
+        state = "expires " + timestamp(warning.expires_at) if warning.expires_at > now else "expired"
+    line = f"**#{warning.case_number}** {warning.points or 0} pt · {state}"
+    if moderator:
+        line += f" · by {neutralise(warning.moderator_name)}"
+    return line + (f"\n> {clip(neutralise(warning.reason), 150)}" if warning.reason else "")
+
+
+class MemberCommands(commands.Cog):
+    """Commands for every member, kept out of the moderator-only cogs (whose check refuses members)."""
+
+    def __init__(self, bot: CommentWarden, service: ModerationService) -> None:
+        self.bot = bot
+        self.service = service
+
     @app_commands.command(name="mywarnings", description="Your own warnings on this server that still count")
     @app_commands.guild_only()
     async def mywarnings(self, interaction: discord.Interaction) -> None:
@@ -489,18 +503,3 @@ class ModerationCommands(commands.Cog):
             ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )
-
-
-def warning_line(warning: Case, withdrawn: set[int], *, moderator: bool) -> str:
-    """One warning for /warnings (with who gave it) and /mywarnings (without)."""
-    now = to_iso(datetime.now(UTC))
-    if warning.case_number in withdrawn:
-        state = "withdrawn"
-    elif warning.expires_at is None:
-        state = "never expires"
-    else:
-        state = "expires " + timestamp(warning.expires_at) if warning.expires_at > now else "expired"
-    line = f"**#{warning.case_number}** {warning.points or 0} pt · {state}"
-    if moderator:
-        line += f" · by {neutralise(warning.moderator_name)}"
-    return line + (f"\n> {clip(neutralise(warning.reason), 150)}" if warning.reason else "")

@@ -6,24 +6,27 @@ and never appear here.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.moderation.notices import Notice, TemplateError, check_template, render_notice
 from bot.store import GuildSettings
-from cogs.checks import moderator_only
+from cogs.checks import ModeratorCog
 from cogs.moderation._service import ModerationService
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
 
+T = TypeVar("T")
+
 CARD_PERMISSIONS = ("view_channel", "send_messages", "embed_links")
 
 
-def manage_guild_only():
+def manage_guild_only() -> Callable[[T], T]:
+    """Discord-side: /config needs Manage Server as well as being a moderator."""
     return app_commands.checks.has_permissions(manage_guild=True)
 
 
@@ -57,7 +60,7 @@ def describe(settings: GuildSettings) -> str:
     )
 
 
-class Config(commands.Cog):
+class Config(ModeratorCog):
     config = app_commands.Group(
         name="config",
         description="Moderation settings for this server",
@@ -76,7 +79,6 @@ class Config(commands.Cog):
         await interaction.response.send_message(line, ephemeral=True)
 
     @config.command(name="show", description="This server's moderation settings")
-    @moderator_only()
     @manage_guild_only()
     async def show(self, interaction: discord.Interaction) -> None:
         settings = await self.service.settings(interaction.guild_id or 0)
@@ -84,7 +86,6 @@ class Config(commands.Cog):
 
     @config.command(name="review-channel", description="Where review cards are posted")
     @app_commands.describe(channel="A text channel moderators read")
-    @moderator_only()
     @manage_guild_only()
     async def review_channel(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         mine = channel.permissions_for(channel.guild.me)
@@ -105,7 +106,6 @@ class Config(commands.Cog):
 
     @config.command(name="shadow", description="Shadow mode: flag for review but never act automatically")
     @app_commands.describe(state="on or off")
-    @moderator_only()
     @manage_guild_only()
     async def shadow(self, interaction: discord.Interaction, state: Literal["on", "off"]) -> None:
         line = (
@@ -116,7 +116,6 @@ class Config(commands.Cog):
         await self._update(interaction, line, shadow_mode=state == "on")
 
     @modrole.command(name="add", description="Members with this role count as moderators")
-    @moderator_only()
     @manage_guild_only()
     async def modrole_add(self, interaction: discord.Interaction, role: discord.Role) -> None:
         settings = await self.service.settings(interaction.guild_id or 0)
@@ -124,7 +123,6 @@ class Config(commands.Cog):
         await self._update(interaction, f"{role.mention} now counts as a moderator role.", mod_role_ids=roles)
 
     @modrole.command(name="remove", description="This role no longer counts as a moderator role")
-    @moderator_only()
     @manage_guild_only()
     async def modrole_remove(self, interaction: discord.Interaction, role: discord.Role) -> None:
         settings = await self.service.settings(interaction.guild_id or 0)
@@ -141,7 +139,6 @@ class Config(commands.Cog):
     @watch.command(
         name="add", description="Score messages in this channel (by default every channel is scored)"
     )
-    @moderator_only()
     @manage_guild_only()
     async def watch_add(
         self, interaction: discord.Interaction, channel: discord.TextChannel | discord.ForumChannel
@@ -153,7 +150,6 @@ class Config(commands.Cog):
         )
 
     @watch.command(name="all", description="Score messages in every channel I can read")
-    @moderator_only()
     @manage_guild_only()
     async def watch_all(self, interaction: discord.Interaction) -> None:
         await self._update(interaction, "Watching every channel I can read.", watched_channel_ids=())
@@ -167,7 +163,6 @@ class Config(commands.Cog):
         action="What happens at the limit",
         timeout_minutes="Timeout length when the action is timeout",
     )
-    @moderator_only()
     @manage_guild_only()
     async def warnings(
         self,
@@ -195,7 +190,6 @@ class Config(commands.Cog):
 
     @config.command(name="act-timeout", description="Also time members out when a message hits an act level")
     @app_commands.describe(minutes="Timeout length (0: only delete the message)")
-    @moderator_only()
     @manage_guild_only()
     async def act_timeout(
         self, interaction: discord.Interaction, minutes: app_commands.Range[int, 0, 40320]
@@ -211,7 +205,6 @@ class Config(commands.Cog):
         name="removed-comments", description="What happens in Discord to a comment removed on its site"
     )
     @app_commands.describe(mode="mark: keep the message and mark it removed; delete: delete the message")
-    @moderator_only()
     @manage_guild_only()
     async def removed_comments(
         self, interaction: discord.Interaction, mode: Literal["mark", "delete"]
@@ -231,7 +224,6 @@ class Config(commands.Cog):
         template="Wording, with {action} {server} {reason} {duration} {points} {case}",
         appeal="How to appeal, added under every DM",
     )
-    @moderator_only()
     @manage_guild_only()
     async def dm(
         self,
@@ -265,7 +257,6 @@ class Config(commands.Cog):
 
     @config.command(name="score-moderators", description="Whether moderators' own messages are scored")
     @app_commands.describe(state="on: score them like anyone's; off (default): leave them alone")
-    @moderator_only()
     @manage_guild_only()
     async def score_moderators(self, interaction: discord.Interaction, state: Literal["on", "off"]) -> None:
         line = (
@@ -281,7 +272,6 @@ class Config(commands.Cog):
     @app_commands.describe(
         state="on: withheld until a moderator approves; off (default): published, then judged"
     )
-    @moderator_only()
     @manage_guild_only()
     async def premod(self, interaction: discord.Interaction, state: Literal["on", "off"]) -> None:
         settings = await self.bot.store.guilds.update(interaction.guild_id or 0, premod=state == "on")

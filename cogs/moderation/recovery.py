@@ -29,7 +29,7 @@ from discord.ext import commands
 
 from bot.mirror.engine import announced
 from bot.store import GuildSettings, StoreError
-from bot.store.cases import to_iso, utcnow_iso
+from bot.timestamps import to_iso, utcnow_iso
 from cogs.moderation._service import ModerationService
 from cogs.moderation.watch import Watcher, scoreable, watched
 
@@ -51,9 +51,10 @@ _CARD_FOOTER = re.compile(r"^case #(\d+)$")
 
 
 class Recovery(commands.Cog):
-    def __init__(self, bot: CommentWarden, service: ModerationService) -> None:
+    def __init__(self, bot: CommentWarden, service: ModerationService, watcher: Watcher) -> None:
         self.bot = bot
         self.service = service
+        self.watcher = watcher  # judges the comments never judged, and scores the messages missed
         # Flags logged before this moment were logged by an earlier process (or session): any without a
         # card is orphaned. Later ones belong to batches of this process still on their way to a card.
         self._started = utcnow_iso()
@@ -66,12 +67,6 @@ class Recovery(commands.Cog):
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
-
-    @property
-    def watcher(self) -> Watcher:
-        cog = self.bot.get_cog("Watcher")
-        assert isinstance(cog, Watcher)
-        return cog
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:

@@ -21,7 +21,7 @@ from bot.moderation.notices import Notice
 from bot.moderation.warnings import DEFAULT_POINTS, MAX_POINTS
 from bot.store import Case, NewCase, ReviewCard
 from cogs.checks import NOT_A_MODERATOR, is_moderator
-from cogs.moderation._buttons import REVIEW_COG, card_view
+from cogs.moderation._buttons import card_view
 from cogs.moderation._service import ActionError, ModerationService, forbidden
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class DecisionModal(discord.ui.Modal):
         await self.review.submit(interaction, self)
 
 
-class Review(commands.Cog, name=REVIEW_COG):
+class Review(commands.Cog):
     def __init__(self, bot: CommentWarden, service: ModerationService) -> None:
         self.bot = bot
         self.service = service
@@ -248,7 +248,13 @@ class Review(commands.Cog, name=REVIEW_COG):
         try:
             await message.edit(
                 embed=discord.Embed.from_dict(done),
-                view=card_view(flag.guild_id, flag.case_number, flag.target_kind, disabled=True),
+                view=card_view(
+                    self.service.card_buttons,
+                    flag.guild_id,
+                    flag.case_number,
+                    flag.target_kind,
+                    disabled=True,
+                ),
             )
         except discord.HTTPException as exc:
             log.warning("could not update the card of case %d: %s", flag.case_number, exc)

@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.moderation import actions, tuning
 from bot.moderation.cards import clip
 from bot.moderation.charts import DayCounts, Stats, render_stats_png
-from bot.store.cases import to_iso
 from bot.textsafety import code_block, neutralise
-from cogs.checks import MODERATOR_PERMISSIONS, moderator_only
+from bot.timestamps import to_iso
+from cogs.checks import MODERATOR_PERMISSIONS, ModeratorCog, command_guild
 from cogs.moderation._service import ModerationService, channel_ids
 
 if TYPE_CHECKING:
@@ -26,7 +25,7 @@ def _level(value: float | None) -> str:
     return "off" if value is None else f"{value:.2f}"
 
 
-class Tuning(commands.Cog):
+class Tuning(ModeratorCog):
     thresholds = app_commands.Group(
         name="thresholds",
         description="Flag and act levels per label",
@@ -51,7 +50,6 @@ class Tuning(commands.Cog):
 
     @thresholds.command(name="show", description="The levels in force (for a channel, with its overrides)")
     @app_commands.describe(channel="Show the levels that apply in this channel")
-    @moderator_only()
     async def thresholds_show(
         self, interaction: discord.Interaction, channel: discord.TextChannel | discord.Thread | None = None
     ) -> None:
@@ -83,7 +81,6 @@ class Tuning(commands.Cog):
         channel="Only in this channel (and its threads)",
     )
     @app_commands.autocomplete(label=label_autocomplete)
-    @moderator_only()
     async def thresholds_set(
         self,
         interaction: discord.Interaction,
@@ -121,7 +118,6 @@ class Tuning(commands.Cog):
         channel="Drop this channel's override (leave out: the server-wide level)",
     )
     @app_commands.autocomplete(label=label_autocomplete)
-    @moderator_only()
     async def thresholds_reset(
         self,
         interaction: discord.Interaction,
@@ -146,13 +142,11 @@ class Tuning(commands.Cog):
     @app_commands.describe(days="How many days back (default 14)")
     @app_commands.guild_only()
     @app_commands.default_permissions(MODERATOR_PERMISSIONS)
-    @moderator_only()
     async def stats(
         self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 90] = 14
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        guild = interaction.guild
-        assert guild is not None
+        guild = command_guild(interaction)
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         start = today - timedelta(days=days - 1)
         since = to_iso(start)
@@ -190,7 +184,6 @@ class Tuning(commands.Cog):
     @app_commands.autocomplete(label=label_autocomplete)
     @app_commands.guild_only()
     @app_commands.default_permissions(MODERATOR_PERMISSIONS)
-    @moderator_only()
     async def tune(self, interaction: discord.Interaction, label: str | None = None) -> None:
         guild_id = interaction.guild_id or 0
         labels = self.bot.scorer.labels

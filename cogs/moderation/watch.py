@@ -320,7 +320,7 @@ class Watcher(commands.Cog):
         seconds = None
         if kind is discord.AutoModRuleActionType.timeout and execution.action.duration is not None:
             seconds = int(execution.action.duration.total_seconds())
-        anchor = execution.message_id or execution.alert_system_message_id
+        anchor: int | str | None = execution.message_id or execution.alert_system_message_id
         if anchor is None:  # a blocked message never existed: the text and the minute identify it
             anchor = f"{content_key(execution.content)}:{datetime.now(UTC).strftime('%Y%m%d%H%M')}"
         reason = f"AutoMod rule {execution.rule_id}: {kind.name}"
