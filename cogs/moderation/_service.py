@@ -12,7 +12,7 @@ import logging
 import weakref
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 
@@ -368,13 +368,13 @@ class ModerationService:
             )
         )
         message = await self.card_message(flag)
-        embed = message.embeds[0].to_dict() if message is not None and message.embeds else None
-        if embed is not None:
-            embed = site_edit_embed(
-                embed, embed.get("description") or flag.evidence or "", new_text, score.scores, verdict
-            )
+        shown: dict[str, Any] | None = None
+        if message is not None and message.embeds:
+            card = dict(message.embeds[0].to_dict())
+            old_text = str(card.get("description") or flag.evidence or "")
+            shown = site_edit_embed(card, old_text, new_text, score.scores, verdict)
         await self._settle_on_site(
-            guild, flag, note, message, embed, actions.RESOLVED_ON_SITE if resolved else None
+            guild, flag, note, message, shown, actions.RESOLVED_ON_SITE if resolved else None
         )
 
     async def site_removed(self, guild: discord.Guild, flag: Case) -> None:
@@ -394,8 +394,8 @@ class ModerationService:
             )
         )
         message = await self.card_message(flag)
-        embed = message.embeds[0].to_dict() if message is not None and message.embeds else None
-        await self._settle_on_site(guild, flag, note, message, embed, actions.REMOVED_ON_SITE)
+        shown = dict(message.embeds[0].to_dict()) if message is not None and message.embeds else None
+        await self._settle_on_site(guild, flag, note, message, shown, actions.REMOVED_ON_SITE)
 
     async def _settle_on_site(
         self,
@@ -617,6 +617,8 @@ class ModerationService:
         """
         if not settings.dm_members:
             return None
+        if not isinstance(user, discord.abc.Messageable):
+            return "the bot cannot open a DM with them"
         text = render_notice(notice, settings.dm_template, settings.appeal)
         try:
             await user.send(text, allowed_mentions=discord.AllowedMentions.none())

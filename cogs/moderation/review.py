@@ -168,10 +168,10 @@ class Review(commands.Cog):
         """Do the decision on Discord, then log it; raises ActionError before logging anything."""
         dedup = f"card:{guild.id}:{flag.case_number}"
         if decision == actions.WARN:
-            member = await self.service.member(guild, int(flag.target_id))
+            warned_member = await self.service.member(guild, int(flag.target_id))
             warned = await self.service.warn(
                 guild,
-                member,
+                warned_member,
                 moderator,
                 reason or "",
                 points or DEFAULT_POINTS,
