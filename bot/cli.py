@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from dataclasses import replace
 from importlib import resources
@@ -25,6 +26,7 @@ from bot.scan import scan_thread
 from bot.scoring import ScoringError
 from bot.sources import SourceError, open_source
 from bot.store import Store, StoreError
+from bot.terminal import terminal_line
 
 log = logging.getLogger("commentwarden")
 
@@ -67,11 +69,12 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(
             "DISCORD_TOKEN is not set: put the bot token in .env or the environment (see .env.example)"
         )
-    from bot.factory import create_bot  # imported here so `scan` never pays for discord.py
+    from bot.connect import run_client  # imported here so `scan` never pays for discord.py
+    from bot.factory import create_bot
 
     bot = create_bot(settings)
     async with bot:
-        await bot.start(settings.discord_token)
+        await run_client(bot, settings.discord_token)
     return 0
 
 
@@ -87,7 +90,10 @@ async def cmd_db_export(args: argparse.Namespace, settings: Settings) -> int:
     store = await Store.open(settings.database_path)
     try:
         # A one-shot CLI command owns its event loop: a blocking local file write stalls nothing else.
-        out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: ASYNC230
+        try:
+            out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: ASYNC230
+        except OSError as exc:
+            raise ConfigError(f"--output {args.output}: cannot write there: {exc.strerror or exc}") from None
         try:
             count = await write_cases(store.cases.iterate(args.guild), out, args.format)
         finally:
@@ -101,7 +107,7 @@ async def cmd_db_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="commentwarden", description=__doc__.splitlines()[0])
-    parser.add_argument("--env-file", default=".env", help="settings file (default: .env if present)")
+    parser.add_argument("--env-file", help="settings file; it must exist (default: .env if present)")
     parser.add_argument("--db", type=Path, help="database path (overrides DATABASE_PATH)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -129,16 +135,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def say(message: str) -> None:
+    """One line on stderr; the message may carry a stranger's text (a file name, a feed's reason)."""
+    print(f"commentwarden: {terminal_line(message)}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 done, 2 something to fix (the line says what), 130 interrupted, 141 output closed."""
     args = build_parser().parse_args(argv)
     try:
-        settings = load_settings(args.env_file)
+        if args.env_file is None:
+            settings = load_settings(".env")
+        else:
+            settings = load_settings(args.env_file, env_file_required=True)
+        for warning in settings.warnings:
+            say(f"warning: {warning}")
         if args.db is not None:
             settings = replace(settings, database_path=args.db)
         configure_logging(settings.log_level if args.command == "run" else "WARNING", settings.secrets())
-        return asyncio.run(args.handler(args, settings))
+        code = asyncio.run(args.handler(args, settings))
+        sys.stdout.flush()  # here, not at interpreter exit, so a closed pipe is caught below
+        return code
     except USER_ERRORS as exc:
-        print(f"commentwarden: {exc}", file=sys.stderr)
+        say(str(exc))
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `commentwarden scan | head`: the reader left. Point stdout at /dev/null so the interpreter's
+        # final flush does not raise again, and exit like a process killed by SIGPIPE.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141

@@ -6,6 +6,9 @@ bot touches Discord or the database: moderators start this on a Friday and must 
 
 from __future__ import annotations
 
+import difflib
+import io
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,7 +18,7 @@ from typing import TypeVar
 from dotenv import dotenv_values
 
 from bot.errors import WardenError
-from bot.labels import DEFAULT_FLAG_THRESHOLDS
+from bot.labels import DEFAULT_FLAG_THRESHOLDS, LABELS
 
 T = TypeVar("T")
 
@@ -24,6 +27,13 @@ MODEL_TYPES = ("original", "unbiased", "multilingual", "original-small", "unbias
 # How the model runs: PyTorch, the same fp32 weights exported to ONNX Runtime (bot/scoring/onnx_backend.py),
 # or auto: ONNX Runtime on the CPU (a core dependency), PyTorch on a GPU or where it is missing.
 SCORING_BACKENDS = ("auto", "torch", "onnx")
+# Upper bounds for counts and durations: beyond them a value is a typo (an extra zero), and some are
+# dangerous rather than slow (torch segfaults creating 100,000 threads).
+MAX_TORCH_THREADS = 512
+MAX_BATCH_SIZE = 4096
+MAX_SECONDS = 7 * 24 * 3600.0
+MAX_RESPONSE_LIMIT = 1024**3
+MAX_ENV_FILE_BYTES = 1024 * 1024
 
 
 class ConfigError(WardenError, ValueError):
@@ -52,6 +62,9 @@ class Settings:
     wordpress_credentials: dict[str, tuple[str, str]] = field(default_factory=dict)
     demo_model_dir: Path = Path(".commentwarden/demo-model")
     log_level: str = "INFO"
+    # One line each for keys that were ignored (unknown in the .env file, a misspelt THRESHOLD_ label):
+    # not errors, but the operator meant something by them, so the CLI and the bot show them at start.
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def __repr__(self) -> str:
         # The token and site passwords must never reach a log line, even through a stray repr().
@@ -80,14 +93,24 @@ def _parse(key: str, raw: str, convert: Callable[[str], T], expected: str) -> T:
         raise ConfigError(f"{key}={raw!r} is not valid: expected {expected}") from None
 
 
-def _positive(kind: Callable[[str], T]) -> Callable[[str], T]:
+def _positive(kind: Callable[[str], T], maximum: float) -> Callable[[str], T]:
+    """A number in (0, maximum]; nan and inf are refused (nan compares false with everything, so a
+    plain `<= 0` test lets it through, and an infinite timeout is a hang)."""
+
     def convert(raw: str) -> T:
         value = kind(raw)
-        if value <= 0:  # type: ignore[operator]
+        if not math.isfinite(value) or not 0 < value <= maximum:  # type: ignore[arg-type, operator]
             raise ValueError(raw)
         return value
 
     return convert
+
+
+def _non_negative_ms(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value) or not 0 <= value <= 60_000:
+        raise ValueError(raw)
+    return value
 
 
 def _boolean(raw: str) -> bool:
@@ -101,18 +124,30 @@ def _boolean(raw: str) -> bool:
 
 def _probability(raw: str) -> float:
     value = float(raw)
-    if not 0.0 <= value <= 1.0:
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
         raise ValueError(raw)
     return value
 
 
-def _thresholds(env: Mapping[str, str]) -> dict[str, float]:
-    """`THRESHOLD_<LABEL>=0.7` overrides one label's default flag level."""
+def _thresholds(env: Mapping[str, str], warnings: list[str]) -> dict[str, float]:
+    """`THRESHOLD_<LABEL>=0.7` overrides one label's default flag level.
+
+    A label no model has (`THRESHOLD_TOXICTY`) is a typo that would silently leave the default in
+    force: it is ignored with a warning naming the key and the label meant.
+    """
     thresholds = dict(DEFAULT_FLAG_THRESHOLDS)
     for key, raw in env.items():
         if key.startswith("THRESHOLD_") and raw.strip():
             label = key.removeprefix("THRESHOLD_").lower()
-            thresholds[label] = _parse(key, raw, _probability, "a number between 0 and 1")
+            value = _parse(key, raw, _probability, "a number between 0 and 1")
+            if label not in LABELS:
+                close = difflib.get_close_matches(label, LABELS, n=1)
+                hint = (
+                    f"did you mean THRESHOLD_{close[0].upper()}?" if close else f"labels: {', '.join(LABELS)}"
+                )
+                warnings.append(f"{key} ignored: {label!r} is not a label ({hint})")
+                continue
+            thresholds[label] = value
     return thresholds
 
 
@@ -138,16 +173,53 @@ def _path(key: str, raw: str, *, must_exist: bool) -> Path:
     return path
 
 
+def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The keys of a `.env` file; a file that is not UTF-8 text (a binary dropped in its place) or
+    cannot be read is one line naming it, not a decoding traceback."""
+    file = Path(path)
+    if not file.exists():
+        raise ConfigError(f"settings file {file} does not exist")
+    if str(file) == os.devnull:  # `--env-file /dev/null`: the usual way to say "no settings file"
+        return {}
+    if not file.is_file():  # a FIFO would block, a device never end
+        raise ConfigError(f"settings file {file} is not a regular file")
+    try:
+        with file.open("rb") as handle:  # a regular file: read at most one byte past the limit
+            raw = handle.read(MAX_ENV_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"settings file {file} cannot be read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_ENV_FILE_BYTES:
+        raise ConfigError(f"settings file {file} is over {MAX_ENV_FILE_BYTES} bytes: is it the right file?")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = "\x00"
+    if "\x00" in text:
+        raise ConfigError(f"settings file {file} is not UTF-8 text: is it the right file?")
+    return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
+
+
 def load_settings(
-    env_file: str | os.PathLike[str] | None = ".env", environ: Mapping[str, str] | None = None
+    env_file: str | os.PathLike[str] | None = ".env",
+    environ: Mapping[str, str] | None = None,
+    *,
+    env_file_required: bool = False,
 ) -> Settings:
-    """Merge `.env` (if present) under the real environment, which wins, and validate every key."""
+    """Merge `.env` under the real environment, which wins, and validate every key.
+
+    `env_file` is optional (read if present) unless `env_file_required`: a file the operator named
+    explicitly and that is missing is an error, never a silent fallback to defaults.
+    """
     env: dict[str, str] = {}
-    if env_file is not None and Path(env_file).is_file():
-        env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    from_file: dict[str, str] = {}
+    if env_file is not None and (env_file_required or Path(env_file).exists()):
+        from_file = read_env_file(env_file)
+        env.update(from_file)
     env.update(os.environ if environ is None else environ)
+    read: set[str] = set()
 
     def get(key: str) -> str | None:
+        read.add(key)
         value = env.get(key)
         return value.strip() if value is not None and value.strip() else None
 
@@ -171,28 +243,43 @@ def load_settings(
             raise ConfigError(f"DETOXIFY_DEVICE={raw!r} is not valid: expected cpu, cuda, cuda:N or mps")
         kwargs["device"] = raw
     if (raw := get("TORCH_THREADS")) is not None:
-        kwargs["torch_threads"] = _parse("TORCH_THREADS", raw, _positive(int), "a positive whole number")
+        kwargs["torch_threads"] = _parse(
+            "TORCH_THREADS",
+            raw,
+            _positive(int, MAX_TORCH_THREADS),
+            f"a whole number from 1 to {MAX_TORCH_THREADS}",
+        )
     if (raw := get("SCORING_BACKEND")) is not None:
         if raw.lower() not in SCORING_BACKENDS:
             raise ConfigError(f"SCORING_BACKEND={raw!r} is not valid: expected {', '.join(SCORING_BACKENDS)}")
         kwargs["scoring_backend"] = raw.lower()
     if (raw := get("SCORING_BATCH_SIZE")) is not None:
-        kwargs["batch_size"] = _parse("SCORING_BATCH_SIZE", raw, _positive(int), "a positive whole number")
+        kwargs["batch_size"] = _parse(
+            "SCORING_BATCH_SIZE",
+            raw,
+            _positive(int, MAX_BATCH_SIZE),
+            f"a whole number from 1 to {MAX_BATCH_SIZE}",
+        )
     if (raw := get("SCORING_BATCH_WAIT_MS")) is not None:
-        kwargs["batch_wait_ms"] = _parse("SCORING_BATCH_WAIT_MS", raw, float, "milliseconds, e.g. 5")
+        kwargs["batch_wait_ms"] = _parse(
+            "SCORING_BATCH_WAIT_MS", raw, _non_negative_ms, "milliseconds from 0 to 60000, e.g. 5"
+        )
     if (raw := get("POLL_INTERVAL_SECONDS")) is not None:
         kwargs["poll_interval"] = _parse(
-            "POLL_INTERVAL_SECONDS", raw, _positive(float), "a positive number of seconds"
+            "POLL_INTERVAL_SECONDS", raw, _positive(float, MAX_SECONDS), "a number of seconds up to a week"
         )
     if (raw := get("ALLOW_PRIVATE_URLS")) is not None:
         kwargs["allow_private_urls"] = _parse("ALLOW_PRIVATE_URLS", raw, _boolean, "true or false")
     if (raw := get("HTTP_TIMEOUT_SECONDS")) is not None:
         kwargs["http_timeout"] = _parse(
-            "HTTP_TIMEOUT_SECONDS", raw, _positive(float), "a positive number of seconds"
+            "HTTP_TIMEOUT_SECONDS", raw, _positive(float, MAX_SECONDS), "a number of seconds up to a week"
         )
     if (raw := get("MAX_RESPONSE_BYTES")) is not None:
         kwargs["max_response_bytes"] = _parse(
-            "MAX_RESPONSE_BYTES", raw, _positive(int), "a positive whole number"
+            "MAX_RESPONSE_BYTES",
+            raw,
+            _positive(int, MAX_RESPONSE_LIMIT),
+            f"a whole number from 1 to {MAX_RESPONSE_LIMIT}",
         )
     if (raw := get("WORDPRESS_CREDENTIALS")) is not None:
         kwargs["wordpress_credentials"] = _credentials("WORDPRESS_CREDENTIALS", raw)
@@ -202,9 +289,15 @@ def load_settings(
         if raw.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ConfigError(f"LOG_LEVEL={raw!r} is not valid: expected DEBUG, INFO, WARNING or ERROR")
         kwargs["log_level"] = raw.upper()
-    kwargs["thresholds"] = _thresholds(env)
+    warnings: list[str] = []
+    kwargs["thresholds"] = _thresholds(env, warnings)
     if kwargs.get("hf_config_dir") and not kwargs.get("checkpoint"):
         raise ConfigError(
             "DETOXIFY_CONFIG_DIR is set but DETOXIFY_CHECKPOINT is not: set both for offline use"
         )
+    # Only the file's keys: the real environment holds PATH, HOME and everything else a shell sets.
+    for key in sorted(set(from_file) - read):
+        if not key.startswith("THRESHOLD_"):
+            warnings.append(f"{key} in {env_file} is not a commentwarden setting; ignored (see .env.example)")
+    kwargs["warnings"] = tuple(warnings)
     return Settings(**kwargs)  # type: ignore[arg-type]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from bot.terminal import terminal_line
+
 REDACTED = "[redacted]"
 
 
@@ -37,11 +39,20 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class OneLineFormatter(logging.Formatter):
+    """Log messages quote strangers (feed titles, URLs, server errors): one line each, no escape sequences,
+    so a log on a terminal cannot be repainted; a traceback after the message keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        record.message = terminal_line(record.message)
+        return super().formatMessage(record)
+
+
 def configure_logging(level: str, secrets: Iterable[str]) -> RedactingFilter:
     """Install one stderr handler with the redacting filter; returns the filter for tests and reuse."""
     redactor = RedactingFilter(secrets)
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.addFilter(redactor)
     root = logging.getLogger()
     root.handlers[:] = [handler]

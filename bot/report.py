@@ -8,9 +8,12 @@ import unicodedata
 from typing import TextIO
 
 from bot.scan import ScanReport
+from bot.terminal import terminal_line
 
 EXCERPT = 48
 AUTHOR = 18
+# Table rows are indented, so only a real flag starts a line with "FLAG" (an author may be called that).
+ROW = "  "
 
 
 def _columns(ch: str) -> int:
@@ -22,8 +25,7 @@ def _columns(ch: str) -> int:
 
 def _clean(text: str, width: int) -> str:
     """One line, control characters gone, cut to `width` cells and padded to it, so columns line up."""
-    flat = " ".join(text.split())
-    flat = "".join(ch for ch in flat if unicodedata.category(ch)[0] != "C")
+    flat = " ".join(terminal_line(text).split())
     if sum(map(_columns, flat)) > width:
         out, used = [], 0
         for ch in flat:
@@ -37,11 +39,11 @@ def _clean(text: str, width: int) -> str:
 
 def render_table(report: ScanReport) -> str:
     lines = [
-        f"{report.article.title}  ({report.source})",
+        terminal_line(f"{report.article.title}  ({report.source})"),
         f"{len(report.rows)} comments scored, {len(report.flagged)} flagged, {report.new_cases} new cases",
         "",
-        f"{'author':<{AUTHOR}}  {'comment':<{EXCERPT}}  {'top label':<16} {'score':>5}  flag",
-        f"{'-' * AUTHOR}  {'-' * EXCERPT}  {'-' * 16} {'-' * 5}  ----",
+        f"{ROW}{'author':<{AUTHOR}}  {'comment':<{EXCERPT}}  {'top label':<16} {'score':>5}  flag",
+        f"{ROW}{'-' * AUTHOR}  {'-' * EXCERPT}  {'-' * 16} {'-' * 5}  ----",
     ]
     for row in report.rows:
         label = row.score.top_label or "-"
@@ -49,12 +51,12 @@ def render_table(report: ScanReport) -> str:
             f" partial {row.score.coverage:.0%}" if row.score.partial else ""
         )
         lines.append(
-            f"{_clean(row.comment.author, AUTHOR)}  {_clean(row.comment.text, EXCERPT)}  "
+            f"{ROW}{_clean(row.comment.author, AUTHOR)}  {_clean(row.comment.text, EXCERPT)}  "
             f"{label:<16} {row.score.top_score:>5.2f}  {mark}"
         )
     for row in report.flagged:
         lines.append("")
-        lines.append(f"FLAG {row.comment.author}: {row.verdict.reason()}")
+        lines.append(terminal_line(f"FLAG {row.comment.author}: {row.verdict.reason()}"))
         if row.score.evidence:
             lines.append(f'  because of: "{_clean(row.score.evidence, 100).rstrip()}"')
     return "\n".join(lines)

@@ -366,8 +366,9 @@ class Mirror(
         except SourceError as exc:
             await interaction.followup.send(f"I cannot mirror that: {neutralise(exc.reason)}", ephemeral=True)
             return
+        # source.url, not spec: a thread file is keyed by its real path, however the moderator typed it.
         row = await self.bot.store.mirror.add_source(
-            guild.id, channel.id, source.kind, spec, created_by=interaction.user.id
+            guild.id, channel.id, source.kind, source.url, created_by=interaction.user.id
         )
         if row.channel_id != channel.id:
             await interaction.followup.send(

@@ -83,3 +83,19 @@ def test_redacting_filter_scrubs_messages_args_and_tracebacks():
         logger.removeHandler(handler)
     assert records and all("tok.secret.value" not in r for r in records)
     assert "[redacted]" in records[0]
+
+
+def test_env_example_keys_are_all_settings():
+    """Every key documented in .env.example is read by load_settings (else it would warn as unknown)."""
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parent.parent / ".env.example"
+    assert load_settings(env_file=example, environ={}, env_file_required=True).warnings == ()
+
+
+def test_unknown_key_in_the_environment_is_not_a_warning(tmp_path):
+    """The real environment holds PATH, HOME and the rest of a shell's: only the file's keys are checked."""
+    env = tmp_path / ".env"
+    env.write_text("DATABASE_PATH=x.db\nDATABSE_PATH=y.db\n")
+    settings = load_settings(env_file=env, environ={"HOME": "/root", "THRESHOLD_TOXICTY": "0.5"})
+    assert [w.split(" ")[0] for w in settings.warnings] == ["THRESHOLD_TOXICTY", "DATABSE_PATH"]

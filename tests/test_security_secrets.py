@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import os
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -163,9 +164,7 @@ def test_cli_run_redacts_secrets_in_its_log_output(
 
     monkeypatch.setattr(bot.factory, "create_bot", create)
     result: list[int] = []
-    runner = threading.Thread(
-        target=lambda: result.append(cli_main(["--env-file", str(tmp_path / "none"), "run"]))
-    )
+    runner = threading.Thread(target=lambda: result.append(cli_main(["--env-file", os.devnull, "run"])))
     runner.start()
     deadline = loop.time() + 30
     while not (started and started[0].is_ready()):

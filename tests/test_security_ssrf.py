@@ -147,3 +147,65 @@ async def test_redirects_into_private_addresses_are_refused_at_add_and_on_later_
             line = next(line for line in listing.content.splitlines() if f"/{name}/feed" in line)
             assert "failing" in line and "redirect to" in line and why in line, line
         assert fake_discord.state.threads_of(w.general.id) == []
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "192.0.0.8",
+        "192.0.0.170",
+        "192.0.0.255",  # IETF protocol assignments (192.0.0.0/24)
+        "100.64.0.1",
+        "100.127.255.254",  # carrier-grade NAT
+        "198.18.0.1",
+        "198.19.255.255",  # benchmarking
+        "192.0.2.1",
+        "198.51.100.7",
+        "203.0.113.9",
+        "2001:db8::1",  # documentation
+        "192.88.99.1",
+        "240.0.0.1",
+        "255.255.255.255",
+        "224.0.0.251",
+        "100::1",
+        "2001:2::1",
+        "2001:10::1",
+        "3fff::1",
+        "5f00::1",
+        "fc00::1",
+        "fd12:3456::1",
+        "ff02::1",
+        "64:ff9b::7f00:1",
+        "64:ff9b::a00:1",
+        "64:ff9b:1::1",  # NAT64 to loopback/private, local-use NAT64
+        "2002:7f00:1::1",  # 6to4 around 127.0.0.1
+    ],
+)
+def test_iana_special_purpose_addresses_are_not_public(address: str) -> None:
+    assert urlsafety.address_refusal(ipaddress.ip_address(address)) is not None, address
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "93.184.215.14",
+        "8.8.8.8",
+        "1.1.1.1",
+        "192.0.0.9",
+        "192.0.0.10",
+        "192.31.196.1",
+        "192.175.48.1",
+        "2606:4700:4700::1111",
+        "2001:4860:4860::8888",
+        "64:ff9b::808:808",
+        "2620:4f:8000::1",
+    ],
+)
+def test_globally_reachable_addresses_stay_allowed(address: str) -> None:
+    assert urlsafety.address_refusal(ipaddress.ip_address(address)) is None, address
+
+
+async def test_special_purpose_url_is_refused_in_one_line_naming_the_setting() -> None:
+    with pytest.raises(urlsafety.UnsafeUrlError) as info:
+        await urlsafety.validate_url("http://192.0.0.8/", allow_private=False)
+    assert "non-public" in str(info.value) and "ALLOW_PRIVATE_URLS" in str(info.value)

@@ -90,8 +90,12 @@ class Response:
     def json(self) -> Any:
         try:
             return json.loads(self.body)
-        except ValueError:
+        except ValueError:  # also a number over Python's 4,300-digit conversion limit
             raise FetchError(f"invalid JSON from {self.url}", url=self.url, status=self.status) from None
+        except RecursionError:  # the C decoder stops at the recursion limit instead of exhausting the stack
+            raise FetchError(
+                f"JSON from {self.url} is nested too deeply", url=self.url, status=self.status
+            ) from None
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -353,7 +357,8 @@ class HttpClient:
         if declared is not None and declared > self.max_bytes:
             resp.close()
             raise FetchError(
-                f"response from {resp.url} is {declared} bytes, over the {self.max_bytes} byte limit",
+                f"response from {resp.url} is {declared} bytes, over the {self.max_bytes} byte limit "
+                "(MAX_RESPONSE_BYTES)",
                 url=str(resp.url),
                 status=resp.status,
             )
@@ -364,7 +369,7 @@ class HttpClient:
             if total > self.max_bytes:
                 resp.close()  # drop the connection instead of draining an endless body
                 raise FetchError(
-                    f"response from {resp.url} exceeded the {self.max_bytes} byte limit; aborted",
+                    f"response from {resp.url} exceeded the {self.max_bytes} byte limit (MAX_RESPONSE_BYTES); aborted",
                     url=str(resp.url),
                     status=resp.status,
                 )

@@ -23,6 +23,65 @@ ALLOWED_SCHEMES = ("http", "https")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
+# IANA's special-purpose address registries (RFC 6890 and successors), the blocks *not* marked
+# "globally reachable": Python's `is_global` misses some (192.0.0.8, the rest of 192.0.0.0/24), so the
+# table is kept here, checked after the named categories above it give their more precise reason.
+_SPECIAL_PURPOSE = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "255.255.255.255/32",
+        "::/128",
+        "::1/128",
+        "::ffff:0:0/96",
+        "64:ff9b:1::/48",
+        "100::/64",
+        "2001::/23",
+        "2001:db8::/32",
+        "2002::/16",
+        "3fff::/20",
+        "5f00::/16",
+        "fc00::/7",
+        "fe80::/10",
+        "ff00::/8",
+    )
+)
+# Blocks inside those that IANA marks globally reachable (anycast services, AMT, ORCHIDv2, …).
+_GLOBAL_EXCEPTIONS = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "192.0.0.9/32",
+        "192.0.0.10/32",
+        "2001:1::1/128",
+        "2001:1::2/128",
+        "2001:3::/32",
+        "2001:4:112::/48",
+        "2001:20::/28",
+        "2001:30::/28",
+    )
+)
+
+
+def special_purpose(ip: IPAddress) -> bool:
+    """True when `ip` is in an IANA special-purpose block that is not globally reachable."""
+    if any(ip in net for net in _GLOBAL_EXCEPTIONS if net.version == ip.version):
+        return False
+    return any(ip in net for net in _SPECIAL_PURPOSE if net.version == ip.version)
+
 
 class UnsafeUrlError(WardenError, ValueError):
     """The URL is malformed, uses a refused scheme, or points at a non-public address."""
@@ -32,7 +91,7 @@ def address_refusal(ip: IPAddress) -> str | None:
     """Why `ip` must not be fetched from (a short phrase), or None when it is a public address."""
     if isinstance(ip, ipaddress.IPv6Address):
         # An IPv6 wrapper around an IPv4 address reaches that IPv4 host: judge the inner address.
-        embedded = ip.ipv4_mapped or ip.sixtofour
+        embedded = ip.ipv4_mapped or ip.sixtofour or _nat64(ip)
         if embedded is not None:
             return address_refusal(embedded)
     if ip.is_unspecified:
@@ -47,8 +106,18 @@ def address_refusal(ip: IPAddress) -> str | None:
         return "a reserved address"
     if ip.is_private:
         return "a private network address"
-    if not ip.is_global:
-        return "a non-public address"
+    if not ip.is_global or special_purpose(ip):
+        return "a non-public address (IANA special-purpose)"
+    return None
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _nat64(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 host a NAT64 address (RFC 6052 well-known prefix) reaches, judged like that host."""
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return None
 
 

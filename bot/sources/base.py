@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Protocol, Self, runtime_checkable
 
@@ -18,8 +19,30 @@ class SourceError(WardenError):
     """A source could not be read; `reason` is one line fit to show a moderator."""
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(value: str) -> str:
+    """`value` with lone surrogates (from `"\\ud800"` in JSON, `&#xD800;` in a feed) replaced by U+FFFD.
+
+    Python strings may hold them but UTF-8 cannot: left in, they crash the first encode — the
+    database write after a whole thread was scored, or the terminal.
+    """
+    return _SURROGATE.sub("\ufffd", value)
+
+
+class _ValidText:
+    """Every str field of a source dataclass is encodable text, whichever source built it."""
+
+    def __post_init__(self) -> None:
+        for item in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, item.name)
+            if isinstance(value, str) and _SURROGATE.search(value):
+                object.__setattr__(self, item.name, valid_text(value))
+
+
 @dataclass(frozen=True)
-class Comment:
+class Comment(_ValidText):
     external_id: str
     parent_id: str | None  # always the id of another comment in the same Thread, or None
     author: str
@@ -35,7 +58,7 @@ class Comment:
 
 
 @dataclass(frozen=True)
-class Article:
+class Article(_ValidText):
     external_id: str
     title: str
     url: str | None
@@ -110,14 +133,21 @@ def unchanged_thread(article: Article | None, source_url: str) -> Thread:
     return Thread(article=article or placeholder, comments=[], not_modified=True)
 
 
+class DateRangeError(ValueError):
+    """A well-formed date that no timezone-aware UTC datetime can hold (year 1 east of UTC, 9999 west)."""
+
+
 def parse_datetime(value: str | None) -> datetime | None:
     """ISO 8601 (with `Z` or an offset; naive means UTC) to an aware UTC datetime, None if blank."""
     if not value:
         return None
-    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 or 9999-12-31T23:59-01:00: outside datetime in UTC
+        raise DateRangeError(f"{value!r} is out of range") from None
 
 
 def order_parents_first(comments: Iterable[Comment]) -> list[Comment]:

@@ -3,17 +3,21 @@
 The bytes always come from our `HttpClient` (size cap, SSRF checks); feedparser only parses and is
 never allowed to fetch. Before feedparser sees a document, defusedxml refuses any that declares XML
 entities: real comment feeds never need them, and entity expansion ("billion laughs") is the classic
-way to make a small document eat all memory.
+way to make a small document eat all memory. A linear pre-scan also caps the tags and the
+attributes per tag: feedparser's cost grows with the square of an element's attributes, so a
+2 MB feed with 200,000 of them on one element would otherwise burn minutes of CPU.
 """
 
 from __future__ import annotations
 
 import asyncio
 import calendar
+import codecs
 import hashlib
 import io
 import logging
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
@@ -31,6 +35,7 @@ from bot.sources.base import (
     Thread,
     order_parents_first,
     unchanged_thread,
+    valid_text,
 )
 from bot.textsafety import html_to_markdown
 
@@ -43,6 +48,27 @@ _THREAD = "{http://purl.org/syndication/thread/1.0}"
 _HTML_SNIFF = (b"<!doctype html", b"<html")
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""")
 _CHARSET = re.compile(r"charset=[\"']?([A-Za-z0-9._-]+)", re.IGNORECASE)
+_DECLARED_ENCODING = re.compile(rb"""^(\s*<\?xml[^>]*encoding=["'])([^"']*)""")
+# Byte-order marks, UTF-32 first: the UTF-32-LE mark starts with the UTF-16-LE one.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+# Structure bounds, checked by `prescan` before any XML parser runs. A real comment feed has a few
+# hundred tags with at most a handful of attributes each; the response size is capped separately
+# (MAX_RESPONSE_BYTES). Parsing costs about a millisecond an entry (feedparser, then HTML to markdown), so
+# the tag bound (at least four tags an entry) also bounds the time; FEED_PARSE_SECONDS stops the entry loop.
+MAX_FEED_TAGS = 20_000
+FEED_PARSE_SECONDS = 30.0
+MAX_FEED_ATTRIBUTES = 64
+# A tag, its quoted attribute values allowed to hold `>` but not `<` (XML forbids it there), so the
+# scan never runs past the next `<` and stays linear on any input; an unclosed tag (malformed input that
+# feedparser's lenient parser would still read) ends at the next `<`, stray quote or the end.
+_TAG = re.compile(rb"""<[^<>"']*(?:(?:"[^"<]*"|'[^'<]*')[^<>"']*)*(?:>|(?=[<"'])|\Z)""")
+_QUOTED = re.compile(rb""""[^"<]*"|'[^'<]*'""")
 
 
 def _repair_utf8(body: bytes, content_type: str | None, url: str) -> bytes:
@@ -66,6 +92,75 @@ def _repair_utf8(body: bytes, content_type: str | None, url: str) -> bytes:
         return body  # declared as something else: feedparser's encoding detection handles it
     log.warning("feed %s has invalid UTF-8 bytes; replacing them", url)
     return body.decode("utf-8", errors="replace").encode("utf-8")
+
+
+def _transcode_bom(body: bytes) -> bytes | None:
+    """UTF-16/32 with a byte-order mark, re-encoded as UTF-8 (declaration updated); None without a BOM.
+
+    The UTF-8 repair below would otherwise shred a valid UTF-16 feed into replacement characters.
+    """
+    for bom, encoding in _BOMS:
+        if body.startswith(bom):
+            try:
+                text = body[len(bom) :].decode(encoding)
+            except UnicodeDecodeError:
+                raise SourceError(
+                    f"feed refused: it starts with a {encoding} byte-order mark but is not {encoding}"
+                ) from None
+            return _DECLARED_ENCODING.sub(rb"\1utf-8", text.encode("utf-8", "surrogatepass"), count=1)
+    return None
+
+
+def _check_encodings(body: bytes, content_type: str | None) -> None:
+    """An encoding name nobody knows is one line, not a LookupError from deep inside a parser."""
+    names = []
+    if declared := _XML_ENCODING.search(body[:200]):
+        names.append(declared.group(1).decode("ascii"))
+    if charset := _CHARSET.search(content_type or ""):
+        names.append(charset.group(1))
+    for name in names:
+        try:
+            codecs.lookup(name)
+        except LookupError:
+            raise SourceError(f"feed refused: unknown character encoding {name[:40]!r}") from None
+
+
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,16})|([0-9]{1,20}));")
+
+
+def _valid_char_refs(body: bytes) -> bytes:
+    """Character references to no character (`&#xD800;`, `&#0;`, `&#x110000;`) become U+FFFD.
+
+    feedparser decodes them itself and crashes encoding a lone surrogate; the comment is kept.
+    """
+
+    def fix(match: re.Match[bytes]) -> bytes:
+        code = int(match.group(1), 16) if match.group(1) else int(match.group(2))
+        if code == 0 or 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+            return b"&#xFFFD;"
+        return match.group()
+
+    return _CHAR_REF.sub(fix, body)
+
+
+def prescan(body: bytes) -> None:
+    """Refuse a document with more tags, or attributes on one tag, than a feed can need.
+
+    One regular-expression pass over the bytes, linear whatever they hold, stopping at the first
+    bound crossed; attributes are counted as the tokens of a tag outside its quoted values, so
+    boolean HTML attributes (which feedparser's lenient parser accepts) count too.
+    """
+    for count, match in enumerate(_TAG.finditer(body), 1):
+        if count > MAX_FEED_TAGS:
+            raise SourceError(f"feed refused: over {MAX_FEED_TAGS} tags (the bound for one feed)")
+        tag = match.group()
+        if tag.count(b" ") + tag.count(b"\t") + tag.count(b"\n") < MAX_FEED_ATTRIBUTES:
+            continue  # cheap: too few separators to hold that many attributes
+        attributes = len(_QUOTED.sub(b'""', tag[1:].rstrip(b">")).split()) - 1
+        if attributes > MAX_FEED_ATTRIBUTES:
+            raise SourceError(
+                f"feed refused: an element with {attributes} attributes (the bound is {MAX_FEED_ATTRIBUTES})"
+            )
 
 
 def _xml_tree(body: bytes) -> Element | None:
@@ -107,16 +202,46 @@ def _entry_text(entry: Any) -> str:
     return ""
 
 
+def _web_url(value: Any) -> str | None:
+    """A link readers can open (http/https), else None: feedparser fills `link` from an Atom `urn:` id."""
+    if isinstance(value, str) and value.lower().startswith(("http://", "https://")):
+        return value
+    return None
+
+
 def _entry_time(entry: Any) -> datetime | None:
     parsed = entry.get("published_parsed") or entry.get("updated_parsed")
     if not parsed:
         return None
-    return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+    try:
+        return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+    except (ValueError, OverflowError, OSError):  # past year 9999, before year 1: no date rather than no feed
+        return None
+
+
+def _fallback_id(entry: Any, posted: datetime | None, text: str, occurrences: dict[str, int]) -> str:
+    """An id for an entry without id or link, from what it shows, plus its place among identical ones.
+
+    Two "+1" from Anonymous at the same minute are two comments: the first keeps the plain hash (the
+    id earlier versions stored, so an upgrade duplicates nothing), the n-th identical one (counted from
+    the oldest in the feed, which new comments do not shift) gets `-n`.
+    """
+    digest = hashlib.sha256(
+        valid_text(f"{entry.get('author', '')}\x00{posted}\x00{text}").encode()
+    ).hexdigest()[:32]
+    occurrences[digest] = occurrences.get(digest, 0) + 1
+    return digest if occurrences[digest] == 1 else f"{digest}-{occurrences[digest]}"
 
 
 def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Thread:
     """Turn feed bytes into a Thread (CPU work: call it off the event loop for big feeds)."""
-    body = _repair_utf8(body, content_type, url)
+    transcoded = _transcode_bom(body)
+    if transcoded is not None:
+        body = transcoded
+        content_type = _CHARSET.sub("charset=utf-8", content_type) if content_type else None
+    _check_encodings(body, content_type)
+    prescan(body)
+    body = _valid_char_refs(_repair_utf8(body, content_type, url))
     tree = _xml_tree(body)
     parsed = feedparser.parse(
         io.BytesIO(body),  # a stream, never a string: feedparser would fetch a URL-looking string
@@ -135,24 +260,29 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Thr
     article = Article(
         external_id=channel.get("id") or channel.get("link") or url,
         title=channel.get("title") or "",
-        url=channel.get("link") or url,
+        url=_web_url(channel.get("link")) or url,
         author=channel.get("author"),
         published_at=_entry_time(channel),
         excerpt=channel.get("subtitle") or "",
     )
     parents = _atom_parents(tree)
+    # Feeds list newest first: walk oldest first, so fallback ids count identical comments from the
+    # old end of the window, which new comments do not shift.
+    deadline = time.monotonic() + FEED_PARSE_SECONDS
+    entries = []
+    for entry in reversed(parsed.get("entries", [])):
+        if time.monotonic() > deadline:
+            raise SourceError(f"feed refused: reading its entries took over {FEED_PARSE_SECONDS:.0f} s")
+        entries.append((entry, _entry_text(entry), _entry_time(entry)))
+    occurrences: dict[str, int] = {}
     comments: list[Comment] = []
     seen: set[str] = set()
-    for entry in parsed.get("entries", []):
-        text = _entry_text(entry)
-        posted = _entry_time(entry)
-        external_id = (
-            entry.get("id")
-            or entry.get("link")
-            or hashlib.sha256(f"{entry.get('author', '')}\x00{posted}\x00{text}".encode()).hexdigest()[:32]
+    for entry, text, posted in entries:
+        external_id = valid_text(
+            entry.get("id") or entry.get("link") or _fallback_id(entry, posted, text, occurrences)
         )
         if external_id in seen:
-            continue
+            continue  # the same id twice is the same comment listed twice
         seen.add(external_id)
         comments.append(
             Comment(
@@ -161,15 +291,13 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Thr
                 author=entry.get("author") or "Anonymous",
                 posted_at=posted,
                 text=text,
-                url=entry.get("link"),
+                url=_web_url(entry.get("link")),
                 avatar_url=None,
             )
         )
-    # Feeds list newest first; the mirror wants posting order.
+    # The mirror wants posting order: by date where every comment has one (stable, so ties keep feed order).
     if all(c.posted_at is not None for c in comments):
         comments.sort(key=lambda c: c.posted_at or datetime.min.replace(tzinfo=UTC))
-    else:
-        comments.reverse()
     return Thread(article=article, comments=order_parents_first(comments), complete=False)
 
 

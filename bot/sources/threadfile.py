@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+import stat
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,16 +19,22 @@ from typing import Any
 from bot.sources.base import (
     Article,
     Comment,
+    DateRangeError,
     SourceError,
     SourceLifecycle,
     Thread,
     order_parents_first,
     parse_datetime,
     unchanged_thread,
+    valid_text,
 )
 
 KIND = "file"
+# Bounds on what one thread file may make the program do (none is a setting: a real thread is far
+# inside each). The size is counted while reading, never taken from st_size: /dev/zero says 0.
 MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_COMMENTS = 100_000
+MAX_NUMBER_DIGITS = 40  # an id written as a JSON integer; Python refuses over 4,300 digits with a traceback
 
 _ARTICLE_FIELDS = {"id": True, "title": True, "url": False, "author": False, "date": False, "body": False}
 _COMMENT_FIELDS = {
@@ -39,12 +48,17 @@ _COMMENT_FIELDS = {
 }
 
 
+def _clip(text: str, size: int = 40) -> str:
+    """A stranger's key or value echoed in an error: short enough for one line."""
+    return text if len(text) <= size else f"{text[:size]}…"
+
+
 def _check_keys(obj: Any, where: str, fields: Mapping[str, bool]) -> Mapping[str, Any]:
     if not isinstance(obj, dict):
         raise SourceError(f"{where} must be an object")
     unknown = sorted(set(obj) - set(fields))
     if unknown:
-        raise SourceError(f"{where}.{unknown[0]} is not a known field")
+        raise SourceError(f"{where}.{_clip(unknown[0])} is not a known field")
     for name, required in fields.items():
         if required and obj.get(name) is None:
             raise SourceError(f"{where}.{name} missing")
@@ -58,7 +72,7 @@ def _ident(obj: Mapping[str, Any], key: str, where: str) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise SourceError(f"{where}.{key} must be a string or an integer")
-    text = str(value).strip()
+    text = valid_text(str(value).strip())  # before the repeat check: "\ud800" and "\udc00" both become U+FFFD
     if not text:
         raise SourceError(f"{where}.{key} is empty")
     return text
@@ -73,10 +87,13 @@ def _text(obj: Mapping[str, Any], key: str, where: str) -> str | None:
 
 def _date(obj: Mapping[str, Any], key: str, where: str) -> Any:
     raw = _text(obj, key, where)
+    shown = _clip(raw or "")
     try:
         return parse_datetime(raw)
+    except DateRangeError:
+        raise SourceError(f"{where}.{key} is out of the supported date range: {shown!r}") from None
     except ValueError:
-        raise SourceError(f"{where}.{key} is not an ISO 8601 date: {raw!r}") from None
+        raise SourceError(f"{where}.{key} is not an ISO 8601 date: {shown!r}") from None
 
 
 def parse_thread(data: Any) -> Thread:
@@ -85,7 +102,7 @@ def parse_thread(data: Any) -> Thread:
         raise SourceError("thread file must be a JSON object with 'article' and 'comments'")
     unknown = sorted(set(data) - {"article", "comments"})
     if unknown:
-        raise SourceError(f"{unknown[0]} is not a known top-level field")
+        raise SourceError(f"{_clip(unknown[0])} is not a known top-level field")
     if data.get("article") is None:
         raise SourceError("article missing")
     raw_article = _check_keys(data["article"], "article", _ARTICLE_FIELDS)
@@ -102,6 +119,8 @@ def parse_thread(data: Any) -> Thread:
         raise SourceError("comments missing")
     if not isinstance(raw_comments, list):
         raise SourceError("comments must be a list")
+    if len(raw_comments) > MAX_COMMENTS:
+        raise SourceError(f"{len(raw_comments)} comments is over the limit of {MAX_COMMENTS} a thread file")
     comments: list[Comment] = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(raw_comments):
@@ -109,7 +128,7 @@ def parse_thread(data: Any) -> Thread:
         _check_keys(raw, where, _COMMENT_FIELDS)
         external_id = _ident(raw, "id", where) or ""
         if external_id in seen:
-            raise SourceError(f"{where}.id {external_id!r} repeats comments[{seen[external_id]}].id")
+            raise SourceError(f"{where}.id {_clip(external_id)!r} repeats comments[{seen[external_id]}].id")
         seen[external_id] = index
         comments.append(
             Comment(
@@ -130,28 +149,63 @@ def parse_thread(data: Any) -> Thread:
     return Thread(article=article, comments=order_parents_first(comments))
 
 
-def read_thread_file(path: str | Path) -> tuple[Thread, str]:
-    """Read and validate a thread file; returns the Thread and a hash of the bytes (its ETag)."""
-    file = Path(path)
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise SourceError(f"a {len(digits)}-digit number is over the limit of {MAX_NUMBER_DIGITS} digits")
+    return int(digits)
+
+
+def read_bounded(file: Path, limit: int) -> bytes:
+    """The bytes of `file` if it is a regular file of at most `limit` bytes, else SourceError.
+
+    Opened without blocking (a FIFO with no writer would wait forever) and checked with fstat on the
+    open descriptor, so a path swapped between check and read changes nothing; read to one byte past
+    the limit, because `st_size` lies for /proc files and devices.
+    """
     try:
-        size = file.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise SourceError(f"{file}: {size} bytes is over the {MAX_FILE_BYTES} byte limit")
-        raw = file.read_bytes()
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
         raise SourceError(f"{file}: no such file") from None
     except IsADirectoryError:
         raise SourceError(f"{file}: is a directory, not a thread file") from None
     except OSError as exc:
         raise SourceError(f"{file}: cannot read: {exc.strerror or exc}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise SourceError(f"{file}: is a directory, not a thread file")
+        raise SourceError(f"{file}: not a regular file (a device, FIFO or socket); refused")
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            raw = handle.read(limit + 1)
+        except OSError as exc:
+            raise SourceError(f"{file}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > limit:
+        raise SourceError(f"{file}: over the {limit} byte limit for a thread file")
+    return raw
+
+
+def read_thread_file(path: str | Path) -> tuple[Thread, str]:
+    """Read and validate a thread file; returns the Thread and a hash of the bytes (its ETag)."""
+    file = Path(path)
+    raw = read_bounded(file, MAX_FILE_BYTES)
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_int=_bounded_int)
     except UnicodeDecodeError:
         raise SourceError(f"{file}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise SourceError(
             f"{file}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
+    except RecursionError:
+        # The C decoder stops at the interpreter's recursion limit before it can exhaust the stack;
+        # a thread file nests four levels deep.
+        raise SourceError(
+            f"{file}: JSON nested over {sys.getrecursionlimit()} levels deep; refused"
+        ) from None
+    except SourceError as exc:
+        raise SourceError(f"{file}: {exc.reason}") from None
     try:
         thread = parse_thread(data)
     except SourceError as exc:
@@ -166,7 +220,9 @@ class ThreadFileSource(SourceLifecycle):
 
     def __init__(self, path: str | Path) -> None:
         super().__init__()
-        self.path = Path(path)
+        # Keyed by the resolved real path: `t.json`, `./t.json`, `/abs/t.json` and a symlink to it are
+        # one source, not three with three copies of every flag.
+        self.path = Path(os.path.realpath(Path(path).expanduser()))
         self.url = str(self.path)
         self.validators: dict[str, str] = {}
 

@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
@@ -29,6 +30,7 @@ from bot.sources.base import (
     Thread,
     order_parents_first,
     parse_datetime,
+    valid_text,
 )
 from bot.textsafety import html_to_markdown, html_to_text
 
@@ -126,9 +128,28 @@ async def discover_api(
 
 def _decode(response: Response) -> Any:
     try:
-        return response.json()
+        return _valid_strings(response.json())
     except FetchError as exc:
         raise SourceError(f"WordPress {response.url}: {exc.reason}") from None
+
+
+def _valid_strings(data: Any) -> Any:
+    """The decoded JSON with lone surrogates (`"\\ud800"`) in every string made U+FFFD, in place.
+
+    The HTML converters and the database cannot encode them; iterative, so depth costs no stack.
+    """
+    if isinstance(data, str):
+        return valid_text(data)
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in list(items):
+            if isinstance(value, str):
+                node[key] = valid_text(value)
+            elif isinstance(value, dict | list):
+                stack.append(value)
+    return data
 
 
 def _comment_list(response: Response) -> list[Any]:
@@ -145,6 +166,15 @@ def _avatar(urls: Any) -> str | None:
     return urls[max(sizes, key=int)] if sizes else None
 
 
+def _date(value: Any) -> datetime | None:
+    """A site's date, or None when it is not one a UTC datetime holds: a bad date never loses the comment."""
+    try:
+        return parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        log.debug("ignoring unreadable date %r", value[:40])
+        return None
+
+
 def _comment(item: Mapping[str, Any]) -> Comment:
     parent = item.get("parent") or 0
     content = item.get("content") or {}
@@ -152,7 +182,7 @@ def _comment(item: Mapping[str, Any]) -> Comment:
         external_id=str(item["id"]),
         parent_id=str(parent) if parent else None,
         author=html_to_text(item.get("author_name") or "") or "Anonymous",
-        posted_at=parse_datetime(item.get("date_gmt")),
+        posted_at=_date(item.get("date_gmt")),
         text=html_to_markdown(content.get("rendered", "") if isinstance(content, dict) else ""),
         url=item.get("link"),
         avatar_url=_avatar(item.get("author_avatar_urls")),
@@ -262,7 +292,7 @@ class WordPressSource(SourceLifecycle):
             title=html_to_text((post.get("title") or {}).get("rendered", "")),
             url=post.get("link"),
             author=authors[0].get("name") if isinstance(authors[0], dict) else None,
-            published_at=parse_datetime(post.get("date_gmt")),
+            published_at=_date(post.get("date_gmt")),
             excerpt="" if excerpt.get("protected") else html_to_markdown(excerpt.get("rendered", "")),
         )
         return article, {"post": post["id"]}

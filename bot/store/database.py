@@ -66,7 +66,14 @@ class Database:
         """Open (creating if needed) and bring the schema up to date."""
         path = Path(path)
         if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except (
+                OSError
+            ) as exc:  # a parent that is a file, under /proc, not writable: one line, not a traceback
+                raise StoreError(
+                    f"cannot create the folder for the database {path}: {exc.strerror or exc}"
+                ) from None
         try:
             conn = await aiosqlite.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         except sqlite3.Error as exc:

@@ -74,7 +74,8 @@ class FakeDiscord(WorldMixin, DriverMixin):
         return user
 
     # -- lifecycle --------------------------------------------------------------------------------
-    async def start(self, host: str = "127.0.0.1") -> None:
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Serve on `port` (0: any free one); a fixed port lets a test bring the fake up where a client already retries."""
         app = web.Application(middlewares=[self._unknown_route_middleware])
         for spec in ALL_ROUTES:
             app.router.add_route(spec.method, API_PREFIX + spec.path, self._wrap(spec))
@@ -82,7 +83,7 @@ class FakeDiscord(WorldMixin, DriverMixin):
         app.router.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._serve_attachment)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, 0)
+        site = web.TCPSite(self._runner, host, port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.host = host
