@@ -27,8 +27,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.workload import BenchModel, bench_model, message_mix  # noqa: E402
-from bot.scoring.backend import DetoxifyBackend  # noqa: E402
+from benchmarks.workload import BenchModel, bench_model, message_mix, safe_detoxify  # noqa: E402
+from bot.scoring.backend import DetoxifyBackend, Encoder  # noqa: E402
 from bot.scoring.engine import Scorer  # noqa: E402
 
 BATCH = 32  # the engine's default SCORING_BATCH_SIZE
@@ -83,7 +83,7 @@ def percentile(values: Sequence[float], q: float) -> float:
 def resident_mb(model: BenchModel, backend: str) -> float:
     """RSS of a fresh process that loaded the model through the product's loader."""
     code = (
-        "import psutil; from bot.config import Settings; from bot.scoring.backend import load_backend; "
+        "import psutil; from bot.config import Settings; from bot.scoring.loader import load_backend; "
         f"load_backend(Settings(checkpoint={str(model.checkpoint)!r}, hf_config_dir={str(model.config_dir)!r}, "
         f"scoring_backend={backend!r})); print(psutil.Process().memory_info().rss / 2**20)"
     )
@@ -103,7 +103,7 @@ def levers(detox: Any, tmp: Path) -> dict[str, DetoxifyBackend]:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from bot.scoring.onnx_backend import OnnxBackend, export_onnx
+    from bot.scoring.onnx_backend import OnnxBackend, export_onnx, open_session
 
     def backend(model: Any) -> DetoxifyBackend:
         return DetoxifyBackend(model, detox.tokenizer, detox.class_names, "cpu")
@@ -113,37 +113,27 @@ def levers(detox: Any, tmp: Path) -> dict[str, DetoxifyBackend]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notices
         int8_torch = torch.ao.quantization.quantize_dynamic(detox.model, {torch.nn.Linear}, dtype=torch.qint8)
-    onnx = OnnxBackend(detox.model, detox.tokenizer, detox.class_names, threads=torch.get_num_threads())
     export_onnx(detox.model, tmp / "fp32.onnx")
+    encoder = Encoder.from_hf(detox.tokenizer, detox.model.config)
+    onnx = OnnxBackend(open_session(tmp / "fp32.onnx", torch.get_num_threads()), encoder, detox.class_names)
     quantize_dynamic(tmp / "fp32.onnx", tmp / "int8.onnx", weight_type=QuantType.QInt8, per_channel=True)
-
-    class Int8Onnx(OnnxBackend):
-        """The ONNX backend's forward pass over the quantised file instead of its own export."""
-
-        def __init__(self) -> None:
-            DetoxifyBackend.__init__(self, detox.model, detox.tokenizer, detox.class_names, "cpu")
-            self._session = onnxruntime.InferenceSession(
-                str(tmp / "int8.onnx"), providers=["CPUExecutionProvider"]
-            )
+    int8_session = onnxruntime.InferenceSession(str(tmp / "int8.onnx"), providers=["CPUExecutionProvider"])
 
     return {
         "micro-batch 32, padded to longest": padded,
         "+ length buckets (PyTorch)": backend(detox.model),
         "+ int8 dynamic quantisation (PyTorch)": backend(int8_torch),
         DEFAULT_PATH: onnx,
-        "+ ONNX Runtime int8 (per-channel)": Int8Onnx(),
+        "+ ONNX Runtime int8 (per-channel)": OnnxBackend(int8_session, encoder, detox.class_names),
     }
 
 
 def run(quick: bool, count: int, seconds: float) -> int:
     import torch
-    from detoxify import Detoxify
 
     model = bench_model()
     torch.set_num_threads(THREADS)
-    detox = Detoxify(
-        "unbiased", checkpoint=str(model.checkpoint), huggingface_config_path=str(model.config_dir)
-    )
+    detox = safe_detoxify(model)
     texts = message_mix(count)
     lengths = [len(detox.tokenizer(t, verbose=False)["input_ids"]) for t in texts]
     print(f"model: {model.describe()}; {torch.get_num_threads()} threads")

@@ -6,7 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
 failed=()
-for bench in bench_store bench_scoring bench_mirror; do
+for bench in bench_store bench_scoring bench_mirror bench_start; do
   echo "== $bench --quick"
   start=$SECONDS
   "$PYTHON" "benchmarks/$bench.py" --quick || failed+=("$bench")

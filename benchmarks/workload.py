@@ -24,6 +24,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bot.labels import LABELS
 
@@ -80,6 +81,29 @@ def bench_model() -> BenchModel:
             )
         return BenchModel(Path(checkpoint), Path(config), random=False)
     return ensure_random_bert_base(CACHE / "bert-base-random")
+
+
+def safe_detoxify(model: BenchModel) -> Any:
+    """A `Detoxify` object for the baseline, its checkpoint read as data by the product's loader.
+
+    Detoxify's own constructor reads the file with `torch.load(weights_only=False)`; the baseline must not
+    either, so the object is assembled from what `bot.scoring.checkpoint.load_model` built.
+    """
+    from detoxify import Detoxify
+
+    from bot.scoring.checkpoint import load_model
+
+    loaded = load_model(
+        model.checkpoint, f"DETOXIFY_CHECKPOINT={model.checkpoint}", str(model.config_dir), "cpu"
+    )
+    detox = Detoxify.__new__(Detoxify)
+    detox.model, detox.tokenizer, detox.class_names, detox.device = (
+        loaded.model,
+        loaded.tokenizer,
+        list(loaded.labels),
+        "cpu",
+    )
+    return detox
 
 
 def ensure_random_bert_base(directory: Path) -> BenchModel:

@@ -11,17 +11,19 @@ import asyncio
 import logging
 import os
 import sys
-from dataclasses import replace
-from importlib import resources
+from dataclasses import fields, replace
+from importlib import metadata, resources
 from pathlib import Path
+from typing import Any
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.export import write_cases
+from bot.health import heartbeat_path, problem
 from bot.logging_setup import configure_logging
 from bot.model import open_scorer
 from bot.net.http import FetchError
 from bot.net.urlsafety import UnsafeUrlError
-from bot.report import ProgressBar, render_table, to_json
+from bot.report import ProgressBar, loading_line, render_table, to_json
 from bot.scan import scan_thread
 from bot.scoring import ScoringError
 from bot.sources import SourceError, open_source
@@ -31,6 +33,26 @@ from bot.terminal import terminal_line
 log = logging.getLogger("commentwarden")
 
 USER_ERRORS = (ConfigError, StoreError, ScoringError, SourceError, FetchError, UnsafeUrlError)
+
+
+def version() -> str:
+    try:
+        return metadata.version("commentwarden")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def resolve_paths(settings: Settings) -> Settings:
+    """Make every path setting absolute once, at start-up, and log them: what a relative DATABASE_PATH means
+    must not depend on where a later step happens to run, and the operator sees which files are used."""
+    resolved: dict[str, Any] = {
+        f.name: value.absolute()
+        for f in fields(settings)
+        if isinstance(value := getattr(settings, f.name), Path)
+    }
+    settings = replace(settings, **resolved)
+    log.info("paths: %s", ", ".join(f"{name}={path}" for name, path in resolved.items()))
+    return settings
 
 
 def sample_thread() -> Path:
@@ -45,6 +67,7 @@ async def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
         thread = await source.fetch()
     store = await Store.open(settings.database_path)
     try:
+        loading_line()
         scorer = await open_scorer(settings)
         try:
             report = await scan_thread(
@@ -60,21 +83,38 @@ async def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
             await scorer.close()
     finally:
         await store.close()
-    print(to_json(report) if args.json else render_table(report))
+    if args.json:
+        print(to_json(report, flagged_only=args.flagged_only))
+    else:
+        print(render_table(report, flagged_only=args.flagged_only))
     return 0
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    if not settings.discord_token:
-        raise ConfigError(
-            "DISCORD_TOKEN is not set: put the bot token in .env or the environment (see .env.example)"
-        )
-    from bot.connect import run_client  # imported here so `scan` never pays for discord.py
+    from bot.factory import create_bot, serve  # imported here so `scan` never pays for discord.py
+
+    await serve(create_bot(settings), settings.discord_token or "")
+    return 0
+
+
+async def cmd_sync_commands(args: argparse.Namespace, settings: Settings) -> int:
+    """Log in, sync the application commands even if unchanged, and stop (no gateway connection)."""
+    from bot.connect import login_with_retries
     from bot.factory import create_bot
 
-    bot = create_bot(settings)
-    async with bot:
-        await run_client(bot, settings.discord_token)
+    async with create_bot(settings, force_command_sync=True) as bot:
+        await login_with_retries(bot, settings.discord_token or "")  # runs setup_hook, which syncs
+    print("application commands synced", file=sys.stderr)
+    return 0
+
+
+async def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 when the running bot's heartbeat is fresh (for HEALTHCHECK and monitoring), 1 otherwise."""
+    issue = problem(heartbeat_path(settings.database_path))
+    if issue is not None:
+        print(f"commentwarden: unhealthy: {issue}", file=sys.stderr)
+        return 1
+    print("healthy")
     return 0
 
 
@@ -86,8 +126,23 @@ async def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_db_backup(args: argparse.Namespace, settings: Settings) -> int:
+    """An online copy: safe while the bot runs. The database is copied as it is, without migrating it."""
+    store = await Store.open(settings.database_path, create=False, migrate=False)
+    try:
+        await store.backup(args.path)
+        version = await store.schema_version()
+    finally:
+        await store.close()
+    print(
+        f"backed up {settings.database_path} (schema version {version}) to {args.path.absolute()}",
+        file=sys.stderr,
+    )
+    return 0
+
+
 async def cmd_db_export(args: argparse.Namespace, settings: Settings) -> int:
-    store = await Store.open(settings.database_path)
+    store = await Store.open(settings.database_path, create=False)
     try:
         # A one-shot CLI command owns its event loop: a blocking local file write stalls nothing else.
         try:
@@ -107,6 +162,7 @@ async def cmd_db_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="commentwarden", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"commentwarden {version()}")
     parser.add_argument("--env-file", help="settings file; it must exist (default: .env if present)")
     parser.add_argument("--db", type=Path, help="database path (overrides DATABASE_PATH)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -118,10 +174,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="thread file, WordPress post URL or comment feed URL (default: the built-in sample thread)",
     )
     scan.add_argument("--json", action="store_true", help="machine-readable output")
+    scan.add_argument("--flagged-only", action="store_true", help="list only the flagged comments")
     scan.set_defaults(handler=cmd_scan)
 
     run = sub.add_parser("run", help="start the Discord bot (needs DISCORD_TOKEN)")
-    run.set_defaults(handler=cmd_run)
+    run.set_defaults(handler=cmd_run, needs_token=True)
+
+    sync = sub.add_parser("sync-commands", help="sync the slash commands to Discord now, even if unchanged")
+    sync.set_defaults(handler=cmd_sync_commands, needs_token=True)
+
+    health = sub.add_parser("health", help="exit 0 if the running bot is connected (its heartbeat is fresh)")
+    health.set_defaults(handler=cmd_health)
 
     db = sub.add_parser("db", help="database maintenance")
     dbsub = db.add_subparsers(dest="db_command", required=True)
@@ -132,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("csv", "json"), default="csv")
     export.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
     export.set_defaults(handler=cmd_db_export)
+    backup = dbsub.add_parser("backup", help="copy the database consistently, also while the bot runs")
+    backup.add_argument("path", type=Path, help="file to write (replaced if it exists)")
+    backup.set_defaults(handler=cmd_db_backup)
     return parser
 
 
@@ -152,7 +218,15 @@ def main(argv: list[str] | None = None) -> int:
             say(f"warning: {warning}")
         if args.db is not None:
             settings = replace(settings, database_path=args.db)
-        configure_logging(settings.log_level if args.command == "run" else "WARNING", settings.secrets())
+        if getattr(args, "needs_token", False) and not settings.discord_token:
+            raise ConfigError(
+                "DISCORD_TOKEN is not set: put the bot token in .env or the environment (see .env.example)"
+            )
+        # LOG_LEVEL applies to every command; unset, the bot logs its running and one-shot commands stay quiet.
+        configure_logging(
+            settings.log_level or ("INFO" if args.command == "run" else "WARNING"), settings.secrets()
+        )
+        settings = resolve_paths(settings)
         code = asyncio.run(args.handler(args, settings))
         sys.stdout.flush()  # here, not at interpreter exit, so a closed pipe is caught below
         return code

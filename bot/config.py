@@ -22,8 +22,18 @@ from bot.labels import DEFAULT_FLAG_THRESHOLDS, LABELS
 
 T = TypeVar("T")
 
-# "demo" is commentwarden's own toy model for offline first runs (see bot/model.py), not a Detoxify one.
-MODEL_TYPES = ("original", "unbiased", "multilingual", "original-small", "unbiased-small", "demo")
+# "auto" (Detoxify when its weights are here, else "lite"), "lite" (alt-profanity-check) and "demo" (a toy
+# for the tests) are commentwarden's own choices, not Detoxify models: see bot/scoring/loader.py.
+MODEL_TYPES = (
+    "auto",
+    "lite",
+    "original",
+    "unbiased",
+    "multilingual",
+    "original-small",
+    "unbiased-small",
+    "demo",
+)
 # How the model runs: PyTorch, the same fp32 weights exported to ONNX Runtime (bot/scoring/onnx_backend.py),
 # or auto: ONNX Runtime on the CPU (a core dependency), PyTorch on a GPU or where it is missing.
 SCORING_BACKENDS = ("auto", "torch", "onnx")
@@ -46,7 +56,7 @@ class Settings:
 
     discord_token: str | None = None
     database_path: Path = Path("commentwarden.db")
-    model_type: str = "unbiased"
+    model_type: str = "auto"
     checkpoint: Path | None = None
     hf_config_dir: Path | None = None
     device: str = "cpu"
@@ -61,7 +71,8 @@ class Settings:
     max_response_bytes: int = 10 * 1024 * 1024
     wordpress_credentials: dict[str, tuple[str, str]] = field(default_factory=dict)
     demo_model_dir: Path = Path(".commentwarden/demo-model")
-    log_level: str = "INFO"
+    model_cache_dir: Path = Path(".commentwarden/model-cache")
+    log_level: str | None = None  # unset: INFO for `run`, WARNING for the one-shot commands (see bot/cli.py)
     # One line each for keys that were ignored (unknown in the .env file, a misspelt THRESHOLD_ label):
     # not errors, but the operator meant something by them, so the CLI and the bot show them at start.
     warnings: tuple[str, ...] = field(default=(), compare=False)
@@ -285,6 +296,8 @@ def load_settings(
         kwargs["wordpress_credentials"] = _credentials("WORDPRESS_CREDENTIALS", raw)
     if (raw := get("DEMO_MODEL_DIR")) is not None:
         kwargs["demo_model_dir"] = Path(raw).expanduser()
+    if (raw := get("MODEL_CACHE_DIR")) is not None:
+        kwargs["model_cache_dir"] = Path(raw).expanduser()
     if (raw := get("LOG_LEVEL")) is not None:
         if raw.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ConfigError(f"LOG_LEVEL={raw!r} is not valid: expected DEBUG, INFO, WARNING or ERROR")

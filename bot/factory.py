@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -12,8 +14,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.command_sync import sync_if_changed
 from bot.config import Settings
+from bot.connect import run_client
 from bot.errors import WardenError
+from bot.health import BEAT_SECONDS, beat, heartbeat_path
 from bot.mirror import MirrorEngine
 from bot.model import open_scorer
 from bot.scoring import Scorer
@@ -66,14 +71,18 @@ class CommentWarden(commands.Bot):
     # Set by the mirror extension's setup (EXTENSIONS loads it before moderation, which hands it to its service).
     mirror_engine: MirrorEngine | None = None
 
-    def __init__(self, settings: Settings, **client_kwargs: Any) -> None:
+    def __init__(self, settings: Settings, *, force_command_sync: bool = False, **client_kwargs: Any) -> None:
+        """`force_command_sync`: sync application commands even if unchanged (`commentwarden sync-commands`)."""
         client_kwargs.setdefault("intents", intents())
         client_kwargs.setdefault("allowed_mentions", discord.AllowedMentions.none())
         super().__init__(
             command_prefix=commands.when_mentioned, tree_cls=CommentTree, help_command=None, **client_kwargs
         )
         self.settings = settings
+        self.force_command_sync = force_command_sync
+        self.heartbeat_file = heartbeat_path(settings.database_path)
         self._event_tasks: set[asyncio.Task[None]] = set()
+        self._heartbeat_task: asyncio.Task[None] | None = None
 
     def _schedule_event(
         self, coro: Callable[..., Coroutine[Any, Any, Any]], event_name: str, *args: Any, **kwargs: Any
@@ -97,8 +106,25 @@ class CommentWarden(commands.Bot):
         self.scorer = await open_scorer(self.settings)
         for name in EXTENSIONS:
             await self.load_extension(name)
-        synced = await self.tree.sync()
-        log.info("synced %d application commands", len(synced))
+        if self.application_id is None:  # login() fetched it before calling setup_hook
+            raise discord.ClientException("the application id is unknown after login")
+        await sync_if_changed(
+            self.tree, self.store.commands, self.application_id, force=self.force_command_sync
+        )
+        self._heartbeat_task = asyncio.create_task(self._heartbeat(), name="heartbeat")
+
+    def connected(self) -> bool:
+        """Ready and holding an open gateway connection: what the heartbeat file vouches for."""
+        ws = self.ws
+        return self.is_ready() and not self.is_closed() and ws is not None and ws.open
+
+    async def _heartbeat(self) -> None:
+        """Refresh the heartbeat file while connected, for `commentwarden health` (see bot/health.py)."""
+        await self.wait_until_ready()
+        while not self.is_closed():
+            if self.connected():
+                await asyncio.to_thread(beat, self.heartbeat_file)
+            await asyncio.sleep(BEAT_SECONDS)
 
     async def drain_events(self) -> set[asyncio.Task[None]]:
         """Wait for running event handlers (not the caller); returns those still running after the grace period."""
@@ -109,6 +135,12 @@ class CommentWarden(commands.Bot):
         return late
 
     async def close(self) -> None:
+        # The heartbeat goes first: a bot shutting down is no longer healthy.
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            await asyncio.gather(self._heartbeat_task, return_exceptions=True)
+            self._heartbeat_task = None
+            self.heartbeat_file.unlink(missing_ok=True)
         # Handlers first, then cogs (whose unload may emit a last event and drains again), then the store.
         late = await self.drain_events()
         for task in late:
@@ -124,3 +156,41 @@ class CommentWarden(commands.Bot):
 
 def create_bot(settings: Settings, **client_kwargs: Any) -> CommentWarden:
     return CommentWarden(settings, **client_kwargs)
+
+
+async def serve(bot: CommentWarden, token: str) -> None:
+    """Run the bot (`run_client`: login retried while Discord is unreachable) until it stops or SIGTERM/SIGINT
+    arrives, then shut down gracefully.
+
+    `systemctl stop` and `docker stop` send SIGTERM, Ctrl-C sends SIGINT: both take the same path. Polling
+    stops, a post already sent is recorded, running handlers get SHUTDOWN_GRACE_SECONDS, then the store
+    closes, which merges the WAL into the database file. The process then returns normally (exit 0); the
+    deployment files allow 30 s before a hard kill.
+    """
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    # Python delivers signals to the main thread only; run from another thread (embedded), the caller stops
+    # the bot with `bot.close()`.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    signals = (signal.SIGTERM, signal.SIGINT) if in_main_thread else ()
+
+    def request_stop(signum: signal.Signals) -> None:
+        if not stop.is_set():
+            log.info("received %s: shutting down gracefully", signum.name)
+        stop.set()
+
+    for signum in signals:
+        loop.add_signal_handler(signum, request_stop, signum)
+    try:
+        async with bot:
+            runner = asyncio.create_task(run_client(bot, token), name="bot.run")
+            stopper = asyncio.create_task(stop.wait(), name="stop-signal")
+            await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if not runner.done():
+                await bot.close()
+            await runner
+            log.info("shut down cleanly")
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)

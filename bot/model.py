@@ -1,8 +1,9 @@
-"""Which model files to load: a configured checkpoint, Detoxify's download, or the built-in demo.
+"""Turn `DETOXIFY_MODEL=demo` into checkpoint files, then open the scorer (the loader picks the rest).
 
-`DETOXIFY_MODEL=demo` exists so the product runs on a machine with no network and no weights (a first
-look, CI): it builds a tiny hand-wired model that knows a handful of words, loads it through the real Detoxify path,
-and says loudly that its scores are not real.
+`DETOXIFY_MODEL=demo` exists for the tests and demos of the plumbing: it builds a tiny hand-wired model
+that knows a handful of words, loads it through the real (weights-only) Detoxify path, and says loudly
+that its scores are not real. A machine with no network and no Detoxify weights gets the lite model
+instead (`bot/scoring/loader.py`), which is real.
 """
 
 from __future__ import annotations

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import unicodedata
-from typing import TextIO
+from typing import Any, TextIO
 
-from bot.scan import ScanReport
+from tqdm import tqdm
+
+from bot.scan import ScanReport, ScanRow
 from bot.terminal import terminal_line
 
 EXCERPT = 48
@@ -37,15 +40,28 @@ def _clean(text: str, width: int) -> str:
     return flat + " " * (width - sum(map(_columns, flat)))
 
 
-def render_table(report: ScanReport) -> str:
+def summary(report: ScanReport) -> str:
+    """One line: what was scored now, what was already known, what was flagged, by which model."""
+    return (
+        f"{report.rescored} new or changed, {report.unchanged} unchanged, {len(report.flagged)} flagged, "
+        f"{report.new_cases} new cases (model: {report.model})"
+    )
+
+
+def _shown(report: ScanReport, flagged_only: bool) -> list[ScanRow]:
+    return report.flagged if flagged_only else report.rows
+
+
+def render_table(report: ScanReport, *, flagged_only: bool = False) -> str:
     lines = [
         terminal_line(f"{report.article.title}  ({report.source})"),
-        f"{len(report.rows)} comments scored, {len(report.flagged)} flagged, {report.new_cases} new cases",
+        # The model name can come from a checkpoint's file name: as untrusted as any other text here.
+        terminal_line(summary(report)),
         "",
         f"{ROW}{'author':<{AUTHOR}}  {'comment':<{EXCERPT}}  {'top label':<16} {'score':>5}  flag",
         f"{ROW}{'-' * AUTHOR}  {'-' * EXCERPT}  {'-' * 16} {'-' * 5}  ----",
     ]
-    for row in report.rows:
+    for row in _shown(report, flagged_only):
         label = row.score.top_label or "-"
         mark = ("FLAG" if row.verdict.flag else "") + (
             f" partial {row.score.coverage:.0%}" if row.score.partial else ""
@@ -62,7 +78,7 @@ def render_table(report: ScanReport) -> str:
     return "\n".join(lines)
 
 
-def to_json(report: ScanReport) -> str:
+def to_json(report: ScanReport, *, flagged_only: bool = False) -> str:
     return json.dumps(
         {
             "source": report.source,
@@ -71,6 +87,9 @@ def to_json(report: ScanReport) -> str:
                 "title": report.article.title,
                 "url": report.article.url,
             },
+            "model": report.model,
+            "new_or_changed": report.rescored,
+            "unchanged": report.unchanged,
             "new_cases": report.new_cases,
             "comments": [
                 {
@@ -89,7 +108,7 @@ def to_json(report: ScanReport) -> str:
                         for c in r.verdict.flagged
                     ],
                 }
-                for r in report.rows
+                for r in _shown(report, flagged_only)
             ],
         },
         ensure_ascii=False,
@@ -97,17 +116,56 @@ def to_json(report: ScanReport) -> str:
     )
 
 
-class ProgressBar:
-    """A one-line bar on stderr, only for long threads and only on a terminal (logs stay clean)."""
+def loading_line(stream: TextIO = sys.stderr) -> None:
+    """On a terminal, one line before the model loads (seconds the first time), so it never looks hung.
 
-    def __init__(self, stream: TextIO = sys.stderr, minimum: int = 50, width: int = 30) -> None:
-        self.stream, self.minimum, self.width = stream, minimum, width
+    Elsewhere (a pipe, a log file) stderr stays for errors alone; the loader logs what it loads instead.
+    """
+    if _is_terminal(stream):
+        stream.write("loading the scoring model…\n")
+        stream.flush()
+
+
+class ProgressBar:
+    """Scoring progress on stderr for long threads: a tqdm bar with rate and ETA on a terminal, and
+    otherwise a plain line every tenth of the way, so a log file or CI output shows progress too."""
+
+    FORMAT = "{desc}: {n_fmt}/{total_fmt} ({percentage:.0f}%), {rate_fmt}, ETA {remaining}"
+
+    def __init__(self, stream: TextIO = sys.stderr, minimum: int = 50, steps: int = 10) -> None:
+        self.stream, self.minimum, self.steps = stream, minimum, steps
+        self._bar: Any = None
+        self._start = 0.0
+        self._next_line = 0
 
     def __call__(self, done: int, total: int) -> None:
-        if total < self.minimum or not self.stream.isatty():
+        if total < self.minimum:
             return
-        filled = int(self.width * done / total)
-        self.stream.write(f"\rscoring [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total}")
-        if done >= total:
-            self.stream.write("\n")
-        self.stream.flush()
+        if self._bar is None and not self._start:
+            self._start_bar(total)
+        if self._bar is not None:
+            self._bar.update(done - self._bar.n)
+            if done >= total:
+                self._bar.close()
+        elif done >= self._next_line or done >= total:
+            elapsed = time.monotonic() - self._start
+            line = tqdm.format_meter(
+                done, total, elapsed, unit="comment", prefix="scoring", bar_format=self.FORMAT
+            )
+            self.stream.write(line + "\n")
+            self.stream.flush()
+            self._next_line = done + max(1, total // self.steps)
+
+    def _start_bar(self, total: int) -> None:
+        self._start = time.monotonic()
+        if _is_terminal(self.stream):
+            self._bar = tqdm(
+                total=total, file=self.stream, desc="scoring", unit="comment", dynamic_ncols=True
+            )
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or exotic stream: treat as a file
+        return False

@@ -6,19 +6,16 @@ already scored are not scored again, and flag cases carry a dedup key, so runnin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.config import Settings
 from bot.moderation.judge import COMMENT, Judge, Subject
 from bot.moderation.policy import Verdict
 from bot.scoring import Scorer, TextScore
+from bot.scoring.batches import Progress, score_in_batches
 from bot.sources.base import Article, Comment, Thread
 from bot.store import CLI_GUILD, CaseFilter, GuildSettings, NewCase, Store
 
-SCORE_BATCH = 64
-
-Progress = Callable[[int, int], None]
 _ALL = CaseFilter()
 
 
@@ -36,22 +33,21 @@ class ScanReport:
     article: Article
     rows: list[ScanRow]
     new_cases: int
+    model: str  # the scorer's model name, so a lite or demo score is never taken for Detoxify's
 
     @property
     def flagged(self) -> list[ScanRow]:
         return [r for r in self.rows if r.verdict.flag]
 
+    @property
+    def rescored(self) -> int:
+        """Comments new or changed since the last scan of this thread (scored now)."""
+        return sum(r.rescored for r in self.rows)
 
-async def score_in_batches(
-    scorer: Scorer, texts: Sequence[str], progress: Progress | None = None
-) -> list[TextScore]:
-    """Batches keep the progress bar moving on long threads; the engine batches within each call."""
-    results: list[TextScore] = []
-    for start in range(0, len(texts), SCORE_BATCH):
-        results.extend(await scorer.score(texts[start : start + SCORE_BATCH]))
-        if progress:
-            progress(len(results), len(texts))
-    return results
+    @property
+    def unchanged(self) -> int:
+        """Comments whose stored score still matched their text (not scored again)."""
+        return len(self.rows) - self.rescored
 
 
 async def scan_thread(
@@ -109,4 +105,4 @@ async def scan_thread(
     before = await store.cases.count(CLI_GUILD, _ALL)
     await store.cases.add_many(cases)
     new_cases = await store.cases.count(CLI_GUILD, _ALL) - before
-    return ScanReport(source_url, thread.article, rows, new_cases)
+    return ScanReport(source_url, thread.article, rows, new_cases, scorer.model_name)

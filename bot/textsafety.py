@@ -52,11 +52,19 @@ _SAFE_URL_SCHEMES = ("http:", "https:", "mailto:")
 # them; legitimate right-to-left text does not need them, spoofing does.
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
-_EVERYONE = re.compile(r"@(everyone|here)\b", re.IGNORECASE)
-# <@id>, <@!id>, <@&id>, <#id>, and slash-command mentions </name:id> / </name sub:id>.
-_MENTION = re.compile(r"<(@[!&]?\d+|#\d+|/[\w\- ]+:\d+)>")
-# [text](url), [text](<url>), [text](url "title")
+# Discord pings `@everyone`/`@here` wherever they start, whatever follows (`@everyone1`, `@here_now`), so
+# the rule looks at what follows every at sign, ignoring invisible and combining characters and folding
+# look-alikes, and breaks the token right after the at sign.
+_AT_SIGNS = re.compile("[@\uff20\ufe6b]")  # @, full-width and small at signs
+_PING_WORDS = ("everyone", "here")
+_INVISIBLE = frozenset(("Cf", "Mn", "Me", "Cc"))  # format, combining, enclosing and control characters
+# Anything shaped like a Discord mention: <@id>, <@!id>, <@&id>, <#id>, slash-command mentions
+# </name:id> and </name sub:id> (names may hold any letters and marks), and <id:…> guild navigation.
+_MENTION_OPENING = re.compile(r"<(?=@[!&]?\d|#\d|/[^<>\n:]{1,100}:\d|id:)")
+# [text](url), [text](<url>), [text](url "title"): shown as "text (url)". Anything else still shaped like a
+# masked link (parentheses in the URL, nested brackets, other title quotes) has its "](" broken below.
 _MASKED_LINK = re.compile(r"\[([^\[\]\n]*)\]\(\s*<?([^()\s<>]+)>?(?:\s+\"[^\"\n]*\")?\s*\)")
+_LINK_JOINT = "]("
 _FENCE = re.compile("`{3,}")
 
 # Latin look-alikes from Cyrillic and Greek, used only on names that also contain Latin letters:
@@ -124,8 +132,8 @@ _CONFUSABLES = str.maketrans(
 _LATIN = re.compile("[A-Za-z]")
 # Characters Discord refuses or interprets in user names; replaced by harmless full-width forms.
 _NAME_PUNCTUATION = str.maketrans({"@": "＠", "#": "＃", ":": "：", "`": "'"})
-# Discord rejects webhook names containing these words.
-_FORBIDDEN_NAME_WORDS = re.compile(r"(disc)(ord)|(cly)(de)", re.IGNORECASE)
+# Discord rejects webhook names containing these words; each is split in two with a hyphen.
+_FORBIDDEN_NAME_WORDS = re.compile(r"(disc)(ord)|(cly)(de)|(system) (message)", re.IGNORECASE)
 DISPLAY_NAME_LIMIT = 80
 COMMENT_MARKER = " (comment)"
 
@@ -200,8 +208,39 @@ def neutralise(text: str) -> str:
     """
     text = strip_bidi_controls(text)
     text = _MASKED_LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})" if m.group(1) else m.group(2), text)
-    text = _MENTION.sub(lambda m: f"<{ZWSP}{m.group(1)}>", text)
-    return _EVERYONE.sub(lambda m: f"@{ZWSP}{m.group(1)}", text)
+    # No "](" survives, so no masked link can hide its target however its URL or title is written.
+    text = text.replace(_LINK_JOINT, f"]{ZWSP}(")
+    text = _MENTION_OPENING.sub(f"<{ZWSP}", text)
+    return _AT_SIGNS.sub(_break_ping, text)
+
+
+def _word_after(text: str, start: int) -> str:
+    """The next few visible characters from `start` as a ping parser might read them: invisible and
+    combining characters skipped, look-alikes and compatibility forms folded to Latin, case folded."""
+    kept: list[str] = []
+    for index in range(start, len(text)):  # no slice: a megabyte of at signs must stay linear
+        ch = text[index]
+        if unicodedata.category(ch) in _INVISIBLE:
+            continue
+        kept.append(ch)
+        if len(kept) == len("everyone"):
+            break
+    return unicodedata.normalize("NFKC", "".join(kept)).translate(_CONFUSABLES).casefold()
+
+
+def _break_ping(match: re.Match[str]) -> str:
+    at, text, end = match.group(0), match.string, match.end()
+    following = text[end : end + 1]
+    if following == ZWSP or following.isascii() and following not in "eEhH":
+        return (
+            at  # already broken (neutralise is idempotent), or plainly no ping word: the common cases, fast
+        )
+    return f"{at}{ZWSP}" if _word_after(text, end).startswith(_PING_WORDS) else at
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, with an ellipsis saying it was cut (echoes, fields, labels)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def escape_code_fences(text: str) -> str:
@@ -230,9 +269,7 @@ def safe_display_name(name: str, *, marker: str = COMMENT_MARKER) -> str:
     if _LATIN.search(cleaned):
         cleaned = cleaned.translate(_CONFUSABLES)
     cleaned = cleaned.translate(_NAME_PUNCTUATION)
-    cleaned = _FORBIDDEN_NAME_WORDS.sub(
-        lambda m: f"{m.group(1)}-{m.group(2)}" if m.group(1) else f"{m.group(3)}-{m.group(4)}", cleaned
-    )
+    cleaned = _FORBIDDEN_NAME_WORDS.sub(lambda m: "-".join(part for part in m.groups() if part), cleaned)
     if not cleaned or cleaned.casefold() in ("everyone", "here"):
         cleaned = "Anonymous"
     room = DISPLAY_NAME_LIMIT - len(marker)

@@ -32,7 +32,7 @@ from bot.net.urlsafety import UnsafeUrlError, validate_url
 from bot.sources.base import Article, Source, SourceError
 from bot.sources.registry import open_source
 from bot.store import SourceRow
-from bot.textsafety import neutralise, split_message
+from bot.textsafety import clip, neutralise, split_message
 from cogs.checks import MODERATOR_PERMISSIONS, ModeratorCog, command_guild, is_moderator
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ UNKNOWN_WEBHOOK = 10015
 ARCHIVE_MINUTES: Literal[10080] = 10080  # a week, one of the durations Discord accepts
 EVENT = "comment_scored"
 REMOVED_EVENT = "comment_removed"
+MESSAGE_LIMIT = 2000
 
 
 def to_embed(spec: EmbedSpec) -> discord.Embed:
@@ -319,6 +320,14 @@ class Mirror(
                 choices.append(app_commands.Choice(name=label[:100], value=row.id))
         return choices[:25]
 
+    @staticmethod
+    async def _answer(interaction: discord.Interaction, text: str) -> None:
+        """A follow-up that echoes what a moderator or a site gave (a 2,000-character URL, a site's error):
+        neutralised and clipped to one message."""
+        await interaction.followup.send(
+            clip(neutralise(text), MESSAGE_LIMIT), ephemeral=True, allowed_mentions=NO_PINGS
+        )
+
     # -- commands -------------------------------------------------------------------------------------
 
     @app_commands.command(
@@ -335,13 +344,8 @@ class Mirror(
     ) -> None:
         guild = command_guild(interaction)
         spec = url.strip()
-        if spec.lower().startswith(("http://", "https://")) or "://" in spec:
-            try:
-                spec = await validate_url(spec, allow_private=self.bot.settings.allow_private_urls)
-            except UnsafeUrlError as exc:
-                await interaction.response.send_message(f"That URL cannot be mirrored: {exc}", ephemeral=True)
-                return
-        elif not self.bot.settings.allow_private_urls:
+        is_url = spec.lower().startswith(("http://", "https://")) or "://" in spec
+        if not is_url and not self.bot.settings.allow_private_urls:
             # A path names a file on the bot's own machine: only an operator who allows local sources may.
             await interaction.response.send_message(
                 "Give an http(s) URL; local thread files need ALLOW_PRIVATE_URLS on the bot.", ephemeral=True
@@ -360,11 +364,18 @@ class Mirror(
                 ephemeral=True,
             )
             return
+        # Everything below may wait on the network (DNS alone can take seconds): Discord wants an answer in 3.
         await interaction.response.defer(ephemeral=True, thinking=True)
+        if is_url:
+            try:
+                spec = await validate_url(spec, allow_private=self.bot.settings.allow_private_urls)
+            except UnsafeUrlError as exc:
+                await self._answer(interaction, f"That URL cannot be mirrored: {exc}")
+                return
         try:
             source = await open_source(spec, http=self.http, settings=self.bot.settings)
         except SourceError as exc:
-            await interaction.followup.send(f"I cannot mirror that: {neutralise(exc.reason)}", ephemeral=True)
+            await self._answer(interaction, f"I cannot mirror that: {exc.reason}")
             return
         # source.url, not spec: a thread file is keyed by its real path, however the moderator typed it.
         row = await self.bot.store.mirror.add_source(
@@ -392,7 +403,7 @@ class Mirror(
                 "Nothing is mirrored here yet; add a source with `/mirror add`.", ephemeral=True
             )
             return
-        parts = split_message("\n".join(_describe(r) for r in rows), 2000)
+        parts = split_message("\n".join(_describe(r) for r in rows), MESSAGE_LIMIT)
         await interaction.response.send_message(parts[0], ephemeral=True, allowed_mentions=NO_PINGS)
         for part in parts[1:]:
             await interaction.followup.send(part, ephemeral=True, allowed_mentions=NO_PINGS)
@@ -438,7 +449,7 @@ class Mirror(
             else:
                 lines.append(f"#{row.id}: {report.summary()}.")
         text = neutralise("\n".join(lines) or "Nothing is mirrored here yet.")
-        for part in split_message(text, 2000):
+        for part in split_message(text, MESSAGE_LIMIT):
             await interaction.followup.send(part, ephemeral=True, allowed_mentions=NO_PINGS)
 
     @app_commands.command(name="pause", description="Stop polling a source until resumed")

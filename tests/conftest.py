@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 pytest_plugins = [
+    "tests.fixtures.botprocess",
     "tests.fixtures.checkpoint",
     "tests.fixtures.discord",
     "tests.fixtures.wordpress",

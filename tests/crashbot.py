@@ -3,7 +3,7 @@
 
 Config keys: `api` and `gateway` (the fake's REST base and gateway URLs), `token`, `database`,
 `checkpoint` and `config_dir` (the tiny Detoxify checkpoint), optional `poll_interval`. Logs go to stderr.
-Exits 0 on SIGTERM after a clean shutdown; SIGKILL is the point.
+SIGTERM and SIGINT go to the product's own handling (`bot.factory.serve`), as under `commentwarden run`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import discord.http
 import yarl
 
 from bot.config import Settings
-from bot.factory import create_bot
+from bot.factory import create_bot, serve
 
 
 def settings_from(config: dict[str, Any]) -> Settings:
@@ -45,16 +44,7 @@ async def run(config: dict[str, Any]) -> None:
         """discord.py waits 5 s before a re-IDENTIFY to respect Discord's limit; the fake has none."""
 
     bot.before_identify_hook = no_identify_wait  # type: ignore[method-assign]
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    async with bot:
-        runner = asyncio.create_task(bot.start(config["token"]))
-        stopper = asyncio.create_task(stop.wait())
-        await asyncio.wait([runner, stopper], return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        if not runner.done():
-            await bot.close()
-        await runner
+    await serve(bot, config["token"])
 
 
 def main() -> None:

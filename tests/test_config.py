@@ -13,7 +13,7 @@ from bot.logging_setup import RedactingFilter
 
 def test_defaults_need_nothing():
     settings = load_settings(env_file=None, environ={})
-    assert settings.model_type == "unbiased"
+    assert settings.model_type == "auto"  # Detoxify when its weights are here, else lite
     assert settings.thresholds == DEFAULT_FLAG_THRESHOLDS
     assert settings.discord_token is None
 

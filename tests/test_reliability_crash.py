@@ -6,123 +6,20 @@ back), then restarted on the same database. Compared with the source afterwards:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import os
-import signal
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bot.store import CaseFilter, Store
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.models import Message
+from tests.fixtures.botprocess import BotProcess
 from tests.test_mirror_discord import assert_thread_shows, spec, thread_file, wait_mirrored
 
-REPO = Path(__file__).resolve().parents[1]
 BACKFILL = 500
 BURST = 30
 AWAY = 10  # messages written while the bot is dead
-START_WITHIN = 60.0  # a cold interpreter imports torch, transformers and discord.py
-
-
-class BotProcess:
-    """One run of tests/crashbot.py; its log is kept for the failure message."""
-
-    def __init__(self, fake: FakeDiscord, database: Path, checkpoint: Any, log: Path) -> None:
-        self.fake = fake
-        self.config = {
-            "api": fake.api_base,
-            "gateway": fake.gateway_url,
-            "token": fake.token,
-            "database": str(database),
-            "checkpoint": str(checkpoint.checkpoint),
-            "config_dir": str(checkpoint.config_dir),
-        }
-        self.log = log
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> BotProcess:
-        identifies, syncs = self.fake.gateway.identifies, self.fake.state.command_syncs
-        with self.log.open("ab") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "tests.crashbot",
-                json.dumps(self.config),
-                cwd=REPO,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-            )
-        try:
-            await self.fake.wait_until(
-                lambda: (
-                    self.exited()
-                    or (
-                        self.fake.gateway.identifies > identifies
-                        and self.fake.state.command_syncs > syncs
-                        and self.fake.gateway.connected_sessions
-                    )
-                ),
-                within=START_WITHIN,
-            )
-        except TimeoutError:
-            raise AssertionError(f"the bot did not start:\n{self.tail()}") from None
-        assert not self.exited(), f"the bot exited:\n{self.tail()}"
-        await asyncio.sleep(0.2)  # READY, then guild_ready_timeout
-        return self
-
-    def exited(self) -> bool:
-        return self.proc is not None and self.proc.returncode is not None
-
-    def tail(self) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        if self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):  # dead already, reaped before asyncio noticed
-                os.kill(self.proc.pid, signal.SIGKILL)
-
-    async def wait_killed(self) -> None:
-        assert self.proc is not None
-        assert await asyncio.wait_for(self.proc.wait(), 10) == -signal.SIGKILL, self.tail()
-        # The fake notices the dead socket; the next bot starts a new session.
-        await self.fake.wait_until(lambda: not self.fake.gateway.connected_sessions, within=10)
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), 20)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-                raise AssertionError(f"the bot did not stop on SIGTERM:\n{self.tail()}") from None
-
-
-@pytest.fixture
-async def processes(
-    fake_discord: FakeDiscord, detoxify_checkpoint: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Any:
-    started: list[BotProcess] = []
-
-    def make() -> BotProcess:
-        started.append(
-            BotProcess(fake_discord, tmp_path / "cw.db", detoxify_checkpoint, tmp_path / "bot.log")
-        )
-        return started[-1]
-
-    yield make
-    for process in started:
-        if process.proc is not None:
-            process.kill()
-            await process.proc.wait()
 
 
 @contextmanager

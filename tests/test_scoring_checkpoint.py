@@ -9,8 +9,8 @@ import pytest
 from bot.config import Settings
 from bot.labels import LABELS
 from bot.scoring import ScoringError, load_scorer
-from bot.scoring.backend import load_backend
 from bot.scoring.demo_checkpoint import ensure_demo_checkpoint
+from bot.scoring.loader import load_backend
 from tests.fixtures.checkpoint import TinyCheckpoint, build_tiny_checkpoint
 
 

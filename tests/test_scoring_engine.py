@@ -12,7 +12,8 @@ import pytest
 from bot.config import Settings
 from bot.labels import LABELS
 from bot.scoring import Scorer, ScoringError, TextScore, load_scorer
-from bot.scoring.backend import ScoringBackend, load_backend
+from bot.scoring.loader import load_backend
+from bot.scoring.protocol import ScoringBackend
 from tests.fixtures.checkpoint import TinyCheckpoint
 
 
@@ -22,7 +23,9 @@ class Spy:
     def __init__(self, backend: ScoringBackend) -> None:
         self._backend = backend
         self.labels = backend.labels
+        self.model_name = backend.model_name
         self.max_tokens = backend.max_tokens
+        self.max_chunks = backend.max_chunks
         self.batches: list[list[str]] = []
         self.fail_on: str | None = None
         self.delay = 0.0

@@ -13,21 +13,23 @@ import pytest
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.scoring import ScoringError, load_scorer, onnx_backend
-from bot.scoring import backend as backend_module
-from bot.scoring.backend import DetoxifyBackend, load_backend
+from bot.scoring import loader as loader_module
+from bot.scoring.backend import DetoxifyBackend
 from bot.scoring.bucketing import length_buckets
+from bot.scoring.loader import load_backend
 from bot.scoring.onnx_backend import OnnxBackend
 
 
 @pytest.fixture(autouse=True)
 def fresh_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test loads its own backend: the process-wide cache would hand back another test's."""
-    monkeypatch.setattr(backend_module, "_cache", {})
+    monkeypatch.setattr(loader_module, "_cache", {})
 
 
 @pytest.fixture
-def settings(detoxify_checkpoint: Any) -> Settings:
-    return Settings(**detoxify_checkpoint.settings_kwargs())
+def settings(detoxify_checkpoint: Any, tmp_path: Any) -> Settings:
+    # A fresh ONNX cache: these tests watch the export itself.
+    return Settings(**detoxify_checkpoint.settings_kwargs(), model_cache_dir=tmp_path / "model-cache")
 
 
 def texts(ck: Any) -> list[str]:
@@ -110,7 +112,7 @@ def test_auto_picks_onnx_on_cpu_and_pytorch_without_it(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert isinstance(load_backend(settings), OnnxBackend)  # auto is the default
-    monkeypatch.setattr(backend_module, "_cache", {})
+    monkeypatch.setattr(loader_module, "_cache", {})
     monkeypatch.setattr(onnx_backend, "onnx_available", lambda: False)
     assert type(load_backend(settings)) is DetoxifyBackend
 
@@ -122,7 +124,7 @@ def test_failed_export_falls_back_under_auto_and_fails_when_asked_for(
         raise RuntimeError("Unsupported: exotic operator")
 
     monkeypatch.setattr("torch.onnx.export", broken)
-    with caplog.at_level(logging.WARNING, logger="bot.scoring.backend"):
+    with caplog.at_level(logging.WARNING, logger="bot.scoring.loader"):
         assert type(load_backend(settings)) is DetoxifyBackend
     assert "exotic operator" in caplog.text and "PyTorch instead" in caplog.text
     with pytest.raises(ScoringError, match=r"SCORING_BACKEND=onnx \(Unsupported: exotic operator\)") as info:

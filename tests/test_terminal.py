@@ -35,3 +35,21 @@ def test_unterminated_sequences_end_at_the_string_end() -> None:
     assert terminal_line("ok\x1b]0;never ends") == "ok"
     assert terminal_line("ok\x1b[") == "ok"
     assert terminal_line("ok\x1b") == "ok"
+
+
+def test_every_control_format_and_surrogate_code_point_is_dropped() -> None:
+    """The hand-written class matches Python's own categories Cc, Cf and Cs, code point by code point."""
+    import unicodedata
+
+    introducers = "\x1b\x9b\x90\x98\x9d\x9e\x9f"  # start a sequence that takes what follows (tested above)
+    for code in range(0x110000):
+        char = chr(code)
+        if char in introducers:
+            continue
+        if char in "\r\n\t\v\f\x85\u2028\u2029":
+            expected = "a b"  # a line break or tab becomes a space
+        elif unicodedata.category(char) in ("Cc", "Cf", "Cs"):
+            expected = "ab"
+        else:
+            expected = f"a{char}b"
+        assert terminal_line(f"a{char}b") == expected, hex(code)

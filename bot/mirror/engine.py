@@ -28,8 +28,8 @@ from bot.mirror.events import CommentRemoved, CommentScored, EventHub
 from bot.mirror.publisher import MessageGone, PostedMessage, Publisher, PublishError, ThreadGone, ThreadRef
 from bot.mirror.render import EmbedSpec, OutgoingMessage, ReplyTo
 from bot.moderation.judge import Judge
-from bot.scan import SCORE_BATCH, score_in_batches
 from bot.scoring import Scorer, TextScore
+from bot.scoring.batches import SCORE_BATCH, score_in_batches
 from bot.sources.base import Comment, Source, SourceError, Thread
 from bot.store import GuildSettings, SourceRow, Store
 from bot.store.mirror import MirrorComment, UnjudgedComment
@@ -159,6 +159,7 @@ class MirrorEngine:
             report.not_modified = True
             return report
         report.title = thread.article.title
+        thread = render.with_web_urls(thread)
         article_id = await self.store.mirror.upsert_article(row.id, thread.article)
         guild = await self.store.guilds.get(row.guild_id)
         run = _ArticleRun(
@@ -540,12 +541,14 @@ class _ArticleRun:
             self.source, self.thread_id, self.engine.lookback
         )
         landed: dict[str, dict[int, int]] = {}
+        by_key = {render.marker_key(external_id): external_id for external_id in self.rows}
         for message in recent:
             for footer in message.footers:
                 marker = render.parse_marker(footer)
-                if marker is not None:
-                    landed.setdefault(marker.external_id, {})[marker.part] = message.message_id
-                    self.landed_parts[marker.external_id] = marker.parts
+                external_id = by_key.get(marker.external_id) if marker is not None else None
+                if marker is not None and external_id is not None:
+                    landed.setdefault(external_id, {})[marker.part] = message.message_id
+                    self.landed_parts[external_id] = marker.parts
         self.landed = {
             k: v for k, v in landed.items() if (row := self.rows.get(k)) is not None and _awaits_post(row)
         }

@@ -8,12 +8,15 @@ that reached Discord but not the database, instead of posting it twice.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from urllib.parse import urljoin, urlsplit
 
-from bot.sources.base import Article, Comment
+from bot.sources.base import Article, Comment, Thread
 from bot.textsafety import neutralise, quote_block, safe_display_name, split_message
 
 EMBEDS_PER_MESSAGE = 10
@@ -34,6 +37,14 @@ GREY = 0x99AAB5
 CARD_COLOUR = 0x5865F2
 
 _MARKER = re.compile(r"^comment (?P<id>.+?)(?: · part (?P<part>\d+)/(?P<parts>\d+))?$")
+# An id is shown as is in a marker only when a footer shows it faithfully and briefly; any other id (2,000
+# characters, a newline, a "·", padding Discord would trim, mention syntax) is shown as a hash of itself,
+# so a marker always fits the 2,048-character footer and always parses back to the same key.
+MARKER_ID_LIMIT = 200  # feed ids are often whole comment URLs: keep those readable (and matching older posts)
+HASHED_ID = "sha256:"
+_UNSHOWABLE = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
+URL_LIMIT = 2048  # longer URLs are not worth a refused post: the link is dropped, the comment still shows
+_WEB_SCHEMES = ("http", "https")
 
 
 @dataclass(frozen=True)
@@ -77,20 +88,76 @@ class ReplyTo:
 
 @dataclass(frozen=True)
 class Marker:
-    external_id: str
+    external_id: str  # the comment's `marker_key`: its id, or the hash of an id a footer cannot show
     part: int
     parts: int
 
 
+def marker_key(external_id: str) -> str:
+    """How a marker names an id: the id itself when short and plain, else `sha256:<32 hex>` of it."""
+    plain = (
+        0 < len(external_id) <= MARKER_ID_LIMIT
+        and external_id == " ".join(external_id.split())
+        and "·" not in external_id
+        and not external_id.startswith(HASHED_ID)
+        and all(unicodedata.category(ch) not in _UNSHOWABLE for ch in external_id)
+        and neutralise(external_id) == external_id
+    )
+    if plain:
+        return external_id
+    return HASHED_ID + hashlib.sha256(external_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
 def marker(external_id: str, part: int = 1, parts: int = 1) -> str:
-    return f"comment {external_id}" + (f" · part {part}/{parts}" if parts > 1 else "")
+    return f"comment {marker_key(external_id)}" + (f" · part {part}/{parts}" if parts > 1 else "")
 
 
 def article_marker(source_id: int, external_id: str) -> str:
     """The footer of an article's card, in the comments' marker style: it finds a thread made just before a
     kill -9 again. The source is part of it because two sources may mirror articles of the same id
     (two sites' post 5) into one channel."""
-    return f"article {external_id} · source {source_id}"
+    return f"article {marker_key(external_id)} · source {source_id}"
+
+
+def web_url(value: str | None, base: str | None = None) -> str | None:
+    """`value` as an absolute http(s) URL Discord accepts in an embed or as a webhook avatar, else None.
+
+    Sites send relative (`/e1#comment-1`) and scheme-relative (`//img.example/1.png`) URLs; they are made
+    absolute against `base` (the article's URL; https when there is none). Anything else Discord would
+    refuse (another scheme, no host, spaces, a bad port, over 2,048 characters) is dropped rather than
+    making Discord refuse the whole post on every poll.
+    """
+    value = (value or "").strip()
+    if not value or any(ch.isspace() or unicodedata.category(ch) in _UNSHOWABLE for ch in value):
+        return None
+    absolute_base = web_url(base) if base else None
+    try:
+        if value.startswith("//"):
+            value = urljoin(absolute_base or "https:", value)
+        elif absolute_base and not urlsplit(value).scheme:
+            value = urljoin(absolute_base, value)
+        parts = urlsplit(value)
+        port_ok = parts.port != 0  # .port raises ValueError for a port that is not a number in range
+    except ValueError:  # "https://[::1" and friends
+        return None
+    if (
+        parts.scheme.lower() not in _WEB_SCHEMES
+        or not parts.hostname
+        or not port_ok
+        or len(value) > URL_LIMIT
+    ):
+        return None
+    return value
+
+
+def with_web_urls(thread: Thread) -> Thread:
+    """The thread with every URL Discord will see made absolute against the article's URL, or dropped."""
+    base = thread.article.url
+    article = replace(thread.article, url=web_url(base))
+    comments = [
+        replace(c, url=web_url(c.url, base), avatar_url=web_url(c.avatar_url, base)) for c in thread.comments
+    ]
+    return replace(thread, article=article, comments=comments)
 
 
 def parse_marker(footer: str | None) -> Marker | None:
@@ -125,7 +192,11 @@ def _reply_header(reply: ReplyTo) -> str:
 
 
 def comment_embeds(comment: Comment, reply: ReplyTo | None = None) -> list[EmbedSpec]:
-    """The embeds of a live comment: one per part, so nothing is ever cut."""
+    """The embeds of a live comment: one per part, so nothing is ever cut.
+
+    URLs pass `web_url` again here (the engine already made them absolute with `with_web_urls`): a comment
+    rebuilt from a row stored before that rule may still hold a relative one.
+    """
     header = _reply_header(reply) if reply else ""
     body = neutralise(comment.text).strip() or "*(empty comment)*"
     parts = split_message(body, PART_LIMIT)
@@ -134,8 +205,8 @@ def comment_embeds(comment: Comment, reply: ReplyTo | None = None) -> list[Embed
             description=(header + part) if number == 1 else part,
             footer=marker(comment.external_id, number, len(parts)),
             author_name=display_name(comment),
-            author_url=comment.url,
-            author_icon=comment.avatar_url,
+            author_url=web_url(comment.url),
+            author_icon=web_url(comment.avatar_url),
             timestamp=comment.posted_at,
         )
         for number, part in enumerate(parts, 1)
@@ -148,7 +219,7 @@ def removed_embed(comment: Comment, *, by: str) -> EmbedSpec:
         description=REMOVED_BY_MODERATOR if by == "moderator" else REMOVED_ON_SITE,
         footer=marker(comment.external_id),
         author_name=display_name(comment),
-        author_url=comment.url,
+        author_url=web_url(comment.url),
         timestamp=comment.posted_at,
         colour=GREY,
     )
@@ -167,7 +238,7 @@ def article_card(source_id: int, article: Article) -> EmbedSpec:
         excerpt = excerpt[: EXCERPT_CHARS - 1].rstrip() + "…"
     return EmbedSpec(
         title=thread_name(article, TITLE_LIMIT),
-        url=article.url,
+        url=web_url(article.url),
         description=excerpt or "*(no excerpt)*",
         author_name=safe_display_name(article.author, marker="") if article.author else None,
         timestamp=article.published_at,
@@ -184,7 +255,7 @@ def thread_name(article: Article, limit: int = 100) -> str:
 
 def single_message(comment: Comment, embeds: Sequence[EmbedSpec]) -> OutgoingMessage:
     """A message of one comment, posted under the commenter's own name and avatar."""
-    return OutgoingMessage(display_name(comment), comment.avatar_url, tuple(embeds))
+    return OutgoingMessage(display_name(comment), web_url(comment.avatar_url), tuple(embeds))
 
 
 def packed_message(embeds: Sequence[EmbedSpec]) -> OutgoingMessage:

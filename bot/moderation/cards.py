@@ -15,7 +15,7 @@ from bot.labels import LABELS
 from bot.moderation.policy import Outcome, Verdict, outcome
 from bot.scoring import TextScore
 from bot.store.cases import Case
-from bot.textsafety import neutralise
+from bot.textsafety import clip, neutralise
 
 BAR = 10
 TEXT_LIMIT = 1500
@@ -52,8 +52,10 @@ def score_lines(scores: Mapping[str, float]) -> str:
     return "\n".join(lines)
 
 
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def shown(text: str | None, limit: int, empty: str) -> str:
+    """Stranger's text for an embed field: neutralised, clipped, and never blank (Discord refuses a
+    whitespace-only field value, and a blank one tells the moderator nothing)."""
+    return clip(neutralise(text or "").strip(), limit) or empty
 
 
 @dataclass(frozen=True)
@@ -136,9 +138,9 @@ def flag_embed(card: FlagCard) -> dict:
     title = f"Flag #{card.case_number}"
     if card.shadow:
         title += " · shadow mode (no automatic action)"
-    body = clip(neutralise(card.text), TEXT_LIMIT) or "*(no text)*"
+    body = shown(card.text, TEXT_LIMIT, "*(no text)*")
     fields = [
-        {"name": "Author", "value": clip(neutralise(card.author), 256) or "unknown", "inline": True},
+        {"name": "Author", "value": shown(card.author, 256, "unknown"), "inline": True},
         {"name": "Where", "value": where(card.guild_id, card.channel_id, card.place), "inline": True},
     ]
     if card.link:
@@ -230,14 +232,14 @@ def case_embed(case: Case, amendments: list[Case]) -> dict:
         {"name": "Action", "value": case.action + (" (shadow)" if case.shadow else ""), "inline": True},
         {
             "name": "Target",
-            "value": clip(neutralise(case.target_name or case.target_id), 200),
+            "value": shown(case.target_name or case.target_id, 200, "unknown"),
             "inline": True,
         },
-        {"name": "By", "value": clip(neutralise(case.moderator_name), 100), "inline": True},
+        {"name": "By", "value": shown(case.moderator_name, 100, "unknown"), "inline": True},
         {"name": "When", "value": timestamp(case.created_at), "inline": True},
     ]
     if case.reason:
-        fields.append({"name": "Reason", "value": clip(neutralise(case.reason), 1000), "inline": False})
+        fields.append({"name": "Reason", "value": shown(case.reason, 1000, "(blank)"), "inline": False})
     if case.duration_seconds:
         fields.append({"name": "Duration", "value": f"{case.duration_seconds // 60} min", "inline": True})
     if case.points:
@@ -254,7 +256,7 @@ def case_embed(case: Case, amendments: list[Case]) -> dict:
         fields.append({"name": "Link", "value": f"[Jump to it]({case.link})", "inline": True})
     if case.evidence:
         fields.append(
-            {"name": "Evidence", "value": clip(neutralise(case.evidence), EVIDENCE_LIMIT), "inline": False}
+            {"name": "Evidence", "value": shown(case.evidence, EVIDENCE_LIMIT, "(blank)"), "inline": False}
         )
     if case.scores:
         fields.append({"name": "Scores", "value": score_lines(case.scores), "inline": False})

@@ -29,14 +29,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import bot.scoring.cachedir as cachedir
 from bot.labels import IDENTITY_ATTACK, INSULT, LABELS, OBSCENE, SEVERE_TOXICITY, THREAT, TOXICITY
 
 if TYPE_CHECKING:  # imported inside the functions at run time: transformers is slow to import
@@ -46,9 +44,8 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.ckpt"
 CONFIG_DIR = "hf-config"
-_STAMP_FILE = "spec.json"
 # Bump when the build procedure changes, so cached builds made by older code are rebuilt.
-_BUILD_VERSION = 2
+_BUILD_VERSION = 3
 
 _SPECIAL = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _PUNCTUATION = (".", ",", "!", "?", "'", ":", ";", "-", "(", ")")
@@ -155,39 +152,32 @@ class DemoCheckpoint:
 
 
 def ensure_demo_checkpoint(cache_dir: Path, spec: DemoSpec = DEMO_SPEC) -> DemoCheckpoint:
-    """Return the demo checkpoint cached under `cache_dir`, building it first if absent or stale.
+    """The demo checkpoint this program built under `cache_dir`, building it first if none verifies.
 
-    The build goes to a sibling temporary directory that is renamed into place, so a crash never leaves
-    a half-written checkpoint behind, and when two processes build at once the first rename wins and
-    the other uses that build (rename onto a non-empty directory fails).
+    `cache_dir` is a cache root (`DEMO_MODEL_DIR`): each build is a new directory inside it, verified by
+    the hash of every file it wrote before it is used (`cachedir.py`), so a planted or altered model is
+    never loaded, and nothing already in `cache_dir` is ever deleted. Raises `ScoringError` (one line
+    naming DEMO_MODEL_DIR) when `cache_dir` is a file or cannot be written.
     """
-    cache_dir = Path(cache_dir).expanduser().resolve()
-    target = DemoCheckpoint(cache_dir / CHECKPOINT_FILE, cache_dir / CONFIG_DIR)
-    stamp = _stamp(spec, cache_dir)
-    if _is_current(cache_dir, stamp):
-        return target
-    log.warning("building the DEMO scoring model in %s: its scores are NOT real toxicity", cache_dir)
-    cache_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{cache_dir.name}-", dir=cache_dir.parent))
-    try:
-        # The checkpoint records its config directory by absolute path (Detoxify resolves it first
-        # thing), so it is built for its final location and only the directory moves.
-        build_checkpoint(staging, spec, final_dir=cache_dir)
-        (staging / _STAMP_FILE).write_text(stamp, encoding="utf-8")
-        if cache_dir.exists() and not _is_current(cache_dir, stamp):
-            shutil.rmtree(cache_dir, ignore_errors=True)
-        try:
-            os.replace(staging, cache_dir)
-        except OSError:
-            if not _is_current(cache_dir, stamp):
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    root = Path(cache_dir).expanduser().absolute()
+    key = _cache_key(spec)
+    entry = cachedir.lookup(root, "demo", key)
+    if entry is None:
+        log.warning("building the DEMO scoring model in %s: its scores are NOT real toxicity", root)
+        # The checkpoint records its config directory by absolute path (Detoxify's layout), so it is
+        # built for the entry's final location and only the directory moves.
+        entry = cachedir.store(
+            root,
+            "demo",
+            key,
+            lambda staging, final: build_checkpoint(staging, spec, final_dir=final),
+            setting="DEMO_MODEL_DIR",
+        )
+    return DemoCheckpoint(entry / CHECKPOINT_FILE, entry / CONFIG_DIR)
 
 
-def _stamp(spec: DemoSpec, location: Path) -> str:
-    """What a cached build must match: the spec, this code's build version, the libraries, the place."""
+def _cache_key(spec: DemoSpec) -> str:
+    """What a cached build must match: the spec, this code's build version and the libraries."""
     import torch
     import transformers
 
@@ -196,16 +186,8 @@ def _stamp(spec: DemoSpec, location: Path) -> str:
         "spec": spec.fingerprint(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
-        "location": str(location),
     }
     return json.dumps(payload, sort_keys=True)
-
-
-def _is_current(cache_dir: Path, stamp: str) -> bool:
-    try:
-        return (cache_dir / _STAMP_FILE).read_text(encoding="utf-8") == stamp
-    except OSError:
-        return False
 
 
 def build_checkpoint(out_dir: Path, spec: DemoSpec, *, final_dir: Path | None = None) -> DemoCheckpoint:

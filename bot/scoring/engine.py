@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.labels import top_label
-from bot.scoring.backend import ScoringBackend, ScoringError, load_backend
 from bot.scoring.chunking import DEFAULT_MAX_CHUNKS, ChunkPlan, plan_chunks
+from bot.scoring.loader import load_backend
+from bot.scoring.protocol import ScoringBackend, ScoringError
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -89,6 +90,7 @@ class Scorer:
         max_chunks: int = DEFAULT_MAX_CHUNKS,
     ) -> None:
         self.labels: tuple[str, ...] = tuple(backend.labels)
+        self.model_name: str = backend.model_name
         self._backend = backend
         self._batch_size = max(1, batch_size)
         self._wait = max(0.0, batch_wait_ms) / 1000
@@ -247,7 +249,7 @@ def _scoring_error(exc: Exception) -> ScoringError:
     return ScoringError(f"the model failed on this text: {reason}")
 
 
-async def load_scorer(settings: Settings, *, max_chunks: int = DEFAULT_MAX_CHUNKS) -> Scorer:
+async def load_scorer(settings: Settings) -> Scorer:
     """Load (or reuse) the process's model in a worker thread and wrap it in a `Scorer`.
 
     Reads `model_type`, `checkpoint`, `hf_config_dir`, `device`, `torch_threads`, `batch_size` and
@@ -256,5 +258,8 @@ async def load_scorer(settings: Settings, *, max_chunks: int = DEFAULT_MAX_CHUNK
     """
     backend = await asyncio.to_thread(load_backend, settings)
     return Scorer(
-        backend, batch_size=settings.batch_size, batch_wait_ms=settings.batch_wait_ms, max_chunks=max_chunks
+        backend,
+        batch_size=settings.batch_size,
+        batch_wait_ms=settings.batch_wait_ms,
+        max_chunks=backend.max_chunks,
     )

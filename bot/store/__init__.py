@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.store.cases import AUTO, Case, CaseFilter, CaseStore, NewCase, ReviewCard
+from bot.store.commands import CommandSyncStore
 from bot.store.database import Database, StoreError
 from bot.store.guilds import GuildSettings, GuildStore, Level
 from bot.store.mirror import (
@@ -33,6 +34,7 @@ __all__ = [
     "Case",
     "CaseFilter",
     "CaseStore",
+    "CommandSyncStore",
     "Database",
     "GuildSettings",
     "GuildStore",
@@ -59,11 +61,18 @@ class Store:
     guilds: GuildStore
     mirror: MirrorStore
     scores: ScoreStore
+    commands: CommandSyncStore
 
     @classmethod
-    async def open(cls, path: str | Path) -> Store:
-        db = await Database.open(path)
-        return cls(db, CaseStore(db), GuildStore(db), MirrorStore(db), ScoreStore(db))
+    async def open(cls, path: str | Path, *, create: bool = True, migrate: bool = True) -> Store:
+        """`create=False`: refuse a path with no database; `migrate=False`: leave its schema as it is (a backup
+        copies the database as found). See `Database.open`."""
+        db = await Database.open(path, create=create, migrate=migrate)
+        return cls(db, CaseStore(db), GuildStore(db), MirrorStore(db), ScoreStore(db), CommandSyncStore(db))
+
+    async def backup(self, dest: Path) -> None:
+        """An online, consistent copy of the database at `dest`; the bot may keep writing meanwhile."""
+        await self.db.backup(dest)
 
     async def schema_version(self) -> int:
         """The schema version of the open database (`db migrate` reports it)."""

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,6 +43,36 @@ class StoreError(WardenError, RuntimeError):
         return f"Database problem: {self.reason}"
 
 
+def copy_database(source: Path, dest: Path) -> None:
+    """A consistent snapshot of `source` at `dest`, safe while other connections write (blocking: run it in a
+    thread).
+
+    `VACUUM INTO` reads inside one read transaction, so under WAL writers carry on and the copy is one
+    committed state, compacted. It refuses an existing file, so the copy goes to a temporary name next to
+    `dest` and is renamed over it: a crash never leaves a half-written backup under the real name.
+    """
+    if dest.resolve() == source.resolve():
+        raise StoreError(f"the backup would overwrite the database itself ({dest}): choose another path")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(f".{dest.name}.partial")
+    partial.unlink(missing_ok=True)
+    try:
+        conn = sqlite3.connect(
+            f"{source.resolve().as_uri()}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+        try:
+            conn.execute("VACUUM INTO ?", (str(partial),))
+        finally:
+            conn.close()
+        os.replace(partial, dest)
+    except sqlite3.Error as exc:
+        partial.unlink(missing_ok=True)
+        raise explain(exc) from None
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise StoreError(f"cannot write the backup {dest}: {exc.strerror or exc}") from None
+
+
 def explain(exc: sqlite3.Error) -> StoreError:
     """Turn sqlite's error into a line a moderator can act on."""
     text = str(exc)
@@ -62,10 +94,16 @@ class Database:
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: str | Path, *, migrate: bool = True) -> Database:
-        """Open (creating if needed) and bring the schema up to date."""
+    async def open(cls, path: str | Path, *, migrate: bool = True, create: bool = True) -> Database:
+        """Open (creating if needed) and bring the schema up to date.
+
+        `create=False` for commands that read an existing database (`db export`, `db backup`): a typo in the
+        path must be an error, not a new empty database that reports "0 cases".
+        """
         path = Path(path)
         if str(path) != ":memory:":
+            if not create and not path.is_file():
+                raise StoreError(f"no database at {path.resolve()}: check --db or DATABASE_PATH")
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except (
@@ -110,6 +148,14 @@ class Database:
                 f"{self.path} has schema version {version}, newer than this commentwarden supports "
                 f"({LATEST_VERSION}): upgrade commentwarden or use another DATABASE_PATH"
             )
+        if 0 < version < LATEST_VERSION:
+            backup = self.path.with_name(
+                f"{self.path.stem}.v{version}-before-v{LATEST_VERSION}.{datetime.now(UTC):%Y%m%dT%H%M%SZ}{self.path.suffix}"
+            )
+            await self.backup(backup)
+            log.warning(
+                "backed up %s (schema version %d) to %s before migrating it", self.path, version, backup
+            )
         for number in range(version + 1, LATEST_VERSION + 1):
             log.info("migrating %s to schema version %d", self.path, number)
             script = f"BEGIN IMMEDIATE;\n{MIGRATIONS[number - 1]}\nPRAGMA user_version = {number};\nCOMMIT;"
@@ -119,6 +165,12 @@ class Database:
                 await self._rollback_quietly()
                 raise
         return LATEST_VERSION
+
+    async def backup(self, dest: Path) -> None:
+        """An online, consistent copy of this database at `dest` (see `copy_database`), off the event loop."""
+        if str(self.path) == ":memory:":
+            raise StoreError("an in-memory database has no file to back up")
+        await asyncio.to_thread(copy_database, self.path, dest)
 
     async def _rollback_quietly(self) -> None:
         try:

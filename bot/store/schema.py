@@ -180,7 +180,16 @@ MIGRATIONS: list[str] = [
     CREATE INDEX comments_unjudged ON comments(mirrored_at)
         WHERE message_id IS NOT NULL AND judged_hash IS NOT mirrored_hash;
     """,
-    # 4: members told and forgiven. Per guild: whether members get a DM when they are warned, timed out,
+    # 4: the hash of the application-command payload last synced to Discord, per application and scope, so a
+    # restart syncs only when the commands changed (Discord limits command creates per day).
+    """
+    CREATE TABLE command_sync (
+        scope        TEXT PRIMARY KEY,
+        payload_hash TEXT NOT NULL,
+        synced_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    """,
+    # 5: members told and forgiven. Per guild: whether members get a DM when they are warned, timed out,
     # kicked or banned (and the DM's template and appeal line), whether mirrored comments at an act level are
     # held for review before they appear (pre-moderation), and whether moderators' own messages are scored.
     # A comment withheld that way is `held`: its place in the thread shows a notice until it is approved.

@@ -39,6 +39,7 @@ from bot.moderation.notices import Notice, render_notice
 from bot.moderation.warnings import escalation, expiry
 from bot.scoring import TextScore
 from bot.store import AUTO, Case, GuildSettings, NewCase, StoreError
+from bot.textsafety import clip
 from cogs.moderation._buttons import CardButton, card_view
 
 if TYPE_CHECKING:
@@ -46,6 +47,13 @@ if TYPE_CHECKING:
     from bot.mirror import MirrorEngine
 
 log = logging.getLogger(__name__)
+AUDIT_REASON_LIMIT = 512  # Discord refuses a longer X-Audit-Log-Reason
+
+
+def audit_reason(reason: str) -> str:
+    """The reason as Discord's audit log takes it: a moderator's 500-character modal reason behind
+    "case #1234: " is past the limit, and a refused header would undo the whole action."""
+    return clip(reason, AUDIT_REASON_LIMIT)
 
 
 class ActionError(WardenError):
@@ -589,19 +597,19 @@ class ModerationService:
 
     async def timeout(self, member: discord.Member, seconds: int, reason: str) -> None:
         try:
-            await member.timeout(timedelta(seconds=seconds), reason=reason)
+            await member.timeout(timedelta(seconds=seconds), reason=audit_reason(reason))
         except discord.Forbidden:
             raise forbidden(f"time out {member}", "Moderate Members") from None
 
     async def ban(self, guild: discord.Guild, user_id: int, reason: str) -> None:
         try:
-            await guild.ban(discord.Object(user_id), reason=reason, delete_message_seconds=0)
+            await guild.ban(discord.Object(user_id), reason=audit_reason(reason), delete_message_seconds=0)
         except discord.Forbidden:
             raise forbidden(f"ban <@{user_id}>", "Ban Members") from None
 
     async def kick(self, member: discord.Member, reason: str) -> None:
         try:
-            await member.kick(reason=reason)
+            await member.kick(reason=audit_reason(reason))
         except discord.Forbidden:
             raise forbidden(f"kick {member}", "Kick Members") from None
 

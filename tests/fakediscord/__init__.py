@@ -9,8 +9,8 @@ Use it through the fixtures in ``tests/fixtures/discord.py``::
             i = await fake_discord.invoke_slash("toxicity", {"text": "hi"}, user=w.moderator, channel=w.general)
             assert i.ephemeral and "hi" in i.content
 
-``bot_runner(bot, expect_sync=False)`` for a bot that does not sync commands on start-up; run a second
-bot (restart tests) with another ``async with bot_runner(new_bot)`` on the same fake state. Markers:
+``bot_runner(bot)`` yields once the bot is READY (its ``setup_hook``, command sync included, has run); run a
+second bot (restart tests) with another ``async with bot_runner(new_bot)`` on the same fake state. Markers:
 ``@pytest.mark.fake_discord(ratelimits=True | {"family": (limit, per_s)}, privileged_intents=int)``.
 
 World (``fake`` is the :class:`FakeDiscord`; all of it is plain dataclasses in ``models.py``)

@@ -15,6 +15,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from .errors import ApiError, invalid_form
+from .limits import UPLOAD_LIMIT, check_upload_size
 
 _FILE_FIELD = re.compile(r"^files\[(\d+)\]$")
 
@@ -46,9 +47,13 @@ class Body:
 async def read_body(request: web.Request) -> Body:
     """JSON or multipart (``payload_json`` + ``files[n]``), the two ways discord.py sends a body."""
     content_type = request.content_type
-    if content_type == "multipart/form-data":
-        return await _read_multipart(request)
-    raw = await request.read()
+    try:
+        if content_type == "multipart/form-data":
+            return await _read_multipart(request)
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:  # past the app's client_max_size, which is above Discord's cap
+        check_upload_size(UPLOAD_LIMIT + 1)
+        raise
     if not raw:
         return Body({}, {})
     if content_type != "application/json":
@@ -79,6 +84,7 @@ async def _read_multipart(request: web.Request) -> Body:
         files[index] = UploadedFile(
             index, part.filename or f"file{index}", bytes(data), part.headers.get("Content-Type")
         )
+        check_upload_size(sum(len(f.data) for f in files.values()))
     return Body(payload, files)
 
 
@@ -97,5 +103,7 @@ def query_int(request: web.Request, name: str) -> int | None:
 
 
 def audit_reason(request: web.Request) -> str | None:
+    """The URL-encoded ``X-Audit-Log-Reason`` header, decoded (its length is checked for every request by the
+    server, before any handler changes state)."""
     reason = request.headers.get("X-Audit-Log-Reason")
     return unquote(reason) if reason else None

@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import ApiError, invalid_form
 from .httputil import Body
+from .limits import check_allowed_mentions, check_colour, check_components, check_timestamp, check_url
 from .models import Attachment, Guild, Message, User
 from .state import FakeState
 
@@ -60,6 +61,8 @@ def validate_message_payload(payload: dict[str, Any], files: dict, *, creating: 
         raise invalid_form("embeds", "Embed size exceeds maximum size of 6000", "MAX_EMBED_SIZE_EXCEEDED")
     if payload.get("flags") is not None and int(payload["flags"]) & ~ALLOWED_FLAGS:
         raise invalid_form("flags", "Invalid flags")
+    check_allowed_mentions(payload.get("allowed_mentions"))
+    check_components(payload.get("components") or [], int(payload.get("flags") or 0))
     _validate_components(payload.get("components") or [])
 
 
@@ -81,7 +84,7 @@ def _validate_embed(index: int, embed: dict[str, Any]) -> int:
     for fi, fld in enumerate(fields):
         for key, limit in (("name", 256), ("value", 1024)):
             value = fld.get(key)
-            if not value:
+            if not value or not value.strip():  # whitespace-only counts as empty (shared notes)
                 raise invalid_form(
                     f"{prefix}.fields.{fi}.{key}", "This field is required", "BASE_TYPE_REQUIRED"
                 )
@@ -106,12 +109,10 @@ def _validate_embed(index: int, embed: dict[str, Any]) -> int:
         value: Any = embed
         for part in parts:
             value = value.get(part) if isinstance(value, dict) else None
-        if value is not None and str(value).split(":", 1)[0].lower() not in schemes:
-            raise invalid_form(
-                f"{prefix}.{key}",
-                f'Scheme "{str(value).split(":", 1)[0]}" is not supported.',
-                "URL_TYPE_INVALID_SCHEME",
-            )
+        if value is not None:
+            check_url(f"{prefix}.{key}", value, schemes)
+    check_colour(f"{prefix}.color", embed.get("color"))
+    check_timestamp(f"{prefix}.timestamp", embed.get("timestamp"))
     return size
 
 
@@ -126,6 +127,7 @@ def iter_components(components: list[dict[str, Any]]):
 
 
 def _validate_components(components: list[dict[str, Any]]) -> None:
+    """custom_ids unique over the whole message, however nested (the per-component rules are in limits)."""
     seen: set[str] = set()
     for component in iter_components(components):
         custom_id = component.get("custom_id")

@@ -22,8 +22,9 @@ from .driver import DriverMixin
 from .errors import ApiError
 from .faults import FaultInjector
 from .gateway import MESSAGE_CONTENT, PRIVILEGED, Gateway
-from .httputil import json_response
+from .httputil import audit_reason, json_response
 from .interactions import FakeInteraction, InteractionBuilder
+from .limits import UPLOAD_LIMIT, check_audit_reason
 from .models import DM, Attachment, AuditEntry, Channel, Guild, Member, Message, User
 from .permissions import channel_permissions
 from .ratelimits import RateLimiter
@@ -76,7 +77,8 @@ class FakeDiscord(WorldMixin, DriverMixin):
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Serve on `port` (0: any free one); a fixed port lets a test bring the fake up where a client already retries."""
-        app = web.Application(middlewares=[self._unknown_route_middleware])
+        # Bodies up to twice Discord's upload cap reach the handlers, so the cap itself answers (413, 40005).
+        app = web.Application(middlewares=[self._unknown_route_middleware], client_max_size=2 * UPLOAD_LIMIT)
         for spec in ALL_ROUTES:
             app.router.add_route(spec.method, API_PREFIX + spec.path, self._wrap(spec))
         app.router.add_get("/ws", self.gateway.handle)
@@ -165,6 +167,7 @@ class FakeDiscord(WorldMixin, DriverMixin):
         if limited is not None:
             return limited
         try:
+            check_audit_reason(audit_reason(request))
             response = await spec.handler(self, request)
         except ApiError as exc:
             response = json_response(exc.body(), status=exc.status)

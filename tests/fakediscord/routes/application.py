@@ -10,6 +10,7 @@ from aiohttp import web
 from .. import errors
 from ..errors import ApiError, invalid_form
 from ..httputil import json_response, read_body
+from ..limits import check_choices, check_command_size
 from ..models import DM, Channel
 from .common import RouteSpec
 
@@ -154,6 +155,7 @@ def _validate_command(path: str, command: dict[str, Any], kind: int) -> None:
                 f"{path}.description", "Must be between 1 and 100 in length.", "BASE_TYPE_BAD_LENGTH"
             )
         _validate_options(f"{path}.options", command.get("options") or [], depth=0)
+        check_command_size(path, command)
     else:
         if not 1 <= len(name) <= 32:
             raise invalid_form(f"{path}.name", "Must be between 1 and 32 in length.", "BASE_TYPE_BAD_LENGTH")
@@ -197,8 +199,7 @@ def _validate_options(path: str, options: list[dict[str, Any]], depth: int) -> N
                 )
         else:
             optional_seen = True
-        if len(option.get("choices") or []) > 25:
-            raise invalid_form(f"{where}.choices", "Must be 25 or fewer in length.", "BASE_TYPE_MAX_LENGTH")
+        check_choices(f"{where}.choices", option.get("choices") or [])
 
 
 async def get_command(fake: FakeDiscord, request: web.Request) -> web.Response:

@@ -26,6 +26,7 @@ from ..interactions import (
     UPDATE_MESSAGE,
     FakeInteraction,
 )
+from ..limits import check_choices, check_length, check_modal_inputs
 from ..messages import apply_body
 from ..models import MESSAGE_FLAG_EPHEMERAL, MESSAGE_FLAG_LOADING, Message
 from .common import RouteSpec
@@ -119,8 +120,7 @@ async def callback(fake: FakeDiscord, request: web.Request) -> web.Response:
         interaction.modal = data
     elif kind == AUTOCOMPLETE_RESULT:
         choices = data.get("choices") or []
-        if len(choices) > 25:
-            raise invalid_form("data.choices", "Must be 25 or fewer in length.", "BASE_TYPE_MAX_LENGTH")
+        check_choices("data.choices", choices)
         interaction.choices = choices
     interaction.response_type = kind
     fake.state.notify()
@@ -146,12 +146,12 @@ def _source(interaction: FakeInteraction) -> Message:
 def _validate_modal(data: dict[str, Any]) -> None:
     if not data.get("custom_id"):
         raise invalid_form("data.custom_id", "This field is required", "BASE_TYPE_REQUIRED")
-    title = data.get("title") or ""
-    if not 1 <= len(title) <= 45:
-        raise invalid_form("data.title", "Must be between 1 and 45 in length.", "BASE_TYPE_BAD_LENGTH")
+    check_length("data.custom_id", data["custom_id"], 1, 100)
+    check_length("data.title", data.get("title") or "", 1, 45)
     components = data.get("components") or []
     if not 1 <= len(components) <= 5:
         raise invalid_form("data.components", "Must be between 1 and 5 in length.", "BASE_TYPE_BAD_LENGTH")
+    check_modal_inputs(components)
 
 
 def _announce_edit(fake: FakeDiscord, message: Message) -> None:

@@ -6,7 +6,6 @@ handed to :mod:`.interactions`.
 
 from __future__ import annotations
 
-import re
 import secrets
 import time
 from typing import TYPE_CHECKING
@@ -15,6 +14,7 @@ from aiohttp import web
 
 from ..errors import ApiError, invalid_form, unknown
 from ..httputil import Body, audit_reason, json_response, no_content, query_flag, query_int, read_body
+from ..limits import check_url, check_webhook_name
 from ..messages import apply_body
 from ..models import FORUM, PUBLIC_THREAD, TEXT, Channel, Message, User, Webhook
 from ..permissions import Perm
@@ -25,15 +25,7 @@ from .common import RouteSpec, require
 if TYPE_CHECKING:
     from ..server import FakeDiscord
 
-_FORBIDDEN_NAME = re.compile(r"discord|clyde", re.IGNORECASE)
 MAX_WEBHOOKS_PER_CHANNEL = 15
-
-
-def _check_name(field: str, name: str) -> None:
-    if not 1 <= len(name) <= 80:
-        raise invalid_form(field, "Must be between 1 and 80 in length.", "BASE_TYPE_BAD_LENGTH")
-    if _FORBIDDEN_NAME.search(name):
-        raise invalid_form(field, 'Username cannot contain "discord" or "clyde"', "USERNAME_INVALID_CONTAINS")
 
 
 async def create_webhook(fake: FakeDiscord, request: web.Request) -> web.Response:
@@ -44,7 +36,7 @@ async def create_webhook(fake: FakeDiscord, request: web.Request) -> web.Respons
     require(fake, guild, channel, Perm.MANAGE_WEBHOOKS)
     payload = (await read_body(request)).payload
     name = payload.get("name") or ""
-    _check_name("name", name)
+    check_webhook_name("name", name)
     if sum(1 for w in fake.state.webhooks.values() if w.channel_id == channel.id) >= MAX_WEBHOOKS_PER_CHANNEL:
         raise ApiError(400, 30007, "Maximum number of webhooks reached (15)")
     webhook = Webhook(
@@ -130,7 +122,9 @@ async def execute(fake: FakeDiscord, request: web.Request) -> web.Response:
         raise ApiError(400, 220003, "Webhooks can only create threads in forum channels")
     username = body.payload.get("username")
     if username is not None:
-        _check_name("username", username)
+        check_webhook_name("username", username)
+    if body.payload.get("avatar_url") is not None:
+        check_url("avatar_url", body.payload["avatar_url"], ("http", "https"))
     author = User(id=webhook.id, username=username or webhook.name, bot=True)
     guild = fake.state.guild(webhook.guild_id)
     if channel.type == FORUM:
