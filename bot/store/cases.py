@@ -135,9 +135,14 @@ def _row(case: NewCase, columns: list[str]) -> list[Any]:
     return [values[c] for c in columns]
 
 
+# A warning withdrawn by `/unwarn` has an 'unwarn' case referring to it (served by the cases_ref index).
+_NOT_WITHDRAWN = (
+    "NOT EXISTS (SELECT 1 FROM cases u WHERE u.guild_id = cases.guild_id AND u.ref_case = cases.case_number "
+    "AND u.action = 'unwarn')"
+)
 _ACTIVE_POINTS = (
-    "SELECT COALESCE(SUM(points), 0) FROM cases WHERE guild_id = ? AND target_id = ? AND action = 'warn' "
-    "AND (expires_at IS NULL OR expires_at > ?)"
+    "SELECT COALESCE(SUM(points), 0) FROM cases WHERE guild_id = ? AND target_id = ? AND action = 'warn' "  # noqa: S608
+    "AND (expires_at IS NULL OR expires_at > ?) AND " + _NOT_WITHDRAWN
 )
 
 
@@ -361,6 +366,26 @@ class CaseStore:
         )
         return [Case.from_row(r) for r in rows]
 
+    async def open_flags_of(self, guild_id: int, target_kind: str, target_id: str) -> list[Case]:
+        """A target's flags still waiting for a decision (carded or queued), oldest first."""
+        rows = await self.db.fetchall(
+            f"{_SELECT} WHERE guild_id = ? AND action = 'flag' AND target_kind = ? AND target_id = ? "  # noqa: S608
+            "AND EXISTS (SELECT 1 FROM review_cards r WHERE r.guild_id = cases.guild_id "
+            "AND r.case_number = cases.case_number AND r.decision IS NULL) ORDER BY case_number",
+            (guild_id, target_kind, target_id),
+        )
+        return [Case.from_row(r) for r in rows]
+
+    async def queued_flags(self, guild_id: int, *, limit: int = 100) -> list[Case]:
+        """Open flags logged while the guild had no review channel: in the queue, but without a card message."""
+        rows = await self.db.fetchall(
+            f"{_SELECT} WHERE guild_id = ? AND action = 'flag' AND EXISTS ("  # noqa: S608
+            "SELECT 1 FROM review_cards r WHERE r.guild_id = cases.guild_id AND r.case_number = cases.case_number "
+            "AND r.message_id IS NULL AND r.decision IS NULL) ORDER BY case_number LIMIT ?",
+            (guild_id, limit),
+        )
+        return [Case.from_row(r) for r in rows]
+
     async def decide(
         self, guild_id: int, case_number: int, decision: str, moderator_id: int, moderator_name: str
     ) -> bool:
@@ -416,14 +441,23 @@ class CaseStore:
     async def warnings(
         self, guild_id: int, target_id: str, now: str | None = None, *, include_expired: bool = False
     ) -> list[Case]:
-        """A member's warnings, newest first; by default only those still counting toward the limit."""
+        """A member's warnings, newest first; by default only those still counting toward the limit (not
+        expired, not withdrawn)."""
         sql = _SELECT + " WHERE guild_id = ? AND target_id = ? AND action = 'warn'"
         params: list[Any] = [guild_id, target_id]
         if not include_expired:
-            sql += " AND (expires_at IS NULL OR expires_at > ?)"
+            sql += " AND (expires_at IS NULL OR expires_at > ?) AND " + _NOT_WITHDRAWN
             params.append(now or utcnow_iso())
         rows = await self.db.fetchall(sql + " ORDER BY case_number DESC", params)
         return [Case.from_row(r) for r in rows]
+
+    async def withdrawn(self, guild_id: int, target_id: str) -> set[int]:
+        """Numbers of a member's warnings that `/unwarn` withdrew, to mark them in listings."""
+        rows = await self.db.fetchall(
+            "SELECT ref_case FROM cases WHERE guild_id = ? AND target_id = ? AND action = 'unwarn'",
+            (guild_id, target_id),
+        )
+        return {int(r["ref_case"]) for r in rows if r["ref_case"] is not None}
 
     async def decided_flags(
         self, guild_id: int, decisions: Iterable[str]

@@ -62,6 +62,8 @@ class StoredComment:
     message_id: int | None
     message_ids: list[int]
     status: str
+    evidence: str | None = None
+    coverage: float = 1.0
 
     @classmethod
     def from_row(cls, row: Record) -> StoredComment:
@@ -89,6 +91,8 @@ class MirrorComment:
     message_ids: list[int]
     status: str
     removed_by: str | None
+    held: bool = False
+    coverage: float = 1.0  # how much of the text its scores cover (< 1: a huge text only partly scored)  # pre-moderation withheld it: its message shows a notice, not the text
 
     @property
     def message_id(self) -> int | None:
@@ -122,6 +126,8 @@ class MirrorComment:
             message_ids=json.loads(row["message_ids"]),
             status=row["status"],
             removed_by=row["removed_by"],
+            held=bool(row["held"]),
+            coverage=row["coverage"],
         )
 
 
@@ -329,6 +335,7 @@ class MirrorStore:
                 s.top_label,
                 s.top_score,
                 s.evidence,
+                s.coverage,
                 c.content_hash,
                 utcnow_iso(),
             )
@@ -337,29 +344,31 @@ class MirrorStore:
         async with self.db.transaction() as tx:
             await tx.executemany(
                 "INSERT INTO comments (article_id, external_id, parent_external_id, author, avatar_url, url, "
-                "posted_at, text, content_hash, scores, top_label, top_score, evidence, scored_hash, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (article_id, external_id) DO UPDATE SET "
+                "posted_at, text, content_hash, scores, top_label, top_score, evidence, coverage, scored_hash, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (article_id, external_id) DO UPDATE SET "
                 "parent_external_id = excluded.parent_external_id, author = excluded.author, "
                 "avatar_url = excluded.avatar_url, url = excluded.url, posted_at = excluded.posted_at, "
                 "text = excluded.text, content_hash = excluded.content_hash, scores = excluded.scores, "
                 "top_label = excluded.top_label, top_score = excluded.top_score, evidence = excluded.evidence, "
+                "coverage = excluded.coverage, "
                 "scored_hash = excluded.scored_hash, updated_at = excluded.updated_at",
                 rows,
             )
 
     async def record_mirrored(
-        self, article_id: int, external_ids: Sequence[str], message_ids: list[int]
+        self, article_id: int, external_ids: Sequence[str], message_ids: list[int], *, held: bool = False
     ) -> None:
         """Write the Discord side of the map: these comments (several when packed) are shown by these messages.
 
         One transaction for all of them, so a packed message is recorded for every comment in it or for none.
+        `held`: the messages show a "held for review" notice in the comment's place, not its text.
         """
         # The version just published is the one whose text was saved before publishing it.
         now, first, ids = utcnow_iso(), message_ids[0] if message_ids else None, json.dumps(message_ids)
         await self.db.executemany(
             "UPDATE comments SET message_id = ?, message_ids = ?, mirrored_at = ?, status = 'live', "
-            "mirrored_hash = content_hash, removed_by = NULL WHERE article_id = ? AND external_id = ?",
-            [(first, ids, now, article_id, external_id) for external_id in external_ids],
+            "mirrored_hash = content_hash, removed_by = NULL, held = ? WHERE article_id = ? AND external_id = ?",
+            [(first, ids, now, int(held), article_id, external_id) for external_id in external_ids],
         )
 
     # The mirror engine's view (schema v2)
@@ -444,6 +453,11 @@ class MirrorStore:
     async def comment_row(self, comment_id: int) -> MirrorComment | None:
         """One stored comment by its id (the id a comment flag names as its target)."""
         row = await self.db.fetchone("SELECT * FROM comments WHERE id = ?", (comment_id,))
+        return MirrorComment.from_row(row) if row else None
+
+    async def comment_by_message(self, message_id: int) -> MirrorComment | None:
+        """The comment shown by a Discord message (its first one; served by the comments_message index)."""
+        row = await self.db.fetchone("SELECT * FROM comments WHERE message_id = ?", (message_id,))
         return MirrorComment.from_row(row) if row else None
 
     async def source_of_comment(self, comment_id: int) -> SourceRow | None:
