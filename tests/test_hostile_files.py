@@ -502,7 +502,7 @@ def test_database_and_output_paths_that_cannot_work_are_one_line(
     cli_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (cli_env / "a-file").write_text("not a folder")
-    assert main(["db", "migrate"]) == 0  # export reads an existing database
+    assert main(["db", "migrate"]) == 0  # `db export` refuses a missing database before it looks at --output
     capsys.readouterr()
     for args, needle in [
         (["--db", str(cli_env / "a-file" / "cw.db"), "db", "migrate"], "cannot create the folder"),
