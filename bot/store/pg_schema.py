@@ -201,6 +201,17 @@ PG_MIGRATIONS: list[str] = [
         synced_at    TEXT NOT NULL DEFAULT {NOW_ISO}
     );
     """,
+    # 5: as SQLite's 5 (members' DMs and appeal line, pre-moderation, scoring moderators; held comments and
+    # how much of a comment's text its scores cover).
+    """
+    ALTER TABLE guild_settings ADD COLUMN dm_members INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE guild_settings ADD COLUMN dm_template TEXT;
+    ALTER TABLE guild_settings ADD COLUMN appeal TEXT;
+    ALTER TABLE guild_settings ADD COLUMN premod INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE guild_settings ADD COLUMN score_moderators INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE comments ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE comments ADD COLUMN coverage DOUBLE PRECISION NOT NULL DEFAULT 1;
+    """,
 ]
 
 PG_LATEST_VERSION = len(PG_MIGRATIONS)
