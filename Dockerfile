@@ -18,7 +18,9 @@ RUN python3 -m venv /opt/commentwarden \
 COPY pyproject.toml README.md /src/
 COPY bot /src/bot
 COPY cogs /src/cogs
-RUN /opt/commentwarden/bin/pip install /src && rm -rf /src
+# EXTRAS="[postgres]" adds psycopg and redis for several processes on PostgreSQL (compose.scale.yaml).
+ARG EXTRAS=""
+RUN /opt/commentwarden/bin/pip install "/src${EXTRAS}" && rm -rf /src
 
 RUN useradd --uid 10001 --user-group --home-dir /data --no-create-home --shell /usr/sbin/nologin commentwarden \
     && mkdir -p /data && chown commentwarden:commentwarden /data

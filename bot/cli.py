@@ -28,6 +28,7 @@ from bot.scan import scan_thread
 from bot.scoring import ScoringError
 from bot.sources import SourceError, open_source
 from bot.store import Store, StoreError
+from bot.store.engines import is_postgres_url, missing_driver, redact
 from bot.terminal import terminal_line
 
 log = logging.getLogger("commentwarden")
@@ -65,7 +66,7 @@ async def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
     # Read the thread before loading the model: a bad file or URL fails in a second, not after a model load.
     async with await open_source(spec, settings=settings) as source:
         thread = await source.fetch()
-    store = await Store.open(settings.database_path)
+    store = await Store.open(settings.database_target)
     try:
         loading_line()
         scorer = await open_scorer(settings)
@@ -119,16 +120,16 @@ async def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    store = await Store.open(settings.database_path)
+    store = await Store.open(settings.database_target)
     version = await store.schema_version()
     await store.close()
-    print(f"{settings.database_path}: schema version {version}")
+    print(f"{store.location}: schema version {version}")
     return 0
 
 
 async def cmd_db_backup(args: argparse.Namespace, settings: Settings) -> int:
     """An online copy: safe while the bot runs. The database is copied as it is, without migrating it."""
-    store = await Store.open(settings.database_path, create=False, migrate=False)
+    store = await Store.open(settings.database_target, create=False, migrate=False)
     try:
         await store.backup(args.path)
         version = await store.schema_version()
@@ -142,7 +143,7 @@ async def cmd_db_backup(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_db_export(args: argparse.Namespace, settings: Settings) -> int:
-    store = await Store.open(settings.database_path, create=False)
+    store = await Store.open(settings.database_target, create=False)
     try:
         # A one-shot CLI command owns its event loop: a blocking local file write stalls nothing else.
         try:
@@ -183,6 +184,26 @@ async def cmd_serve_scoring(args: argparse.Namespace, settings: Settings) -> int
         await stop.wait()
     finally:
         await asyncio.to_thread(stop_service)
+    return 0
+
+
+async def cmd_db_copy(args: argparse.Namespace, settings: Settings) -> int:
+    if not is_postgres_url(args.to):
+        raise ConfigError("--to is not valid: expected postgresql://user:password@host/dbname")
+    try:
+        from bot.store.copy import copy_sqlite_to_postgres  # psycopg is the optional `postgres` extra
+    except ImportError:
+        raise StoreError(missing_driver()) from None
+
+    report = await copy_sqlite_to_postgres(
+        settings.database_path,
+        args.to,
+        progress=lambda table, n: print(f"  {table}: {n:,} rows", file=sys.stderr),
+    )
+    print(
+        f"copied {settings.database_path} to {redact(args.to)}: {report.rows['cases']:,} cases in "
+        f"{report.guilds} guilds, {sum(report.rows.values()):,} rows; counts and case numbers match"
+    )
     return 0
 
 
@@ -233,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     backup = dbsub.add_parser("backup", help="copy the database consistently, also while the bot runs")
     backup.add_argument("path", type=Path, help="file to write (replaced if it exists)")
     backup.set_defaults(handler=cmd_db_backup)
+    copy = dbsub.add_parser("copy", help="copy the whole SQLite history into an empty PostgreSQL database")
+    copy.add_argument("--to", required=True, metavar="postgresql://…", help="the PostgreSQL database to fill")
+    copy.set_defaults(handler=cmd_db_copy)
     return parser
 
 
@@ -252,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         for warning in settings.warnings:
             say(f"warning: {warning}")
         if args.db is not None:
-            settings = replace(settings, database_path=args.db)
+            settings = replace(settings, database_path=args.db, database_url=None)  # an explicit file wins
         if getattr(args, "needs_token", False) and not settings.discord_token:
             raise ConfigError(
                 "DISCORD_TOKEN is not set: put the bot token in .env or the environment (see .env.example)"

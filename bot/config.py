@@ -77,6 +77,18 @@ class Settings:
     demo_model_dir: Path = Path(".commentwarden/demo-model")
     model_cache_dir: Path = Path(".commentwarden/model-cache")
     log_level: str | None = None  # unset: INFO for `run`, WARNING for the one-shot commands (see bot/cli.py)
+    # Scaling out (README "Scaling out"): a shared PostgreSQL instead of the SQLite file, and this
+    # process's share of the shards, identifies gated through Redis.
+    database_url: str | None = None
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None
+    redis_url: str | None = None
+
+    @property
+    def database_target(self) -> str | Path:
+        """What `Store.open` opens: DATABASE_URL when set, else the SQLite file."""
+        return self.database_url or self.database_path
+
     # One line each for keys that were ignored (unknown in the .env file, a misspelt THRESHOLD_ label):
     # not errors, but the operator meant something by them, so the CLI and the bot show them at start.
     warnings: tuple[str, ...] = field(default=(), compare=False)
@@ -95,6 +107,10 @@ class Settings:
     def secrets(self) -> list[str]:
         """Every secret value, so the log filter can redact them wherever they appear."""
         values = [self.discord_token] if self.discord_token else []
+        for url in (self.database_url, self.redis_url):
+            password = urlsplit(url).password if url else None
+            if password:
+                values.append(password)
         for user, password in self.wordpress_credentials.values():
             values.append(password)
             values.append(f"{user}:{password}")
@@ -193,6 +209,43 @@ def _path(key: str, raw: str, *, must_exist: bool) -> Path:
     if must_exist and not path.exists():
         raise ConfigError(f"{key}={raw} does not exist")
     return path
+
+
+MAX_SHARDS = 65_535  # far past any bot's needs (Discord asks for one shard per ~1,000 guilds)
+
+
+def _scaling(get: Callable[[str], str | None]) -> dict[str, object]:
+    """DATABASE_URL, SHARD_COUNT, SHARD_IDS and REDIS_URL, checked together (ids need a count)."""
+    out: dict[str, object] = {}
+    if (raw := get("DATABASE_URL")) is not None:
+        if not raw.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(
+                "DATABASE_URL is not valid: expected postgresql://user:password@host/dbname "
+                "(leave it unset for the SQLite file at DATABASE_PATH)"
+            )
+        out["database_url"] = raw
+    if (raw := get("REDIS_URL")) is not None:
+        if not raw.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("REDIS_URL is not valid: expected redis://host:port/0")
+        out["redis_url"] = raw
+    count = None
+    if (raw := get("SHARD_COUNT")) is not None:
+        out["shard_count"] = count = _parse(
+            "SHARD_COUNT", raw, _positive(int, MAX_SHARDS), f"a whole number from 1 to {MAX_SHARDS}"
+        )
+    if (raw := get("SHARD_IDS")) is not None:
+        if count is None:
+            raise ConfigError(
+                "SHARD_IDS is set but SHARD_COUNT is not: set both (e.g. SHARD_COUNT=4 SHARD_IDS=0,1)"
+            )
+        try:
+            ids = tuple(sorted({int(part) for part in raw.split(",") if part.strip()}))
+        except ValueError:
+            raise ConfigError(f"SHARD_IDS={raw!r} is not valid: expected shard numbers like 0,1") from None
+        if not ids or any(not 0 <= i < count for i in ids):
+            raise ConfigError(f"SHARD_IDS={raw!r} is not valid: expected numbers from 0 to {count - 1}")
+        out["shard_ids"] = ids
+    return out
 
 
 def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -323,6 +376,7 @@ def load_settings(
         if raw.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ConfigError(f"LOG_LEVEL={raw!r} is not valid: expected DEBUG, INFO, WARNING or ERROR")
         kwargs["log_level"] = raw.upper()
+    kwargs.update(_scaling(get))
     warnings: list[str] = []
     kwargs["thresholds"] = _thresholds(env, warnings)
     if kwargs.get("hf_config_dir") and not kwargs.get("checkpoint"):

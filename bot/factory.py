@@ -22,6 +22,7 @@ from bot.health import BEAT_SECONDS, beat, heartbeat_path
 from bot.mirror import MirrorEngine
 from bot.model import open_scorer
 from bot.scoring import TextScorer
+from bot.sharding import IdentifyGate, owns_guild, syncs_commands
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,10 @@ class CommentTree(app_commands.CommandTree):
             await interaction.response.send_message(message, ephemeral=True)
 
 
-class CommentWarden(commands.Bot):
+class CommentWarden(commands.AutoShardedBot):
+    """One process of the bot; with SHARD_COUNT/SHARD_IDS, one of several splitting the shards (README
+    "Scaling out"). Unsharded, discord.py asks Discord how many shards to run and runs them all."""
+
     store: Store
     scorer: TextScorer
     # Set by the mirror extension's setup (EXTENSIONS loads it before moderation, which hands it to its service).
@@ -73,6 +77,10 @@ class CommentWarden(commands.Bot):
 
     def __init__(self, settings: Settings, *, force_command_sync: bool = False, **client_kwargs: Any) -> None:
         """`force_command_sync`: sync application commands even if unchanged (`commentwarden sync-commands`)."""
+        if settings.shard_count is not None:
+            client_kwargs.setdefault("shard_count", settings.shard_count)
+        if settings.shard_ids is not None:
+            client_kwargs.setdefault("shard_ids", list(settings.shard_ids))
         client_kwargs.setdefault("intents", intents())
         client_kwargs.setdefault("allowed_mentions", discord.AllowedMentions.none())
         super().__init__(
@@ -83,6 +91,19 @@ class CommentWarden(commands.Bot):
         self.heartbeat_file = heartbeat_path(settings.database_path)
         self._event_tasks: set[asyncio.Task[None]] = set()
         self._heartbeat_task: asyncio.Task[None] | None = None
+        self.identify_gate: IdentifyGate | None = None
+
+    def owns_guild(self, guild_id: int) -> bool:
+        """Whether this process runs the guild's shard, so its sources are this process's to poll."""
+        return owns_guild(guild_id, self.shard_count, self.shard_ids)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """With REDIS_URL, every process of the bot queues its IDENTIFYs in one gate (Discord counts them per
+        bot); without it, discord.py's own 5-second wait, which only spaces this process's shards."""
+        if self.identify_gate is not None:
+            await self.identify_gate.wait(shard_id or 0)
+        else:
+            await super().before_identify_hook(shard_id, initial=initial)
 
     def _schedule_event(
         self, coro: Callable[..., Coroutine[Any, Any, Any]], event_name: str, *args: Any, **kwargs: Any
@@ -102,21 +123,37 @@ class CommentWarden(commands.Bot):
         return task
 
     async def setup_hook(self) -> None:
-        self.store = await Store.open(self.settings.database_path)
+        self.store = await Store.open(self.settings.database_target)
         self.scorer = await open_scorer(self.settings)
+        if self.settings.redis_url:
+            limits = await self.fetch_session_start_limits()
+            self.identify_gate = await IdentifyGate.connect(
+                self.settings.redis_url,
+                max_concurrency=limits.max_concurrency,
+                namespace=str(self.application_id),
+            )
         for name in EXTENSIONS:
             await self.load_extension(name)
         if self.application_id is None:  # login() fetched it before calling setup_hook
             raise discord.ClientException("the application id is unknown after login")
-        await sync_if_changed(
-            self.tree, self.store.commands, self.application_id, force=self.force_command_sync
-        )
+        if syncs_commands(self.shard_ids):
+            await sync_if_changed(
+                self.tree, self.store.commands, self.application_id, force=self.force_command_sync
+            )
+        else:
+            log.info("application commands are synced by the process running shard 0")
         self._heartbeat_task = asyncio.create_task(self._heartbeat(), name="heartbeat")
 
     def connected(self) -> bool:
-        """Ready and holding an open gateway connection: what the heartbeat file vouches for."""
-        ws = self.ws
-        return self.is_ready() and not self.is_closed() and ws is not None and ws.open
+        """Ready and every shard of this process holding an open gateway connection: what the heartbeat file
+        vouches for."""
+        shards = self.shards.values()
+        return (
+            self.is_ready()
+            and not self.is_closed()
+            and bool(shards)
+            and not any(s.is_closed() for s in shards)
+        )
 
     async def _heartbeat(self) -> None:
         """Refresh the heartbeat file while connected, for `commentwarden health` (see bot/health.py)."""
@@ -152,6 +189,8 @@ class CommentWarden(commands.Bot):
             await scorer.close()
         if store := getattr(self, "store", None):
             await store.close()
+        if self.identify_gate is not None:
+            await self.identify_gate.close()
 
 
 def create_bot(settings: Settings, **client_kwargs: Any) -> CommentWarden:

@@ -63,7 +63,9 @@ def render_table(report: ScanReport, *, flagged_only: bool = False) -> str:
     ]
     for row in _shown(report, flagged_only):
         label = row.score.top_label or "-"
-        mark = "FLAG" if row.verdict.flag else ""
+        mark = ("FLAG" if row.verdict.flag else "") + (
+            f" partial {row.score.coverage:.0%}" if row.score.partial else ""
+        )
         lines.append(
             f"{ROW}{_clean(row.comment.author, AUTHOR)}  {_clean(row.comment.text, EXCERPT)}  "
             f"{label:<16} {row.score.top_score:>5.2f}  {mark}"
@@ -99,6 +101,8 @@ def to_json(report: ScanReport, *, flagged_only: bool = False) -> str:
                     "top_score": r.score.top_score,
                     "evidence": r.score.evidence,
                     "flagged": r.verdict.flag,
+                    "coverage": r.score.coverage,
+                    "partial": r.score.partial,
                     "crossed": [
                         {"label": c.label, "score": c.score, "threshold": c.threshold}
                         for c in r.verdict.flagged

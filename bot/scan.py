@@ -83,7 +83,10 @@ async def scan_thread(
         score = scored.get(comment.external_id)
         if score is None:
             stored = known[comment.external_id]
-            score = TextScore.stored(stored.scores, stored.top_label, stored.top_score)
+            # Kept from the first scan: the sentence behind the score and how much of the text was scored.
+            score = TextScore.stored(
+                stored.scores, stored.top_label, stored.top_score, stored.evidence, stored.coverage
+            )
         subject = Subject(
             guild_id=CLI_GUILD,
             kind=COMMENT,

@@ -12,6 +12,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.store import GuildSettings
+
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
 
@@ -22,6 +24,18 @@ class NotModerator(app_commands.CheckFailure):
     """Raised by the check; the tree's error handler turns it into one ephemeral line."""
 
 
+# What Discord asks of a member before it even shows a moderator command (`default_member_permissions`).
+# A server can change that per role or channel, so the bot's own check below still runs on every call.
+MODERATOR_PERMISSIONS = discord.Permissions(manage_messages=True)
+
+
+def counts_as_moderator(member: discord.Member, settings: GuildSettings) -> bool:
+    """Manage Messages (or Administrator), or one of the roles the guild named with `/config modrole`."""
+    if member.guild_permissions.manage_messages or member.guild_permissions.administrator:
+        return True
+    return any(role.id in settings.mod_role_ids for role in member.roles)
+
+
 async def is_moderator(interaction: discord.Interaction) -> bool:
     member = interaction.user
     if interaction.guild is None or not isinstance(member, discord.Member):
@@ -29,8 +43,7 @@ async def is_moderator(interaction: discord.Interaction) -> bool:
     if member.guild_permissions.manage_messages or member.guild_permissions.administrator:
         return True
     bot: CommentWarden = interaction.client  # type: ignore[assignment]
-    settings = await bot.store.guilds.get(interaction.guild.id)
-    return any(role.id in settings.mod_role_ids for role in member.roles)
+    return counts_as_moderator(member, await bot.store.guilds.get(interaction.guild.id))
 
 
 def command_guild(interaction: discord.Interaction) -> discord.Guild:

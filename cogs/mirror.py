@@ -14,6 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.mirror import (
+    CommentRemoved,
     CommentScored,
     MessageGone,
     MirrorEngine,
@@ -25,13 +26,14 @@ from bot.mirror import (
     ThreadRef,
 )
 from bot.mirror.render import EmbedSpec, OutgoingMessage, thread_name
+from bot.moderation.judge import Judge
 from bot.net.http import HttpClient
 from bot.net.urlsafety import UnsafeUrlError, validate_url
 from bot.sources.base import Article, Source, SourceError
 from bot.sources.registry import open_source
 from bot.store import SourceRow
 from bot.textsafety import clip, neutralise, split_message
-from cogs.checks import ModeratorCog, command_guild, is_moderator
+from cogs.checks import MODERATOR_PERMISSIONS, ModeratorCog, command_guild, is_moderator
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
@@ -43,6 +45,7 @@ NO_PINGS = discord.AllowedMentions.none()
 UNKNOWN_WEBHOOK = 10015
 ARCHIVE_MINUTES: Literal[10080] = 10080  # a week, one of the durations Discord accepts
 EVENT = "comment_scored"
+REMOVED_EVENT = "comment_removed"
 MESSAGE_LIMIT = 2000
 
 
@@ -243,6 +246,7 @@ def _describe(row: SourceRow) -> str:
 
 
 @app_commands.guild_only()
+@app_commands.default_permissions(MODERATOR_PERMISSIONS)
 class Mirror(
     ModeratorCog,
     commands.GroupCog,
@@ -259,10 +263,20 @@ class Mirror(
         )
         self.publisher = DiscordPublisher(bot)
         self._sources: dict[tuple[int, str], Source] = {}
-        self.engine = MirrorEngine(bot.store, bot.scorer, self.publisher, self._open)
+        self.engine = MirrorEngine(
+            bot.store,
+            bot.scorer,
+            self.publisher,
+            self._open,
+            judge=Judge.of(settings.thresholds, bot.scorer.labels),
+        )
         self.engine.events.subscribe(self._forward)
         self.scheduler = MirrorScheduler(
-            bot.store, self.engine, interval=settings.poll_interval, ready=bot.wait_until_ready
+            bot.store,
+            self.engine,
+            interval=settings.poll_interval,
+            ready=bot.wait_until_ready,
+            owns=bot.owns_guild,
         )
         super().__init__()
 
@@ -275,9 +289,9 @@ class Mirror(
         # Moderation may still be handling the last events the scheduler emitted: let it finish.
         await self.bot.drain_events()
 
-    def _forward(self, event: CommentScored) -> None:
-        """Moderation listens with `on_comment_scored(event)`."""
-        self.bot.dispatch(EVENT, event)
+    def _forward(self, event: CommentScored | CommentRemoved) -> None:
+        """Moderation listens with `on_comment_scored(event)` and `on_comment_removed(event)`."""
+        self.bot.dispatch(EVENT if isinstance(event, CommentScored) else REMOVED_EVENT, event)
 
     async def _open(self, row: SourceRow) -> Source:
         """Sources are kept between polls: a WordPress source remembers its REST route, a feed its validators."""

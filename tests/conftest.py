@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.fixtures.botprocess",
     "tests.fixtures.checkpoint",
     "tests.fixtures.discord",
+    "tests.fixtures.postgres",
     "tests.fixtures.wordpress",
 ]
 

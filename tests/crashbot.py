@@ -1,8 +1,10 @@
 """The real bot in a process of its own, pointed at a fake Discord served by the test process, so a test can
 `kill -9` it for real: `python -m tests.crashbot '<json config>'`.
 
-Config keys: `api` and `gateway` (the fake's REST base and gateway URLs), `token`, `database`,
-`checkpoint` and `config_dir` (the tiny Detoxify checkpoint), optional `poll_interval`. Logs go to stderr.
+Config keys: `api` and `gateway` (the fake's REST base and gateway URLs), `token`, `database` (a file or a
+`postgresql://` URL), `checkpoint` and `config_dir` (the tiny Detoxify checkpoint), optional `poll_interval`,
+and for a sharded process `shard_count`, `shard_ids` and `redis_url` (identifies then go through the real
+Redis gate instead of skipping discord.py's wait). Logs go to stderr.
 SIGTERM and SIGINT go to the product's own handling (`bot.factory.serve`), as under `commentwarden run`.
 """
 
@@ -24,14 +26,23 @@ from bot.factory import create_bot, serve
 
 
 def settings_from(config: dict[str, Any]) -> Settings:
+    database = config["database"]
+    shard_ids = config.get("shard_ids")
     return Settings(
         discord_token=config["token"],
-        database_path=Path(config["database"]),
         model_type="unbiased",
         checkpoint=Path(config["checkpoint"]),
         hf_config_dir=Path(config["config_dir"]),
         allow_private_urls=True,
         poll_interval=float(config.get("poll_interval", 3600)),
+        **(
+            {"database_url": database}
+            if database.startswith("postgresql://")
+            else {"database_path": Path(database)}
+        ),
+        shard_count=config.get("shard_count"),
+        shard_ids=tuple(shard_ids) if shard_ids is not None else None,
+        redis_url=config.get("redis_url"),
     )
 
 
@@ -43,7 +54,8 @@ async def run(config: dict[str, Any]) -> None:
     async def no_identify_wait(shard_id: int | None, *, initial: bool = False) -> None:
         """discord.py waits 5 s before a re-IDENTIFY to respect Discord's limit; the fake has none."""
 
-    bot.before_identify_hook = no_identify_wait  # type: ignore[method-assign]
+    if not config.get("redis_url"):
+        bot.before_identify_hook = no_identify_wait  # type: ignore[method-assign]
     await serve(bot, config["token"])
 
 

@@ -47,6 +47,12 @@ async def test_bot_logs_in_syncs_and_answers_toxicity(
 async def test_toxicity_is_refused_to_non_moderators(fake_discord, discord_world, bot_runner, settings):
     w = discord_world
     async with bot_runner(create_bot(settings, guild_ready_timeout=0.05)) as bot:
+        with pytest.raises(PermissionError):  # hidden from members by default_member_permissions
+            await fake_discord.invoke_slash("toxicity", {"text": "hello"}, user=w.member, channel=w.general)
+        for synced in [
+            c for cs in fake_discord.state.commands.values() for c in cs if c["name"] == "toxicity"
+        ]:
+            synced["default_member_permissions"] = None  # a server override shows it; the bot still refuses
         answer = await fake_discord.invoke_slash(
             "toxicity", {"text": "hello"}, user=w.member, channel=w.general
         )

@@ -190,3 +190,44 @@ def test_scan_refuses_a_loopback_url_unless_allowed(cli_env, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "loopback" in err and "ALLOW_PRIVATE_URLS" in err, err
+
+
+def test_a_rescan_keeps_the_evidence_and_partial_coverage_is_marked(cli_env, capsys):
+    first_json = None
+    for _ in range(2):  # the second scan reads every score back from the database
+        assert main(["scan", str(sample_thread()), "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        evidence = {c["id"]: c["evidence"] for c in report["comments"]}
+        first_json = first_json or evidence
+        assert evidence == first_json and any(evidence.values())
+        assert all(c["coverage"] == 1.0 and not c["partial"] for c in report["comments"])
+
+    huge = cli_env / "huge.json"
+    huge.write_text(
+        json.dumps(
+            {
+                "article": {
+                    "id": "a9",
+                    "title": "Long one",
+                    "url": None,
+                    "author": None,
+                    "date": None,
+                    "body": "",
+                },
+                "comments": [
+                    {
+                        "id": "c1",
+                        "parent": None,
+                        "author": "Verbose",
+                        "text": "Quite a calm sentence here. " * 12000,
+                    }
+                ],
+            }
+        )
+    )
+    for _ in range(2):
+        assert main(["scan", str(huge), "--json"]) == 0
+        [row] = json.loads(capsys.readouterr().out)["comments"]
+        assert row["partial"] and 0 < row["coverage"] < 1
+    assert main(["scan", str(huge)]) == 0
+    assert "partial" in capsys.readouterr().out

@@ -232,7 +232,11 @@ def test_readable_hostile_thread_files_are_scanned_whole_and_print_no_control_se
         scan_report([str(FILES / name), "--json"], capsys)
     )  # the JSON keeps the text, escaped
     assert {c["id"] for c in as_json["comments"]} == expected
-    assert sorted(p.name for p in cli_env.iterdir() if not p.name.startswith("cw.db")) == []
+    # Only the program's own files appear: the database and its `.commentwarden` cache folder.
+    assert sorted(p.name for p in cli_env.iterdir() if not p.name.startswith("cw.db")) in (
+        [],
+        [".commentwarden"],
+    )
 
 
 def test_terminal_escapes_cannot_forge_a_flag(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -498,6 +502,8 @@ def test_database_and_output_paths_that_cannot_work_are_one_line(
     cli_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (cli_env / "a-file").write_text("not a folder")
+    assert main(["db", "migrate"]) == 0  # `db export` refuses a missing database before it looks at --output
+    capsys.readouterr()
     for args, needle in [
         (["--db", str(cli_env / "a-file" / "cw.db"), "db", "migrate"], "cannot create the folder"),
         (["--db", "/proc/commentwarden/cw.db", "db", "migrate"], "cannot create the folder"),

@@ -153,7 +153,13 @@ async def test_thread_file_into_forum_with_commands(
             scored.append(event)
 
         bot.add_listener(heard, "on_comment_scored")
-        # Not a moderator: refused, nothing added.
+        # Not a moderator: hidden by default; shown by a server override, still refused, nothing added.
+        with pytest.raises(PermissionError):
+            await fake_discord.invoke_slash(
+                "mirror add", {"url": str(path), "channel": w.forum}, user=w.member, channel=w.general
+            )
+        for synced in [c for cs in fake_discord.state.commands.values() for c in cs if c["name"] == "mirror"]:
+            synced["default_member_permissions"] = None
         refused = await fake_discord.invoke_slash(
             "mirror add", {"url": str(path), "channel": w.forum}, user=w.member, channel=w.general
         )

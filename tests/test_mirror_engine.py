@@ -446,12 +446,14 @@ async def test_crash_between_post_and_record_is_adopted_not_duplicated(
     real = rig.store.mirror.record_mirrored
     calls = 0
 
-    async def dies_on_the_eighth(article_id: int, external_ids: list[str], message_ids: list[int]) -> None:
+    async def dies_on_the_eighth(
+        article_id: int, external_ids: list[str], message_ids: list[int], *, held: bool = False
+    ) -> None:
         nonlocal calls  # comments recorded: the transaction that records the eighth fails
         before, calls = calls, calls + len(external_ids)
         if before < 8 <= calls:
             raise StoreError("the database disk is full")
-        await real(article_id, external_ids, message_ids)
+        await real(article_id, external_ids, message_ids, held=held)
 
     monkeypatch.setattr(rig.store.mirror, "record_mirrored", dies_on_the_eighth)
     with pytest.raises(StoreError):

@@ -104,13 +104,18 @@ async def test_big_wordpress_thread_survives_crashes_edits_and_deletes(
     calls = 0
 
     async def disk_full_once(
-        self: MirrorStore, article_id: int, external_ids: list[str], message_ids: list[int]
+        self: MirrorStore,
+        article_id: int,
+        external_ids: list[str],
+        message_ids: list[int],
+        *,
+        held: bool = False,
     ) -> None:
         nonlocal calls  # comments recorded: the transaction that records the sixth fails
         before, calls = calls, calls + len(external_ids)
         if before < 6 <= calls:
             raise StoreError("the database disk is full: nothing was written; free some space and retry")
-        await real_record(self, article_id, external_ids, message_ids)
+        await real_record(self, article_id, external_ids, message_ids, held=held)
 
     monkeypatch.setattr(MirrorStore, "record_mirrored", disk_full_once)
     async with bot_runner(make_bot(settings)) as bot:

@@ -17,6 +17,7 @@ import pytest
 
 from bot.config import Settings
 from bot.factory import create_bot
+from bot.moderation.charts import SIZE
 from bot.store import CaseFilter, MessageScore, NewCase
 from tests.fakediscord import BOT_DEFAULT, FakeDiscord, Perm
 from tests.fakediscord.models import Message
@@ -207,7 +208,9 @@ async def test_warn_adds_points_and_crossing_the_limit_times_out(
     w = discord_world
     async with bot_runner(make_bot(settings)) as bot:
         await review_on(bot, w)
-        await bot.store.guilds.update(w.guild.id, warn_point_limit=3, warn_timeout_minutes=30)
+        await bot.store.guilds.update(
+            w.guild.id, warn_point_limit=3, warn_timeout_minutes=30, shadow_mode=False
+        )
         answer = await fake_discord.invoke_slash(
             "warn", {"member": w.member, "reason": "first", "points": 1}, user=w.moderator, channel=w.general
         )
@@ -595,6 +598,15 @@ CONFIG_COMMANDS: list[tuple[str, object]] = [
 ]
 
 
+def allow_everyone(fake: FakeDiscord, command: str) -> None:
+    """What a server admin's override in Server Settings → Integrations does: show a command to everyone."""
+    top = command.split()[0]
+    for commands in fake.state.commands.values():
+        for synced in commands:
+            if synced["name"] == top:
+                synced["default_member_permissions"] = None
+
+
 async def _state(bot, guild_id: int) -> tuple:
     settings = await bot.store.guilds.get(guild_id)
     return await bot.store.cases.count(guild_id, ALL), settings
@@ -614,6 +626,9 @@ async def test_non_moderator_is_refused(fake_discord, discord_world, bot_runner,
             )
         )
         before = await _state(bot, w.guild.id)
+        with pytest.raises(PermissionError):  # default_member_permissions hides it from members
+            await fake_discord.invoke_slash(command, options(w), user=w.member, channel=w.general)
+        allow_everyone(fake_discord, command)  # a server admin may show it to everyone; the bot checks anyway
         answer = await fake_discord.invoke_slash(command, options(w), user=w.member, channel=w.general)
         assert answer.ephemeral and "Only moderators" in answer.content
         assert not answer.attachments and not answer.followups
@@ -725,7 +740,7 @@ async def test_stats_sends_a_real_png_chart(fake_discord, discord_world, bot_run
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
         image = PIL.Image.open(io.BytesIO(png))
         image.load()  # decodes every pixel: a truncated or corrupt file fails here
-        assert image.size == (900, 450)
+        assert image.size == SIZE
 
 
 async def test_history_modlog_and_case_answer_from_the_log(fake_discord, discord_world, bot_runner, settings):
@@ -866,6 +881,9 @@ async def test_config_commands(fake_discord, discord_world, bot_runner, settings
         assert "Review cards go to" in ok.content
         assert (await bot.store.guilds.get(w.guild.id)).review_channel_id == w.review.id
 
+        with pytest.raises(PermissionError):  # hidden by default from members without Manage Messages
+            await fake_discord.invoke_slash("flags", user=helper, channel=w.general)
+        allow_everyone(fake_discord, "flags")  # the server shows it to the helpers' role (here: to everyone)
         before = await fake_discord.invoke_slash("flags", user=helper, channel=w.general)
         assert "Only moderators" in before.content
         await fake_discord.invoke_slash(

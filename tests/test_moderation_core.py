@@ -15,7 +15,7 @@ import pytest
 from bot.moderation import actions, tuning
 from bot.moderation.batching import Batcher
 from bot.moderation.cards import FlagCard, decided_embed, flag_embed, score_lines
-from bot.moderation.charts import DayCounts, Stats, render_stats_png
+from bot.moderation.charts import SIZE, DayCounts, Stats, render_stats_png
 from bot.moderation.durations import DurationError, describe, parse_duration
 from bot.moderation.policy import Outcome, evaluate, levels_for_model, outcome
 from bot.moderation.warnings import escalation, expiry
@@ -158,7 +158,7 @@ async def test_stats_chart_is_a_real_png():
     png = await render_stats_png(stats)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])
-    assert (width, height) == (900, 450)
+    assert (width, height) == SIZE
 
 
 async def test_batcher_groups_items_arriving_together():

@@ -1,9 +1,14 @@
-"""The SQLite store: migrations, append-only cases, per-guild numbering, idempotent writes, safe SQL."""
+"""The store on both engines: migrations, append-only cases, per-guild numbering, idempotent writes, safe SQL.
+
+Every test taking `store` runs once on SQLite and once on a real PostgreSQL (tests/fixtures/postgres.py);
+the few about one engine's own mechanics (PRAGMAs, a locked file, TRUNCATE) say so in their name.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+from dataclasses import replace
 
 import pytest
 
@@ -13,14 +18,23 @@ from bot.store.database import Database
 from bot.store.schema import LATEST_VERSION
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request, tmp_path):
+    target = tmp_path / "cw.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    s = await Store.open(target)
+    yield s
+    await s.close()
+
+
 @pytest.fixture
-async def store(tmp_path):
+async def sqlite_store(tmp_path):
     s = await Store.open(tmp_path / "cw.db")
     yield s
     await s.close()
 
 
-async def test_open_sets_wal_foreign_keys_and_version(store):
+async def test_sqlite_open_sets_wal_foreign_keys_and_version(sqlite_store):
+    store = sqlite_store
     assert (await store.db.fetchone("PRAGMA journal_mode"))[0] == "wal"
     assert (await store.db.fetchone("PRAGMA foreign_keys"))[0] == 1
     assert (await store.db.fetchone("PRAGMA busy_timeout"))[0] >= 1000
@@ -210,3 +224,143 @@ async def test_simultaneous_warnings_cross_the_limit_exactly_once(store):
     assert befores == [0, 1, 2, 3, 4, 5]
     assert sum(1 for before in befores if before < 3 <= before + 1) == 1
     assert await store.cases.active_points(1, "7") == 6
+
+
+async def test_postgres_migrations_track_sqlite_versions_and_refuse_a_newer_schema(pg_url, postgres_server):
+    from bot.store.pg_schema import PG_LATEST_VERSION
+    from bot.store.postgres import PostgresDatabase
+
+    assert PG_LATEST_VERSION == LATEST_VERSION  # a version number means the same tables in both engines
+    db = await PostgresDatabase.open(pg_url)
+    assert await db.schema_version() == LATEST_VERSION
+    await db.migrate()  # idempotent: a second process starting later changes nothing
+    assert await db.fetchone("SELECT COUNT(*) FROM schema_version") == {"count": 1}
+    await db.execute("UPDATE schema_version SET version = ?", (LATEST_VERSION + 1,))
+    await db.close()
+    with pytest.raises(StoreError, match="newer than this commentwarden supports.*DATABASE_URL"):
+        await Store.open(pg_url)
+
+
+async def test_postgres_discord_ids_do_not_overflow(pg_url):
+    s = await Store.open(pg_url)
+    big = 1_234_567_890_123_456_789  # snowflakes need 64 bits
+    case = await s.cases.add(
+        NewCase(
+            guild_id=big,
+            action="warn",
+            target_kind="member",
+            target_id="1",
+            moderator_id=big - 1,
+            channel_id=big - 2,
+            message_id=big - 3,
+        )
+    )
+    got = await s.cases.get(big, case.case_number)
+    assert (got.guild_id, got.moderator_id, got.channel_id, got.message_id) == (
+        big,
+        big - 1,
+        big - 2,
+        big - 3,
+    )
+    await s.close()
+
+
+async def test_postgres_lost_connection_is_retried_with_backoff(pg_url, postgres_server):
+    s = await Store.open(pg_url)
+    await s.cases.add(NewCase(guild_id=1, action="flag", target_kind="member", target_id="1"))
+    postgres_server.stop()
+    restart = asyncio.get_running_loop().run_in_executor(
+        None, lambda: (__import__("time").sleep(1.0), postgres_server.start())
+    )
+    try:
+        # Sent while the server is down: retried until it is back, then answered.
+        case = await s.cases.add(NewCase(guild_id=1, action="flag", target_kind="member", target_id="2"))
+        assert case.case_number == 2
+        assert await s.cases.count(1, CaseFilter()) == 2
+    finally:
+        await restart
+        await s.close()
+
+
+async def test_postgres_unreachable_server_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr("bot.store.postgres.POOL_TIMEOUT_S", 1.0)
+    with pytest.raises(
+        StoreError, match="cannot connect to the database at postgresql://u:\\*\\*\\*@/x.*DATABASE_URL"
+    ):
+        await Store.open(f"postgresql://u:secret@/x?host={tmp_path}&connect_timeout=1")
+
+
+def test_postgres_errors_read_like_sqlite_ones():
+    from psycopg import errors as pg_errors
+
+    from bot.store.postgres import explain
+
+    assert str(explain(pg_errors.DiskFull("could not extend file"))) == (
+        "the database disk is full: nothing was written; free some space and retry"
+    )
+    assert "lost the connection" in str(explain(pg_errors.AdminShutdown("terminating connection")))
+    assert "\n" not in str(explain(pg_errors.InternalError_("line one\nline two")))
+
+
+async def test_every_query_of_the_moderation_and_mirror_views_answers_alike(store):
+    """The statistics, recovery and mirror queries (the ones whose SQL differs most between dialects)."""
+    from bot.scoring.engine import TextScore
+    from bot.sources.base import Article, Comment
+    from bot.store import MessageScore
+
+    since = "2000-01-01T00:00:00.000Z"
+    flag = NewCase(
+        guild_id=1,
+        action="flag",
+        target_kind="member",
+        target_id="5",
+        label="insult",
+        score=0.9,
+        scores={"insult": 0.9},
+        channel_id=42,
+        message_id=500,
+    )
+    cases = await store.cases.add_many(
+        [flag, replace(flag, message_id=501, label="threat", channel_id=43), replace(flag, message_id=502)]
+    )
+    await store.cases.set_card(1, cases[0].case_number, 9, 900)
+    await store.cases.decide(1, cases[0].case_number, "remove", 7, "mod")
+    assert [c.case_number for c in await store.cases.uncarded_flags(1, since)] == [2, 3]
+    assert await store.cases.decided_flags(1, ["remove"]) == [({"insult": 0.9}, "remove")]
+    assert sum((await store.cases.per_day(1, since, ["flag"])).values()) == 3
+    assert await store.cases.flag_labels(1, since) == {"insult": 2, "threat": 1}
+    assert await store.cases.top_flag_channels(1, since) == [(42, 2), (43, 1)]
+    assert (await store.cases.latest(1, "5", "flag")).case_number == 3
+    assert await store.cases.count_cards(1, "decided") == 1
+
+    await store.scores.add_many(
+        [MessageScore(1, 42, 700 + i, 5, {"insult": 0.1}, "insult", 0.1) for i in range(3)]
+    )
+    assert await store.scores.scored_ids([700, 701, 999]) == {700, 701}
+    assert await store.scores.newest_in_channel(1, 42) == 702
+    assert len(await store.scores.for_author(1, 5)) == 3
+
+    source = await store.mirror.add_source(1, 50, "file", "/t.json")
+    assert (await store.mirror.add_source(1, 50, "file", "/t.json")).id == source.id  # idempotent
+    article = await store.mirror.upsert_article(source.id, Article("a1", "Title", None, None, None, ""))
+    comments = [Comment(f"c{i}", None, "ann", None, f"text {i}", None, None) for i in range(2)]
+    await store.mirror.save_scored(
+        article, [(c, TextScore.stored({"insult": 0.2}, "insult", 0.2)) for c in comments]
+    )
+    assert await store.mirror.has_unpublished(source.id) is True
+    await store.mirror.set_article_thread(article, 8000, 8001)
+    await store.mirror.record_mirrored(article, ["c0", "c1"], [8100])
+    assert await store.mirror.has_unpublished(source.id) is False
+    unjudged = await store.mirror.unjudged(1, since)
+    assert [u.row.comment.external_id for u in unjudged] == ["c0", "c1"] and unjudged[0].thread_id == 8000
+    await store.mirror.set_judged(unjudged[0].row.id, unjudged[0].row.content_hash)
+    assert [u.row.comment.external_id for u in await store.mirror.unjudged(1, since)] == ["c1"]
+    assert len(await store.scores.for_comment_author(1, "ann")) == 2
+    assert sum((await store.scores.per_day(1, since)).values()) == 5  # 3 member messages + 2 comments
+    assert (await store.mirror.source_of_comment(unjudged[0].row.id)).id == source.id
+    await store.mirror.record_poll(source.id, ok=False, error="site down")
+    assert (await store.mirror.source(source.id)).failures == 1
+    assert await store.mirror.set_paused(1, source.id, True) and (await store.mirror.source(source.id)).paused
+    await store.mirror.reset_article(article)
+    assert await store.mirror.has_unpublished(source.id) is True
+    assert await store.mirror.remove_source(1, source.id) and await store.mirror.sources(1) == []

@@ -18,19 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from bot.errors import WardenError
 from bot.mirror import render
-from bot.mirror.events import CommentScored, EventHub
+from bot.mirror.events import CommentRemoved, CommentScored, EventHub
 from bot.mirror.publisher import MessageGone, PostedMessage, Publisher, PublishError, ThreadGone, ThreadRef
 from bot.mirror.render import EmbedSpec, OutgoingMessage, ReplyTo
+from bot.moderation.judge import Judge
 from bot.scoring import TextScore, TextScorer
 from bot.scoring.batches import SCORE_BATCH, score_in_batches
 from bot.sources.base import Comment, Source, SourceError, Thread
-from bot.store import SourceRow, Store
+from bot.store import GuildSettings, SourceRow, Store
 from bot.store.mirror import MirrorComment, UnjudgedComment
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,8 @@ def announced(pending: UnjudgedComment) -> CommentScored:
         channel_id=pending.channel_id,
         thread_id=pending.thread_id,
         message_id=row.message_id,
-        score=TextScore.stored(row.scores, row.top_label, row.top_score, row.evidence),
+        score=TextScore.stored(row.scores, row.top_label, row.top_score, row.evidence, row.coverage),
+        held=row.held,
     )
 
 
@@ -119,6 +121,7 @@ class MirrorEngine:
         events: EventHub | None = None,
         pack_threshold: int = PACK_THRESHOLD,
         lookback: int = LOOKBACK,
+        judge: Judge | None = None,
     ) -> None:
         self.store = store
         self.scorer = scorer
@@ -127,6 +130,8 @@ class MirrorEngine:
         self.events = events or EventHub()
         self.pack_threshold = pack_threshold
         self.lookback = lookback
+        # Pre-moderation asks it before a comment is published; without one, everything is published.
+        self.judge = judge
         self._locks: dict[int, asyncio.Lock] = {}
         # Articles whose last publish pass in this process ended cleanly: no post can be unrecorded.
         self._clean: set[int] = set()
@@ -160,6 +165,7 @@ class MirrorEngine:
         run = _ArticleRun(
             self, row, article_id, thread, report, delete_removed=guild.removed_comment_mode == "delete"
         )
+        run.guild = guild
         try:
             await run.execute()
         except PublishError as exc:
@@ -179,8 +185,10 @@ class MirrorEngine:
         """
         source = await self.store.mirror.source_of_comment(comment_id)
         stored = await self.store.mirror.comment_row(comment_id)
-        if source is None or stored is None:
-            return False
+        if source is None or stored is None or stored.removed_by == MODERATOR:
+            return (
+                False  # removed already (by the act level as it was published): no need to wait for the pass
+            )
         async with self.lock(source.id):
             article = await self.store.mirror.article(stored.article_id)
             if article is None or article.thread_id is None:
@@ -200,6 +208,26 @@ class MirrorEngine:
             if target is None or target.removed_by == MODERATOR:
                 return False
             await run.remove(target, by=MODERATOR)
+            return True
+
+    async def publish_held(self, comment_id: int) -> bool:
+        """A moderator approved a comment pre-moderation withheld: show it in its place (the notice's message),
+        and its replies' quotes with it. False when it is not held (approved already, or removed)."""
+        source = await self.store.mirror.source_of_comment(comment_id)
+        stored = await self.store.mirror.comment_row(comment_id)
+        if source is None or stored is None:
+            return False
+        async with self.lock(source.id):
+            article = await self.store.mirror.article(stored.article_id)
+            if article is None or article.thread_id is None:
+                return False
+            run = _ArticleRun(self, source, article.id, None, SyncReport(source.id), delete_removed=False)
+            run.thread_id = article.thread_id
+            run.rows = await self.store.mirror.mirror_comments(article.id)
+            target = run.rows.get(stored.comment.external_id)
+            if target is None or not target.held or target.status != "live" or target.message_id is None:
+                return False
+            await run.reveal(target)
             return True
 
 
@@ -231,6 +259,7 @@ class _ArticleRun:
         self.landed: dict[str, dict[int, int]] | None = None  # resume: comment -> part -> message id
         self.landed_parts: dict[str, int] = {}  # resume: comment -> how many parts it was posted in
         self.pack = False
+        self.guild: GuildSettings | None = None  # for pre-moderation; None outside a sync pass
 
     @property
     def fetched(self) -> Thread:
@@ -333,6 +362,13 @@ class _ArticleRun:
             await self._post(comment, previous)
             return
         restoring = row.status == "removed"
+        if row.held and row.mirrored_hash != row.content_hash and self._withheld(comment):
+            await self._flush()
+            await self.store.mirror.record_mirrored(
+                self.article_id, [comment.external_id], row.message_ids, held=True
+            )
+            await self._mirrored(comment, row.message_ids, edited=True, held=True)
+            return
         if restoring or row.mirrored_hash != row.content_hash:
             await self._flush()
             await self._rewrite_comment(row, comment)
@@ -348,6 +384,16 @@ class _ArticleRun:
             await self._flush()
             if await self._adopt(comment, previous):
                 return
+        if self._withheld(comment):  # judged before publishing: its place shows a notice until approved
+            await self._flush()
+            await self._publish(
+                [render.single_message(comment, [render.held_embed(comment)])], [comment], held=True
+            )
+            return
+        if self._at_act_level(comment):  # removed by the act level as it is published: never shown
+            await self._flush()
+            await self._post_removed(comment)
+            return
         embeds = render.comment_embeds(comment, self._reply_to(comment, batch=self.batch))
         if self.pack and len(embeds) == 1 and embeds[0].size <= render.PACKABLE:
             if self.batch and not render.fits_with(self._batch_embeds(), embeds[0]):
@@ -376,29 +422,84 @@ class _ArticleRun:
         )
         await self._publish([message], batch)
 
-    async def _publish(self, messages: list[OutgoingMessage], comments: list[Comment]) -> None:
+    def _at_act_level(self, comment: Comment) -> bool:
+        """The judge, before publishing: is this comment at or over an act level outside shadow mode?"""
+        guild, judge = self.guild, self.engine.judge
+        if guild is None or judge is None or guild.shadow_mode:
+            return False
+        row = self.rows[comment.external_id]
+        score = self.fresh.get(comment.external_id) or TextScore.stored(
+            row.scores, row.top_label, row.top_score, row.evidence, row.coverage
+        )
+        return judge.verdict(score, guild, [self.source.channel_id, self.thread_id]).act
+
+    def _withheld(self, comment: Comment) -> bool:
+        """Pre-moderation (on, and shadow mode off): a comment at or over an act level is held for review."""
+        return self.guild is not None and self.guild.premod and self._at_act_level(comment)
+
+    async def _post_removed(self, comment: Comment) -> None:
+        """Without pre-moderation, the act level removes: its text never reaches Discord, and the removal is
+        recorded as a moderator's with the post, so moderation logs it without waiting for this pass to end."""
+
+        async def post_and_record() -> list[int]:
+            message = render.single_message(comment, [render.removed_embed(comment, by=MODERATOR)])
+            ids = [await self.publisher.post(self.source, self.thread_id, message)]
+            await self.store.mirror.record_removed(self.article_id, comment.external_id, ids, MODERATOR)
+            return ids
+
+        ids = await finish_even_if_cancelled(post_and_record())
+        self.report.messages += 1
+        self.report.removed += 1
+        row = self.rows[comment.external_id]
+        self.rows[comment.external_id] = replace(row, message_ids=ids, status="removed", removed_by=MODERATOR)
+        score = self.fresh.get(comment.external_id) or TextScore.stored(
+            row.scores, row.top_label, row.top_score, row.evidence, row.coverage
+        )
+        await self.engine.events.emit(
+            CommentScored(
+                guild_id=self.source.guild_id,
+                source_id=self.source.id,
+                article=self.fetched.article,
+                comment=comment,
+                comment_id=row.id,
+                channel_id=self.source.channel_id,
+                thread_id=self.thread_id,
+                message_id=ids[0],
+                score=score,
+            )
+        )
+
+    async def _publish(
+        self, messages: list[OutgoingMessage], comments: list[Comment], *, held: bool = False
+    ) -> None:
         """Post the messages of one comment (or of one packed group) and record them, uninterrupted."""
 
         async def post_and_record() -> list[int]:
             ids = []
             for message in messages:
                 ids.append(await self.publisher.post(self.source, self.thread_id, message))
-            await self.store.mirror.record_mirrored(self.article_id, [c.external_id for c in comments], ids)
+            await self.store.mirror.record_mirrored(
+                self.article_id, [c.external_id for c in comments], ids, held=held
+            )
             return ids
 
         ids = await finish_even_if_cancelled(post_and_record())
         self.report.messages += len(ids)
         self.report.posted += len(comments)
         for comment in comments:
-            await self._mirrored(comment, ids)
+            await self._mirrored(comment, ids, held=held)
 
-    async def _mirrored(self, comment: Comment, ids: list[int], *, edited: bool = False) -> None:
+    async def _mirrored(
+        self, comment: Comment, ids: list[int], *, edited: bool = False, held: bool = False
+    ) -> None:
         """Update the in-memory row after a recorded publish and tell moderation about it."""
         row = self.rows[comment.external_id]
-        row = replace(row, message_ids=ids, status="live", removed_by=None, mirrored_hash=row.content_hash)
+        row = replace(
+            row, message_ids=ids, status="live", removed_by=None, mirrored_hash=row.content_hash, held=held
+        )
         self.rows[comment.external_id] = row
         score = self.fresh.get(comment.external_id) or TextScore.stored(
-            row.scores, row.top_label, row.top_score, row.evidence
+            row.scores, row.top_label, row.top_score, row.evidence, row.coverage
         )
         await self.engine.events.emit(
             CommentScored(
@@ -412,6 +513,7 @@ class _ArticleRun:
                 message_id=ids[0],
                 score=score,
                 edited=edited,
+                held=held,
             )
         )
 
@@ -425,6 +527,10 @@ class _ArticleRun:
         jump = None
         if not in_batch and parent.message_id is not None:
             jump = render.jump_url(self.source.guild_id, self.thread_id, parent.message_id)
+        if parent.status == "removed":  # its text is gone from Discord, quotes included
+            return ReplyTo(parent.comment.author, "", jump, removed=True)
+        if parent.held:  # not in Discord until approved, so not in a quote either
+            return ReplyTo(parent.comment.author, "", jump, held=True)
         return ReplyTo(parent.comment.author, parent.comment.text, jump, same_message=in_batch)
 
     # -- resuming after a crash -------------------------------------------------------------------
@@ -499,6 +605,7 @@ class _ArticleRun:
             return
         await self.store.mirror.record_mirrored(self.article_id, [comment.external_id], ids)
         await self._mirrored(comment, ids, edited=True)
+        await self._requote(comment.external_id, done=ids if self._shared(row) else ())
 
     async def _rewrite_own(self, row: MirrorComment, comment: Comment) -> list[int]:
         groups = render.group_parts(render.comment_embeds(comment, self._reply_to(comment, batch=[])))
@@ -552,6 +659,38 @@ class _ArticleRun:
         await self.store.mirror.record_removed(self.article_id, external_id, kept, by)
         self.rows[external_id] = replace(row, message_ids=kept)
         self.report.removed += 1
+        await self.engine.events.emit(CommentRemoved(self.source.guild_id, self.source.id, row.id, by))
+        await self._requote(external_id, done=kept)
+
+    async def reveal(self, row: MirrorComment) -> None:
+        """Show a held comment in the message that held its place (an approval), then its replies' quotes."""
+        external_id = row.comment.external_id
+        self.rows[external_id] = row = replace(row, held=False)
+        try:
+            ids = await self._rewrite_own(row, row.comment)
+        except MessageGone:
+            await self._gone(row)
+            return
+        await self.store.mirror.record_mirrored(self.article_id, [external_id], ids)
+        self.rows[external_id] = replace(row, message_ids=ids)
+        await self._requote(external_id)
+
+    async def _requote(self, external_id: str, *, done: Iterable[int] = ()) -> None:
+        """Re-render every live message that quotes a comment, after it was edited or removed: a quote must
+        never keep text the comment no longer has (a removed comment's text leaves Discord entirely).
+        `done`: messages already re-rendered whole (a packed message holding the comment itself)."""
+        rewritten = set(done)
+        for reply in [r for r in self.rows.values() if r.comment.parent_id == external_id]:
+            if reply.status != "live" or reply.message_id is None or reply.message_id in rewritten:
+                continue
+            rewritten.add(reply.message_id)
+            try:
+                if self._shared(reply):
+                    await self._rewrite_message(reply.message_id)
+                else:
+                    await self._rewrite_own(reply, reply.comment)
+            except MessageGone:
+                await self._gone(reply)
 
     async def _gone(self, row: MirrorComment) -> None:
         """Someone deleted our message in Discord: treat it as a moderator's removal, never repost."""

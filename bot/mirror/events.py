@@ -34,13 +34,27 @@ class CommentScored:
     message_id: int  # the (first) Discord message showing the comment
     score: TextScore
     edited: bool = False  # True when this is a changed version of a comment already mirrored
+    held: bool = (
+        False  # pre-moderation withheld it: the message shows a notice; moderation cards it for review
+    )
 
     @property
     def jump_url(self) -> str:
         return jump_url(self.guild_id, self.thread_id, self.message_id)
 
 
-Subscriber = Callable[[CommentScored], Awaitable[None] | None]
+@dataclass(frozen=True)
+class CommentRemoved:
+    """A mirrored comment left Discord: gone from its site (`by` "site") or taken down by a moderator."""
+
+    guild_id: int
+    source_id: int
+    comment_id: int
+    by: str  # "site" | "moderator"
+
+
+Event = CommentScored | CommentRemoved
+Subscriber = Callable[[Event], Awaitable[None] | None]
 
 
 class EventHub:
@@ -50,7 +64,7 @@ class EventHub:
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)
 
-    async def emit(self, event: CommentScored) -> None:
+    async def emit(self, event: Event) -> None:
         for subscriber in list(self._subscribers):
             try:
                 result = subscriber(event)
@@ -58,5 +72,5 @@ class EventHub:
                     await result
             except Exception:
                 log.exception(
-                    "comment_scored subscriber %r failed for comment %s", subscriber, event.comment_id
+                    "mirror event subscriber %r failed for comment %s", subscriber, event.comment_id
                 )

@@ -29,6 +29,9 @@ EXCERPT_CHARS = 600
 PACKED_USERNAME = "Earlier comments"
 REMOVED_ON_SITE = "*[removed on the site]*"
 REMOVED_BY_MODERATOR = "*[removed by a moderator]*"
+REPLY_TO_REMOVED = "↪ Reply to a removed comment"
+REPLY_TO_HELD = "↪ Reply to a comment held for review"
+HELD_FOR_REVIEW = "*[held for review]*"
 TOO_LONG = "\n… *(too long to show here after an edit; read it on the site)*"
 GREY = 0x99AAB5
 CARD_COLOUR = 0x5865F2
@@ -79,6 +82,8 @@ class ReplyTo:
     text: str
     jump_url: str | None  # None while the parent is not in Discord (or is in the same message)
     same_message: bool = False
+    removed: bool = False  # the parent was removed: name it so, never quote its text
+    held: bool = False  # the parent is held for review: likewise, until it is approved
 
 
 @dataclass(frozen=True)
@@ -171,6 +176,9 @@ def display_name(comment: Comment) -> str:
 
 
 def _reply_header(reply: ReplyTo) -> str:
+    if reply.removed or reply.held:
+        line = REPLY_TO_REMOVED if reply.removed else REPLY_TO_HELD
+        return f"{line} · [jump to it]({reply.jump_url})\n" if reply.jump_url else f"{line}\n"
     name = neutralise(safe_display_name(reply.author))
     line = f"↪ Replying to **{name}**"
     if reply.jump_url:
@@ -215,6 +223,12 @@ def removed_embed(comment: Comment, *, by: str) -> EmbedSpec:
         timestamp=comment.posted_at,
         colour=GREY,
     )
+
+
+def held_embed(comment: Comment) -> EmbedSpec:
+    """What holds a withheld comment's place until a moderator approves it: order and reply links stay right,
+    and the marker lets a restart adopt it like any post."""
+    return replace(removed_embed(comment, by="moderator"), description=HELD_FOR_REVIEW)
 
 
 def article_card(source_id: int, article: Article) -> EmbedSpec:

@@ -39,8 +39,11 @@ class MirrorScheduler:
         concurrency: int = CONCURRENCY,
         tick: float = TICK,
         ready: Callable[[], Awaitable[object]] | None = None,
+        owns: Callable[[int], bool] | None = None,
     ) -> None:
         self.store = store
+        # Sharded: this process polls only the sources of guilds on its shards (another process polls the rest).
+        self.owns = owns
         self.ready = ready  # awaited before the first poll (the Discord connection being up)
         self.engine = engine
         self.interval = interval
@@ -110,7 +113,7 @@ class MirrorScheduler:
     async def _start_due(self) -> None:
         now = to_iso(datetime.now(UTC))
         clock = asyncio.get_running_loop().time()
-        for row in await self.store.mirror.sources():
+        for row in await self._sources():
             if (
                 row.paused
                 or row.id in self._running
@@ -126,6 +129,10 @@ class MirrorScheduler:
     def _on_done(self, source_id: int, _task: asyncio.Task[Any]) -> None:
         self._finished(source_id)
 
+    async def _sources(self) -> list[SourceRow]:
+        rows = await self.store.mirror.sources()
+        return rows if self.owns is None else [r for r in rows if self.owns(r.guild_id)]
+
     def _finished(self, source_id: int) -> None:
         self._running.pop(source_id, None)
         self._wake.set()  # its next poll time is known now
@@ -133,7 +140,7 @@ class MirrorScheduler:
     async def _sleep_for(self) -> float:
         """Until the next source is due, at most `tick`."""
         try:
-            rows = await self.store.mirror.sources()
+            rows = await self._sources()
         except Exception:
             return self.tick
         now = datetime.now(UTC)

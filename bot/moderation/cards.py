@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from bot.labels import LABELS
-from bot.moderation.policy import Verdict
+from bot.moderation.policy import Outcome, Verdict, outcome
+from bot.scoring import TextScore
 from bot.store.cases import Case
 from bot.textsafety import clip, neutralise
 
@@ -33,6 +34,8 @@ DECISION_WORDS = {
     "timeout": "Timed out",
     "ban": "Banned",
     "auto-remove": "Removed automatically",
+    "resolved-site": "Resolved on the site (edited under the flag level)",
+    "removed-site": "Removed on the site",
 }
 
 
@@ -71,6 +74,11 @@ class FlagCard:
     acted: str | None = (
         None  # what the bot did automatically, e.g. "Message deleted, member timed out 10 min"
     )
+    channel_id: int | None = (
+        None  # shown as a link to the channel in "Where" (the bot's own text, not neutralised)
+    )
+    guild_id: int = 0
+    coverage: float = 1.0  # < 1: part of a huge text was not scored
 
 
 def explanation(verdict: Verdict, evidence: str, text: str) -> str:
@@ -84,6 +92,47 @@ def explanation(verdict: Verdict, evidence: str, text: str) -> str:
     return line
 
 
+def where(guild_id: int, channel_id: int | None, place: str) -> str:
+    """A card's "Where": a link to the channel (or article thread), which Discord shows as the channel's name —
+    never a raw `<#id>` mention, which the bot sends nowhere — then the place's name (an article title),
+    neutralised since it comes from outside."""
+    parts = [f"https://discord.com/channels/{guild_id}/{channel_id}"] if channel_id else []
+    if place.strip():
+        parts.append(clip(neutralise(place), 200))
+    return " · ".join(parts) or "unknown"
+
+
+def partial_note(coverage: float) -> str:
+    """Said wherever a score of a partly scored text is shown: a low score there is no clean bill."""
+    return f"Only {coverage:.0%} of this text was scored (it is very long); the rest may hold what the scores miss."
+
+
+def judgement(verdict: Verdict, *, shadow: bool) -> str:
+    """What this server's levels would do with a score, in one line (`/toxicity`, "Score message")."""
+    result = outcome(verdict, shadow=shadow)
+    if result is Outcome.ACT:
+        return f"At this server's levels: **removed automatically** ({verdict.reason()})."
+    if verdict.act:  # shadow mode
+        return (
+            f"At this server's levels: **flagged for review**; it crosses an act level ({verdict.reason()}) "
+            "but shadow mode is on, so nothing would be done automatically."
+        )
+    if result is Outcome.FLAG:
+        return f"At this server's levels: **flagged for review** ({verdict.reason()})."
+    return "At this server's levels: no level crossed; it would not be flagged."
+
+
+def score_report(score: TextScore, text: str, verdict: Verdict, *, shadow: bool) -> str:
+    """Scores of a text on demand, with the evidence, partial coverage and the server's verdict."""
+    lines = [f"**Top: {score.top_label} {score.top_score:.2f}**", score_lines(score.scores)]
+    if score.evidence and score.evidence.strip() != text.strip():
+        lines.append(f"Most of it comes from: “{clip(neutralise(score.evidence), EVIDENCE_LIMIT)}”")
+    if score.partial:
+        lines.append(partial_note(score.coverage))
+    lines.append(judgement(verdict, shadow=shadow))
+    return "\n".join(lines)
+
+
 def flag_embed(card: FlagCard) -> dict:
     """The review card as an embed dict (`discord.Embed.from_dict`)."""
     title = f"Flag #{card.case_number}"
@@ -92,7 +141,7 @@ def flag_embed(card: FlagCard) -> dict:
     body = shown(card.text, TEXT_LIMIT, "*(no text)*")
     fields = [
         {"name": "Author", "value": shown(card.author, 256, "unknown"), "inline": True},
-        {"name": "Where", "value": shown(card.place, 256, "unknown"), "inline": True},
+        {"name": "Where", "value": where(card.guild_id, card.channel_id, card.place), "inline": True},
     ]
     if card.link:
         fields.append({"name": "Link", "value": f"[Jump to it]({card.link})", "inline": True})
@@ -101,6 +150,8 @@ def flag_embed(card: FlagCard) -> dict:
     )
     fields.append({"name": "Crossed", "value": card.verdict.reason() or "none", "inline": False})
     fields.append({"name": "Scores", "value": score_lines(card.scores) or "none", "inline": False})
+    if card.coverage < 1.0:
+        fields.append({"name": "Partly scored", "value": partial_note(card.coverage), "inline": False})
     if card.acted:
         fields.append({"name": "Automatic action", "value": card.acted, "inline": False})
     colour = COLOUR_SHADOW if card.shadow else (COLOUR_ACTED if card.acted else COLOUR_OPEN)
@@ -111,6 +162,30 @@ def flag_embed(card: FlagCard) -> dict:
         "fields": fields,
         "footer": {"text": f"case #{card.case_number}"},
     }
+
+
+def site_edit_embed(
+    embed: dict, old_text: str, new_text: str, scores: Mapping[str, float], verdict: Verdict
+) -> dict:
+    """The card of a comment its site edited: the new text and scores, the text it was flagged for kept below."""
+    edited = dict(embed)
+    edited["description"] = clip(neutralise(new_text), TEXT_LIMIT) or "*(no text)*"
+    fields = [
+        f
+        for f in edited.get("fields", [])
+        if f.get("name") not in ("Scores", "Crossed", "Edited on the site")
+    ]
+    now = f"Crossed now: {verdict.reason()}" if verdict.flag else "Now under every flag level."
+    fields.append(
+        {
+            "name": "Edited on the site",
+            "value": f"Before: “{clip(neutralise(old_text), EVIDENCE_LIMIT)}”\n{now}",
+            "inline": False,
+        }
+    )
+    fields.append({"name": "Scores", "value": score_lines(scores) or "none", "inline": False})
+    edited["fields"] = fields
+    return edited
 
 
 def decided_embed(

@@ -136,11 +136,17 @@ class Judge:
         parent, then the thread), so the innermost override wins."""
         return levels_for_model(settings, channel_ids, self.defaults, self.labels)
 
+    def verdict(
+        self, score: TextScore, settings: GuildSettings, channel_ids: Sequence[int | None]
+    ) -> Verdict:
+        """Which levels a score crosses where it would be shown, for scoring on demand (nothing is logged)."""
+        return evaluate(score.scores, self.levels(settings, channel_ids))
+
     def judge(
         self, subject: Subject, score: TextScore, settings: GuildSettings, channel_ids: Sequence[int | None]
     ) -> Judgement:
         """Judge one score against the levels of the channels it is shown in."""
-        verdict = evaluate(score.scores, self.levels(settings, channel_ids))
+        verdict = self.verdict(score, settings, channel_ids)
         result = outcome(verdict, shadow=settings.shadow_mode)
         flag = (
             None
@@ -190,6 +196,35 @@ def auto_remove_case(subject: Subject, flag: Case) -> NewCase:
         ref_case=flag.case_number,
         dedup_key=f"auto-remove:{subject.dedup}",
     )
+
+
+def would_act_cases(subject: Subject, flag: Case, settings: GuildSettings) -> list[NewCase]:
+    """Shadow mode at an act level: what the act level would have done, logged as such (`would-*`, shadow)
+    and never as done, so the log can show what turning shadow mode off would change."""
+    would: list[tuple[str, int | None]] = [(actions.WOULD_REMOVE, None)]
+    if subject.kind == MEMBER and settings.act_timeout_minutes > 0:
+        would.append((actions.WOULD_TIMEOUT, settings.act_timeout_minutes * 60))
+    return [
+        NewCase(
+            guild_id=subject.guild_id,
+            action=action,
+            target_kind=subject.kind,
+            target_id=subject.target_id,
+            target_name=subject.target_name,
+            reason=f"shadow mode, not done: {flag.reason}",
+            scores=flag.scores,
+            label=flag.label,
+            score=flag.score,
+            link=subject.link,
+            channel_id=subject.channel_id,
+            message_id=subject.message_id,
+            duration_seconds=seconds,
+            ref_case=flag.case_number,
+            shadow=True,
+            dedup_key=f"{action}:{subject.dedup}",
+        )
+        for action, seconds in would
+    ]
 
 
 def auto_timeout_case(subject: Subject, flag: Case, seconds: int) -> NewCase:

@@ -59,9 +59,17 @@ class TextScore:
         top_label: str | None,
         top_score: float | None,
         evidence: str | None = None,
+        coverage: float | None = None,
     ) -> TextScore:
         """A score read back from the store, whose columns may be NULL; the span is not kept there."""
-        return cls(scores or {}, top_label, top_score or 0.0, evidence or "", None)
+        return cls(
+            scores or {},
+            top_label,
+            top_score or 0.0,
+            evidence or "",
+            None,
+            1.0 if coverage is None else coverage,
+        )
 
 
 class TextScorer(Protocol):

@@ -141,11 +141,9 @@ def parse_thread(data: Any) -> Thread:
                 avatar_url=_text(raw, "avatar_url", where),
             )
         )
+    # A reply whose parent is not in the file (deleted on the site, its reply kept) is re-rooted by
+    # order_parents_first, as for every source: one deleted comment must not make the whole file fail.
     for index, comment in enumerate(comments):
-        if comment.parent_id is not None and comment.parent_id not in seen:
-            raise SourceError(
-                f"comments[{index}].parent {_clip(comment.parent_id)!r} is not the id of a comment"
-            )
         if comment.parent_id == comment.external_id:
             raise SourceError(f"comments[{index}].parent is the comment itself")
     return Thread(article=article, comments=order_parents_first(comments))

@@ -1,8 +1,11 @@
 """The append-only moderation log and the review cards that point into it.
 
-Case numbers are allocated inside the INSERT itself, so two writers can never take the same number, and a
-`dedup_key` makes a retried write (after a crash or a Discord error) return the case already written instead
-of logging it twice.
+On SQLite case numbers are allocated inside the INSERT itself, under the one-writer lock BEGIN IMMEDIATE
+holds. PostgreSQL has many writers at once, so there every case insert first locks its guild's row in
+`case_counters` (`INSERT … ON CONFLICT DO UPDATE … RETURNING`): numbers stay dense and unique across
+processes, and what is read after the lock (a dedup key, a member's warning points) is what the next
+writer will see too. A `dedup_key` makes a retried write (after a crash or a Discord error) return the case
+already written instead of logging it twice.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import Any
 
 import aiosqlite
 
-from bot.store.database import Database, Record, StoreError
+from bot.store.database import Record, StoreError
+from bot.store.engines import Engine
 from bot.timestamps import utcnow_iso
 
 AUTO = "auto"
@@ -131,17 +135,52 @@ def _row(case: NewCase, columns: list[str]) -> list[Any]:
     return [values[c] for c in columns]
 
 
+# A warning withdrawn by `/unwarn` has an 'unwarn' case referring to it (served by the cases_ref index).
+_NOT_WITHDRAWN = (
+    "NOT EXISTS (SELECT 1 FROM cases u WHERE u.guild_id = cases.guild_id AND u.ref_case = cases.case_number "
+    "AND u.action = 'unwarn')"
+)
 _ACTIVE_POINTS = (
-    "SELECT COALESCE(SUM(points), 0) FROM cases WHERE guild_id = ? AND target_id = ? AND action = 'warn' "
-    "AND (expires_at IS NULL OR expires_at > ?)"
+    "SELECT COALESCE(SUM(points), 0) FROM cases WHERE guild_id = ? AND target_id = ? AND action = 'warn' "  # noqa: S608
+    "AND (expires_at IS NULL OR expires_at > ?) AND " + _NOT_WITHDRAWN
 )
 
 
+def _dialect(conn: aiosqlite.Connection) -> str:
+    """The engine behind a transaction's connection: the PostgreSQL adapter names itself, aiosqlite does not."""
+    return str(getattr(conn, "dialect", "sqlite"))
+
+
+async def lock_guild(conn: aiosqlite.Connection, guild_id: int) -> int | None:
+    """PostgreSQL: lock the guild's counter row until the transaction ends; the last case number handed out.
+
+    A guild's first counter starts from the cases already there (a copied or seeded history). SQLite needs
+    no counter (BEGIN IMMEDIATE already serialises writers) and gets None.
+    """
+    if _dialect(conn) != "postgresql":
+        return None
+    async with conn.execute(
+        "INSERT INTO case_counters (guild_id, last) "
+        "VALUES (?, (SELECT COALESCE(MAX(case_number), 0) FROM cases WHERE guild_id = ?)) "
+        "ON CONFLICT (guild_id) DO UPDATE SET last = case_counters.last RETURNING last",
+        (guild_id, guild_id),
+    ) as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def _advance(conn: aiosqlite.Connection, guild_id: int, last: int) -> None:
+    if _dialect(conn) == "postgresql":
+        await conn.execute("UPDATE case_counters SET last = ? WHERE guild_id = ?", (last, guild_id))
+
+
 async def insert_case(conn: aiosqlite.Connection, case: NewCase) -> Case:
-    """Log one case inside an open transaction, numbering it in the INSERT itself.
+    """Log one case inside an open transaction, numbering it in the INSERT itself (SQLite) or from the
+    guild's counter row (PostgreSQL).
 
     For the store's own compound writes (a warning with its points, a batch of scores with its flags).
     """
+    last = await lock_guild(conn, case.guild_id)
     if case.dedup_key is not None:
         async with conn.execute(_SELECT + " WHERE dedup_key = ?", (case.dedup_key,)) as cur:
             existing = await cur.fetchone()
@@ -149,6 +188,15 @@ async def insert_case(conn: aiosqlite.Connection, case: NewCase) -> Case:
             return Case.from_row(existing)
     stamped = replace(case, created_at=case.created_at or utcnow_iso())
     columns = [*_COLUMNS, "created_at"]
+    if last is not None:
+        await conn.execute(
+            f"INSERT INTO cases (case_number, {', '.join(columns)}) VALUES (?, "  # noqa: S608
+            + ", ".join("?" for _ in columns)
+            + ")",
+            (last + 1, *_row(stamped, columns)),
+        )
+        await _advance(conn, case.guild_id, last + 1)
+        return Case(**asdict(stamped) | {"case_number": last + 1})
     sql = (
         f"INSERT INTO cases (case_number, {', '.join(columns)}) VALUES ("  # noqa: S608
         "(SELECT COALESCE(MAX(case_number), 0) + 1 FROM cases WHERE guild_id = ?), "
@@ -163,7 +211,7 @@ async def insert_case(conn: aiosqlite.Connection, case: NewCase) -> Case:
 
 
 class CaseStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Engine) -> None:
         self.db = db
 
     async def add(self, case: NewCase) -> Case:
@@ -179,8 +227,10 @@ class CaseStore:
         """
         cases = list(cases)
         async with self.db.transaction() as tx:
+            # PostgreSQL: lock every guild's counter first, in one order (no deadlock between two batches).
+            locked = {g: await lock_guild(tx, g) for g in sorted({c.guild_id for c in cases})}
             existing = await self._existing(tx, [c.dedup_key for c in cases if c.dedup_key is not None])
-            next_number: dict[int, int] = {}
+            next_number: dict[int, int] = {g: last + 1 for g, last in locked.items() if last is not None}
             result: list[Case] = []
             fresh: list[Case] = []
             for case in cases:
@@ -211,6 +261,8 @@ class CaseStore:
                 f"INSERT INTO cases ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",  # noqa: S608
                 [_row(case, columns) for case in fresh],
             )
+            for guild_id, number in next_number.items():
+                await _advance(tx, guild_id, number - 1)
         return result
 
     async def _existing(self, conn: aiosqlite.Connection, keys: list[str]) -> dict[str, Case]:
@@ -281,6 +333,7 @@ class CaseStore:
         see each other's points and the limit is crossed by exactly one of the warnings.
         """
         async with self.db.transaction() as tx:
+            await lock_guild(tx, case.guild_id)  # PostgreSQL: the next warning waits for this one
             async with tx.execute(_ACTIVE_POINTS, (case.guild_id, case.target_id, utcnow_iso())) as cur:
                 row = await cur.fetchone()
             return await insert_case(tx, case), int(row[0]) if row else 0
@@ -310,6 +363,26 @@ class CaseStore:
             "SELECT 1 FROM review_cards r WHERE r.guild_id = cases.guild_id AND r.case_number = cases.case_number) "
             "ORDER BY case_number LIMIT ?",
             (guild_id, since, limit),
+        )
+        return [Case.from_row(r) for r in rows]
+
+    async def open_flags_of(self, guild_id: int, target_kind: str, target_id: str) -> list[Case]:
+        """A target's flags still waiting for a decision (carded or queued), oldest first."""
+        rows = await self.db.fetchall(
+            f"{_SELECT} WHERE guild_id = ? AND action = 'flag' AND target_kind = ? AND target_id = ? "  # noqa: S608
+            "AND EXISTS (SELECT 1 FROM review_cards r WHERE r.guild_id = cases.guild_id "
+            "AND r.case_number = cases.case_number AND r.decision IS NULL) ORDER BY case_number",
+            (guild_id, target_kind, target_id),
+        )
+        return [Case.from_row(r) for r in rows]
+
+    async def queued_flags(self, guild_id: int, *, limit: int = 100) -> list[Case]:
+        """Open flags logged while the guild had no review channel: in the queue, but without a card message."""
+        rows = await self.db.fetchall(
+            f"{_SELECT} WHERE guild_id = ? AND action = 'flag' AND EXISTS ("  # noqa: S608
+            "SELECT 1 FROM review_cards r WHERE r.guild_id = cases.guild_id AND r.case_number = cases.case_number "
+            "AND r.message_id IS NULL AND r.decision IS NULL) ORDER BY case_number LIMIT ?",
+            (guild_id, limit),
         )
         return [Case.from_row(r) for r in rows]
 
@@ -368,14 +441,23 @@ class CaseStore:
     async def warnings(
         self, guild_id: int, target_id: str, now: str | None = None, *, include_expired: bool = False
     ) -> list[Case]:
-        """A member's warnings, newest first; by default only those still counting toward the limit."""
+        """A member's warnings, newest first; by default only those still counting toward the limit (not
+        expired, not withdrawn)."""
         sql = _SELECT + " WHERE guild_id = ? AND target_id = ? AND action = 'warn'"
         params: list[Any] = [guild_id, target_id]
         if not include_expired:
-            sql += " AND (expires_at IS NULL OR expires_at > ?)"
+            sql += " AND (expires_at IS NULL OR expires_at > ?) AND " + _NOT_WITHDRAWN
             params.append(now or utcnow_iso())
         rows = await self.db.fetchall(sql + " ORDER BY case_number DESC", params)
         return [Case.from_row(r) for r in rows]
+
+    async def withdrawn(self, guild_id: int, target_id: str) -> set[int]:
+        """Numbers of a member's warnings that `/unwarn` withdrew, to mark them in listings."""
+        rows = await self.db.fetchall(
+            "SELECT ref_case FROM cases WHERE guild_id = ? AND target_id = ? AND action = 'unwarn'",
+            (guild_id, target_id),
+        )
+        return {int(r["ref_case"]) for r in rows if r["ref_case"] is not None}
 
     async def decided_flags(
         self, guild_id: int, decisions: Iterable[str]

@@ -88,6 +88,8 @@ def explain(exc: sqlite3.Error) -> StoreError:
 class Database:
     """An open database; use `await Database.open(path)` and `await db.close()`."""
 
+    dialect = "sqlite"
+
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path

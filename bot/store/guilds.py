@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.store.database import Database
+from bot.store.engines import Engine
 from bot.timestamps import utcnow_iso
 
 EDITABLE = (
@@ -25,6 +25,11 @@ EDITABLE = (
     "warn_action",
     "warn_timeout_minutes",
     "removed_comment_mode",
+    "dm_members",
+    "dm_template",
+    "appeal",
+    "premod",
+    "score_moderators",
 )
 
 
@@ -49,6 +54,11 @@ class GuildSettings:
     warn_action: str = "timeout"
     warn_timeout_minutes: int = 60
     removed_comment_mode: str = "mark"
+    dm_members: bool = True  # a member is told by DM when warned, timed out, kicked or banned
+    dm_template: str | None = None  # None: the built-in wording (bot.moderation.notices.DEFAULT_TEMPLATE)
+    appeal: str | None = None  # how to appeal, added to every DM
+    premod: bool = False  # mirrored comments at an act level are held for review before they appear
+    score_moderators: bool = False  # moderators' own messages are scored too
     thresholds: Mapping[int, Mapping[str, Level]] = field(default_factory=dict)
 
     def watches(self, channel_id: int) -> bool:
@@ -56,7 +66,7 @@ class GuildSettings:
 
 
 class GuildStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Engine) -> None:
         self.db = db
 
     async def get(self, guild_id: int) -> GuildSettings:
@@ -75,6 +85,11 @@ class GuildStore:
                 warn_action=row["warn_action"],
                 warn_timeout_minutes=row["warn_timeout_minutes"],
                 removed_comment_mode=row["removed_comment_mode"],
+                dm_members=bool(row["dm_members"]),
+                dm_template=row["dm_template"],
+                appeal=row["appeal"],
+                premod=bool(row["premod"]),
+                score_moderators=bool(row["score_moderators"]),
             )
         thresholds: dict[int, dict[str, Level]] = {}
         for t in await self.db.fetchall(

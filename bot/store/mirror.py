@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.store.database import Database, Record, StoreError
+from bot.store.database import Record, StoreError
+from bot.store.engines import Engine
 from bot.timestamps import to_iso, utcnow_iso
 
 if TYPE_CHECKING:
@@ -61,6 +62,8 @@ class StoredComment:
     message_id: int | None
     message_ids: list[int]
     status: str
+    evidence: str | None = None
+    coverage: float = 1.0
 
     @classmethod
     def from_row(cls, row: Record) -> StoredComment:
@@ -88,6 +91,8 @@ class MirrorComment:
     message_ids: list[int]
     status: str
     removed_by: str | None
+    held: bool = False
+    coverage: float = 1.0  # how much of the text its scores cover (< 1: a huge text only partly scored)  # pre-moderation withheld it: its message shows a notice, not the text
 
     @property
     def message_id(self) -> int | None:
@@ -121,6 +126,8 @@ class MirrorComment:
             message_ids=json.loads(row["message_ids"]),
             status=row["status"],
             removed_by=row["removed_by"],
+            held=bool(row["held"]),
+            coverage=row["coverage"],
         )
 
 
@@ -178,12 +185,19 @@ class UnjudgedComment:
         )
 
 
+_UNJUDGED_JOINS = {
+    "sqlite": "FROM comments c INDEXED BY comments_unjudged CROSS JOIN articles a ON a.id = c.article_id "
+    "CROSS JOIN sources s ON s.id = a.source_id",
+    "postgresql": "FROM comments c JOIN articles a ON a.id = c.article_id JOIN sources s ON s.id = a.source_id",
+}
+
+
 def _iso(moment: Any) -> str | None:
     return to_iso(moment) if moment is not None else None
 
 
 class MirrorStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Engine) -> None:
         self.db = db
 
     # Sources
@@ -321,6 +335,7 @@ class MirrorStore:
                 s.top_label,
                 s.top_score,
                 s.evidence,
+                s.coverage,
                 c.content_hash,
                 utcnow_iso(),
             )
@@ -329,29 +344,31 @@ class MirrorStore:
         async with self.db.transaction() as tx:
             await tx.executemany(
                 "INSERT INTO comments (article_id, external_id, parent_external_id, author, avatar_url, url, "
-                "posted_at, text, content_hash, scores, top_label, top_score, evidence, scored_hash, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (article_id, external_id) DO UPDATE SET "
+                "posted_at, text, content_hash, scores, top_label, top_score, evidence, coverage, scored_hash, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (article_id, external_id) DO UPDATE SET "
                 "parent_external_id = excluded.parent_external_id, author = excluded.author, "
                 "avatar_url = excluded.avatar_url, url = excluded.url, posted_at = excluded.posted_at, "
                 "text = excluded.text, content_hash = excluded.content_hash, scores = excluded.scores, "
                 "top_label = excluded.top_label, top_score = excluded.top_score, evidence = excluded.evidence, "
+                "coverage = excluded.coverage, "
                 "scored_hash = excluded.scored_hash, updated_at = excluded.updated_at",
                 rows,
             )
 
     async def record_mirrored(
-        self, article_id: int, external_ids: Sequence[str], message_ids: list[int]
+        self, article_id: int, external_ids: Sequence[str], message_ids: list[int], *, held: bool = False
     ) -> None:
         """Write the Discord side of the map: these comments (several when packed) are shown by these messages.
 
         One transaction for all of them, so a packed message is recorded for every comment in it or for none.
+        `held`: the messages show a "held for review" notice in the comment's place, not its text.
         """
         # The version just published is the one whose text was saved before publishing it.
         now, first, ids = utcnow_iso(), message_ids[0] if message_ids else None, json.dumps(message_ids)
         await self.db.executemany(
             "UPDATE comments SET message_id = ?, message_ids = ?, mirrored_at = ?, status = 'live', "
-            "mirrored_hash = content_hash, removed_by = NULL WHERE article_id = ? AND external_id = ?",
-            [(first, ids, now, article_id, external_id) for external_id in external_ids],
+            "mirrored_hash = content_hash, removed_by = NULL, held = ? WHERE article_id = ? AND external_id = ?",
+            [(first, ids, now, int(held), article_id, external_id) for external_id in external_ids],
         )
 
     # The mirror engine's view (schema v2)
@@ -376,7 +393,7 @@ class MirrorStore:
         """True when a comment is stored but not (fully) in Discord: the next poll must not trust a 304."""
         row = await self.db.fetchone(
             "SELECT 1 FROM comments c JOIN articles a ON a.id = c.article_id WHERE a.source_id = ? AND "
-            "c.removed_by IS NULL AND (c.message_id IS NULL OR c.mirrored_hash IS NOT c.content_hash) LIMIT 1",
+            "c.removed_by IS NULL AND (c.message_id IS NULL OR c.mirrored_hash IS DISTINCT FROM c.content_hash) LIMIT 1",
             (source_id,),
         )
         return row is not None
@@ -415,13 +432,13 @@ class MirrorStore:
         oldest first; only versions whose stored scores are those of the text Discord shows."""
         # Driven by the partial index (its conditions come first), which holds only the versions not judged
         # yet: a few rows, where the guild's sources can hold millions of comments.
+        # SQLite is told the index and the join order; PostgreSQL's planner picks the partial index itself.
+        joins = _UNJUDGED_JOINS[self.db.dialect]
         rows = await self.db.fetchall(
-            "SELECT c.*, a.external_id AS article_external_id, a.title AS article_title, a.url AS article_url, "
+            "SELECT c.*, a.external_id AS article_external_id, a.title AS article_title, a.url AS article_url, "  # noqa: S608 (constant joins)
             "a.author AS article_author, a.published_at AS article_published_at, a.excerpt AS article_excerpt, "
-            "a.thread_id, s.id AS source_id, s.guild_id, s.channel_id "
-            "FROM comments c INDEXED BY comments_unjudged CROSS JOIN articles a ON a.id = c.article_id "
-            "CROSS JOIN sources s ON s.id = a.source_id "
-            "WHERE c.message_id IS NOT NULL AND c.judged_hash IS NOT c.mirrored_hash AND c.mirrored_at >= ? "
+            f"a.thread_id, s.id AS source_id, s.guild_id, s.channel_id {joins} "
+            "WHERE c.message_id IS NOT NULL AND c.judged_hash IS DISTINCT FROM c.mirrored_hash AND c.mirrored_at >= ? "
             "AND s.guild_id = ? AND c.status = 'live' AND c.mirrored_hash = c.content_hash "
             "AND c.scored_hash = c.content_hash AND a.thread_id IS NOT NULL "
             "ORDER BY c.mirrored_at, c.id LIMIT ?",
@@ -436,6 +453,11 @@ class MirrorStore:
     async def comment_row(self, comment_id: int) -> MirrorComment | None:
         """One stored comment by its id (the id a comment flag names as its target)."""
         row = await self.db.fetchone("SELECT * FROM comments WHERE id = ?", (comment_id,))
+        return MirrorComment.from_row(row) if row else None
+
+    async def comment_by_message(self, message_id: int) -> MirrorComment | None:
+        """The comment shown by a Discord message (its first one; served by the comments_message index)."""
+        row = await self.db.fetchone("SELECT * FROM comments WHERE message_id = ?", (message_id,))
         return MirrorComment.from_row(row) if row else None
 
     async def source_of_comment(self, comment_id: int) -> SourceRow | None:

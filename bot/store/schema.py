@@ -189,6 +189,20 @@ MIGRATIONS: list[str] = [
         synced_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
     );
     """,
+    # 5: members told and forgiven. Per guild: whether members get a DM when they are warned, timed out,
+    # kicked or banned (and the DM's template and appeal line), whether mirrored comments at an act level are
+    # held for review before they appear (pre-moderation), and whether moderators' own messages are scored.
+    # A comment withheld that way is `held`: its place in the thread shows a notice until it is approved.
+    # A comment's `coverage` is how much of its text was scored (< 1 for huge ones), shown with its scores.
+    """
+    ALTER TABLE guild_settings ADD COLUMN dm_members INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE guild_settings ADD COLUMN dm_template TEXT;
+    ALTER TABLE guild_settings ADD COLUMN appeal TEXT;
+    ALTER TABLE guild_settings ADD COLUMN premod INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE guild_settings ADD COLUMN score_moderators INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE comments ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE comments ADD COLUMN coverage REAL NOT NULL DEFAULT 1;
+    """,
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -6,8 +6,9 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.store.cases import Case, NewCase, insert_case
-from bot.store.database import Database, Record
+from bot.store.cases import Case, NewCase, insert_case, lock_guild
+from bot.store.database import Record
+from bot.store.engines import Engine
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class RecentScore:
 
 
 class ScoreStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Engine) -> None:
         self.db = db
 
     async def add_many(self, items: Iterable[MessageScore], flags: Sequence[NewCase] = ()) -> list[Case]:
@@ -70,6 +71,10 @@ class ScoreStore:
             for s in items
         ]
         async with self.db.transaction() as tx:
+            for guild_id in sorted(
+                {case.guild_id for case in flags}
+            ):  # PostgreSQL: one lock order, no deadlock
+                await lock_guild(tx, guild_id)
             await tx.executemany(sql, rows)
             return [await insert_case(tx, case) for case in flags]
 
@@ -115,7 +120,7 @@ class ScoreStore:
             " SELECT substr(c.updated_at, 1, 10) AS day, COUNT(*) AS n FROM comments c"
             " JOIN articles a ON a.id = c.article_id JOIN sources s ON s.id = a.source_id"
             " WHERE s.guild_id = ? AND c.updated_at >= ? AND c.scores IS NOT NULL GROUP BY day"
-            ") GROUP BY day",
+            ") AS per_source GROUP BY day",
             (guild_id, since, guild_id, since),
         )
         return {r["day"]: int(r["n"]) for r in rows}

@@ -4,7 +4,8 @@
 - `recovery`: after every READY, cards a killed process never posted, judges mirrored comments never judged
   and scores messages written while the bot was away (through the watcher it is handed);
 - `review`: the persistent review-card buttons and their modals;
-- `commands`: /flags, /case, /history, /modlog, /warn, /warnings;
+- `commands`: /flags, /case, /history, /modlog, /warn, /warnings, /unwarn, the context menus (Score message,
+  Flag for review, Moderation history), and /mywarnings (in a cog of its own: it is for every member);
 - `tuning`: /thresholds, /stats, /tune;
 - `config`: /config.
 All of them share one `ModerationService` (`_service`), the only code that acts on Discord and logs the
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from cogs.moderation._buttons import CardButton
 from cogs.moderation._service import ModerationService
-from cogs.moderation.commands import ModerationCommands
+from cogs.moderation.commands import MemberCommands, ModerationCommands
 from cogs.moderation.config import Config
 from cogs.moderation.recovery import Recovery
 from cogs.moderation.review import Review
@@ -38,6 +39,7 @@ async def setup(bot: CommentWarden) -> None:
         Recovery(bot, service, watcher),
         review,
         ModerationCommands(bot, service),
+        MemberCommands(bot, service),
         Tuning(bot, service),
         Config(bot, service),
     ):

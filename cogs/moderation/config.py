@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 import discord
 from discord import app_commands
 
+from bot.moderation.notices import Notice, TemplateError, check_template, render_notice
 from bot.store import GuildSettings
 from cogs.checks import ModeratorCog
 from cogs.moderation._service import ModerationService
@@ -49,6 +50,12 @@ def describe(settings: GuildSettings) -> str:
             f"**Warnings:** {settings.warn_point_limit} points within {settings.warn_expiry_days or '∞'} days → {warn_action}",
             f"**Comments removed on the site:** {'deleted' if settings.removed_comment_mode == 'delete' else 'marked'} in Discord",
             "**Levels:** `/thresholds show`",
+            f"**DMs to members:** {'on' if settings.dm_members else 'off'}"
+            + (" (own template)" if settings.dm_template else "")
+            + (" (own appeal line)" if settings.appeal else ""),
+            f"**Moderators' own messages:** {'scored' if settings.score_moderators else 'not scored'}",
+            f"**Pre-moderation:** {'on' if settings.premod else 'off'}"
+            + (" (inactive while shadow mode is on)" if settings.premod and settings.shadow_mode else ""),
         ]
     )
 
@@ -89,9 +96,13 @@ class Config(ModeratorCog):
                 ephemeral=True,
             )
             return
-        await self._update(
-            interaction, f"Review cards go to {channel.mention}.", review_channel_id=channel.id
-        )
+        await self.bot.store.guilds.update(channel.guild.id, review_channel_id=channel.id)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        carded = await self.service.card_all_queued(channel.guild)
+        line = f"Review cards go to {channel.mention}."
+        if carded:
+            line += f" {carded} open flag{'s' if carded != 1 else ''} logged before it got {'a card' if carded == 1 else 'cards'}."
+        await interaction.followup.send(line, ephemeral=True)
 
     @config.command(name="shadow", description="Shadow mode: flag for review but never act automatically")
     @app_commands.describe(state="on or off")
@@ -204,3 +215,73 @@ class Config(ModeratorCog):
             else "Comments removed on their site will be marked as removed in Discord."
         )
         await self._update(interaction, line, removed_comment_mode=mode)
+
+    @config.command(
+        name="dm", description="Tell members by DM when they are warned, timed out, kicked or banned"
+    )
+    @app_commands.describe(
+        state="on or off",
+        template="Wording, with {action} {server} {reason} {duration} {points} {case}",
+        appeal="How to appeal, added under every DM",
+    )
+    @manage_guild_only()
+    async def dm(
+        self,
+        interaction: discord.Interaction,
+        state: Literal["on", "off"],
+        template: app_commands.Range[str, 1, 500] | None = None,
+        appeal: app_commands.Range[str, 1, 300] | None = None,
+    ) -> None:
+        changes: dict[str, object] = {"dm_members": state == "on"}
+        try:
+            if template is not None:
+                changes["dm_template"] = check_template(template)
+        except TemplateError as exc:
+            await interaction.response.send_message(f"{exc} Nothing was changed.", ephemeral=True)
+            return
+        if appeal is not None:
+            changes["appeal"] = appeal.strip()
+        settings = await self.bot.store.guilds.update(interaction.guild_id or 0, **changes)
+        if not settings.dm_members:
+            await interaction.response.send_message("Members are no longer told by DM.", ephemeral=True)
+            return
+        server = interaction.guild.name if interaction.guild else "this server"
+        sample = render_notice(
+            Notice("warn", server, "an example reason", 1, points=1), settings.dm_template, settings.appeal
+        )
+        await interaction.response.send_message(
+            f"Members are told by DM. A warning reads:\n>>> {sample}",
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    @config.command(name="score-moderators", description="Whether moderators' own messages are scored")
+    @app_commands.describe(state="on: score them like anyone's; off (default): leave them alone")
+    @manage_guild_only()
+    async def score_moderators(self, interaction: discord.Interaction, state: Literal["on", "off"]) -> None:
+        line = (
+            "Moderators' messages are scored like everyone's."
+            if state == "on"
+            else "Moderators' own messages are not scored."
+        )
+        await self._update(interaction, line, score_moderators=state == "on")
+
+    @config.command(
+        name="premod", description="Hold mirrored comments at an act level for review before they appear"
+    )
+    @app_commands.describe(
+        state="on: withheld until a moderator approves; off (default): published, then judged"
+    )
+    @manage_guild_only()
+    async def premod(self, interaction: discord.Interaction, state: Literal["on", "off"]) -> None:
+        settings = await self.bot.store.guilds.update(interaction.guild_id or 0, premod=state == "on")
+        if not settings.premod:
+            line = "Pre-moderation is off: mirrored comments are published, then judged."
+        else:
+            line = (
+                "Pre-moderation is on: a mirrored comment at an act level is held for review, its place in the "
+                "thread showing a notice, until a moderator approves it."
+            )
+            if settings.shadow_mode:
+                line += " It starts working when shadow mode is off (`/config shadow off`)."
+        await interaction.response.send_message(line, ephemeral=True)

@@ -28,11 +28,9 @@ import discord
 from discord.ext import commands
 
 from bot.mirror.engine import announced
-from bot.moderation.judge import Subject
-from bot.scoring import TextScore
-from bot.store import Case, GuildSettings, StoreError
+from bot.store import GuildSettings, StoreError
 from bot.timestamps import to_iso, utcnow_iso
-from cogs.moderation._service import FlagTarget, ModerationService, article_place, channel_ids
+from cogs.moderation._service import ModerationService
 from cogs.moderation.watch import Watcher, scoreable, watched
 
 if TYPE_CHECKING:
@@ -114,10 +112,7 @@ class Recovery(commands.Cog):
             if card is not None:
                 await self.bot.store.cases.set_card(guild.id, flag.case_number, card.channel.id, card.id)
                 continue
-            target = await self._target(guild, flag)
-            score = TextScore.stored(flag.scores, flag.label, flag.score, flag.evidence)
-            where = channel_ids(guild.get_channel_or_thread(flag.channel_id or 0))
-            judgement = self.service.judge.judge(target.subject, score, settings, where)
+            target, judgement = await self.service.rejudge(guild, flag, settings)
             # A flag logged in shadow mode is never acted on later, even if shadow mode is off by now.
             await self.service.follow_up(
                 target, flag, judgement, settings, act=judgement.act and not flag.shadow
@@ -141,34 +136,6 @@ class Recovery(commands.Cog):
                 if match:
                     found.setdefault(int(match[1]), message)
         return found
-
-    async def _target(self, guild: discord.Guild, flag: Case) -> FlagTarget:
-        """Rebuild what the flag points at; the text is read again from Discord or the mirrored comment."""
-        text, place = flag.evidence or "", f"<#{flag.channel_id}>"
-        if flag.target_kind == "comment":
-            row = await self.bot.store.mirror.comment_row(int(flag.target_id))
-            article = await self.bot.store.mirror.article(row.article_id) if row is not None else None
-            text = row.comment.text if row is not None else text
-            if article is not None:
-                place = article_place(article.title, article.url)
-        elif flag.channel_id and flag.message_id:
-            channel = guild.get_channel_or_thread(flag.channel_id)
-            if isinstance(channel, discord.abc.Messageable):
-                try:
-                    text = (await channel.fetch_message(flag.message_id)).content
-                except discord.NotFound:
-                    text = text or "*(the message was deleted before its card was posted)*"
-        subject = Subject(
-            guild_id=guild.id,
-            kind=flag.target_kind,
-            target_id=flag.target_id,
-            target_name=flag.target_name or "",
-            link=flag.link,
-            channel_id=flag.channel_id,
-            message_ids=(flag.message_id,) if flag.message_id else (),
-            dedup=(flag.dedup_key or "").removeprefix("flag:"),
-        )
-        return FlagTarget(guild, subject, text=text, place=place)
 
     # Mirrored comments never judged
 

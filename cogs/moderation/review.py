@@ -17,11 +17,12 @@ from discord.ext import commands
 from bot.moderation import actions
 from bot.moderation.cards import DECISION_WORDS, decided_embed
 from bot.moderation.durations import DurationError, describe, parse_duration
+from bot.moderation.notices import Notice
 from bot.moderation.warnings import DEFAULT_POINTS, MAX_POINTS
 from bot.store import Case, NewCase, ReviewCard
 from cogs.checks import NOT_A_MODERATOR, is_moderator
 from cogs.moderation._buttons import card_view
-from cogs.moderation._service import ActionError, ModerationService
+from cogs.moderation._service import ActionError, ModerationService, forbidden
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
@@ -167,10 +168,10 @@ class Review(commands.Cog):
         """Do the decision on Discord, then log it; raises ActionError before logging anything."""
         dedup = f"card:{guild.id}:{flag.case_number}"
         if decision == actions.WARN:
-            member = await self.service.member(guild, int(flag.target_id))
+            warned_member = await self.service.member(guild, int(flag.target_id))
             warned = await self.service.warn(
                 guild,
-                member,
+                warned_member,
                 moderator,
                 reason or "",
                 points or DEFAULT_POINTS,
@@ -179,6 +180,10 @@ class Review(commands.Cog):
             )
             return warned.case, warned.describe()
         note = ""
+        member: discord.Member | None = None
+        untold: str | None = None
+        if decision == actions.APPROVE and flag.target_kind == "comment":
+            note = await self.service.publish_held(int(flag.target_id))
         if decision == actions.REMOVE:
             message_ids = [flag.message_id] if flag.message_id else []
             if flag.target_kind == "comment":
@@ -191,6 +196,12 @@ class Review(commands.Cog):
             member = await self.service.member(guild, int(flag.target_id))
             await self.service.timeout(member, seconds or 3600, f"case #{flag.case_number}: {reason}")
         elif decision == actions.BAN:
+            if not guild.me.guild_permissions.ban_members:
+                raise forbidden(f"ban <@{flag.target_id}>", "Ban Members")
+            banned = guild.get_member(int(flag.target_id))
+            if banned is not None:  # told before the ban, while the bot can still reach them
+                notice = Notice(actions.BAN, guild.name, reason, flag.case_number)
+                untold = await self.service.tell(guild, banned, notice, await self.service.settings(guild.id))
             await self.service.ban(guild, int(flag.target_id), f"case #{flag.case_number}: {reason}")
         case = await self.bot.store.cases.add(
             NewCase(
@@ -213,6 +224,9 @@ class Review(commands.Cog):
                 dedup_key=dedup,
             )
         )
+        if member is not None:
+            await self.service.tell_case(guild, member, case)
+        await self.service.note_untold(guild, case, untold)
         return case, f"case #{case.case_number} logged.{note}"
 
     async def _mark_card(

@@ -14,7 +14,7 @@ from bot.moderation.cards import clip
 from bot.moderation.charts import DayCounts, Stats, render_stats_png
 from bot.textsafety import code_block, neutralise
 from bot.timestamps import to_iso
-from cogs.checks import ModeratorCog, command_guild
+from cogs.checks import MODERATOR_PERMISSIONS, ModeratorCog, command_guild
 from cogs.moderation._service import ModerationService, channel_ids
 
 if TYPE_CHECKING:
@@ -27,7 +27,10 @@ def _level(value: float | None) -> str:
 
 class Tuning(ModeratorCog):
     thresholds = app_commands.Group(
-        name="thresholds", description="Flag and act levels per label", guild_only=True
+        name="thresholds",
+        description="Flag and act levels per label",
+        guild_only=True,
+        default_permissions=MODERATOR_PERMISSIONS,
     )
 
     def __init__(self, bot: CommentWarden, service: ModerationService) -> None:
@@ -138,6 +141,7 @@ class Tuning(ModeratorCog):
     )
     @app_commands.describe(days="How many days back (default 14)")
     @app_commands.guild_only()
+    @app_commands.default_permissions(MODERATOR_PERMISSIONS)
     async def stats(
         self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 90] = 14
     ) -> None:
@@ -179,6 +183,7 @@ class Tuning(ModeratorCog):
     @app_commands.describe(label="Only this label")
     @app_commands.autocomplete(label=label_autocomplete)
     @app_commands.guild_only()
+    @app_commands.default_permissions(MODERATOR_PERMISSIONS)
     async def tune(self, interaction: discord.Interaction, label: str | None = None) -> None:
         guild_id = interaction.guild_id or 0
         labels = self.bot.scorer.labels

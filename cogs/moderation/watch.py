@@ -25,13 +25,15 @@ import discord
 from discord.ext import commands
 
 from bot.backoff import backoff_delay
-from bot.mirror.events import CommentScored
+from bot.mirror.engine import SITE
+from bot.mirror.events import CommentRemoved, CommentScored
 from bot.moderation import actions
 from bot.moderation.batching import Batcher
-from bot.moderation.judge import Judgement, comment_subject, content_key, member_subject
+from bot.moderation.judge import COMMENT, Judgement, comment_subject, content_key
 from bot.scoring import TextScore
 from bot.store import Case, GuildSettings, MessageScore, NewCase, StoreError
-from cogs.moderation._service import FlagTarget, ModerationService, article_place, channel_ids
+from cogs.checks import counts_as_moderator
+from cogs.moderation._service import FlagTarget, ModerationService, channel_ids, member_target
 
 if TYPE_CHECKING:
     from bot.factory import CommentWarden
@@ -86,6 +88,17 @@ def scoreable(message: discord.Message) -> bool:
         and message.webhook_id is None
         and message.type in SCORED_TYPES
         and bool(message.content.strip())
+    )
+
+
+def exempt(message: discord.Message, settings: GuildSettings) -> bool:
+    """Moderators' own messages are not scored unless the guild opts in (`/config score-moderators`):
+    quoting abuse to discuss it is their job, and flagging it only fills the queue."""
+    author = message.author
+    return (
+        not settings.score_moderators
+        and isinstance(author, discord.Member)
+        and counts_as_moderator(author, settings)
     )
 
 
@@ -187,7 +200,7 @@ class Watcher(commands.Cog):
                 continue
             if guild.id not in settings:
                 settings[guild.id] = await self.service.settings(guild.id)
-            if watched(settings[guild.id], message.channel):
+            if watched(settings[guild.id], message.channel) and not exempt(message, settings[guild.id]):
                 todo.append((guild, message, content, settings[guild.id]))
         return todo
 
@@ -196,16 +209,8 @@ class Watcher(commands.Cog):
         flags: list[Flag] = []
         judge = self.service.judge
         for (guild, message, content, guild_settings), score in zip(todo, results, strict=True):
-            subject = member_subject(
-                guild.id,
-                message.channel.id,
-                message.id,
-                message.author.id,
-                str(message.author),
-                content,
-                message.jump_url,
-            )
-            judgement = judge.judge(subject, score, guild_settings, channel_ids(message.channel))
+            target = member_target(guild, message, content)
+            judgement = judge.judge(target.subject, score, guild_settings, channel_ids(message.channel))
             rows.append(
                 MessageScore(
                     guild_id=guild.id,
@@ -219,7 +224,6 @@ class Watcher(commands.Cog):
                 )
             )
             if judgement.flag is not None:
-                target = FlagTarget(guild, subject, text=content, place=f"<#{message.channel.id}>")
                 flags.append((target, guild_settings, judgement))
         return rows, flags
 
@@ -268,17 +272,44 @@ class Watcher(commands.Cog):
             subject, event.score, settings, [event.channel_id, event.thread_id]
         )
         case = None
-        if judgement.flagged:
-            article = event.article
-            target = FlagTarget(
-                guild,
-                judgement.subject,
-                text=event.comment.text,
-                place=article_place(article.title, article.url),
+        following = (
+            await self.bot.store.cases.open_flags_of(guild.id, COMMENT, str(event.comment_id))
+            if event.edited
+            else []
+        )
+        for flag in following:  # the open card follows the site's edit instead of a second card being posted
+            await self.service.site_edited(guild, flag, event.comment.text, judgement)
+        if judgement.flagged and not following and event.held:
+            case = await self.service.hold(
+                FlagTarget(guild, judgement.subject, text=event.comment.text, place=event.article.title),
+                judgement,
+                settings,
             )
+        elif judgement.flagged and not following:
+            article = event.article
+            target = FlagTarget(guild, judgement.subject, text=event.comment.text, place=article.title)
             case = await self.service.flag(target, judgement, settings)
         await self.bot.store.mirror.set_judged(event.comment_id, event.comment.content_hash)
         return case
+
+    @commands.Cog.listener()
+    async def on_comment_removed(self, event: CommentRemoved) -> None:
+        """A comment its site removed: the cards still open for it close with that reason."""
+        guild = self.bot.get_guild(event.guild_id)
+        if guild is None or event.by != SITE:
+            return
+        try:
+            for flag in await self.bot.store.cases.open_flags_of(guild.id, COMMENT, str(event.comment_id)):
+                await retrying(
+                    functools.partial(self.service.site_removed, guild, flag),
+                    f"closing the card of case #{flag.case_number}",
+                )
+        except StoreError as exc:
+            log.warning(
+                "the cards of comment %d were not closed after its removal on the site: %s",
+                event.comment_id,
+                exc,
+            )
 
     # Discord AutoMod
 

@@ -117,6 +117,7 @@ class Session:
     seq: int = 0
     conn: Connection | None = None
     invalid: bool = False
+    shard: tuple[int, int] | None = None  # [shard_id, num_shards] from IDENTIFY
     buffer: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=5000))
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
@@ -142,6 +143,15 @@ class Gateway:
         self.member_requests: list[dict[str, Any]] = []
         self.protocol_errors: list[str] = []
         self.reject_next_resume = False
+        # Sharding, as Discord does it: `shard_count` is what /gateway/bot recommends (and, above 1, requires);
+        # a guild's events go to shard (guild_id >> 22) % num_shards, DMs to shard 0. With `identify_limit`
+        # = (max_concurrency, seconds), an IDENTIFY in a bucket (shard_id % max_concurrency) sooner than
+        # `seconds` after the last one is refused with INVALID_SESSION and recorded in `identify_refusals`.
+        self.shard_count = 1
+        self.max_concurrency = 1
+        self.identify_limit: tuple[int, float] | None = None
+        self.identify_refusals: list[str] = []
+        self._last_identify: dict[int, float] = {}
 
     # -- test-facing -----------------------------------------------------------------------------
     @property
@@ -160,12 +170,28 @@ class Gateway:
             if required and not session.intents & required:
                 continue
             payload = data(session) if callable(data) else data
-            if payload is None:
+            if payload is None or not self._routes_to(session, event, payload):
                 continue
             session.send_dispatch(event, payload)
             sent += 1
         self.fake.state.notify()
         return sent
+
+    @staticmethod
+    def shard_of(guild_id: int | None, num_shards: int) -> int:
+        """Discord's routing: a guild's shard; events of no guild (DMs) go to shard 0."""
+        return 0 if guild_id is None else (guild_id >> 22) % num_shards
+
+    def _routes_to(self, session: Session, event: str, payload: dict[str, Any]) -> bool:
+        if session.shard is None:
+            return True
+        guild = (
+            payload.get("id")
+            if event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE")
+            else payload.get("guild_id")
+        )
+        shard_id, num_shards = session.shard
+        return self.shard_of(int(guild) if guild is not None else None, num_shards) == shard_id
 
     def dispatch_message(self, event: str, message: Message) -> int:
         """MESSAGE_CREATE/UPDATE with Discord's intent rules (guild vs DM, message-content blanking)."""
@@ -279,10 +305,33 @@ class Gateway:
         if intents & PRIVILEGED & ~self.fake.privileged_intents:
             conn.close(4014)
             return None
+        shard = data.get("shard")
+        if shard is None and self.shard_count > 1:
+            conn.close(4011)  # Sharding required
+            return None
+        if shard is not None:
+            if (
+                not isinstance(shard, list)
+                or len(shard) != 2
+                or not all(isinstance(x, int) for x in shard)
+                or not 0 <= shard[0] < shard[1]
+                or (self.shard_count > 1 and shard[1] != self.shard_count)
+            ):
+                conn.close(4010)  # Invalid shard
+                return None
+        if not self._identify_allowed(shard[0] if shard else 0):
+            conn.send({"op": 9, "d": False, "s": None, "t": None})
+            return None
         self.identifies += 1
-        session = Session(id=uuid.uuid4().hex, intents=intents, conn=conn)
+        session = Session(
+            id=uuid.uuid4().hex, intents=intents, conn=conn, shard=(shard[0], shard[1]) if shard else None
+        )
         self.sessions[session.id] = session
-        guilds = self.fake.bot_guilds()
+        guilds = [
+            g
+            for g in self.fake.bot_guilds()
+            if session.shard is None or self.shard_of(g.id, session.shard[1]) == session.shard[0]
+        ]
         ready: dict[str, Any] = {
             "v": 10,
             "user": self.fake.bot_user.to_payload(),
@@ -310,6 +359,23 @@ class Gateway:
             session.send_dispatch("GUILD_CREATE", guild.to_payload(members=members))
         self.fake.state.notify()
         return session
+
+    def _identify_allowed(self, shard_id: int) -> bool:
+        """Discord's session start limit: one IDENTIFY per max_concurrency bucket per window."""
+        if self.identify_limit is None:
+            return True
+        concurrency, window = self.identify_limit
+        bucket = shard_id % concurrency
+        now = asyncio.get_running_loop().time()
+        last = self._last_identify.get(bucket)
+        if last is not None and now - last < window:
+            self.identify_refusals.append(
+                f"shard {shard_id} identified {now - last:.2f}s after the last "
+                f"identify in bucket {bucket} (limit: one per {window}s)"
+            )
+            return False
+        self._last_identify[bucket] = now
+        return True
 
     def _resume(self, conn: Connection, data: dict[str, Any]) -> Session | None:
         if data.get("token") != self.fake.token:

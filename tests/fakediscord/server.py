@@ -133,6 +133,7 @@ class FakeDiscord(WorldMixin, DriverMixin):
             [f"unknown route {r}" for r in self.unknown_routes]
             + [f"fake internal error: {e}" for e in self.internal_errors]
             + [f"gateway protocol error: {e}" for e in self.gateway.protocol_errors]
+            + [f"identify refused: {e}" for e in self.gateway.identify_refusals]
         )
 
     # -- HTTP plumbing ----------------------------------------------------------------------------

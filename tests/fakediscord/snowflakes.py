@@ -20,6 +20,14 @@ class SnowflakeGenerator:
         self._last = max(candidate, self._last + 1)
         return self._last
 
+    def next_on_shard(self, shard_id: int, num_shards: int) -> int:
+        """The next id whose guild would live on `shard_id` ((id >> 22) % num_shards): up to a few ms ahead."""
+        candidate = self.next()
+        while (candidate >> 22) % num_shards != shard_id:
+            candidate = ((candidate >> 22) + 1) << 22
+        self._last = candidate
+        return candidate
+
 
 def snowflake_time(snowflake: int) -> float:
     """Seconds since the Unix epoch encoded in ``snowflake``."""

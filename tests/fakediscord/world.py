@@ -43,10 +43,17 @@ class WorldMixin(_Base):
         return self._register(User(id=self.state.ids.next(), username=username, bot=bot))
 
     def create_guild(
-        self, name: str = "Test Guild", *, owner: User | None = None, bot_permissions: int = BOT_DEFAULT
+        self,
+        name: str = "Test Guild",
+        *,
+        owner: User | None = None,
+        bot_permissions: int = BOT_DEFAULT,
+        shard: tuple[int, int] | None = None,
     ) -> Guild:
+        """`shard=(shard_id, num_shards)` picks an id that Discord would route to that shard."""
         owner = owner or self.create_user(f"{name.lower().replace(' ', '-')}-owner")
-        guild = Guild(id=self.state.ids.next(), name=name, owner_id=owner.id)
+        guild_id = self.state.ids.next_on_shard(*shard) if shard else self.state.ids.next()
+        guild = Guild(id=guild_id, name=name, owner_id=owner.id)
         guild.roles[guild.id] = Role(
             id=guild.id, guild_id=guild.id, name="@everyone", permissions=int(EVERYONE_DEFAULT)
         )

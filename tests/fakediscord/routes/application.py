@@ -58,8 +58,13 @@ async def get_gateway_bot(fake: FakeDiscord, request: web.Request) -> web.Respon
     return json_response(
         {
             "url": fake.gateway_url,
-            "shards": 1,
-            "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1},
+            "shards": fake.gateway.shard_count,
+            "session_start_limit": {
+                "total": 1000,
+                "remaining": 999,
+                "reset_after": 0,
+                "max_concurrency": fake.gateway.max_concurrency,
+            },
         }
     )
 
