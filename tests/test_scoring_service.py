@@ -102,7 +102,7 @@ def service(detoxify_checkpoint: Any, tmp_path_factory: pytest.TempPathFactory) 
         **detoxify_checkpoint.env(),
         "PYTHONPATH": str(REPO),
         "LOG_LEVEL": "WARNING",
-        "SCORING_BATCH_WAIT_MS": "20",
+        "SCORING_BATCH_WAIT_MS": "200",
     }
     env.pop("SCORER_URL", None)
     service = Service(env, tmp_path_factory.mktemp("scoring-service"))
