@@ -451,23 +451,9 @@ class _ArticleRun:
         self.report.messages += 1
         self.report.removed += 1
         row = self.rows[comment.external_id]
-        self.rows[comment.external_id] = replace(row, message_ids=ids, status="removed", removed_by=MODERATOR)
-        score = self.fresh.get(comment.external_id) or TextScore.stored(
-            row.scores, row.top_label, row.top_score, row.evidence, row.coverage
-        )
-        await self.engine.events.emit(
-            CommentScored(
-                guild_id=self.source.guild_id,
-                source_id=self.source.id,
-                article=self.fetched.article,
-                comment=comment,
-                comment_id=row.id,
-                channel_id=self.source.channel_id,
-                thread_id=self.thread_id,
-                message_id=ids[0],
-                score=score,
-            )
-        )
+        row = replace(row, message_ids=ids, status="removed", removed_by=MODERATOR)
+        self.rows[comment.external_id] = row
+        await self._announce(comment, row, ids)
 
     async def _publish(
         self, messages: list[OutgoingMessage], comments: list[Comment], *, held: bool = False
@@ -498,6 +484,18 @@ class _ArticleRun:
             row, message_ids=ids, status="live", removed_by=None, mirrored_hash=row.content_hash, held=held
         )
         self.rows[comment.external_id] = row
+        await self._announce(comment, row, ids, edited=edited, held=held)
+
+    async def _announce(
+        self,
+        comment: Comment,
+        row: MirrorComment,
+        ids: list[int],
+        *,
+        edited: bool = False,
+        held: bool = False,
+    ) -> None:
+        """Tell moderation which scored version now stands in Discord, with the score it was judged by."""
         score = self.fresh.get(comment.external_id) or TextScore.stored(
             row.scores, row.top_label, row.top_score, row.evidence, row.coverage
         )
