@@ -64,7 +64,10 @@ GOAL_OVER_FLOOR = 1.2  # the issue's goal for the full run
 MAX_OVER_FLOOR = 1.3  # quick: a 4x faster bucket leaves less slack for per-post work on a slow CI machine
 FLOOR_PACKING = 3.0  # packed backfill at least this many times faster than one comment per message
 FLOOR_UNCHANGED_304 = 5.0  # first poll / unchanged poll with 304s
-FLOOR_UNCHANGED_200 = 1.5  # first poll / unchanged poll without validators (parsing, no scoring)
+# first poll / unchanged poll without validators (parsing, no scoring). Quiet 2 cores measured x1.6-1.8 (three
+# runs, 2026-12-03); re-scoring would bring it to ~x1.0, which the "texts scored again" check also catches
+# without a clock. 1.5 sat inside the spread and failed a correct build.
+FLOOR_UNCHANGED_200 = 1.25
 
 
 def demo_settings(tmp: Path, **kwargs: Any) -> Settings:

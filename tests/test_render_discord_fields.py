@@ -233,3 +233,11 @@ def test_case_embed_fields_never_blank() -> None:
     discord_accepts([case_embed(case, [])])
     with pytest.raises(ApiError):  # the oracle itself refuses the blank value the old card sent
         discord_accepts([{"description": "d", "fields": [{"name": "By", "value": " "}]}])
+
+
+@pytest.mark.parametrize("code", range(0x80))
+def test_an_ascii_url_is_kept_unless_a_character_in_it_is_a_space_or_a_control(code: int) -> None:
+    """The ASCII fast path refuses exactly what the per-character rule refuses."""
+    char = chr(code)
+    kept = render.web_url(f"https://site.example/a{char}b")
+    assert (kept is None) == (char.isspace() or not char.isprintable())

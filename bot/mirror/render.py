@@ -128,7 +128,7 @@ def web_url(value: str | None, base: str | None = None) -> str | None:
     making Discord refuse the whole post on every poll.
     """
     value = (value or "").strip()
-    if not value or any(ch.isspace() or unicodedata.category(ch) in _UNSHOWABLE for ch in value):
+    if not value or not _showable_without_spaces(value):
         return None
     absolute_base = web_url(base) if base else None
     try:
@@ -148,6 +148,15 @@ def web_url(value: str | None, base: str | None = None) -> str | None:
     ):
         return None
     return value
+
+
+def _showable_without_spaces(value: str) -> bool:
+    """No white space and nothing unshowable. Every poll checks every comment's URLs, so the usual ASCII URL
+    takes two C-speed string tests (printable ASCII is exactly 0x20-0x7e, so only the space is left to
+    refuse) instead of a category look-up per character."""
+    if value.isascii():
+        return value.isprintable() and " " not in value
+    return not any(ch.isspace() or unicodedata.category(ch) in _UNSHOWABLE for ch in value)
 
 
 def with_web_urls(thread: Thread) -> Thread:
