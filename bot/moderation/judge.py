@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot.moderation import actions
 from bot.moderation.policy import Outcome, Verdict, evaluate, levels_for_model, outcome
@@ -178,23 +179,59 @@ def flag_case(subject: Subject, score: TextScore, verdict: Verdict, *, shadow: b
     )
 
 
+def follow_up(case: Case, action: str, **fields: Any) -> NewCase:
+    """A case that follows `case` about the same target: who and where come from it and it is referenced,
+    so every follow-up (an automatic action, a decision, a site change, a DM that failed) names its target
+    the same way. `fields` says the rest, and may clear where (`link=None`) for a case about the member."""
+    about: dict[str, Any] = {
+        "guild_id": case.guild_id,
+        "action": action,
+        "target_kind": case.target_kind,
+        "target_id": case.target_id,
+        "target_name": case.target_name,
+        "link": case.link,
+        "channel_id": case.channel_id,
+        "message_id": case.message_id,
+        "ref_case": case.case_number,
+    }
+    return NewCase(**(about | fields))
+
+
+def _about(subject: Subject) -> dict[str, Any]:
+    """Who and where, from the subject judged: the follow-ups of a judgement name what was judged."""
+    return {
+        "guild_id": subject.guild_id,
+        "target_kind": subject.kind,
+        "target_id": subject.target_id,
+        "target_name": subject.target_name,
+        "link": subject.link,
+        "channel_id": subject.channel_id,
+        "message_id": subject.message_id,
+    }
+
+
 def auto_remove_case(subject: Subject, flag: Case) -> NewCase:
     """The act level removed the flagged text: logged against the flag it follows."""
-    return NewCase(
-        guild_id=subject.guild_id,
-        action=actions.REMOVE,
-        target_kind=subject.kind,
-        target_id=subject.target_id,
-        target_name=subject.target_name,
+    return follow_up(
+        flag,
+        actions.REMOVE,
+        **_about(subject),
         reason=f"automatic: {flag.reason}",
         scores=flag.scores,
         label=flag.label,
         score=flag.score,
-        link=subject.link,
-        channel_id=subject.channel_id,
-        message_id=subject.message_id,
-        ref_case=flag.case_number,
         dedup_key=f"auto-remove:{subject.dedup}",
+    )
+
+
+def hold_case(subject: Subject, flag: Case) -> NewCase:
+    """Pre-moderation withheld the flagged comment before it was published."""
+    return follow_up(
+        flag,
+        actions.HOLD,
+        **_about(subject),
+        reason=f"automatic, before publishing: {flag.reason}",
+        dedup_key=f"hold:{subject.dedup}",
     )
 
 
@@ -205,21 +242,15 @@ def would_act_cases(subject: Subject, flag: Case, settings: GuildSettings) -> li
     if subject.kind == MEMBER and settings.act_timeout_minutes > 0:
         would.append((actions.WOULD_TIMEOUT, settings.act_timeout_minutes * 60))
     return [
-        NewCase(
-            guild_id=subject.guild_id,
-            action=action,
-            target_kind=subject.kind,
-            target_id=subject.target_id,
-            target_name=subject.target_name,
+        follow_up(
+            flag,
+            action,
+            **_about(subject),
             reason=f"shadow mode, not done: {flag.reason}",
             scores=flag.scores,
             label=flag.label,
             score=flag.score,
-            link=subject.link,
-            channel_id=subject.channel_id,
-            message_id=subject.message_id,
             duration_seconds=seconds,
-            ref_case=flag.case_number,
             shadow=True,
             dedup_key=f"{action}:{subject.dedup}",
         )
@@ -228,15 +259,13 @@ def would_act_cases(subject: Subject, flag: Case, settings: GuildSettings) -> li
 
 
 def auto_timeout_case(subject: Subject, flag: Case, seconds: int) -> NewCase:
-    """The act level timed the member out (the guild's `act_timeout_minutes`)."""
-    return NewCase(
-        guild_id=subject.guild_id,
-        action=actions.TIMEOUT,
-        target_kind=MEMBER,
-        target_id=subject.target_id,
-        target_name=subject.target_name,
+    """The act level timed the member out (the guild's `act_timeout_minutes`): a case about the member, not
+    the message, so it names no place."""
+    return follow_up(
+        flag,
+        actions.TIMEOUT,
+        **(_about(subject) | {"target_kind": MEMBER, "link": None, "channel_id": None, "message_id": None}),
         reason=f"automatic: {flag.reason}",
         duration_seconds=seconds,
-        ref_case=flag.case_number,
         dedup_key=f"auto-timeout:{subject.dedup}",
     )

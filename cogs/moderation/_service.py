@@ -32,6 +32,8 @@ from bot.moderation.judge import (
     auto_timeout_case,
     comment_subject,
     flag_case,
+    follow_up,
+    hold_case,
     member_subject,
     would_act_cases,
 )
@@ -289,21 +291,7 @@ class ModerationService:
         async with self._following.setdefault((target.guild.id, flag.case_number), asyncio.Lock()):
             if await self.bot.store.cases.card(target.guild.id, flag.case_number) is not None:
                 return flag
-            held = await self.bot.store.cases.add(
-                NewCase(
-                    guild_id=subject.guild_id,
-                    action=actions.HOLD,
-                    target_kind=subject.kind,
-                    target_id=subject.target_id,
-                    target_name=subject.target_name,
-                    reason=f"automatic, before publishing: {flag.reason}",
-                    link=subject.link,
-                    channel_id=subject.channel_id,
-                    message_id=subject.message_id,
-                    ref_case=flag.case_number,
-                    dedup_key=f"hold:{subject.dedup}",
-                )
-            )
+            held = await self.bot.store.cases.add(hold_case(subject, flag))
             row = await self.bot.store.mirror.comment_row(int(subject.target_id))
             site = (
                 (await hold_on_site(self.bot.settings, self.bot.store, row)).message
@@ -357,21 +345,14 @@ class ModerationService:
             else f"edited on the site, still crosses {verdict.reason()}"
         )
         note = await self.bot.store.cases.add(
-            NewCase(
-                guild_id=guild.id,
-                action=actions.SITE_EDIT,
-                target_kind=flag.target_kind,
-                target_id=flag.target_id,
-                target_name=flag.target_name,
+            follow_up(
+                flag,
+                actions.SITE_EDIT,
                 reason=reason,
                 scores=dict(score.scores),
                 label=score.top_label,
                 score=score.top_score,
                 evidence=score.evidence or None,
-                link=flag.link,
-                channel_id=flag.channel_id,
-                message_id=flag.message_id,
-                ref_case=flag.case_number,
                 dedup_key=f"site-edit:{guild.id}:{flag.case_number}:{judgement.subject.dedup}",
             )
         )
@@ -388,16 +369,11 @@ class ModerationService:
     async def site_removed(self, guild: discord.Guild, flag: Case) -> None:
         """The site removed a flagged comment: nothing is left to decide, so its card closes saying why."""
         note = await self.bot.store.cases.add(
-            NewCase(
-                guild_id=guild.id,
-                action=actions.SITE_REMOVE,
-                target_kind=flag.target_kind,
-                target_id=flag.target_id,
-                target_name=flag.target_name,
+            follow_up(
+                flag,
+                actions.SITE_REMOVE,
+                message_id=None,  # the link names the thread; the comment's message is taken down or marked
                 reason="removed on the site",
-                link=flag.link,
-                channel_id=flag.channel_id,
-                ref_case=flag.case_number,
                 dedup_key=f"site-remove:{guild.id}:{flag.case_number}",
             )
         )
@@ -641,14 +617,13 @@ class ModerationService:
         if why is None:
             return
         await self.bot.store.cases.add(
-            NewCase(
-                guild_id=guild.id,
-                action=actions.DM_FAILED,
-                target_kind=case.target_kind,
-                target_id=case.target_id,
-                target_name=case.target_name,
+            follow_up(
+                case,
+                actions.DM_FAILED,
+                link=None,  # about the member, not a message
+                channel_id=None,
+                message_id=None,
                 reason=f"member not told: {why}",
-                ref_case=case.case_number,
                 dedup_key=f"dm-failed:{guild.id}:{case.case_number}",
             )
         )
@@ -708,15 +683,11 @@ class ModerationService:
             settings.warn_action if settings.warn_action in (actions.BAN, actions.KICK) else actions.TIMEOUT
         )
         duration = settings.warn_timeout_minutes * 60 if action == actions.TIMEOUT else None
-        escalation_case = NewCase(
-            guild_id=guild.id,
-            action=action,
-            target_kind="member",
-            target_id=target_id,
-            target_name=f"{member} ({member.id})",
+        escalation_case = follow_up(
+            warn_case,
+            action,
             reason=why,
             duration_seconds=duration,
-            ref_case=warn_case.case_number,
             dedup_key=f"escalate:{guild.id}:{warn_case.case_number}",
         )
         if settings.shadow_mode:  # logged as what it would have been, never as done

@@ -17,9 +17,10 @@ from discord.ext import commands
 from bot.moderation import actions
 from bot.moderation.cards import DECISION_WORDS, decided_embed
 from bot.moderation.durations import DurationError, describe, parse_duration
+from bot.moderation.judge import follow_up
 from bot.moderation.notices import Notice
 from bot.moderation.warnings import DEFAULT_POINTS, MAX_POINTS
-from bot.store import Case, NewCase, ReviewCard
+from bot.store import Case, ReviewCard
 from cogs.checks import NOT_A_MODERATOR, is_moderator
 from cogs.moderation._buttons import card_view
 from cogs.moderation._service import ActionError, ModerationService, forbidden
@@ -204,22 +205,15 @@ class Review(commands.Cog):
                 untold = await self.service.tell(guild, banned, notice, await self.service.settings(guild.id))
             await self.service.ban(guild, int(flag.target_id), f"case #{flag.case_number}: {reason}")
         case = await self.bot.store.cases.add(
-            NewCase(
-                guild_id=guild.id,
-                action=decision,
-                target_kind=flag.target_kind,
-                target_id=flag.target_id,
-                target_name=flag.target_name,
+            follow_up(
+                flag,
+                decision,
                 moderator_id=moderator.id,
                 moderator_name=str(moderator),
                 reason=reason or ("false positive" if decision == actions.APPROVE else None),
                 scores=flag.scores,
                 label=flag.label,
                 score=flag.score,
-                link=flag.link,
-                channel_id=flag.channel_id,
-                message_id=flag.message_id,
-                ref_case=flag.case_number,
                 duration_seconds=seconds,
                 dedup_key=dedup,
             )
