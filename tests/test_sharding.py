@@ -5,11 +5,7 @@ killed with SIGKILL and restarted."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +19,7 @@ from bot.store import CaseFilter, Store
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.models import DM, Channel, Message
 from tests.fakediscord.permissions import MODERATOR_DEFAULT
+from tests.fixtures.botprocess import BotProcess
 from tests.test_mirror_discord import assert_thread_shows, spec, thread_file, wait_mirrored
 from tests.test_reliability_crash import counter, kill_when
 
@@ -98,79 +95,30 @@ async def test_identify_gate_names_an_unreachable_redis_in_one_line():
         await IdentifyGate.connect("redis://127.0.0.1:1/0", max_concurrency=1)
 
 
-class ShardProcess:
-    """tests/crashbot.py running one shard of two, on PostgreSQL, identifying through the Redis gate; its log
-    is kept for the failure message."""
+class ShardProcess(BotProcess):
+    """tests/crashbot.py running one shard of two, on PostgreSQL, identifying through the Redis gate: up when its
+    own shard is connected, gone when that shard's session is."""
+
+    start_within = START_WITHIN
+    settle = 0.5
+    stop_within = 30.0
 
     def __init__(
         self, fake: FakeDiscord, pg_url: str, redis_url: str, checkpoint: Any, shard_id: int, log: Path
     ) -> None:
-        self.fake = fake
-        self.config = {
-            "api": fake.api_base,
-            "gateway": fake.gateway_url,
-            "token": fake.token,
-            "database": pg_url,
-            "checkpoint": str(checkpoint.checkpoint),
-            "config_dir": str(checkpoint.config_dir),
-            "shard_count": SHARDS,
-            "shard_ids": [shard_id],
-            "redis_url": redis_url,
-        }
+        super().__init__(fake, pg_url, checkpoint, log)
+        self.config |= {"shard_count": SHARDS, "shard_ids": [shard_id], "redis_url": redis_url}
         self.shard_id = shard_id
-        self.log = log
-        self.proc: asyncio.subprocess.Process | None = None
+        self.name = f"shard {shard_id}"
 
     def connected(self) -> list[Any]:
         return [s for s in self.fake.gateway.connected_sessions if s.shard == (self.shard_id, SHARDS)]
 
-    def exited(self) -> bool:
-        return self.proc is not None and self.proc.returncode is not None
+    def up(self, identifies_before: int) -> bool:
+        return bool(self.connected())
 
-    def tail(self) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
-
-    async def start(self) -> ShardProcess:
-        with self.log.open("ab") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "tests.crashbot",
-                json.dumps(self.config),
-                cwd=REPO,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-            )
-        try:
-            await self.fake.wait_until(lambda: self.exited() or self.connected(), within=START_WITHIN)
-        except TimeoutError:
-            raise AssertionError(f"shard {self.shard_id} did not start:\n{self.tail()}") from None
-        assert not self.exited(), f"shard {self.shard_id} exited:\n{self.tail()}"
-        await asyncio.sleep(0.5)  # READY, then guild_ready_timeout
-        return self
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.proc.pid, signal.SIGKILL)
-
-    async def wait_killed(self) -> None:
-        assert self.proc is not None
-        assert await asyncio.wait_for(self.proc.wait(), 10) == -signal.SIGKILL, self.tail()
-        await self.fake.wait_until(lambda: not self.connected(), within=10)
-
-    async def stop(self) -> None:
-        """SIGTERM, as an operator stops it; SIGKILL if it hangs (and say so)."""
-        if self.proc is None or self.proc.returncode is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.proc.wait(), 30)
-        except TimeoutError:
-            self.kill()
-            await self.proc.wait()
-            raise AssertionError(f"shard {self.shard_id} did not stop on SIGTERM:\n{self.tail()}") from None
+    def gone(self) -> bool:
+        return not self.connected()
 
 
 def _cards(fake: FakeDiscord, review: Any) -> list[Message]:
