@@ -30,6 +30,13 @@ if TYPE_CHECKING:
     from bot.factory import CommentWarden
 
 ACTION_CHOICES = [app_commands.Choice(name=a, value=a) for a in actions.ALL]
+# `/modlog show` and `/modlog export` take the same filter, described once.
+_case_filter_options = app_commands.describe(
+    member="Cases about this member",
+    moderator="Cases by this moderator",
+    action="Only this kind of case",
+    since="A date (2026-01-31) or an age (7d, 12h)",
+)
 
 
 def moderator_menu(name: str, callback: Any) -> app_commands.ContextMenu:
@@ -319,12 +326,7 @@ class ModerationCommands(ModeratorCog):
         )
 
     @modlog.command(name="show", description="The moderation log, newest first, filtered")
-    @app_commands.describe(
-        member="Cases about this member",
-        moderator="Cases by this moderator",
-        action="Only this kind of case",
-        since="A date (2026-01-31) or an age (7d, 12h)",
-    )
+    @_case_filter_options
     @app_commands.choices(action=ACTION_CHOICES)
     async def modlog_show(
         self,
@@ -355,12 +357,7 @@ class ModerationCommands(ModeratorCog):
         await send_paged(interaction, total, render, self.pagers)
 
     @modlog.command(name="export", description="The moderation log as a CSV file")
-    @app_commands.describe(
-        member="Cases about this member",
-        moderator="Cases by this moderator",
-        action="Only this kind of case",
-        since="A date (2026-01-31) or an age (7d, 12h)",
-    )
+    @_case_filter_options
     @app_commands.choices(action=ACTION_CHOICES)
     async def modlog_export(
         self,
