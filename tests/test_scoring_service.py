@@ -139,7 +139,7 @@ async def main() -> None:
     print("connected", flush=True)
     go = Path(sys.argv[2])
     while not go.exists():
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.005)
     scores = await asyncio.gather(*(scorer.score_one(t) for t in texts))
     await scorer.close()
     print(json.dumps([[s.scores, s.top_label, s.top_score, s.evidence, s.span, s.coverage] for s in scores]))

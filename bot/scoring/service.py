@@ -190,8 +190,12 @@ def start_service(settings: Settings, options: ServiceOptions) -> None:
             )
     serve.start(http_options={"host": options.host, "port": options.port})
     threads = settings.torch_threads or 1
+    # Ray Serve lets a replica hold 5 requests at a time by default, so a batch could never gather more than
+    # 5 single-text requests, mostly one caller's. Room for two batches of requests: one runs, one fills.
     app = ScoringDeployment.options(  # type: ignore[attr-defined]
-        num_replicas=options.replicas, ray_actor_options={"num_cpus": threads}
+        num_replicas=options.replicas,
+        ray_actor_options={"num_cpus": threads},
+        max_ongoing_requests=2 * settings.batch_size,
     ).bind(settings)
     try:
         serve.run(app, name=APP_NAME, route_prefix="/")
